@@ -1,0 +1,370 @@
+//! Copying values across the sandbox boundary, and Node-style formatting for `console`.
+
+use rquickjs::{object::Property, qjs, Array, Ctx, Function, Object, Type, Value as JsValue};
+
+use crate::value::{push_path, Value, MAX_DEPTH};
+
+/// Why a value could not be copied out of the sandbox.
+pub(crate) enum CopyError {
+    /// The value's shape cannot be copied (cycle, BigInt, too deep).
+    Shape { path: String, reason: String },
+    /// Sandboxed code (a getter or a Proxy trap) threw while the value was read; the exception
+    /// is pending on the context.
+    Thrown,
+}
+
+impl From<rquickjs::Error> for CopyError {
+    fn from(_: rquickjs::Error) -> Self {
+        CopyError::Thrown
+    }
+}
+
+/// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
+/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`).
+pub(crate) fn copy_out<'js>(ctx: &Ctx<'js>, value: &JsValue<'js>, root: &str) -> Result<Value, CopyError> {
+    let mut ancestors = Vec::new();
+    copy_rec(ctx, value, root.to_owned(), 0, &mut ancestors)
+}
+
+fn copy_rec<'js>(
+    ctx: &Ctx<'js>,
+    value: &JsValue<'js>,
+    path: String,
+    depth: usize,
+    ancestors: &mut Vec<Object<'js>>,
+) -> Result<Value, CopyError> {
+    Ok(match value.type_of() {
+        Type::Uninitialized | Type::Undefined | Type::Function | Type::Constructor | Type::Symbol => {
+            Value::Undefined
+        }
+        Type::Null => Value::Null,
+        Type::Bool => Value::Bool(value.as_bool().unwrap_or(false)),
+        Type::Int => Value::Number(f64::from(value.as_int().unwrap_or(0))),
+        Type::Float => Value::Number(value.as_float().unwrap_or(f64::NAN)),
+        Type::String => Value::String(value.get::<String>()?),
+        Type::BigInt => {
+            return Err(CopyError::Shape { path, reason: "BigInt values cannot be copied".into() })
+        }
+        Type::Module | Type::Unknown => {
+            return Err(CopyError::Shape { path, reason: "this kind of value cannot be copied".into() })
+        }
+        Type::Array | Type::Object | Type::Promise | Type::Exception | Type::Proxy => {
+            let Some(obj) = value.as_object() else { return Ok(Value::Undefined) };
+            if depth >= MAX_DEPTH {
+                return Err(CopyError::Shape {
+                    path,
+                    reason: format!("nested deeper than {MAX_DEPTH} levels"),
+                });
+            }
+            if ancestors.iter().any(|a| a == obj) {
+                return Err(CopyError::Shape { path, reason: "cyclic reference".into() });
+            }
+            if unsafe { qjs::JS_IsDate(value.as_raw()) } {
+                let get_time: Function = obj.get("getTime")?;
+                let ms: f64 = get_time.call((rquickjs::function::This(obj.clone()),))?;
+                return Ok(Value::Date(ms));
+            }
+            ancestors.push(obj.clone());
+            let out = if let Some(arr) = obj.as_array() {
+                copy_array(ctx, arr, &path, depth, ancestors)?
+            } else {
+                let mut props = Vec::new();
+                for key in obj.keys::<String>() {
+                    let key = key?;
+                    let v: JsValue = obj.get(key.as_str())?;
+                    if matches!(v.type_of(), Type::Function | Type::Constructor | Type::Symbol) {
+                        continue;
+                    }
+                    let child = copy_rec(ctx, &v, push_path(&path, &key), depth + 1, ancestors)?;
+                    props.push((key, child));
+                }
+                Value::Object(props)
+            };
+            ancestors.pop();
+            out
+        }
+    })
+}
+
+fn copy_array<'js>(
+    ctx: &Ctx<'js>,
+    arr: &Array<'js>,
+    path: &str,
+    depth: usize,
+    ancestors: &mut Vec<Object<'js>>,
+) -> Result<Value, CopyError> {
+    let len = arr.len();
+    let mut items = Vec::with_capacity(len.min(1 << 16));
+    for i in 0..len {
+        let v: JsValue = arr.get(i)?;
+        let item = if matches!(v.type_of(), Type::Function | Type::Constructor | Type::Symbol) {
+            Value::Null
+        } else {
+            copy_rec(ctx, &v, format!("{path}[{i}]"), depth + 1, ancestors)?
+        };
+        items.push(item);
+    }
+    Ok(Value::Array(items))
+}
+
+/// Builds a fresh sandbox value from a copy. Object keys are defined as own data properties,
+/// so a `__proto__` key stays an ordinary key and never reaches a prototype.
+pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
+    Ok(match value {
+        Value::Undefined => JsValue::new_undefined(ctx.clone()),
+        Value::Null => JsValue::new_null(ctx.clone()),
+        Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
+        Value::Number(n) => JsValue::new_number(ctx.clone(), *n),
+        Value::String(s) => rquickjs::String::from_str(ctx.clone(), s)?.into_value(),
+        Value::Array(items) => {
+            let arr = Array::new(ctx.clone())?;
+            for (i, item) in items.iter().enumerate() {
+                arr.set(i, copy_in(ctx, item)?)?;
+            }
+            arr.into_value()
+        }
+        Value::Object(props) => {
+            let obj = Object::new(ctx.clone())?;
+            for (k, v) in props {
+                obj.prop(k.as_str(), Property::from(copy_in(ctx, v)?).writable().enumerable().configurable())?;
+            }
+            obj.into_value()
+        }
+        Value::Date(ms) => {
+            let raw = unsafe { qjs::JS_NewDate(ctx.as_raw().as_ptr(), *ms) };
+            let v = unsafe { JsValue::from_raw(ctx.clone(), raw) };
+            if v.is_exception() {
+                return Err(rquickjs::Error::Exception);
+            }
+            v
+        }
+    })
+}
+
+/// Formats `console.*` arguments the way Node's `console` does for strings, numbers and
+/// JSON-able objects (`util.format`: `%s %d %i %f %j %o %O %c %%`, then the rest inspected),
+/// on one line.
+pub(crate) fn format_console<'js>(args: &[JsValue<'js>]) -> String {
+    let mut out = String::new();
+    let mut rest = args;
+    if let Some(first) = args.first() {
+        if let Some(fmt) = first.as_string().and_then(|s| s.to_string().ok()) {
+            rest = &args[1..];
+            let mut chars = fmt.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c != '%' {
+                    out.push(c);
+                    continue;
+                }
+                let Some(&spec) = chars.peek() else {
+                    out.push('%');
+                    break;
+                };
+                if spec == '%' {
+                    chars.next();
+                    out.push('%');
+                    continue;
+                }
+                if !matches!(spec, 's' | 'd' | 'i' | 'f' | 'j' | 'o' | 'O' | 'c') || rest.is_empty() {
+                    out.push('%');
+                    continue;
+                }
+                chars.next();
+                let arg = &rest[0];
+                rest = &rest[1..];
+                match spec {
+                    's' => match arg.as_string() {
+                        Some(s) => out.push_str(&s.to_string().unwrap_or_default()),
+                        None => out.push_str(&inspect(arg, 1, &mut Vec::new())),
+                    },
+                    'd' | 'i' => {
+                        let n = number_of(arg);
+                        let n = if spec == 'i' { n.trunc() } else { n };
+                        out.push_str(&fmt_number(n));
+                    }
+                    'f' => out.push_str(&fmt_number(number_of(arg))),
+                    'j' => out.push_str(&json_of(arg)),
+                    'c' => {}
+                    _ => out.push_str(&inspect(arg, 0, &mut Vec::new())),
+                }
+            }
+        }
+    }
+    for (i, arg) in rest.iter().enumerate() {
+        if i > 0 || !out.is_empty() || args.len() != rest.len() {
+            out.push(' ');
+        }
+        match arg.as_string() {
+            Some(s) => out.push_str(&s.to_string().unwrap_or_default()),
+            None => out.push_str(&inspect(arg, 0, &mut Vec::new())),
+        }
+    }
+    out
+}
+
+fn number_of(v: &JsValue<'_>) -> f64 {
+    if let Some(n) = v.as_number() {
+        return n;
+    }
+    v.as_string()
+        .and_then(|s| s.to_string().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn json_of<'js>(v: &JsValue<'js>) -> String {
+    match v.ctx().json_stringify(v.clone()) {
+        Ok(Some(s)) => s.to_string().unwrap_or_default(),
+        Ok(None) => "undefined".into(),
+        Err(_) => {
+            let _ = v.ctx().catch();
+            "[Circular]".into()
+        }
+    }
+}
+
+/// JavaScript's Number-to-String for the common cases.
+pub(crate) fn fmt_number(n: f64) -> String {
+    if n.is_nan() {
+        "NaN".into()
+    } else if n.is_infinite() {
+        if n > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else if n == 0.0 {
+        if n.is_sign_negative() { "-0".into() } else { "0".into() }
+    } else if n.fract() == 0.0 && n.abs() < 1e21 {
+        format!("{n:.0}")
+    } else {
+        let s = format!("{n}");
+        if n.abs() >= 1e21 || (n.abs() < 1e-6) {
+            // Rust prints these in full; JavaScript switches to exponent notation.
+            let e = format!("{n:e}");
+            match e.split_once('e') {
+                Some((m, exp)) if exp.starts_with('-') => format!("{m}e{exp}"),
+                Some((m, exp)) => format!("{m}e+{exp}"),
+                None => e,
+            }
+        } else {
+            s
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn is_ident(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c == '$' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c == '$' || c.is_alphanumeric())
+}
+
+const INSPECT_DEPTH: usize = 2;
+const INSPECT_ITEMS: usize = 100;
+
+/// A one-line `util.inspect`.
+fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> String {
+    match v.type_of() {
+        Type::Uninitialized | Type::Undefined => "undefined".into(),
+        Type::Null => "null".into(),
+        Type::Bool => v.as_bool().unwrap_or(false).to_string(),
+        Type::Int => v.as_int().unwrap_or(0).to_string(),
+        Type::Float => fmt_number(v.as_float().unwrap_or(f64::NAN)),
+        Type::String => {
+            let s = v.as_string().and_then(|s| s.to_string().ok()).unwrap_or_default();
+            if depth == 0 { s } else { quote(&s) }
+        }
+        Type::Symbol => {
+            let desc = v
+                .as_symbol()
+                .and_then(|s| s.description().ok())
+                .and_then(|d| d.as_string().and_then(|s| s.to_string().ok()))
+                .unwrap_or_default();
+            format!("Symbol({desc})")
+        }
+        Type::BigInt => {
+            let n = v.as_big_int().and_then(|b| b.clone().to_i64().ok());
+            n.map_or_else(|| "[BigInt]".into(), |n| format!("{n}n"))
+        }
+        Type::Function | Type::Constructor => {
+            let name: String = v
+                .as_object()
+                .and_then(|o| o.get::<_, String>("name").ok())
+                .unwrap_or_default();
+            if name.is_empty() { "[Function (anonymous)]".into() } else { format!("[Function: {name}]") }
+        }
+        Type::Module | Type::Unknown => "[unknown]".into(),
+        Type::Array | Type::Object | Type::Promise | Type::Exception | Type::Proxy => {
+            let Some(obj) = v.as_object() else { return "[object]".into() };
+            if seen.iter().any(|s| s == obj) {
+                return "[Circular *1]".into();
+            }
+            if unsafe { qjs::JS_IsDate(v.as_raw()) } {
+                let iso = obj
+                    .get::<_, Function>("toISOString")
+                    .and_then(|f| f.call::<_, String>((rquickjs::function::This(obj.clone()),)));
+                return iso.unwrap_or_else(|_| {
+                    let _ = v.ctx().catch();
+                    "Invalid Date".into()
+                });
+            }
+            if v.type_of() == Type::Exception {
+                let stack: Option<String> = obj.get("stack").ok();
+                let name: String = obj.get("name").unwrap_or_else(|_| "Error".into());
+                let message: String = obj.get("message").unwrap_or_default();
+                let head = if message.is_empty() { name } else { format!("{name}: {message}") };
+                return match stack {
+                    Some(s) if !s.is_empty() => format!("{head}\n{}", s.trim_end()),
+                    _ => head,
+                };
+            }
+            if v.type_of() == Type::Promise {
+                return "Promise { <pending> }".into();
+            }
+            let is_array = obj.as_array().is_some();
+            if depth > INSPECT_DEPTH {
+                return if is_array { "[Array]".into() } else { "[Object]".into() };
+            }
+            seen.push(obj.clone());
+            let mut parts = Vec::new();
+            if let Some(arr) = obj.as_array() {
+                let len = arr.len();
+                for i in 0..len.min(INSPECT_ITEMS) {
+                    let item: JsValue = arr.get(i).unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
+                    parts.push(inspect(&item, depth + 1, seen));
+                }
+                if len > INSPECT_ITEMS {
+                    parts.push(format!("... {} more items", len - INSPECT_ITEMS));
+                }
+            } else {
+                for key in obj.keys::<String>().flatten().take(INSPECT_ITEMS) {
+                    let item: JsValue =
+                        obj.get(key.as_str()).unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
+                    let k = if is_ident(&key) { key } else { quote(&key) };
+                    parts.push(format!("{k}: {}", inspect(&item, depth + 1, seen)));
+                }
+            }
+            seen.pop();
+            let _ = v.ctx().catch();
+            match (is_array, parts.is_empty()) {
+                (true, true) => "[]".into(),
+                (false, true) => "{}".into(),
+                (true, false) => format!("[ {} ]", parts.join(", ")),
+                (false, false) => format!("{{ {} }}", parts.join(", ")),
+            }
+        }
+    }
+}

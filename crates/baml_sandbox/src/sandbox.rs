@@ -1,0 +1,928 @@
+//! The sandbox: one QuickJS runtime and realm, driven in "turns" on tokio's blocking pool.
+//!
+//! Node never waits on QuickJS. `evaluate()` queues an event and returns; a turn (on a blocking
+//! thread, holding the runtime) applies queued events (new scripts, host results, timers), runs
+//! the job queue dry and settles finished evaluations. Anything that arrives later (a host
+//! function's result, a timer) queues another event and schedules another turn.
+//!
+//! Every wait is bounded: the interrupt handler stops running bytecode at the earliest deadline
+//! or when an evaluation is aborted or the context disposed; a tokio timer wakes a turn at the
+//! earliest deadline so evaluations that are only *awaiting* time out too.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use rquickjs::function::Rest;
+use rquickjs::{
+    object::Property, qjs, CatchResultExt, Context, Ctx, Exception, Function, Object, Persistent,
+    Runtime, Type, Value as JsValue,
+};
+use rquickjs::promise::PromiseState;
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+
+use crate::convert::{copy_in, copy_out, format_console, CopyError};
+use crate::error::SandboxError;
+use crate::value::Value;
+
+/// Default `memoryLimitBytes`: 64 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+/// Default `timeoutMs`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `maxStackBytes`: 512 KiB.
+pub const DEFAULT_MAX_STACK: usize = 512 << 10;
+/// The largest `maxStackBytes` accepted; turns run on threads with 8 MiB stacks.
+pub const MAX_STACK_LIMIT: usize = 4 << 20;
+/// Most timers one context may have pending.
+pub const MAX_TIMERS: usize = 100_000;
+/// Most host-function calls one context may have in flight.
+pub const MAX_HOST_CALLS: usize = 100_000;
+
+/// `console` levels, as `onConsole` receives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleLevel {
+    Log,
+    Info,
+    Warn,
+    Error,
+    Debug,
+}
+
+impl ConsoleLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleLevel::Log => "log",
+            ConsoleLevel::Info => "info",
+            ConsoleLevel::Warn => "warn",
+            ConsoleLevel::Error => "error",
+            ConsoleLevel::Debug => "debug",
+        }
+    }
+}
+
+/// Completion of a host-function call: the copied result, or the error message to reject with.
+pub type Reply = Box<dyn FnOnce(Result<Value, String>) + Send>;
+/// Completion of an evaluation.
+pub type Done = Box<dyn FnOnce(Result<Value, SandboxError>) + Send>;
+
+/// What the sandbox needs from its embedder (the napi layer, or a test).
+pub trait Host: Send + Sync + 'static {
+    /// Runs host function `index` (of `SandboxOptions::host_functions`) with copied arguments.
+    /// Must not block: answer later through `reply`, from any thread.
+    fn call(&self, index: usize, args: Vec<Value>, reply: Reply);
+    /// A formatted `console.*` line. Only called when `SandboxOptions::console` is set.
+    fn console(&self, level: ConsoleLevel, message: String);
+}
+
+/// Options of one sandbox (SPEC.md's `ContextOptions` minus what belongs to BAML).
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub memory_limit_bytes: usize,
+    pub timeout: Duration,
+    pub max_stack_bytes: usize,
+    pub globals: Vec<(String, Value)>,
+    pub host_functions: Vec<String>,
+    pub console: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT,
+            timeout: DEFAULT_TIMEOUT,
+            max_stack_bytes: DEFAULT_MAX_STACK,
+            globals: Vec::new(),
+            host_functions: Vec::new(),
+            console: false,
+        }
+    }
+}
+
+/// Identifies one evaluation, for `Sandbox::abort`.
+pub type EvalId = u64;
+
+enum Event {
+    Eval { id: EvalId, code: String },
+    HostDone { id: u64, result: Result<Value, String> },
+    Timer { id: u64 },
+    /// Nothing to apply: check deadlines and stopped evaluations.
+    Wake,
+}
+
+struct EvalEntry {
+    done: Option<Done>,
+    deadline: Instant,
+    timeout: Duration,
+    /// Set when the evaluation was stopped from outside a turn (abort, dispose); `done` has
+    /// already been called and the turn only has to forget it.
+    stopped: bool,
+}
+
+/// State shared with the interrupt handler, which may run at any bytecode boundary.
+struct Signals {
+    epoch: Instant,
+    /// Nanoseconds after `epoch` at which running bytecode is interrupted.
+    deadline_ns: AtomicU64,
+    /// Evaluations stopped from outside that a turn has not reaped yet.
+    stop_pending: AtomicUsize,
+    disposed: AtomicBool,
+}
+
+impl Signals {
+    fn at(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+    fn should_interrupt(&self) -> bool {
+        if self.stop_pending.load(Ordering::Acquire) > 0 || self.disposed.load(Ordering::Acquire) {
+            return true;
+        }
+        let deadline = self.deadline_ns.load(Ordering::Acquire);
+        deadline != u64::MAX && self.at(Instant::now()) >= deadline
+    }
+}
+
+struct Inner {
+    state: Mutex<Option<State>>,
+    events: Mutex<VecDeque<Event>>,
+    scheduled: AtomicBool,
+    evals: Mutex<HashMap<EvalId, EvalEntry>>,
+    next_eval: AtomicU64,
+    signals: Arc<Signals>,
+    handle: Handle,
+    limit_bytes: usize,
+    timeout: Duration,
+    used_bytes: AtomicUsize,
+}
+
+/// JS values Rust holds on to. Touched only while the runtime lock is held (inside `with`),
+/// and emptied before the runtime is freed: a value alive at `JS_FreeRuntime` aborts the process.
+#[derive(Default)]
+struct JsStore {
+    /// The promise an evaluation awaits; `true` while it is the script's own promise, which
+    /// resolves to `{ value }` (the completion value) rather than to the value.
+    evals: HashMap<EvalId, (Persistent<JsValue<'static>>, bool)>,
+    calls: HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>,
+    timers: HashMap<u64, TimerEntry>,
+    next_id: u64,
+}
+
+struct TimerEntry {
+    callback: Persistent<Function<'static>>,
+    args: Vec<Persistent<JsValue<'static>>>,
+    task: AbortHandle,
+}
+
+/// What the functions installed in the realm (host calls, timers, console) reach.
+struct Bridge {
+    inner: Weak<Inner>,
+    host: Arc<dyn Host>,
+    handle: Handle,
+    store: RefCell<JsStore>,
+    console: bool,
+}
+
+struct State {
+    bridge: Rc<Bridge>,
+    /// The deadline a wake-up timer is already armed for.
+    armed: Option<(Instant, AbortHandle)>,
+    // Field order is drop order: the realm before its runtime.
+    context: Context,
+    runtime: Runtime,
+}
+
+// SAFETY: `State` is only ever used by the thread holding `Inner::state`'s mutex, and all of its
+// JS-side parts (the `Rc<Bridge>` shared with closures living in the runtime, the persistent
+// values) are only touched while that thread also holds the runtime lock. Moving it between
+// threads under the mutex is the same discipline rquickjs's own `parallel` feature relies on.
+unsafe impl Send for State {}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One sandboxed JavaScript realm with its own QuickJS runtime.
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    /// Creates the runtime and realm and installs globals, host functions, console and timers.
+    pub fn new(options: SandboxOptions, host: Arc<dyn Host>, handle: Handle) -> Result<Sandbox, SandboxError> {
+        if options.max_stack_bytes > MAX_STACK_LIMIT {
+            return Err(SandboxError::Setup(format!(
+                "maxStackBytes must be at most {MAX_STACK_LIMIT}, got {}",
+                options.max_stack_bytes
+            )));
+        }
+        let runtime = Runtime::new().map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
+        runtime.set_memory_limit(options.memory_limit_bytes);
+        runtime.set_max_stack_size(options.max_stack_bytes);
+        let signals = Arc::new(Signals {
+            epoch: Instant::now(),
+            deadline_ns: AtomicU64::new(u64::MAX),
+            stop_pending: AtomicUsize::new(0),
+            disposed: AtomicBool::new(false),
+        });
+        let sig = signals.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || sig.should_interrupt())));
+        let context = Context::full(&runtime).map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            state: Mutex::new(None),
+            events: Mutex::new(VecDeque::new()),
+            scheduled: AtomicBool::new(false),
+            evals: Mutex::new(HashMap::new()),
+            next_eval: AtomicU64::new(1),
+            signals,
+            handle: handle.clone(),
+            limit_bytes: options.memory_limit_bytes,
+            timeout: options.timeout,
+            used_bytes: AtomicUsize::new(0),
+        }
+        .with_weak(weak));
+        let bridge = Rc::new(Bridge {
+            inner: Arc::downgrade(&inner),
+            host,
+            handle,
+            store: RefCell::new(JsStore::default()),
+            console: options.console,
+        });
+        let installed = context.with(|ctx| install(&ctx, &bridge, &options).catch(&ctx).map_err(|e| e.to_string()));
+        let state = State { bridge, armed: None, context, runtime };
+        if let Err(message) = installed {
+            state.destroy();
+            return Err(SandboxError::Setup(format!("cannot set up the sandbox: {message}")));
+        }
+        inner.used_bytes.store(state.malloc_size(), Ordering::Relaxed);
+        *lock(&inner.state) = Some(state);
+        Ok(Sandbox { inner })
+    }
+
+    /// Starts evaluating `code`; `done` is called exactly once, from some thread.
+    pub fn evaluate(&self, code: String, timeout: Option<Duration>, done: Done) -> EvalId {
+        let inner = &self.inner;
+        let id = inner.next_eval.fetch_add(1, Ordering::Relaxed);
+        if inner.signals.disposed.load(Ordering::Acquire) {
+            done(Err(SandboxError::Disposed));
+            return id;
+        }
+        let timeout = timeout.unwrap_or(inner.timeout);
+        let deadline = Instant::now() + timeout;
+        {
+            let mut evals = lock(&inner.evals);
+            evals.insert(id, EvalEntry { done: Some(done), deadline, timeout, stopped: false });
+            inner.refresh_deadline(&evals);
+        }
+        inner.push(Event::Eval { id, code });
+        id
+    }
+
+    /// Stops one evaluation: it rejects with `SANDBOX_ABORTED` now, and running bytecode is
+    /// interrupted. Does nothing if it already finished.
+    pub fn abort(&self, id: EvalId) {
+        self.inner.stop(id, SandboxError::Aborted);
+    }
+
+    /// Rejects every in-flight evaluation with `SANDBOX_DISPOSED` and frees the runtime
+    /// (now if it is idle, otherwise as soon as the running turn is interrupted).
+    pub fn dispose(&self) {
+        self.inner.dispose();
+    }
+
+    pub fn is_disposed(&self) -> bool {
+        self.inner.signals.disposed.load(Ordering::Acquire)
+    }
+
+    /// Bytes QuickJS has allocated (fresh when the runtime is idle, else as of the last turn),
+    /// and the limit.
+    pub fn memory_usage(&self) -> (usize, usize) {
+        if let Ok(guard) = self.inner.state.try_lock() {
+            if let Some(state) = guard.as_ref() {
+                self.inner.used_bytes.store(state.malloc_size(), Ordering::Relaxed);
+            }
+        }
+        (self.inner.used_bytes.load(Ordering::Relaxed), self.inner.limit_bytes)
+    }
+
+    /// Evaluations not yet settled.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.evals).values().filter(|e| !e.stopped).count()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.inner.dispose();
+    }
+}
+
+impl Inner {
+    fn with_weak(self, _weak: &Weak<Inner>) -> Self {
+        self
+    }
+
+    fn push(self: &Arc<Self>, event: Event) {
+        lock(&self.events).push_back(event);
+        self.schedule();
+    }
+
+    fn schedule(self: &Arc<Self>) {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        self.handle.spawn_blocking(move || me.run_turn());
+    }
+
+    /// Recomputes the interrupt deadline from the live evaluations. Callers hold `evals`.
+    fn refresh_deadline(&self, evals: &HashMap<EvalId, EvalEntry>) {
+        let min = evals.values().filter(|e| !e.stopped).map(|e| e.deadline).min();
+        let ns = min.map_or(u64::MAX, |d| self.signals.at(d));
+        self.signals.deadline_ns.store(ns, Ordering::Release);
+    }
+
+    fn stop(self: &Arc<Self>, id: EvalId, error: SandboxError) {
+        let done = {
+            let mut evals = lock(&self.evals);
+            let Some(entry) = evals.get_mut(&id) else { return };
+            if entry.stopped {
+                return;
+            }
+            entry.stopped = true;
+            self.signals.stop_pending.fetch_add(1, Ordering::AcqRel);
+            let done = entry.done.take();
+            self.refresh_deadline(&evals);
+            done
+        };
+        if let Some(done) = done {
+            done(Err(error));
+        }
+        self.push(Event::Wake);
+    }
+
+    fn dispose(self: &Arc<Self>) {
+        if self.signals.disposed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let dones: Vec<Done> = {
+            let mut evals = lock(&self.evals);
+            let dones = evals.values_mut().filter_map(|e| e.done.take()).collect();
+            evals.clear();
+            self.signals.deadline_ns.store(u64::MAX, Ordering::Release);
+            dones
+        };
+        for done in dones {
+            done(Err(SandboxError::Disposed));
+        }
+        lock(&self.events).clear();
+        self.free_if_idle();
+    }
+
+    /// Frees the runtime unless a turn holds it; that turn frees it when it sees `disposed`.
+    fn free_if_idle(&self) {
+        let state = match self.state.try_lock() {
+            Ok(mut guard) => guard.take(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(state) = state {
+            state.destroy();
+        }
+    }
+
+    fn run_turn(self: Arc<Self>) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.turn()));
+        if outcome.is_err() {
+            // A bug, not a sandbox program's doing: fail loudly but keep Node alive.
+            let dones: Vec<Done> = lock(&self.evals).values_mut().filter_map(|e| e.done.take()).collect();
+            for done in dones {
+                done(Err(SandboxError::Js {
+                    name: Some("InternalError".into()),
+                    message: "internal error in the sandbox; the context was disposed".into(),
+                    stack: None,
+                }));
+            }
+            self.signals.disposed.store(true, Ordering::Release);
+        }
+        if self.signals.disposed.load(Ordering::Acquire) {
+            self.free_if_idle();
+        }
+    }
+
+    fn turn(self: &Arc<Self>) {
+        let mut guard = lock(&self.state);
+        loop {
+            self.scheduled.store(false, Ordering::Release);
+            if self.signals.disposed.load(Ordering::Acquire) {
+                if let Some(state) = guard.take() {
+                    state.destroy();
+                }
+                return;
+            }
+            let events: Vec<Event> = lock(&self.events).drain(..).collect();
+            let Some(state) = guard.as_mut() else { return };
+            if events.is_empty() {
+                return;
+            }
+            let bridge = state.bridge.clone();
+            let oom = state.context.with(|ctx| self.process(&ctx, &bridge, events));
+            if oom {
+                state.runtime.run_gc();
+            }
+            self.arm_wakeup(state);
+        }
+    }
+
+    /// Applies events, runs the job queue and settles evaluations. Returns whether memory ran
+    /// out on the way (the caller collects garbage then).
+    fn process<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Rc<Bridge>, events: Vec<Event>) -> bool {
+        let mut oom = false;
+        self.reap(bridge);
+        self.set_turn_deadline();
+        for event in events {
+            if self.signals.disposed.load(Ordering::Acquire) {
+                return oom;
+            }
+            match event {
+                Event::Eval { id, code } => oom |= self.start_eval(ctx, bridge, id, code),
+                Event::HostDone { id, result } => self.finish_call(ctx, bridge, id, result),
+                Event::Timer { id } => self.fire_timer(ctx, bridge, id),
+                Event::Wake => {}
+            }
+            self.after_interrupt(bridge);
+        }
+        loop {
+            self.run_jobs(ctx, bridge);
+            let (progress, o) = self.settle(ctx, bridge);
+            oom |= o;
+            if !progress {
+                break;
+            }
+        }
+        self.expire(bridge);
+        if lock(&self.evals).is_empty() {
+            // Nothing awaits the realm: pending timers die with the last evaluation.
+            let timers: Vec<TimerEntry> = bridge.store.borrow_mut().timers.drain().map(|(_, t)| t).collect();
+            for t in timers {
+                t.task.abort();
+            }
+        }
+        oom
+    }
+
+    /// With no evaluation in flight, a turn (host results arriving late) still gets a bound.
+    fn set_turn_deadline(&self) {
+        let evals = lock(&self.evals);
+        if evals.values().all(|e| e.stopped) {
+            let ns = self.signals.at(Instant::now() + self.timeout);
+            self.signals.deadline_ns.store(ns, Ordering::Release);
+        } else {
+            self.refresh_deadline(&evals);
+        }
+    }
+
+    /// Forgets evaluations stopped from outside (their promises are already rejected).
+    fn reap(&self, bridge: &Bridge) {
+        let stopped: Vec<EvalId> = {
+            let mut evals = lock(&self.evals);
+            let ids: Vec<EvalId> = evals.iter().filter(|(_, e)| e.stopped).map(|(id, _)| *id).collect();
+            for id in &ids {
+                evals.remove(id);
+            }
+            self.refresh_deadline(&evals);
+            ids
+        };
+        if stopped.is_empty() {
+            return;
+        }
+        let mut store = bridge.store.borrow_mut();
+        for id in &stopped {
+            store.evals.remove(id);
+        }
+        drop(store);
+        self.signals.stop_pending.fetch_sub(stopped.len(), Ordering::AcqRel);
+    }
+
+    /// Times out evaluations whose deadline passed.
+    fn expire(self: &Arc<Self>, bridge: &Bridge) {
+        let now = Instant::now();
+        let expired: Vec<(EvalId, Duration)> = lock(&self.evals)
+            .iter()
+            .filter(|(_, e)| !e.stopped && e.deadline <= now)
+            .map(|(id, e)| (*id, e.timeout))
+            .collect();
+        for (id, timeout) in expired {
+            let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            self.finish(bridge, id, Err(SandboxError::Timeout { timeout_ms: ms }));
+        }
+    }
+
+    /// After running bytecode that may have been interrupted: settle whatever caused it.
+    fn after_interrupt(self: &Arc<Self>, bridge: &Bridge) {
+        self.reap(bridge);
+        self.expire(bridge);
+        self.set_turn_deadline();
+    }
+
+    fn finish(&self, bridge: &Bridge, id: EvalId, result: Result<Value, SandboxError>) {
+        let done = {
+            let mut evals = lock(&self.evals);
+            let entry = evals.remove(&id);
+            self.refresh_deadline(&evals);
+            entry.and_then(|mut e| {
+                if e.stopped {
+                    self.signals.stop_pending.fetch_sub(1, Ordering::AcqRel);
+                }
+                e.done.take()
+            })
+        };
+        bridge.store.borrow_mut().evals.remove(&id);
+        if let Some(done) = done {
+            done(result);
+        }
+    }
+
+    fn start_eval<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: EvalId, code: String) -> bool {
+        if !lock(&self.evals).get(&id).is_some_and(|e| !e.stopped) {
+            return false;
+        }
+        let mut opts = rquickjs::context::EvalOptions::default();
+        opts.global = true;
+        opts.strict = false;
+        opts.backtrace_barrier = true;
+        opts.promise = true;
+        opts.filename = Some("<sandbox>".into());
+        match ctx.eval_with_options::<JsValue, _>(code, opts) {
+            Ok(promise) => {
+                bridge.store.borrow_mut().evals.insert(id, (Persistent::save(ctx, promise), true));
+                false
+            }
+            Err(_) => {
+                let exc = ctx.catch();
+                let err = self.classify(ctx, &exc);
+                let oom = matches!(err, SandboxError::Memory { .. });
+                if !is_uncatchable(&exc) {
+                    self.finish(bridge, id, Err(err));
+                }
+                oom
+            }
+        }
+    }
+
+    /// Runs the job queue dry; an interrupted job settles the evaluations that caused it.
+    fn run_jobs<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge) {
+        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        loop {
+            if self.signals.disposed.load(Ordering::Acquire) {
+                return;
+            }
+            let mut job_ctx: *mut qjs::JSContext = std::ptr::null_mut();
+            let res = unsafe { qjs::JS_ExecutePendingJob(rt, &raw mut job_ctx) };
+            if res == 0 {
+                return;
+            }
+            if res < 0 {
+                // A job threw past its promise machinery; only an interrupt does that.
+                let exc = ctx.catch();
+                if is_uncatchable(&exc) {
+                    self.after_interrupt(bridge);
+                }
+            }
+        }
+    }
+
+    /// Settles evaluations whose promise settled. Returns (whether any progressed, oom seen).
+    fn settle<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge) -> (bool, bool) {
+        let pending: Vec<(EvalId, Persistent<JsValue<'static>>, bool)> =
+            bridge.store.borrow().evals.iter().map(|(id, (p, script))| (*id, p.clone(), *script)).collect();
+        let mut progress = false;
+        let mut oom = false;
+        for (id, p, script) in pending {
+            let Ok(value) = p.restore(ctx) else { continue };
+            let Some(promise) = value.as_promise() else { continue };
+            match promise.state() {
+                PromiseState::Pending => {}
+                PromiseState::Resolved => {
+                    let resolved: JsValue = promise
+                        .result::<JsValue>()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                    let completion = if script {
+                        resolved.as_object().and_then(|o| o.get::<_, JsValue>("value").ok())
+                    } else {
+                        Some(resolved)
+                    }
+                    .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                    if completion.type_of() == Type::Promise {
+                        // The completion value is itself a promise: await it.
+                        bridge.store.borrow_mut().evals.insert(id, (Persistent::save(ctx, completion), false));
+                        progress = true;
+                        continue;
+                    }
+                    let result = match copy_out(ctx, &completion, "result") {
+                        Ok(v) => Ok(v),
+                        Err(CopyError::Shape { path, reason }) => Err(SandboxError::Result { path, reason }),
+                        Err(CopyError::Thrown) => {
+                            let exc = ctx.catch();
+                            Err(self.classify(ctx, &exc))
+                        }
+                    };
+                    self.finish(bridge, id, result);
+                    progress = true;
+                }
+                PromiseState::Rejected => {
+                    let reason: JsValue = match promise.result::<JsValue>() {
+                        Some(Err(_)) => ctx.catch(),
+                        Some(Ok(v)) => v,
+                        None => JsValue::new_undefined(ctx.clone()),
+                    };
+                    let err = self.classify(ctx, &reason);
+                    oom |= matches!(err, SandboxError::Memory { .. });
+                    if !is_uncatchable(&reason) {
+                        self.finish(bridge, id, Err(err));
+                    }
+                    progress = true;
+                }
+            }
+        }
+        (progress, oom)
+    }
+
+    /// Turns a thrown value into the error SPEC.md names.
+    fn classify<'js>(&self, ctx: &Ctx<'js>, exc: &JsValue<'js>) -> SandboxError {
+        if exc.is_null() || exc.is_undefined() {
+            // quickjs-ng sometimes throws null when an allocation fails.
+            if self.near_limit(ctx) {
+                return SandboxError::Memory { limit_bytes: self.limit_bytes as u64 };
+            }
+        }
+        let Some(obj) = exc.as_object() else {
+            let text = display_value(exc);
+            return SandboxError::Js { name: None, message: format!("Uncaught {text}"), stack: None };
+        };
+        let is_error = unsafe { qjs::JS_IsError(exc.as_raw()) };
+        let name: Option<String> = obj.get::<_, Option<String>>("name").ok().flatten();
+        let message: String = obj.get::<_, Option<String>>("message").ok().flatten().unwrap_or_default();
+        let stack: Option<String> = obj.get::<_, Option<String>>("stack").ok().flatten();
+        let _ = ctx.catch();
+        let n = name.as_deref().unwrap_or("");
+        if is_error && (n == "InternalError" || n == "RangeError") {
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("out of memory") || lower.contains("string too long") {
+                return SandboxError::Memory { limit_bytes: self.limit_bytes as u64 };
+            }
+            if lower.contains("stack overflow") || lower.contains("maximum call stack size") {
+                return SandboxError::Stack;
+            }
+        }
+        if !is_error {
+            let text = display_value(exc);
+            return SandboxError::Js { name: None, message: format!("Uncaught {text}"), stack: None };
+        }
+        let head = match (&name, message.is_empty()) {
+            (Some(n), false) => format!("{n}: {message}"),
+            (Some(n), true) => n.clone(),
+            (None, _) => message.clone(),
+        };
+        SandboxError::Js { name, message: head, stack }
+    }
+
+    fn near_limit(&self, ctx: &Ctx<'_>) -> bool {
+        let size = malloc_size_raw(ctx);
+        self.limit_bytes > 0 && size + (1 << 20) >= self.limit_bytes
+    }
+
+    fn finish_call<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: u64, result: Result<Value, String>) {
+        let Some((resolve, reject)) = bridge.store.borrow_mut().calls.remove(&id) else { return };
+        let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else { return };
+        let outcome = match result {
+            Ok(v) => copy_in(ctx, &v).and_then(|v| resolve.call::<_, ()>((v,))),
+            Err(message) => Exception::from_message(ctx.clone(), &message).and_then(|e| reject.call::<_, ()>((e,))),
+        };
+        if outcome.is_err() {
+            let exc = ctx.catch();
+            if !is_uncatchable(&exc) {
+                // Copying the result in ran out of memory: reject with that instead.
+                let _ = reject.call::<_, ()>((exc,));
+                let _ = ctx.catch();
+            }
+        }
+    }
+
+    fn fire_timer<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: u64) {
+        let Some(timer) = bridge.store.borrow_mut().timers.remove(&id) else { return };
+        let Ok(callback) = timer.callback.restore(ctx) else { return };
+        let args: Vec<JsValue> = timer.args.into_iter().filter_map(|a| a.restore(ctx).ok()).collect();
+        let mut rest = rquickjs::function::Args::new(ctx.clone(), args.len());
+        for a in args {
+            let _ = rest.push_arg(a);
+        }
+        if callback.call_arg::<JsValue>(rest).is_err() {
+            let exc = ctx.catch();
+            if !is_uncatchable(&exc) && bridge.console {
+                let err = self.classify(ctx, &exc);
+                bridge.host.console(ConsoleLevel::Error, format!("Uncaught {err}"));
+            }
+        }
+    }
+
+    /// Makes sure a turn runs at the earliest deadline, for evaluations that are only awaiting.
+    fn arm_wakeup(self: &Arc<Self>, state: &mut State) {
+        let earliest = lock(&self.evals).values().filter(|e| !e.stopped).map(|e| e.deadline).min();
+        match (earliest, &state.armed) {
+            (None, _) => {
+                if let Some((_, task)) = state.armed.take() {
+                    task.abort();
+                }
+            }
+            (Some(d), Some((armed, _))) if *armed <= d => {}
+            (Some(d), _) => {
+                if let Some((_, task)) = state.armed.take() {
+                    task.abort();
+                }
+                let weak = Arc::downgrade(self);
+                let task = self.handle.spawn(async move {
+                    tokio::time::sleep_until(d.into()).await;
+                    if let Some(inner) = weak.upgrade() {
+                        inner.push(Event::Wake);
+                    }
+                });
+                state.armed = Some((d, task.abort_handle()));
+            }
+        }
+    }
+}
+
+impl State {
+    fn malloc_size(&self) -> usize {
+        self.context.with(|ctx| malloc_size_raw(&ctx))
+    }
+
+    /// Frees the realm and runtime, after releasing every JS value Rust still holds.
+    fn destroy(mut self) {
+        if let Some((_, task)) = self.armed.take() {
+            task.abort();
+        }
+        let bridge = self.bridge.clone();
+        self.context.with(|_ctx| {
+            let mut store = bridge.store.borrow_mut();
+            for (_, t) in store.timers.drain() {
+                t.task.abort();
+            }
+            store.evals.clear();
+            store.calls.clear();
+        });
+        drop(bridge);
+        self.runtime.run_gc();
+        drop(self);
+    }
+}
+
+fn malloc_size_raw(ctx: &Ctx<'_>) -> usize {
+    let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+    let mut usage = std::mem::MaybeUninit::<qjs::JSMemoryUsage>::zeroed();
+    unsafe { qjs::JS_ComputeMemoryUsage(rt, usage.as_mut_ptr()) };
+    let usage = unsafe { usage.assume_init() };
+    usize::try_from(usage.malloc_size).unwrap_or(0)
+}
+
+fn is_uncatchable(v: &JsValue<'_>) -> bool {
+    unsafe { qjs::JS_IsUncatchableError(v.as_raw()) }
+}
+
+fn display_value(v: &JsValue<'_>) -> String {
+    format_console(std::slice::from_ref(v))
+}
+
+/// Installs `console`, timers, globals and host functions into a fresh realm.
+fn install<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>, options: &SandboxOptions) -> rquickjs::Result<()> {
+    let global = ctx.globals();
+    let console = Object::new(ctx.clone())?;
+    for level in [ConsoleLevel::Log, ConsoleLevel::Info, ConsoleLevel::Warn, ConsoleLevel::Error, ConsoleLevel::Debug] {
+        let b = bridge.clone();
+        let f = Function::new(ctx.clone(), move |args: Rest<JsValue<'js>>| {
+            if b.console {
+                b.host.console(level, format_console(&args.0));
+            }
+        })?
+        .with_name(level.as_str())?;
+        console.set(level.as_str(), f)?;
+    }
+    global.prop("console", Property::from(console).writable().configurable())?;
+
+    let b = bridge.clone();
+    let set_timeout = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, callback: JsValue<'js>, delay: rquickjs::function::Opt<JsValue<'js>>, args: Rest<JsValue<'js>>| {
+            b.set_timeout(&ctx, callback, delay.0, args.0)
+        },
+    )?
+    .with_name("setTimeout")?;
+    global.prop("setTimeout", Property::from(set_timeout).writable().configurable())?;
+    let b = bridge.clone();
+    let clear_timeout = Function::new(ctx.clone(), move |id: rquickjs::function::Opt<JsValue<'js>>| {
+        if let Some(id) = id.0.and_then(|v| v.as_number()) {
+            if let Some(t) = b.store.borrow_mut().timers.remove(&(id as u64)) {
+                t.task.abort();
+            }
+        }
+    })?
+    .with_name("clearTimeout")?;
+    global.prop("clearTimeout", Property::from(clear_timeout).writable().configurable())?;
+
+    for (key, value) in &options.globals {
+        global.prop(key.as_str(), Property::from(copy_in(ctx, value)?).writable().enumerable().configurable())?;
+    }
+    for (index, name) in options.host_functions.iter().enumerate() {
+        let b = bridge.clone();
+        let fname = name.clone();
+        let f = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
+            b.host_call(&ctx, index, &fname, &args.0)
+        })?
+        .with_name(name.as_str())?;
+        global.prop(name.as_str(), Property::from(f).writable().configurable())?;
+    }
+    Ok(())
+}
+
+impl Bridge {
+    fn set_timeout<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        callback: JsValue<'js>,
+        delay: Option<JsValue<'js>>,
+        args: Vec<JsValue<'js>>,
+    ) -> rquickjs::Result<f64> {
+        let Some(callback) = callback.into_function() else {
+            return Err(Exception::throw_type(ctx, "setTimeout: the callback must be a function"));
+        };
+        let ms = delay.and_then(|d| d.as_number()).unwrap_or(0.0);
+        let ms = if ms.is_finite() && ms > 0.0 { ms.min(2_147_483_647.0) } else { 0.0 };
+        let mut store = self.store.borrow_mut();
+        if store.timers.len() >= MAX_TIMERS {
+            return Err(Exception::throw_range(ctx, &format!("setTimeout: more than {MAX_TIMERS} timers pending")));
+        }
+        store.next_id += 1;
+        let id = store.next_id;
+        let weak = self.inner.clone();
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "ms is clamped to [0, 2^31)")]
+        let dur = Duration::from_millis(ms as u64);
+        let task = self.handle.spawn(async move {
+            tokio::time::sleep(dur).await;
+            if let Some(inner) = weak.upgrade() {
+                inner.push(Event::Timer { id });
+            }
+        });
+        store.timers.insert(
+            id,
+            TimerEntry {
+                callback: Persistent::save(ctx, callback),
+                args: args.into_iter().map(|a| Persistent::save(ctx, a)).collect(),
+                task: task.abort_handle(),
+            },
+        );
+        #[expect(clippy::cast_precision_loss, reason = "ids stay far below 2^53")]
+        Ok(id as f64)
+    }
+
+    fn host_call<'js>(&self, ctx: &Ctx<'js>, index: usize, name: &str, args: &[JsValue<'js>]) -> rquickjs::Result<JsValue<'js>> {
+        let mut copied = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            match copy_out(ctx, a, &format!("{name} argument {i}")) {
+                Ok(v) => copied.push(v),
+                Err(CopyError::Shape { path, reason }) => {
+                    return Err(Exception::throw_type(ctx, &format!("{path} cannot be passed to the host: {reason}")))
+                }
+                Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
+            }
+        }
+        let (promise, resolve, reject) = ctx.promise()?;
+        let id = {
+            let mut store = self.store.borrow_mut();
+            if store.calls.len() >= MAX_HOST_CALLS {
+                return Err(Exception::throw_range(ctx, &format!("more than {MAX_HOST_CALLS} host calls in flight")));
+            }
+            store.next_id += 1;
+            let id = store.next_id;
+            store.calls.insert(id, (Persistent::save(ctx, resolve), Persistent::save(ctx, reject)));
+            id
+        };
+        let weak = self.inner.clone();
+        self.host.call(
+            index,
+            copied,
+            Box::new(move |result| {
+                if let Some(inner) = weak.upgrade() {
+                    if !inner.signals.disposed.load(Ordering::Acquire) {
+                        inner.push(Event::HostDone { id, result });
+                    }
+                }
+            }),
+        );
+        Ok(promise.into_value())
+    }
+}
