@@ -1,1 +1,213 @@
-pub fn placeholder() {}
+//! The BAML runtime shared by every context: loads `.baml` sources once.
+//!
+//! This is the loading skeleton of step 1: it reads a project (files or a directory), keeps its
+//! environment, and reports diagnostics with file, line and column. The BAML language itself
+//! (parser, validator, functions) is not implemented yet, so a source that declares anything is
+//! refused with a diagnostic that says so, rather than being silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One problem in a `.baml` source; line and column are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// Why a project could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("{}", summarize(.0))]
+    Syntax(Vec<Diagnostic>),
+    #[error("cannot read {path}: {message}")]
+    Io { path: String, message: String },
+}
+
+impl LoadError {
+    /// The stable error code of SPEC.md.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::Syntax(_) => "BAML_SYNTAX",
+            LoadError::Io { .. } => "BAML_IO",
+        }
+    }
+}
+
+fn summarize(diags: &[Diagnostic]) -> String {
+    let mut out = format!("{} error(s) in .baml sources", diags.len());
+    for d in diags {
+        out.push_str(&format!("\n  {}:{}:{}: {}", d.file, d.line, d.column, d.message));
+    }
+    out
+}
+
+/// A loaded BAML project.
+#[derive(Debug, Default, Clone)]
+pub struct Runtime {
+    files: BTreeMap<String, String>,
+    env: BTreeMap<String, String>,
+}
+
+impl Runtime {
+    /// Loads sources given as `(relative path, text)`.
+    pub fn from_files(
+        files: impl IntoIterator<Item = (String, String)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Runtime, LoadError> {
+        let files: BTreeMap<String, String> = files.into_iter().collect();
+        let mut diags = Vec::new();
+        for (path, text) in &files {
+            if let Some((line, column)) = first_token(text) {
+                diags.push(Diagnostic {
+                    file: path.clone(),
+                    line,
+                    column,
+                    message: "BAML declarations are not supported by this build yet: the BAML language front end \
+                              has not landed (only empty projects load)"
+                        .into(),
+                });
+            }
+        }
+        if !diags.is_empty() {
+            return Err(LoadError::Syntax(diags));
+        }
+        Ok(Runtime { files, env: env.into_iter().collect() })
+    }
+
+    /// Loads every `*.baml` file under `dir`, recursively; paths are kept relative to `dir`.
+    pub fn from_directory(
+        dir: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Runtime, LoadError> {
+        let mut files = Vec::new();
+        collect(dir, dir, &mut files)?;
+        Runtime::from_files(files, env)
+    }
+
+    /// The project's files, by relative path.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The runtime-level environment for `env.NAME` references.
+    pub fn env(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+}
+
+fn io_err(path: &Path, e: &std::io::Error) -> LoadError {
+    LoadError::Io { path: path.display().to_string(), message: e.to_string() }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), LoadError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io_err(dir, &e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let meta = std::fs::metadata(&path).map_err(|e| io_err(&path, &e))?;
+        if meta.is_dir() {
+            collect(root, &path, out)?;
+        } else if path.extension().is_some_and(|e| e == "baml") {
+            let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, &e))?;
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            out.push((rel, text));
+        }
+    }
+    Ok(())
+}
+
+/// Position (1-based line, column) of the first character that is not whitespace or a comment.
+fn first_token(text: &str) -> Option<(u32, u32)> {
+    let mut line = 1u32;
+    let mut col = 1u32;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                line += 1;
+                col = 1;
+                continue;
+            }
+            c if c.is_whitespace() => {}
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        col = 0;
+                        break;
+                    }
+                }
+            }
+            '{' if chars.peek() == Some(&'/') => {
+                // Block comment `{// ... //}`.
+                chars.next();
+                col += 1;
+                let mut prev = ' ';
+                let mut closed = false;
+                while let Some(c) = chars.next() {
+                    col += 1;
+                    if c == '\n' {
+                        line += 1;
+                        col = 1;
+                    }
+                    if prev == '/' && c == '/' && chars.peek() == Some(&'}') {
+                        chars.next();
+                        closed = true;
+                        break;
+                    }
+                    prev = c;
+                }
+                if !closed {
+                    return Some((line, col));
+                }
+            }
+            _ => return Some((line, col)),
+        }
+        col += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_and_comment_only_projects_load() {
+        let rt = Runtime::from_files(
+            [("a.baml".into(), "// hello\n\n  \n".into()), ("b.baml".into(), "{// block\n comment //}\n".into())],
+            [("K".into(), "v".into())],
+        )
+        .unwrap();
+        assert_eq!(rt.files().count(), 2);
+        assert_eq!(rt.env().get("K").map(String::as_str), Some("v"));
+    }
+
+    #[test]
+    fn declarations_are_refused_with_their_position() {
+        let err = Runtime::from_files([("x.baml".into(), "// c\n  class Foo {}".into())], []).unwrap_err();
+        let LoadError::Syntax(d) = &err else { panic!("{err:?}") };
+        assert_eq!((d[0].file.as_str(), d[0].line, d[0].column), ("x.baml", 2, 3));
+        assert_eq!(err.code(), "BAML_SYNTAX");
+    }
+
+    #[test]
+    fn directory_loading_is_recursive_and_baml_only() {
+        let dir = std::env::temp_dir().join(format!("baml_rt_test_{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/a.baml"), "// a").unwrap();
+        std::fs::write(dir.join("notes.txt"), "class X {}").unwrap();
+        let rt = Runtime::from_directory(&dir, []).unwrap();
+        assert_eq!(rt.files().map(|(p, _)| p.to_string()).collect::<Vec<_>>(), vec!["sub/a.baml"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(Runtime::from_directory(&dir, []), Err(LoadError::Io { .. })));
+    }
+}

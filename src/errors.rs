@@ -1,0 +1,87 @@
+//! The one place where Rust errors become JavaScript `Error`s with a stable `code` and
+//! structured fields (never JSON in the message).
+
+use baml_runtime::LoadError;
+use baml_sandbox::SandboxError;
+use napi::sys;
+
+use crate::util::{number, object, set, string, Env, Raw};
+
+/// `new Error(message)` with `code` and extra fields.
+pub(crate) unsafe fn error(env: Env, code: &str, message: &str, fields: &[(&str, Raw)]) -> Raw {
+    let mut err = std::ptr::null_mut();
+    unsafe {
+        let (Ok(c), Ok(m)) = (string(env, code), string(env, message)) else { return crate::util::undefined(env) };
+        sys::napi_create_error(env, c, m, &raw mut err);
+        for (k, v) in fields {
+            let _ = set(env, err, k, *v);
+        }
+    }
+    err
+}
+
+/// A `TypeError` for a bad argument or option.
+pub(crate) unsafe fn invalid_arg(env: Env, message: &str) -> Raw {
+    let mut err = std::ptr::null_mut();
+    unsafe {
+        let (Ok(c), Ok(m)) = (string(env, "ERR_INVALID_ARG_VALUE"), string(env, message)) else {
+            return crate::util::undefined(env);
+        };
+        sys::napi_create_type_error(env, c, m, &raw mut err);
+    }
+    err
+}
+
+/// Throws `err` and returns the napi error that tells the binding it is already pending.
+pub(crate) unsafe fn throw(env: Env, err: Raw) -> napi::Error {
+    unsafe { sys::napi_throw(env, err) };
+    napi::Error::new(napi::Status::PendingException, "")
+}
+
+pub(crate) unsafe fn sandbox_error(env: Env, e: &SandboxError) -> Raw {
+    let message = e.to_string();
+    unsafe {
+        match e {
+            SandboxError::Js { name, stack, .. } => {
+                let js_name = name.as_deref().map_or_else(|| crate::util::undefined(env), |n| string(env, n).unwrap_or(std::ptr::null_mut()));
+                let js_stack = stack.as_deref().map_or_else(|| crate::util::undefined(env), |s| string(env, s).unwrap_or(std::ptr::null_mut()));
+                error(env, e.code(), &message, &[("jsName", js_name), ("jsStack", js_stack)])
+            }
+            SandboxError::Timeout { timeout_ms } => {
+                error(env, e.code(), &message, &[("timeoutMs", number(env, *timeout_ms as f64).unwrap_or(std::ptr::null_mut()))])
+            }
+            SandboxError::Memory { limit_bytes } => {
+                error(env, e.code(), &message, &[("limitBytes", number(env, *limit_bytes as f64).unwrap_or(std::ptr::null_mut()))])
+            }
+            SandboxError::Result { path, .. } => {
+                error(env, e.code(), &message, &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))])
+            }
+            _ => error(env, e.code(), &message, &[]),
+        }
+    }
+}
+
+pub(crate) unsafe fn load_error(env: Env, e: &LoadError) -> Raw {
+    let message = e.to_string();
+    unsafe {
+        match e {
+            LoadError::Syntax(diags) => {
+                let mut arr = std::ptr::null_mut();
+                sys::napi_create_array_with_length(env, diags.len(), &raw mut arr);
+                for (i, d) in diags.iter().enumerate() {
+                    let Ok(o) = object(env) else { continue };
+                    let _ = set(env, o, "file", string(env, &d.file).unwrap_or(std::ptr::null_mut()));
+                    let _ = set(env, o, "line", number(env, f64::from(d.line)).unwrap_or(std::ptr::null_mut()));
+                    let _ = set(env, o, "column", number(env, f64::from(d.column)).unwrap_or(std::ptr::null_mut()));
+                    let _ = set(env, o, "message", string(env, &d.message).unwrap_or(std::ptr::null_mut()));
+                    sys::napi_set_element(env, arr, u32::try_from(i).unwrap_or(u32::MAX), o);
+                }
+                error(env, e.code(), &message, &[("diagnostics", arr)])
+            }
+            LoadError::Io { path, .. } => {
+                error(env, e.code(), &message, &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))])
+            }
+            _ => error(env, e.code(), &message, &[]),
+        }
+    }
+}
