@@ -5,6 +5,7 @@
 //! [`Host`] trait (host functions and `console`). It knows nothing of Node: the napi layer
 //! implements [`Host`] and drives evaluations with callbacks, and tests can do the same.
 
+mod alloc;
 mod convert;
 mod error;
 mod sandbox;

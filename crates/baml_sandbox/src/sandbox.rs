@@ -26,6 +26,7 @@ use rquickjs::promise::PromiseState;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
+use crate::alloc::{LimitedAllocator, MemoryStats};
 use crate::convert::{copy_in, copy_out, format_console, CopyError};
 use crate::error::SandboxError;
 use crate::value::Value;
@@ -154,9 +155,8 @@ struct Inner {
     next_eval: AtomicU64,
     signals: Arc<Signals>,
     handle: Handle,
-    limit_bytes: usize,
+    memory: Arc<MemoryStats>,
     timeout: Duration,
-    used_bytes: AtomicUsize,
 }
 
 /// JS values Rust holds on to. Touched only while the runtime lock is held (inside `with`),
@@ -219,8 +219,9 @@ impl Sandbox {
                 options.max_stack_bytes
             )));
         }
-        let runtime = Runtime::new().map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
-        runtime.set_memory_limit(options.memory_limit_bytes);
+        let memory = MemoryStats::new(options.memory_limit_bytes);
+        let runtime = Runtime::new_with_alloc(LimitedAllocator { stats: memory.clone() })
+            .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
         runtime.set_max_stack_size(options.max_stack_bytes);
         let signals = Arc::new(Signals {
             epoch: Instant::now(),
@@ -239,9 +240,8 @@ impl Sandbox {
             next_eval: AtomicU64::new(1),
             signals,
             handle: handle.clone(),
-            limit_bytes: options.memory_limit_bytes,
+            memory,
             timeout: options.timeout,
-            used_bytes: AtomicUsize::new(0),
         }
         .with_weak(weak));
         let bridge = Rc::new(Bridge {
@@ -257,7 +257,6 @@ impl Sandbox {
             state.destroy();
             return Err(SandboxError::Setup(format!("cannot set up the sandbox: {message}")));
         }
-        inner.used_bytes.store(state.malloc_size(), Ordering::Relaxed);
         *lock(&inner.state) = Some(state);
         Ok(Sandbox { inner })
     }
@@ -297,15 +296,9 @@ impl Sandbox {
         self.inner.signals.disposed.load(Ordering::Acquire)
     }
 
-    /// Bytes QuickJS has allocated (fresh when the runtime is idle, else as of the last turn),
-    /// and the limit.
+    /// Bytes QuickJS has allocated now, and the limit.
     pub fn memory_usage(&self) -> (usize, usize) {
-        if let Ok(guard) = self.inner.state.try_lock() {
-            if let Some(state) = guard.as_ref() {
-                self.inner.used_bytes.store(state.malloc_size(), Ordering::Relaxed);
-            }
-        }
-        (self.inner.used_bytes.load(Ordering::Relaxed), self.inner.limit_bytes)
+        (self.inner.memory.used.load(Ordering::Relaxed), self.inner.memory.limit)
     }
 
     /// Evaluations not yet settled.
@@ -430,7 +423,7 @@ impl Inner {
             }
             let bridge = state.bridge.clone();
             let oom = state.context.with(|ctx| self.process(&ctx, &bridge, events));
-            if oom {
+            if oom || self.memory.hit.swap(false, Ordering::AcqRel) {
                 state.runtime.run_gc();
             }
             self.arm_wakeup(state);
@@ -654,11 +647,10 @@ impl Inner {
 
     /// Turns a thrown value into the error SPEC.md names.
     fn classify<'js>(&self, ctx: &Ctx<'js>, exc: &JsValue<'js>) -> SandboxError {
-        if exc.is_null() || exc.is_undefined() {
-            // quickjs-ng sometimes throws null when an allocation fails.
-            if self.near_limit(ctx) {
-                return SandboxError::Memory { limit_bytes: self.limit_bytes as u64 };
-            }
+        if self.memory.hit.load(Ordering::Acquire) {
+            // An allocation was refused for the limit in this turn; quickjs-ng may then throw
+            // `null` or an error it could only partly build.
+            return SandboxError::Memory { limit_bytes: self.memory.limit as u64 };
         }
         let Some(obj) = exc.as_object() else {
             let text = display_value(exc);
@@ -673,7 +665,7 @@ impl Inner {
         if is_error && (n == "InternalError" || n == "RangeError") {
             let lower = message.to_ascii_lowercase();
             if lower.contains("out of memory") || lower.contains("string too long") {
-                return SandboxError::Memory { limit_bytes: self.limit_bytes as u64 };
+                return SandboxError::Memory { limit_bytes: self.memory.limit as u64 };
             }
             if lower.contains("stack overflow") || lower.contains("maximum call stack size") {
                 return SandboxError::Stack;
@@ -689,11 +681,6 @@ impl Inner {
             (None, _) => message.clone(),
         };
         SandboxError::Js { name, message: head, stack }
-    }
-
-    fn near_limit(&self, ctx: &Ctx<'_>) -> bool {
-        let size = malloc_size_raw(ctx);
-        self.limit_bytes > 0 && size + (1 << 20) >= self.limit_bytes
     }
 
     fn finish_call<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: u64, result: Result<Value, String>) {
@@ -758,10 +745,6 @@ impl Inner {
 }
 
 impl State {
-    fn malloc_size(&self) -> usize {
-        self.context.with(|ctx| malloc_size_raw(&ctx))
-    }
-
     /// Frees the realm and runtime, after releasing every JS value Rust still holds.
     fn destroy(mut self) {
         if let Some((_, task)) = self.armed.take() {
@@ -780,14 +763,6 @@ impl State {
         self.runtime.run_gc();
         drop(self);
     }
-}
-
-fn malloc_size_raw(ctx: &Ctx<'_>) -> usize {
-    let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
-    let mut usage = std::mem::MaybeUninit::<qjs::JSMemoryUsage>::zeroed();
-    unsafe { qjs::JS_ComputeMemoryUsage(rt, usage.as_mut_ptr()) };
-    let usage = unsafe { usage.assume_init() };
-    usize::try_from(usage.malloc_size).unwrap_or(0)
 }
 
 fn is_uncatchable(v: &JsValue<'_>) -> bool {

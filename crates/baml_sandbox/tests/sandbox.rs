@@ -76,7 +76,7 @@ fn timeout_busy_loop_and_pending_await() {
 #[test]
 fn memory_limit() {
     let h = Harness::new(SandboxOptions { memory_limit_bytes: 8 << 20, ..Default::default() }, vec![]);
-    let r = h.eval("const a = []; for (;;) a.push({x: [1,2,3,4,5,6,7,8]})");
+    let r = h.eval("{ const a = []; for (;;) a.push({x: [1,2,3,4,5,6,7,8]}) }");
     assert_eq!(r, Err(SandboxError::Memory { limit_bytes: 8 << 20 }));
     assert_eq!(h.eval("[1,2,3].length").unwrap(), num(3.0));
 }

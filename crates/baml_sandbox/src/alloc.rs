@@ -1,0 +1,125 @@
+//! The allocator behind every sandbox: the C allocator QuickJS would use anyway, with our own
+//! byte accounting and limit.
+//!
+//! QuickJS's built-in limit works too, but when it trips, quickjs-ng sometimes throws `null`
+//! (it cannot allocate the error), and by the time the rejection is seen the memory is freed
+//! again, so nothing tells a memory bomb from `throw null`. Owning the allocator gives an exact
+//! "the limit was hit" flag, and a live byte count that `memoryUsage()` reads without walking
+//! the heap.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rquickjs::allocator::Allocator;
+
+extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+    fn calloc(count: usize, size: usize) -> *mut c_void;
+    fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
+    fn free(ptr: *mut c_void);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn malloc_usable_size(ptr: *mut c_void) -> usize;
+    #[cfg(target_vendor = "apple")]
+    fn malloc_size(ptr: *const c_void) -> usize;
+    #[cfg(windows)]
+    fn _msize(ptr: *mut c_void) -> usize;
+}
+
+unsafe fn usable(ptr: *mut c_void) -> usize {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return unsafe { malloc_usable_size(ptr) };
+    #[cfg(target_vendor = "apple")]
+    return unsafe { malloc_size(ptr) };
+    #[cfg(windows)]
+    return unsafe { _msize(ptr) };
+}
+
+/// Live accounting shared between the allocator (under the runtime lock) and readers.
+#[derive(Debug)]
+pub(crate) struct MemoryStats {
+    pub(crate) used: AtomicUsize,
+    pub(crate) limit: usize,
+    /// Set when an allocation was refused for the limit; cleared by the turn that reports it.
+    pub(crate) hit: AtomicBool,
+}
+
+impl MemoryStats {
+    pub(crate) fn new(limit: usize) -> Arc<MemoryStats> {
+        Arc::new(MemoryStats { used: AtomicUsize::new(0), limit, hit: AtomicBool::new(false) })
+    }
+
+    fn admit(&self, extra: usize) -> bool {
+        let used = self.used.load(Ordering::Relaxed);
+        if self.limit > 0 && used.saturating_add(extra) > self.limit {
+            self.hit.store(true, Ordering::Release);
+            return false;
+        }
+        true
+    }
+}
+
+pub(crate) struct LimitedAllocator {
+    pub(crate) stats: Arc<MemoryStats>,
+}
+
+// SAFETY: every method forwards to the C allocator, whose pointers satisfy the alignment and
+// size contract, and `usable_size` reports that allocator's own usable size.
+unsafe impl Allocator for LimitedAllocator {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        if !self.stats.admit(size) {
+            return std::ptr::null_mut();
+        }
+        let p = unsafe { malloc(size.max(1)) };
+        if !p.is_null() {
+            self.stats.used.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
+        }
+        p.cast()
+    }
+
+    fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
+        let Some(total) = count.checked_mul(size) else { return std::ptr::null_mut() };
+        if !self.stats.admit(total) {
+            return std::ptr::null_mut();
+        }
+        let p = unsafe { calloc(count.max(1), size.max(1)) };
+        if !p.is_null() {
+            self.stats.used.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
+        }
+        p.cast()
+    }
+
+    unsafe fn dealloc(&mut self, ptr: *mut u8) {
+        if ptr.is_null() {
+            return;
+        }
+        let size = unsafe { usable(ptr.cast()) };
+        self.stats.used.fetch_sub(size, Ordering::Relaxed);
+        unsafe { free(ptr.cast()) };
+    }
+
+    unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
+        if ptr.is_null() {
+            return self.alloc(new_size);
+        }
+        if new_size == 0 {
+            unsafe { self.dealloc(ptr) };
+            return std::ptr::null_mut();
+        }
+        let old = unsafe { usable(ptr.cast()) };
+        if new_size > old && !self.stats.admit(new_size - old) {
+            return std::ptr::null_mut();
+        }
+        let p = unsafe { realloc(ptr.cast(), new_size) };
+        if !p.is_null() {
+            let now = unsafe { usable(p) };
+            self.stats.used.fetch_sub(old, Ordering::Relaxed);
+            self.stats.used.fetch_add(now, Ordering::Relaxed);
+        }
+        p.cast()
+    }
+
+    unsafe fn usable_size(ptr: *mut u8) -> usize {
+        unsafe { usable(ptr.cast()) }
+    }
+}
