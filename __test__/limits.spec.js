@@ -77,6 +77,8 @@ test('SANDBOX_MEMORY: memory bombs of several shapes', async (t) => {
     await expectCode(t, ctx, 'SANDBOX_MEMORY', ctx.evaluate(`{ ${bomb} }`), { limitBytes: limit })
   }
   t.true(ctx.memoryUsage().usedBytes < limit / 2, 'garbage collected after the bomb')
+  // The next failure is judged on its own: an ordinary error is not reported as memory.
+  t.is((await t.throwsAsync(ctx.evaluate('null.x'))).code, 'SANDBOX_ERROR')
   ctx.dispose()
 })
 

@@ -423,7 +423,9 @@ impl Inner {
             }
             let bridge = state.bridge.clone();
             let oom = state.context.with(|ctx| self.process(&ctx, &bridge, events));
-            if oom || self.memory.hit.swap(false, Ordering::AcqRel) {
+            // Clear the flag unconditionally: it describes this turn only.
+            let hit = self.memory.hit.swap(false, Ordering::AcqRel);
+            if oom || hit {
                 state.runtime.run_gc();
             }
             self.arm_wakeup(state);

@@ -173,3 +173,13 @@ fn no_host_reachable() {
     let r = h.eval("try { await import('fs'); 'imported' } catch (e) { 'rejected' }").unwrap();
     assert_eq!(r, Value::String("rejected".into()));
 }
+
+#[test]
+fn memory_flag_does_not_leak_into_the_next_evaluation() {
+    let h = Harness::new(SandboxOptions { memory_limit_bytes: 8 << 20, ..Default::default() }, vec![]);
+    assert!(matches!(h.eval("{ const a = []; for (;;) a.push([1, 2, 3]) }"), Err(SandboxError::Memory { .. })));
+    match h.eval("null.x") {
+        Err(SandboxError::Js { name, .. }) => assert_eq!(name.as_deref(), Some("TypeError")),
+        other => panic!("{other:?}"),
+    }
+}
