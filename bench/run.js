@@ -1,0 +1,181 @@
+// Side-by-side benchmarks: baml-quickjs against quickjs-emscripten (sync release variant),
+// isolated-vm and Node's vm module. Run with `npm run bench` (release build).
+//
+// Every timing is the median of several samples, each the mean of a batch. Memory per live
+// context is measured in a fresh process per engine (RSS delta over 1,000 live contexts).
+const { execFileSync } = require('node:child_process')
+const path = require('node:path')
+const os = require('node:os')
+
+const ROOT = path.join(__dirname, '..')
+const peers = {}
+try { peers.qjs = require(path.join(__dirname, 'node_modules', 'quickjs-emscripten')) } catch {}
+try { peers.ivm = require(path.join(__dirname, 'node_modules', 'isolated-vm')) } catch {}
+const nodeVm = require('node:vm')
+const { BamlRuntime, BamlContext } = require(ROOT)
+
+const now = () => process.hrtime.bigint()
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+/** Median over `samples` of the mean µs per op in a batch of `batch` runs of `fn`. */
+async function measure(fn, { batch = 200, samples = 15, warmup = 2 } = {}) {
+  const results = []
+  for (let s = 0; s < samples + warmup; s++) {
+    const t0 = now()
+    for (let i = 0; i < batch; i++) await fn()
+    const us = Number(now() - t0) / 1000 / batch
+    if (s >= warmup) results.push(us)
+  }
+  return median(results)
+}
+
+function measureSync(fn, opts) {
+  return measure(fn, opts)
+}
+
+// ---- engines -------------------------------------------------------------------------------
+
+async function oursSuite() {
+  const rt = BamlRuntime.fromFiles({})
+  const create = await measureSync(() => new BamlContext(rt).dispose(), { batch: 200 })
+  const ctx = new BamlContext(rt, { hostFunctions: { f: () => 1 } })
+  const evalUs = await measure(() => ctx.evaluate('1+1'), { batch: 200 })
+  const host100 = await measure(() => ctx.evaluate('for (let i = 0; i < 100; i++) await f(); 1'), { batch: 5, samples: 11 })
+  ctx.dispose()
+  return { create, eval: evalUs, host: host100 / 100 }
+}
+
+async function qjsSuite() {
+  const QuickJS = await peers.qjs.getQuickJS() // the sync release variant
+  const create = await measureSync(() => QuickJS.newContext().dispose(), { batch: 200 })
+  const vm = QuickJS.newContext()
+  const evalUs = await measure(() => {
+    const r = vm.evalCode('1+1')
+    const h = vm.unwrapResult(r)
+    const v = vm.getNumber(h)
+    h.dispose()
+    return v
+  }, { batch: 500 })
+  const f = vm.newFunction('f', () => {
+    const d = vm.newPromise()
+    Promise.resolve().then(() => {
+      d.resolve(vm.newNumber(1))
+      d.dispose()
+      vm.runtime.executePendingJobs()
+    })
+    return d.handle
+  })
+  vm.setProp(vm.global, 'f', f)
+  f.dispose()
+  const host100 = await measure(async () => {
+    const p = vm.unwrapResult(vm.evalCode('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()'))
+    const settled = vm.resolvePromise(p)
+    p.dispose()
+    vm.runtime.executePendingJobs()
+    const r = await settled
+    vm.unwrapResult(r).dispose()
+  }, { batch: 5, samples: 11 })
+  vm.dispose()
+  return { create, eval: evalUs, host: host100 / 100 }
+}
+
+async function ivmSuite() {
+  const ivm = peers.ivm
+  const create = await measureSync(() => {
+    const iso = new ivm.Isolate({ memoryLimit: 64 })
+    iso.createContextSync()
+    iso.dispose()
+  }, { batch: 20, samples: 11 })
+  const iso = new ivm.Isolate({ memoryLimit: 64 })
+  const context = iso.createContextSync()
+  const evalUs = await measure(() => context.eval('1+1'), { batch: 200 })
+  await context.global.set('f', new ivm.Callback(() => 1, { async: true }))
+  const host100 = await measure(() => context.eval('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()', { promise: true }), { batch: 5, samples: 11 })
+  iso.dispose()
+  return { create, eval: evalUs, host: host100 / 100 }
+}
+
+async function nodeVmSuite() {
+  const create = await measureSync(() => nodeVm.createContext({}), { batch: 50, samples: 11 })
+  const ctx = nodeVm.createContext({ f: async () => 1 })
+  const script = new nodeVm.Script('1+1')
+  const evalUs = await measure(() => script.runInContext(ctx), { batch: 1000 })
+  const hostScript = new nodeVm.Script('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()')
+  const host100 = await measure(() => hostScript.runInContext(ctx), { batch: 5, samples: 11 })
+  return { create, eval: evalUs, host: host100 / 100 }
+}
+
+/** Idle RSS per live context, in KB, measured in a fresh process. */
+function perContextKb(engine) {
+  const src = {
+    ours: `const { BamlRuntime, BamlContext } = require(${JSON.stringify(ROOT)}); const rt = BamlRuntime.fromFiles({});
+           const make = async () => { const c = new BamlContext(rt); await c.evaluate('1+1'); return c }`,
+    qjs: `const { getQuickJS } = require(${JSON.stringify(path.join(__dirname, 'node_modules', 'quickjs-emscripten'))});
+          let Q; const make = async () => { Q = Q || await getQuickJS(); const c = Q.newContext(); c.unwrapResult(c.evalCode('1+1')).dispose(); return c }`,
+    ivm: `const ivm = require(${JSON.stringify(path.join(__dirname, 'node_modules', 'isolated-vm'))});
+          const make = async () => { const i = new ivm.Isolate({ memoryLimit: 64 }); const c = i.createContextSync(); await c.eval('1+1'); return i }`,
+    vm: `const vm = require('node:vm'); const make = async () => { const c = vm.createContext({}); vm.runInContext('1+1', c); return c }`,
+  }[engine]
+  const script = `${src}
+    ;(async () => {
+      const keep = [await make()]; global.gc(); await new Promise(r => setTimeout(r, 100)); global.gc()
+      const before = process.memoryUsage().rss
+      for (let i = 0; i < 1000; i++) keep.push(await make())
+      global.gc(); await new Promise(r => setTimeout(r, 100)); global.gc()
+      const after = process.memoryUsage().rss
+      console.log(JSON.stringify({ kb: (after - before) / 1000 / 1024, n: keep.length }))
+    })()`
+  const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 300_000 })
+  return JSON.parse(out.trim().split('\n').pop()).kb
+}
+
+// ---- table ---------------------------------------------------------------------------------
+
+const fmt = (v, unit) => (v == null ? 'n/a' : `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${unit}`)
+
+async function main() {
+  const engines = [
+    ['baml-quickjs', oursSuite, 'ours'],
+    ['quickjs-emscripten', peers.qjs && qjsSuite, 'qjs'],
+    ['isolated-vm', peers.ivm && ivmSuite, 'ivm'],
+    ['node:vm', nodeVmSuite, 'vm'],
+  ]
+  const cols = []
+  for (const [name, suite, key] of engines) {
+    if (!suite) {
+      cols.push({ name, missing: true })
+      continue
+    }
+    process.stderr.write(`measuring ${name}...\n`)
+    const r = await suite()
+    r.kb = perContextKb(key)
+    cols.push({ name, ...r })
+  }
+  const rows = [
+    ['create + dispose a context', 'create', 'µs'],
+    ['idle RSS per live context (1,000 live)', 'kb', 'KB'],
+    ['evaluate("1+1") round trip from Node', 'eval', 'µs'],
+    ['awaited host-function call (100 per script)', 'host', 'µs'],
+  ]
+  const header = ['', ...cols.map((c) => c.name)]
+  const body = rows.map(([label, key, unit]) => [label, ...cols.map((c) => (c.missing ? 'not installed' : fmt(c[key], unit)))])
+  const widths = header.map((_, i) => Math.max(...[header, ...body].map((r) => r[i].length)))
+  const line = (r) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |'
+  console.log(`\n${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`)
+  console.log(line(header))
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
+  for (const r of body) console.log(line(r))
+  const [ours, qjs, ivm] = cols
+  if (!qjs.missing && !ivm.missing) {
+    console.log('\nTargets (issue #2):')
+    console.log(`  create+dispose vs quickjs-emscripten: ${(qjs.create / ours.create).toFixed(2)}x faster (target >= 1.5x)`)
+    console.log(`  idle RSS per context: ${ours.kb.toFixed(0)} KB (target <= 200 KB)`)
+    console.log(`  evaluate round trip vs isolated-vm async eval: ${(ivm.eval / ours.eval).toFixed(2)}x faster (target >= 2x)`)
+    console.log(`  awaited host call vs isolated-vm: ${(ivm.host / ours.host).toFixed(2)}x faster (target >= 2x)`)
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
