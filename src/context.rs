@@ -104,9 +104,15 @@ impl Drop for HostRefs {
 
 struct NodeHost {
     refs: Arc<HostRefs>,
+    /// The thread of the environment that created the context.
+    node_thread: std::thread::ThreadId,
 }
 
 impl Host for NodeHost {
+    fn may_run_here(&self) -> bool {
+        std::thread::current().id() == self.node_thread
+    }
+
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {
         let refs = self.refs.clone();
         self.refs.poster.post(Box::new(move |env| unsafe { run_host_function(env, &refs, index, &args, reply) }));
@@ -335,7 +341,7 @@ impl BamlContext {
             }
         }
         let timeout = opts.timeout;
-        let host = Arc::new(NodeHost { refs: refs.clone() });
+        let host = Arc::new(NodeHost { refs: refs.clone(), node_thread: std::thread::current().id() });
         let sandbox = Sandbox::new(opts, host, crate::tokio_handle()).map_err(|e| unsafe {
             refs.clear(raw_env);
             throw(raw_env, sandbox_error(raw_env, &e))

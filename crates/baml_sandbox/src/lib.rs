@@ -9,6 +9,8 @@ mod alloc;
 mod convert;
 mod error;
 mod sandbox;
+#[cfg(target_os = "linux")]
+mod slice;
 mod value;
 
 pub use error::SandboxError;

@@ -78,6 +78,12 @@ pub trait Host: Send + Sync + 'static {
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply);
     /// A formatted `console.*` line. Only called when `SandboxOptions::console` is set.
     fn console(&self, level: ConsoleLevel, message: String);
+    /// Whether the calling thread may run turns itself for a short time slice (the embedder's
+    /// own thread, to spare it two thread hops per evaluation). Work that outlasts the slice
+    /// moves to a worker thread mid-flight, so the caller is never blocked for longer.
+    fn may_run_here(&self) -> bool {
+        false
+    }
 }
 
 /// Options of one sandbox (SPEC.md's `ContextOptions` minus what belongs to BAML).
@@ -125,8 +131,12 @@ struct EvalEntry {
 }
 
 /// State shared with the interrupt handler, which may run at any bytecode boundary.
-struct Signals {
+pub(crate) struct Signals {
     epoch: Instant,
+    /// While a turn runs in a slice on the embedder's thread: when the slice ends (ns after
+    /// `epoch`), and the coroutine to suspend then. `u64::MAX` / null otherwise.
+    pub(crate) slice_end_ns: AtomicU64,
+    pub(crate) yielder: std::sync::atomic::AtomicPtr<()>,
     /// Nanoseconds after `epoch` at which running bytecode is interrupted.
     deadline_ns: AtomicU64,
     /// Evaluations stopped from outside that a turn has not reaped yet.
@@ -135,10 +145,12 @@ struct Signals {
 }
 
 impl Signals {
-    fn at(&self, t: Instant) -> u64 {
+    pub(crate) fn at(&self, t: Instant) -> u64 {
         u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
     fn should_interrupt(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        crate::slice::maybe_move_off_thread(self);
         if self.stop_pending.load(Ordering::Acquire) > 0 || self.disposed.load(Ordering::Acquire) {
             return true;
         }
@@ -147,14 +159,15 @@ impl Signals {
     }
 }
 
-struct Inner {
-    state: Mutex<Option<State>>,
+pub(crate) struct Inner {
+    host: Arc<dyn Host>,
+    pub(crate) state: Mutex<Option<State>>,
     events: Mutex<VecDeque<Event>>,
-    scheduled: AtomicBool,
+    pub(crate) scheduled: AtomicBool,
     evals: Mutex<HashMap<EvalId, EvalEntry>>,
     next_eval: AtomicU64,
-    signals: Arc<Signals>,
-    handle: Handle,
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) handle: Handle,
     memory: Arc<MemoryStats>,
     timeout: Duration,
 }
@@ -186,7 +199,7 @@ struct Bridge {
     console: bool,
 }
 
-struct State {
+pub(crate) struct State {
     bridge: Rc<Bridge>,
     /// The deadline a wake-up timer is already armed for.
     armed: Option<(Instant, AbortHandle)>,
@@ -201,7 +214,7 @@ struct State {
 // threads under the mutex is the same discipline rquickjs's own `parallel` feature relies on.
 unsafe impl Send for State {}
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -226,6 +239,8 @@ impl Sandbox {
         let signals = Arc::new(Signals {
             epoch: Instant::now(),
             deadline_ns: AtomicU64::new(u64::MAX),
+            slice_end_ns: AtomicU64::new(u64::MAX),
+            yielder: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
             stop_pending: AtomicUsize::new(0),
             disposed: AtomicBool::new(false),
         });
@@ -233,6 +248,7 @@ impl Sandbox {
         runtime.set_interrupt_handler(Some(Box::new(move || sig.should_interrupt())));
         let context = Context::full(&runtime).map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            host: host.clone(),
             state: Mutex::new(None),
             events: Mutex::new(VecDeque::new()),
             scheduled: AtomicBool::new(false),
@@ -327,6 +343,10 @@ impl Inner {
         if self.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
+        #[cfg(target_os = "linux")]
+        if self.host.may_run_here() && crate::slice::run_here(self) {
+            return;
+        }
         let me = self.clone();
         self.handle.spawn_blocking(move || me.run_turn());
     }
@@ -388,7 +408,13 @@ impl Inner {
     }
 
     fn run_turn(self: Arc<Self>) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.turn()));
+        let guard = lock(&self.state);
+        self.run_turn_locked(guard);
+    }
+
+    /// Runs turns until no events are left, with the state already locked. Never panics.
+    pub(crate) fn run_turn_locked(self: &Arc<Self>, guard: MutexGuard<'_, Option<State>>) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.turn(guard)));
         if outcome.is_err() {
             // A bug, not a sandbox program's doing: fail loudly but keep Node alive.
             let dones: Vec<Done> = lock(&self.evals).values_mut().filter_map(|e| e.done.take()).collect();
@@ -406,8 +432,7 @@ impl Inner {
         }
     }
 
-    fn turn(self: &Arc<Self>) {
-        let mut guard = lock(&self.state);
+    fn turn(self: &Arc<Self>, mut guard: MutexGuard<'_, Option<State>>) {
         loop {
             self.scheduled.store(false, Ordering::Release);
             if self.signals.disposed.load(Ordering::Acquire) {

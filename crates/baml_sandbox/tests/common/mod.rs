@@ -11,6 +11,8 @@ pub type HostFn = Box<dyn Fn(Vec<Value>, Reply) + Send + Sync>;
 
 #[derive(Default)]
 pub struct TestHost {
+    /// Let whichever thread starts a turn run it in a slice (as Node's thread does).
+    pub inline: bool,
     pub functions: Vec<HostFn>,
     pub console: Mutex<Vec<(ConsoleLevel, String)>>,
 }
@@ -21,6 +23,9 @@ impl Host for TestHost {
     }
     fn console(&self, level: ConsoleLevel, message: String) {
         self.console.lock().unwrap().push((level, message));
+    }
+    fn may_run_here(&self) -> bool {
+        self.inline
     }
 }
 
@@ -41,10 +46,14 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(options: SandboxOptions, functions: Vec<(&str, HostFn)>) -> Harness {
+        Harness::with_mode(options, functions, false)
+    }
+
+    pub fn with_mode(options: SandboxOptions, functions: Vec<(&str, HostFn)>, inline: bool) -> Harness {
         let rt = runtime();
         let mut options = options;
         options.host_functions = functions.iter().map(|(n, _)| (*n).to_string()).collect();
-        let host = Arc::new(TestHost { functions: functions.into_iter().map(|(_, f)| f).collect(), ..Default::default() });
+        let host = Arc::new(TestHost { inline, functions: functions.into_iter().map(|(_, f)| f).collect(), ..Default::default() });
         let sandbox = Sandbox::new(options, host.clone(), rt.handle().clone()).unwrap();
         Harness { rt, sandbox, host }
     }

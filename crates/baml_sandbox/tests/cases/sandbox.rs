@@ -1,0 +1,195 @@
+// Included by `tests/sandbox.rs` (turns on workers) and `tests/sandbox_inline.rs` (turns
+// started on the caller's thread, moving to workers after a slice), which define `INLINE`.
+
+use std::time::{Duration, Instant};
+
+use baml_sandbox::{SandboxError, SandboxOptions, Value};
+use common::{num, HostFn};
+
+type Harness = common::Harness;
+
+fn simple() -> Harness {
+    Harness::with_mode(SandboxOptions::default(), vec![], INLINE)
+}
+
+fn with(options: SandboxOptions, functions: Vec<(&str, HostFn)>) -> Harness {
+    Harness::with_mode(options, functions, INLINE)
+}
+
+#[test]
+fn completion_value_and_top_level_await() {
+    let h = simple();
+    assert_eq!(h.eval("1+1").unwrap(), num(2.0));
+    assert_eq!(h.eval("let x = await Promise.resolve(20); x + 1").unwrap(), num(21.0));
+    assert_eq!(h.eval("Promise.resolve('p')").unwrap(), Value::String("p".into()));
+    assert_eq!(h.eval("undefined").unwrap(), Value::Undefined);
+    assert_eq!(h.eval("({a: [1, null, 'x'], d: new Date(5)})").unwrap(),
+        Value::Object(vec![("a".into(), Value::Array(vec![num(1.0), Value::Null, Value::String("x".into())])), ("d".into(), Value::Date(5.0))]));
+    let nan = h.eval("[NaN, Infinity, -Infinity]").unwrap();
+    let Value::Array(items) = nan else { panic!() };
+    assert!(matches!(items[0], Value::Number(n) if n.is_nan()));
+    assert_eq!(items[1], num(f64::INFINITY));
+}
+
+#[test]
+fn realm_persists() {
+    let h = simple();
+    h.eval("globalThis.counter = 41").unwrap();
+    assert_eq!(h.eval("++counter").unwrap(), num(42.0));
+    let other = simple();
+    assert_eq!(other.eval("typeof counter").unwrap(), Value::String("undefined".into()));
+}
+
+#[test]
+fn uncaught_errors() {
+    let h = simple();
+    match h.eval("throw new TypeError('bad thing')") {
+        Err(SandboxError::Js { name, message, stack }) => {
+            assert_eq!(name.as_deref(), Some("TypeError"));
+            assert_eq!(message, "TypeError: bad thing");
+            assert!(stack.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    match h.eval("await null; throw 42") {
+        Err(SandboxError::Js { name: None, message, .. }) => assert_eq!(message, "Uncaught 42"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(h.eval("syntax error here"), Err(SandboxError::Js { name: Some(n), .. }) if n == "SyntaxError"));
+}
+
+#[test]
+fn result_copy_rules() {
+    let h = simple();
+    match h.eval("const o = {a: {}}; o.a.self = o; o") {
+        Err(SandboxError::Result { path, .. }) => assert_eq!(path, "result.a.self"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(h.eval("({n: 10n})"), Err(SandboxError::Result { path, .. }) if path == "result.n"));
+    assert!(matches!(h.eval("let d = []; for (let i = 0; i < 10000; i++) d = [d]; d"), Err(SandboxError::Result { .. })));
+    assert_eq!(h.eval("({f() {}, s: Symbol(), k: 1})").unwrap(), Value::Object(vec![("k".into(), num(1.0))]));
+    assert_eq!(h.eval("[() => 1]").unwrap(), Value::Array(vec![Value::Null]));
+}
+
+#[test]
+fn timeout_busy_loop_and_pending_await() {
+    let h = simple();
+    let t = Instant::now();
+    assert_eq!(h.eval_with("for(;;){}", Some(Duration::from_millis(100))), Err(SandboxError::Timeout { timeout_ms: 100 }));
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(h.eval_with("for(;;) await 0", Some(Duration::from_millis(100))), Err(SandboxError::Timeout { timeout_ms: 100 }));
+    assert_eq!(h.eval_with("await new Promise(() => {})", Some(Duration::from_millis(100))), Err(SandboxError::Timeout { timeout_ms: 100 }));
+    assert_eq!(h.eval_with("await 0; while(true){}", Some(Duration::from_millis(100))), Err(SandboxError::Timeout { timeout_ms: 100 }));
+    assert_eq!(h.eval("'still usable'").unwrap(), Value::String("still usable".into()));
+}
+
+#[test]
+fn memory_limit() {
+    let h = with(SandboxOptions { memory_limit_bytes: 8 << 20, ..Default::default() }, vec![]);
+    let r = h.eval("{ const a = []; for (;;) a.push({x: [1,2,3,4,5,6,7,8]}) }");
+    assert_eq!(r, Err(SandboxError::Memory { limit_bytes: 8 << 20 }));
+    assert_eq!(h.eval("[1,2,3].length").unwrap(), num(3.0));
+}
+
+#[test]
+fn stack_overflow() {
+    let h = simple();
+    assert_eq!(h.eval("function f(n) { return f(n + 1) + 1 } f(0)"), Err(SandboxError::Stack));
+    assert_eq!(h.eval("2").unwrap(), num(2.0));
+}
+
+#[test]
+fn timers() {
+    let h = simple();
+    let r = h.eval("let order = []; setTimeout(() => order.push('b'), 20); setTimeout((x) => order.push(x), 5, 'a'); \
+        const id = setTimeout(() => order.push('never'), 10); clearTimeout(id); \
+        await new Promise(r => setTimeout(r, 50)); order.join(',')").unwrap();
+    assert_eq!(r, Value::String("a,b".into()));
+}
+
+#[test]
+fn host_functions_sync_async_and_errors() {
+    let add: HostFn = Box::new(|args, reply| {
+        let sum: f64 = args.iter().map(|a| if let Value::Number(n) = a { *n } else { 0.0 }).sum();
+        reply(Ok(Value::Number(sum)));
+    });
+    let later: HostFn = Box::new(|args, reply| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            reply(Ok(Value::Array(args)));
+        });
+    });
+    let fail: HostFn = Box::new(|_, reply| reply(Err("nope".into())));
+    let h = with(SandboxOptions::default(), vec![("add", add), ("later", later), ("fail", fail)]);
+    assert_eq!(h.eval("await add(1, 2, 3)").unwrap(), num(6.0));
+    assert_eq!(h.eval("(await Promise.all([later(1), later(2)])).flat()").unwrap(), Value::Array(vec![num(1.0), num(2.0)]));
+    assert_eq!(h.eval("try { await fail() } catch (e) { e.message }").unwrap(), Value::String("nope".into()));
+    let r = h.eval("const xs = []; for (let i = 0; i < 100; i++) xs.push(add(i)); (await Promise.all(xs)).reduce((a, b) => a + b)");
+    assert_eq!(r.unwrap(), num(4950.0));
+}
+
+#[test]
+fn abort_and_dispose() {
+    let h = simple();
+    let rx = h.start("for(;;){}", None);
+    std::thread::sleep(Duration::from_millis(50));
+    // The only evaluation in flight has the next id handed out minus one; abort it by id.
+    let id = h.sandbox.evaluate("1".into(), None, Box::new(|_| {})) - 1;
+    h.sandbox.abort(id);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(SandboxError::Aborted));
+    assert_eq!(h.eval("5").unwrap(), num(5.0));
+    let rx = h.start("await new Promise(() => {})", None);
+    std::thread::sleep(Duration::from_millis(20));
+    h.sandbox.dispose();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(SandboxError::Disposed));
+    assert_eq!(h.eval("1"), Err(SandboxError::Disposed));
+}
+
+#[test]
+fn concurrent_evaluations_share_the_realm() {
+    let h = simple();
+    h.eval("globalThis.n = 0").unwrap();
+    let rxs: Vec<_> = (0..100).map(|i| h.start(&format!("await null; n += 1; {i}"), None)).collect();
+    for (i, rx) in rxs.into_iter().enumerate() {
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(), num(i as f64));
+    }
+    assert_eq!(h.eval("n").unwrap(), num(100.0));
+}
+
+#[test]
+fn console_formatting() {
+    let h = with(SandboxOptions { console: true, ..Default::default() }, vec![]);
+    h.eval("console.log('a', 1, {b: [1, 'x']}, null); console.warn('%s=%d', 'n', 42); console.error([])").unwrap();
+    let lines = h.host.console.lock().unwrap().clone();
+    let msgs: Vec<_> = lines.iter().map(|(l, m)| format!("{}:{m}", l.as_str())).collect();
+    assert_eq!(msgs, vec!["log:a 1 { b: [ 1, 'x' ] } null", "warn:n=42", "error:[]"]);
+}
+
+#[test]
+fn globals_are_copies_and_proto_is_a_plain_key() {
+    let opts = SandboxOptions {
+        globals: vec![("cfg".into(), Value::Object(vec![("__proto__".into(), Value::Object(vec![("polluted".into(), Value::Bool(true))]))]))],
+        ..Default::default()
+    };
+    let h = with(opts, vec![]);
+    assert_eq!(h.eval("({}).polluted === undefined && cfg.polluted === undefined && Object.keys(cfg).join()").unwrap(), Value::String("__proto__".into()));
+}
+
+#[test]
+fn no_host_reachable() {
+    let h = simple();
+    let r = h.eval("[typeof require, typeof process, typeof fetch, this.constructor.constructor('return typeof process')()].join()").unwrap();
+    assert_eq!(r, Value::String("undefined,undefined,undefined,undefined".into()));
+    let r = h.eval("try { await import('fs'); 'imported' } catch (e) { 'rejected' }").unwrap();
+    assert_eq!(r, Value::String("rejected".into()));
+}
+
+#[test]
+fn memory_flag_does_not_leak_into_the_next_evaluation() {
+    let h = with(SandboxOptions { memory_limit_bytes: 8 << 20, ..Default::default() }, vec![]);
+    assert!(matches!(h.eval("{ const a = []; for (;;) a.push([1, 2, 3]) }"), Err(SandboxError::Memory { .. })));
+    match h.eval("null.x") {
+        Err(SandboxError::Js { name, .. }) => assert_eq!(name.as_deref(), Some("TypeError")),
+        other => panic!("{other:?}"),
+    }
+}
