@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baml_sandbox::{ConsoleLevel, Host, Reply, Sandbox, SandboxError, SandboxOptions, Value};
 use napi::bindgen_prelude::*;
-use napi::{sys, JsValue};
+use napi::sys;
 use napi_derive::napi;
 
 use crate::convert::{from_node, to_node};
@@ -15,12 +15,16 @@ use crate::errors::{invalid_arg, sandbox_error, throw};
 use crate::main_thread::{poster, Poster};
 use crate::runtime::BamlRuntime;
 use crate::util::{
-    call, clear_exception, delete_ref, deref, function, get, message_of, object, reference, set, string,
-    to_bool, to_f64, to_rust_string, type_of, undefined, Env as RawEnv, Raw, Sendable,
+    call, clear_exception, delete_ref, deref, function, get, js_number, message_of, object,
+    reference, set, string, to_bool, to_f64, to_rust_string, type_of, undefined, Env as RawEnv,
+    Raw, Sendable,
 };
 
 /// Options of a `BamlContext` (all optional).
-#[expect(dead_code, reason = "declares the TypeScript interface; options are read field by field")]
+#[expect(
+    dead_code,
+    reason = "declares the TypeScript interface; options are read field by field"
+)]
 #[napi(object, object_to_js = false)]
 pub struct ContextOptions {
     /// QuickJS heap limit in bytes. Default 64 MiB.
@@ -36,14 +40,19 @@ pub struct ContextOptions {
     #[napi(ts_type = "Record<string, (...args: any[]) => unknown>")]
     pub host_functions: Option<HashMap<String, String>>,
     /// Receives the sandbox's `console.*` output.
-    #[napi(ts_type = "(level: 'log' | 'info' | 'warn' | 'error' | 'debug', message: string) => void")]
+    #[napi(
+        ts_type = "(level: 'log' | 'info' | 'warn' | 'error' | 'debug', message: string) => void"
+    )]
     pub on_console: Option<String>,
     /// Values for `env.NAME` in BAML clients, over the runtime's.
     pub env: Option<HashMap<String, String>>,
 }
 
 /// Options of one `evaluate()` call.
-#[expect(dead_code, reason = "declares the TypeScript interface; options are read field by field")]
+#[expect(
+    dead_code,
+    reason = "declares the TypeScript interface; options are read field by field"
+)]
 #[napi(object, object_to_js = false)]
 pub struct EvaluateOptions {
     /// Overrides the context's `timeoutMs` for this evaluation.
@@ -79,8 +88,17 @@ struct HostRefs {
 impl HostRefs {
     /// Deletes every reference (Node thread only).
     unsafe fn clear(&self, env: RawEnv) {
-        let functions = std::mem::take(&mut *self.functions.lock().unwrap_or_else(PoisonError::into_inner));
-        let console = self.console.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let functions = std::mem::take(
+            &mut *self
+                .functions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let console = self
+            .console
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         for r in functions.into_iter().chain(console) {
             unsafe { delete_ref(env, r.0) };
         }
@@ -89,8 +107,17 @@ impl HostRefs {
 
 impl Drop for HostRefs {
     fn drop(&mut self) {
-        let functions = std::mem::take(&mut *self.functions.lock().unwrap_or_else(PoisonError::into_inner));
-        let console = self.console.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let functions = std::mem::take(
+            &mut *self
+                .functions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let console = self
+            .console
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let refs: Vec<Sendable<sys::napi_ref>> = functions.into_iter().chain(console).collect();
         if !refs.is_empty() {
             self.poster.post(Box::new(move |env| {
@@ -115,16 +142,28 @@ impl Host for NodeHost {
 
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {
         let refs = self.refs.clone();
-        self.refs.poster.post(Box::new(move |env| unsafe { run_host_function(env, &refs, index, &args, reply) }));
+        self.refs.poster.post(Box::new(move |env| unsafe {
+            run_host_function(env, &refs, index, &args, reply);
+        }));
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {
         let refs = self.refs.clone();
         self.refs.poster.post(Box::new(move |env| unsafe {
-            let Some(r) = refs.console.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|r| r.0) else {
+            let Some(r) = refs
+                .console
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map(|r| r.0)
+            else {
                 return;
             };
-            let (Ok(f), Ok(l), Ok(m)) = (deref(env, r), string(env, level.as_str()), string(env, &message)) else {
+            let (Ok(f), Ok(l), Ok(m)) = (
+                deref(env, r),
+                string(env, level.as_str()),
+                string(env, &message),
+            ) else {
                 return;
             };
             if call(env, f, undefined(env), &[l, m]).is_err() {
@@ -136,35 +175,60 @@ impl Host for NodeHost {
 
 type ReplySlot = Arc<Mutex<Option<Reply>>>;
 
+/// References to an evaluation's `signal` and its abort listener, for removing the listener.
+type ListenerSlot = Arc<Mutex<Option<(Sendable<sys::napi_ref>, Sendable<sys::napi_ref>)>>>;
+
+/// A validated positive byte count option as `usize`.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "validated finite, positive and at most 1e15"
+)]
+fn whole_bytes(n: f64) -> usize {
+    n as usize
+}
+
 fn take_reply(slot: &ReplySlot) -> Option<Reply> {
     slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// Runs host function `index` on Node's thread and answers `reply` with its (awaited) result.
-unsafe fn run_host_function(env: RawEnv, refs: &HostRefs, index: usize, args: &[Value], reply: Reply) {
-    let fref = refs.functions.lock().unwrap_or_else(PoisonError::into_inner).get(index).map(|r| r.0);
+unsafe fn run_host_function(
+    env: RawEnv,
+    refs: &HostRefs,
+    index: usize,
+    args: &[Value],
+    reply: Reply,
+) {
+    let fref = refs
+        .functions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(index)
+        .map(|r| r.0);
     let Some(f) = fref.and_then(|r| unsafe { deref(env, r) }.ok()) else {
         reply(Err("the context was disposed".into()));
         return;
     };
     let mut js_args = Vec::with_capacity(args.len());
     for a in args {
-        match unsafe { to_node(env, a) } {
-            Ok(v) => js_args.push(v),
-            Err(_) => {
-                unsafe { clear_exception(env) };
-                reply(Err("host function arguments could not be copied into Node".into()));
-                return;
-            }
-        }
-    }
-    let result = match unsafe { call(env, f, undefined(env), &js_args) } {
-        Ok(v) => v,
-        Err(_) => {
-            let message = unsafe { clear_exception(env) }.map_or_else(|| "host function failed".into(), |e| unsafe { message_of(env, e) });
-            reply(Err(message));
+        if let Ok(v) = unsafe { to_node(env, a) } {
+            js_args.push(v);
+        } else {
+            unsafe { clear_exception(env) };
+            reply(Err(
+                "host function arguments could not be copied into Node".into()
+            ));
             return;
         }
+    }
+    let Ok(result) = (unsafe { call(env, f, undefined(env), &js_args) }) else {
+        let message = unsafe { clear_exception(env) }.map_or_else(
+            || "host function failed".into(),
+            |e| unsafe { message_of(env, e) },
+        );
+        reply(Err(message));
+        return;
     };
     let mut is_promise = false;
     unsafe { sys::napi_is_promise(env, result, &raw mut is_promise) };
@@ -174,18 +238,28 @@ unsafe fn run_host_function(env: RawEnv, refs: &HostRefs, index: usize, args: &[
     }
     let slot: ReplySlot = Arc::new(Mutex::new(Some(reply)));
     let on_ok = unsafe {
-        function(env, "onFulfilled", slot.clone(), |env, slot: &ReplySlot, v| {
-            if let Some(reply) = take_reply(slot) {
-                reply(copy_result(env, v));
-            }
-        })
+        function(
+            env,
+            "onFulfilled",
+            slot.clone(),
+            |env, slot: &ReplySlot, v| {
+                if let Some(reply) = take_reply(slot) {
+                    reply(copy_result(env, v));
+                }
+            },
+        )
     };
     let on_err = unsafe {
-        function(env, "onRejected", slot.clone(), |env, slot: &ReplySlot, v| {
-            if let Some(reply) = take_reply(slot) {
-                reply(Err(message_of(env, v)));
-            }
-        })
+        function(
+            env,
+            "onRejected",
+            slot.clone(),
+            |env, slot: &ReplySlot, v| {
+                if let Some(reply) = take_reply(slot) {
+                    reply(Err(message_of(env, v)));
+                }
+            },
+        )
     };
     let attached = match (on_ok, on_err, unsafe { get(env, result, "then") }) {
         (Ok(a), Ok(b), Ok(then)) => unsafe { call(env, then, result, &[a, b]) }.is_ok(),
@@ -200,8 +274,12 @@ unsafe fn run_host_function(env: RawEnv, refs: &HostRefs, index: usize, args: &[
 }
 
 fn copy_result(env: RawEnv, v: Raw) -> std::result::Result<Value, String> {
-    unsafe { from_node(env, v, "result") }
-        .map_err(|e| format!("host function {} cannot be copied into the sandbox: {}", e.path, e.reason))
+    unsafe { from_node(env, v, "result") }.map_err(|e| {
+        format!(
+            "host function {} cannot be copied into the sandbox: {}",
+            e.path, e.reason
+        )
+    })
 }
 
 /// A sandboxed JavaScript context: its own QuickJS runtime, global scope, memory, stack and
@@ -211,15 +289,23 @@ pub struct BamlContext {
     sandbox: Arc<Sandbox>,
     refs: Arc<HostRefs>,
     timeout: Duration,
-    #[allow(dead_code, reason = "BAML calls from the sandbox use these in a later step")]
+    #[allow(
+        dead_code,
+        reason = "BAML calls from the sandbox use these in a later step"
+    )]
     runtime: Arc<baml_runtime::Runtime>,
-    #[allow(dead_code, reason = "BAML calls from the sandbox use these in a later step")]
+    #[allow(
+        dead_code,
+        reason = "BAML calls from the sandbox use these in a later step"
+    )]
     env: Vec<(String, String)>,
 }
 
 /// Reads an optional positive number option.
 unsafe fn opt_number(env: RawEnv, options: Raw, key: &str, max: f64) -> Result<Option<f64>> {
-    let v = unsafe { get(env, options, key) }.map_err(|_| unsafe { throw(env, invalid_arg(env, &format!("cannot read option {key}"))) })?;
+    let v = unsafe { get(env, options, key) }.map_err(|_| unsafe {
+        throw(env, invalid_arg(env, &format!("cannot read option {key}")))
+    })?;
     match unsafe { type_of(env, v) } {
         sys::ValueType::napi_undefined => Ok(None),
         sys::ValueType::napi_number => {
@@ -227,20 +313,36 @@ unsafe fn opt_number(env: RawEnv, options: Raw, key: &str, max: f64) -> Result<O
             if n.is_finite() && n > 0.0 && n <= max {
                 Ok(Some(n))
             } else {
-                Err(unsafe { throw(env, invalid_arg(env, &format!("option {key} must be a positive number no larger than {max}, got {n}"))) })
+                Err(unsafe {
+                    throw(env, invalid_arg(env, &format!("option {key} must be a positive number no larger than {max}, got {n}")))
+                })
             }
         }
-        _ => Err(unsafe { throw(env, invalid_arg(env, &format!("option {key} must be a number"))) }),
+        _ => Err(unsafe {
+            throw(
+                env,
+                invalid_arg(env, &format!("option {key} must be a number")),
+            )
+        }),
     }
 }
 
 /// Own enumerable string keys of an object option (`undefined` gives none).
 unsafe fn entries(env: RawEnv, options: Raw, key: &str) -> Result<Vec<(String, Raw)>> {
-    let v = unsafe { get(env, options, key) }.map_err(|_| unsafe { throw(env, invalid_arg(env, &format!("cannot read option {key}"))) })?;
+    let v = unsafe { get(env, options, key) }.map_err(|_| unsafe {
+        throw(env, invalid_arg(env, &format!("cannot read option {key}")))
+    })?;
     match unsafe { type_of(env, v) } {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => return Ok(Vec::new()),
         sys::ValueType::napi_object => {}
-        _ => return Err(unsafe { throw(env, invalid_arg(env, &format!("option {key} must be an object"))) }),
+        _ => {
+            return Err(unsafe {
+                throw(
+                    env,
+                    invalid_arg(env, &format!("option {key} must be an object")),
+                )
+            })
+        }
     }
     let mut keys = ptr::null_mut();
     unsafe {
@@ -255,7 +357,7 @@ unsafe fn entries(env: RawEnv, options: Raw, key: &str) -> Result<Vec<(String, R
     }
     let mut len = 0u32;
     unsafe { sys::napi_get_array_length(env, keys, &raw mut len) };
-    let mut out = Vec::with_capacity(len as usize);
+    let mut out = Vec::new();
     for i in 0..len {
         let mut k = ptr::null_mut();
         unsafe { sys::napi_get_element(env, keys, i, &raw mut k) };
@@ -269,6 +371,76 @@ unsafe fn entries(env: RawEnv, options: Raw, key: &str) -> Result<Vec<(String, R
     Ok(out)
 }
 
+/// A `TypeError` with `code: 'ERR_INVALID_ARG_VALUE'`, thrown.
+fn bad_arg(env: RawEnv, message: &str) -> napi::Error {
+    unsafe { throw(env, invalid_arg(env, message)) }
+}
+
+/// `ContextOptions`, read and validated.
+#[derive(Default)]
+struct ContextConfig {
+    sandbox: SandboxOptions,
+    functions: Vec<Raw>,
+    console: Option<Raw>,
+    env: Vec<(String, String)>,
+}
+
+unsafe fn read_context_options(env: RawEnv, options: Raw) -> Result<ContextConfig> {
+    let mut config = ContextConfig::default();
+    match unsafe { type_of(env, options) } {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => return Ok(config),
+        sys::ValueType::napi_object => {}
+        _ => return Err(bad_arg(env, "options must be an object")),
+    }
+    let opts = &mut config.sandbox;
+    unsafe {
+        if let Some(n) = opt_number(env, options, "memoryLimitBytes", 1e15)? {
+            opts.memory_limit_bytes = whole_bytes(n);
+        }
+        if let Some(n) = opt_number(env, options, "timeoutMs", 2_147_483_647.0)? {
+            opts.timeout = Duration::from_secs_f64(n / 1000.0);
+        }
+        let max_stack = js_number(baml_sandbox::MAX_STACK_LIMIT);
+        if let Some(n) = opt_number(env, options, "maxStackBytes", max_stack)? {
+            opts.max_stack_bytes = whole_bytes(n);
+        }
+        for (k, v) in entries(env, options, "globals")? {
+            match from_node(env, v, &format!("globals.{k}")) {
+                Ok(value) => opts.globals.push((k, value)),
+                Err(e) => {
+                    let msg = format!("{} cannot be copied into the sandbox: {}", e.path, e.reason);
+                    return Err(bad_arg(env, &msg));
+                }
+            }
+        }
+        for (k, v) in entries(env, options, "hostFunctions")? {
+            if type_of(env, v) != sys::ValueType::napi_function {
+                return Err(bad_arg(
+                    env,
+                    &format!("hostFunctions.{k} must be a function"),
+                ));
+            }
+            opts.host_functions.push(k);
+            config.functions.push(v);
+        }
+        let on_console = get(env, options, "onConsole").unwrap_or(undefined(env));
+        match type_of(env, on_console) {
+            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
+            sys::ValueType::napi_function => config.console = Some(on_console),
+            _ => return Err(bad_arg(env, "option onConsole must be a function")),
+        }
+        for (k, v) in entries(env, options, "env")? {
+            if type_of(env, v) != sys::ValueType::napi_string {
+                return Err(bad_arg(env, &format!("env.{k} must be a string")));
+            }
+            config
+                .env
+                .push((k, to_rust_string(env, v).unwrap_or_default()));
+        }
+    }
+    Ok(config)
+}
+
 #[napi]
 impl BamlContext {
     /// Creates a sandbox that can call `runtime`'s BAML functions.
@@ -279,74 +451,56 @@ impl BamlContext {
         #[napi(ts_arg_type = "ContextOptions")] options: Option<Unknown>,
     ) -> Result<Self> {
         let raw_env = env.raw();
-        let mut opts = SandboxOptions::default();
-        let mut console = None;
-        let mut functions = Vec::new();
-        let mut ctx_env = Vec::new();
-        let poster = unsafe { poster(raw_env) }.map_err(|_| napi::Error::from_reason("cannot create the Node callback queue"))?;
-        if let Some(options) = options.as_ref().map(|o| o.raw()) {
-            match unsafe { type_of(raw_env, options) } {
-                sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-                sys::ValueType::napi_object => unsafe {
-                    if let Some(n) = opt_number(raw_env, options, "memoryLimitBytes", 1e15)? {
-                        opts.memory_limit_bytes = n as usize;
-                    }
-                    if let Some(n) = opt_number(raw_env, options, "timeoutMs", 2_147_483_647.0)? {
-                        opts.timeout = Duration::from_secs_f64(n / 1000.0);
-                    }
-                    if let Some(n) = opt_number(raw_env, options, "maxStackBytes", baml_sandbox::MAX_STACK_LIMIT as f64)? {
-                        opts.max_stack_bytes = n as usize;
-                    }
-                    for (k, v) in entries(raw_env, options, "globals")? {
-                        match from_node(raw_env, v, &format!("globals.{k}")) {
-                            Ok(value) => opts.globals.push((k, value)),
-                            Err(e) => {
-                                return Err(throw(raw_env, invalid_arg(raw_env, &format!("{} cannot be copied into the sandbox: {}", e.path, e.reason))))
-                            }
-                        }
-                    }
-                    for (k, v) in entries(raw_env, options, "hostFunctions")? {
-                        if type_of(raw_env, v) != sys::ValueType::napi_function {
-                            return Err(throw(raw_env, invalid_arg(raw_env, &format!("hostFunctions.{k} must be a function"))));
-                        }
-                        opts.host_functions.push(k);
-                        functions.push(v);
-                    }
-                    let on_console = get(raw_env, options, "onConsole").unwrap_or(undefined(raw_env));
-                    match type_of(raw_env, on_console) {
-                        sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-                        sys::ValueType::napi_function => console = Some(on_console),
-                        _ => return Err(throw(raw_env, invalid_arg(raw_env, "option onConsole must be a function"))),
-                    }
-                    for (k, v) in entries(raw_env, options, "env")? {
-                        if type_of(raw_env, v) != sys::ValueType::napi_string {
-                            return Err(throw(raw_env, invalid_arg(raw_env, &format!("env.{k} must be a string"))));
-                        }
-                        ctx_env.push((k, to_rust_string(raw_env, v).unwrap_or_default()));
-                    }
-                },
-                _ => return Err(unsafe { throw(raw_env, invalid_arg(raw_env, "options must be an object")) }),
-            }
-        }
+        let poster = unsafe { poster(raw_env) }
+            .map_err(|_| napi::Error::from_reason("cannot create the Node callback queue"))?;
+        let ContextConfig {
+            sandbox: mut opts,
+            functions,
+            console,
+            env: ctx_env,
+        } = match options.as_ref().map(napi::JsValue::raw) {
+            Some(o) => unsafe { read_context_options(raw_env, o)? },
+            None => ContextConfig::default(),
+        };
         opts.console = console.is_some();
-        let refs = Arc::new(HostRefs { poster, functions: Mutex::new(Vec::new()), console: Mutex::new(None) });
+        let refs = Arc::new(HostRefs {
+            poster,
+            functions: Mutex::new(Vec::new()),
+            console: Mutex::new(None),
+        });
         unsafe {
-            let mut fs = refs.functions.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut fs = refs
+                .functions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for f in functions {
-                fs.push(Sendable(reference(raw_env, f).map_err(|_| napi::Error::from_reason("cannot reference a host function"))?));
+                fs.push(Sendable(reference(raw_env, f).map_err(|_| {
+                    napi::Error::from_reason("cannot reference a host function")
+                })?));
             }
             if let Some(c) = console {
                 *refs.console.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(Sendable(reference(raw_env, c).map_err(|_| napi::Error::from_reason("cannot reference onConsole"))?));
+                    Some(Sendable(reference(raw_env, c).map_err(|_| {
+                        napi::Error::from_reason("cannot reference onConsole")
+                    })?));
             }
         }
         let timeout = opts.timeout;
-        let host = Arc::new(NodeHost { refs: refs.clone(), node_thread: std::thread::current().id() });
-        let sandbox = Sandbox::new(opts, host, crate::tokio_handle()).map_err(|e| unsafe {
+        let host = Arc::new(NodeHost {
+            refs: refs.clone(),
+            node_thread: std::thread::current().id(),
+        });
+        let sandbox = Sandbox::new(&opts, host, crate::tokio_handle()).map_err(|e| unsafe {
             refs.clear(raw_env);
             throw(raw_env, sandbox_error(raw_env, &e))
         })?;
-        Ok(BamlContext { sandbox: Arc::new(sandbox), refs, timeout, runtime: runtime.inner.clone(), env: ctx_env })
+        Ok(BamlContext {
+            sandbox: Arc::new(sandbox),
+            refs,
+            timeout,
+            runtime: runtime.inner.clone(),
+            env: ctx_env,
+        })
     }
 
     /// Runs `code` as a script (top-level `await` allowed) and resolves with its completion
@@ -361,7 +515,7 @@ impl BamlContext {
         let raw_env = env.raw();
         let mut timeout = self.timeout;
         let mut signal = None;
-        if let Some(options) = options.as_ref().map(|o| o.raw()) {
+        if let Some(options) = options.as_ref().map(napi::JsValue::raw) {
             match unsafe { type_of(raw_env, options) } {
                 sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
                 sys::ValueType::napi_object => unsafe {
@@ -372,29 +526,50 @@ impl BamlContext {
                     match type_of(raw_env, s) {
                         sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
                         sys::ValueType::napi_object => signal = Some(s),
-                        _ => return Err(throw(raw_env, invalid_arg(raw_env, "option signal must be an AbortSignal"))),
+                        _ => {
+                            return Err(throw(
+                                raw_env,
+                                invalid_arg(raw_env, "option signal must be an AbortSignal"),
+                            ))
+                        }
                     }
                 },
-                _ => return Err(unsafe { throw(raw_env, invalid_arg(raw_env, "evaluate options must be an object")) }),
+                _ => {
+                    return Err(unsafe {
+                        throw(
+                            raw_env,
+                            invalid_arg(raw_env, "evaluate options must be an object"),
+                        )
+                    })
+                }
             }
         }
         let mut deferred = ptr::null_mut();
         let mut promise = ptr::null_mut();
-        if unsafe { sys::napi_create_promise(raw_env, &raw mut deferred, &raw mut promise) } != sys::Status::napi_ok {
+        if unsafe { sys::napi_create_promise(raw_env, &raw mut deferred, &raw mut promise) }
+            != sys::Status::napi_ok
+        {
             return Err(napi::Error::from_reason("cannot create a promise"));
         }
         let out = unsafe { Unknown::from_raw_unchecked(raw_env, promise) };
         if let Some(s) = signal {
-            let aborted = unsafe { get(raw_env, s, "aborted").and_then(|a| to_bool(raw_env, a)) }.unwrap_or(false);
+            let aborted = unsafe { get(raw_env, s, "aborted").and_then(|a| to_bool(raw_env, a)) }
+                .unwrap_or(false);
             if aborted {
-                unsafe { sys::napi_reject_deferred(raw_env, deferred, sandbox_error(raw_env, &SandboxError::Aborted)) };
+                unsafe {
+                    sys::napi_reject_deferred(
+                        raw_env,
+                        deferred,
+                        sandbox_error(raw_env, &SandboxError::Aborted),
+                    )
+                };
                 return Ok(out);
             }
         }
         let poster = self.refs.poster.clone();
         unsafe { poster.hold(raw_env) };
         // Filled below once the abort listener exists; emptied when the evaluation settles.
-        let listener: Arc<Mutex<Option<(Sendable<sys::napi_ref>, Sendable<sys::napi_ref>)>>> = Arc::new(Mutex::new(None));
+        let listener: ListenerSlot = Arc::new(Mutex::new(None));
         let listener_done = listener.clone();
         let deferred = Sendable(deferred);
         let done_poster = poster.clone();
@@ -406,7 +581,11 @@ impl BamlContext {
                 done_poster.post(Box::new(move |env| unsafe {
                     settle(env, deferred.get(), result);
                     poster.release(env);
-                    if let Some((sig, f)) = listener_done.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    if let Some((sig, f)) = listener_done
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take()
+                    {
                         remove_listener(env, sig.get(), f.get());
                     }
                 }));
@@ -415,12 +594,11 @@ impl BamlContext {
         if let Some(s) = signal {
             let weak: Weak<Sandbox> = Arc::downgrade(&self.sandbox);
             let added = unsafe { add_listener(raw_env, s, (weak, id)) };
-            match added {
-                Some(refs) => *listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(refs),
-                None => {
-                    unsafe { clear_exception(raw_env) };
-                    self.sandbox.abort(id);
-                }
+            if let Some(refs) = added {
+                *listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(refs);
+            } else {
+                unsafe { clear_exception(raw_env) };
+                self.sandbox.abort(id);
             }
         }
         Ok(out)
@@ -429,14 +607,21 @@ impl BamlContext {
     /// BAML calls made by this context and the tokens they used.
     #[napi(catch_unwind)]
     pub fn usage(&self) -> Usage {
-        Usage { calls: 0.0, input_tokens: 0.0, output_tokens: 0.0 }
+        Usage {
+            calls: 0.0,
+            input_tokens: 0.0,
+            output_tokens: 0.0,
+        }
     }
 
     /// Bytes the sandbox's QuickJS heap uses now, and its limit.
     #[napi(catch_unwind)]
     pub fn memory_usage(&self) -> MemoryUsage {
         let (used, limit) = self.sandbox.memory_usage();
-        MemoryUsage { used_bytes: used as f64, limit_bytes: limit as f64 }
+        MemoryUsage {
+            used_bytes: js_number(used),
+            limit_bytes: js_number(limit),
+        }
     }
 
     /// Frees the sandbox. In-flight evaluations reject with `code: 'SANDBOX_DISPOSED'`, and so
@@ -460,16 +645,26 @@ impl Drop for BamlContext {
     }
 }
 
-unsafe fn settle(env: RawEnv, deferred: sys::napi_deferred, result: std::result::Result<Value, SandboxError>) {
+unsafe fn settle(
+    env: RawEnv,
+    deferred: sys::napi_deferred,
+    result: std::result::Result<Value, SandboxError>,
+) {
     match result {
-        Ok(v) => match unsafe { to_node(env, &v) } {
-            Ok(js) => unsafe { sys::napi_resolve_deferred(env, deferred, js) },
-            Err(_) => unsafe {
-                clear_exception(env);
-                let e = SandboxError::Result { path: "result".into(), reason: "it cannot be built in Node".into() };
-                sys::napi_reject_deferred(env, deferred, sandbox_error(env, &e))
-            },
-        },
+        Ok(v) => {
+            if let Ok(js) = unsafe { to_node(env, &v) } {
+                unsafe { sys::napi_resolve_deferred(env, deferred, js) }
+            } else {
+                unsafe {
+                    clear_exception(env);
+                    let e = SandboxError::Result {
+                        path: "result".into(),
+                        reason: "it cannot be built in Node".into(),
+                    };
+                    sys::napi_reject_deferred(env, deferred, sandbox_error(env, &e))
+                }
+            }
+        }
         Err(e) => unsafe { sys::napi_reject_deferred(env, deferred, sandbox_error(env, &e)) },
     };
 }
@@ -478,7 +673,11 @@ type AbortTarget = (Weak<Sandbox>, u64);
 
 /// `signal.addEventListener('abort', listener, { once: true })`; returns references to both
 /// for the removal once the evaluation settles.
-unsafe fn add_listener(env: RawEnv, signal: Raw, target: AbortTarget) -> Option<(Sendable<sys::napi_ref>, Sendable<sys::napi_ref>)> {
+unsafe fn add_listener(
+    env: RawEnv,
+    signal: Raw,
+    target: AbortTarget,
+) -> Option<(Sendable<sys::napi_ref>, Sendable<sys::napi_ref>)> {
     unsafe {
         let f = function(env, "onabort", target, |_env, target: &AbortTarget, _| {
             if let Some(sandbox) = target.0.upgrade() {
@@ -495,14 +694,19 @@ unsafe fn add_listener(env: RawEnv, signal: Raw, target: AbortTarget) -> Option<
         set(env, opts, "once", t).ok()?;
         let kind = string(env, "abort").ok()?;
         call(env, add, signal, &[kind, f, opts]).ok()?;
-        Some((Sendable(reference(env, signal).ok()?), Sendable(reference(env, f).ok()?)))
+        Some((
+            Sendable(reference(env, signal).ok()?),
+            Sendable(reference(env, f).ok()?),
+        ))
     }
 }
 
 unsafe fn remove_listener(env: RawEnv, signal: sys::napi_ref, f: sys::napi_ref) {
     unsafe {
         if let (Ok(s), Ok(func)) = (deref(env, signal), deref(env, f)) {
-            if let (Ok(remove), Ok(kind)) = (get(env, s, "removeEventListener"), string(env, "abort")) {
+            if let (Ok(remove), Ok(kind)) =
+                (get(env, s, "removeEventListener"), string(env, "abort"))
+            {
                 if call(env, remove, s, &[kind, func]).is_err() {
                     clear_exception(env);
                 }
@@ -512,4 +716,3 @@ unsafe fn remove_listener(env: RawEnv, signal: sys::napi_ref, f: sys::napi_ref) 
         delete_ref(env, f);
     }
 }
-

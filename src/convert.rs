@@ -8,8 +8,8 @@ use baml_sandbox::{Value, MAX_DEPTH};
 use napi::sys;
 
 use crate::util::{
-    boolean, clear_exception, define, null, number, object, ok, string, to_bool, to_f64, to_rust_string,
-    type_of, undefined, Env, Raw, R,
+    boolean, clear_exception, define, null, number, object, ok, string, to_bool, to_f64,
+    to_rust_string, type_of, undefined, Env, Raw, R,
 };
 
 /// Why a Node value could not be copied.
@@ -20,8 +20,14 @@ pub(crate) struct CopyError {
 
 fn push(path: &str, key: &str) -> String {
     let ident = !key.is_empty()
-        && key.chars().enumerate().all(|(i, c)| c == '_' || c == '$' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-    if ident { format!("{path}.{key}") } else { format!("{path}[{key:?}]") }
+        && key.chars().enumerate().all(|(i, c)| {
+            c == '_' || c == '$' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+        });
+    if ident {
+        format!("{path}.{key}")
+    } else {
+        format!("{path}[{key:?}]")
+    }
 }
 
 /// Copies a Node value (globals, host-function results) into a `Value`.
@@ -31,21 +37,42 @@ pub(crate) unsafe fn from_node(env: Env, v: Raw, path: &str) -> Result<Value, Co
 }
 
 fn fail(path: String, reason: &str) -> CopyError {
-    CopyError { path, reason: reason.to_owned() }
+    CopyError {
+        path,
+        reason: reason.to_owned(),
+    }
 }
 
-unsafe fn from_rec(env: Env, v: Raw, path: String, depth: usize, ancestors: &mut Vec<Raw>) -> Result<Value, CopyError> {
+#[expect(clippy::too_many_lines, reason = "one walk over every Node value kind")]
+unsafe fn from_rec(
+    env: Env,
+    v: Raw,
+    path: String,
+    depth: usize,
+    ancestors: &mut Vec<Raw>,
+) -> Result<Value, CopyError> {
     let err = |p: &String, r: &str| fail(p.clone(), r);
     Ok(match unsafe { type_of(env, v) } {
-        sys::ValueType::napi_undefined | sys::ValueType::napi_function | sys::ValueType::napi_symbol => Value::Undefined,
+        sys::ValueType::napi_undefined
+        | sys::ValueType::napi_function
+        | sys::ValueType::napi_symbol => Value::Undefined,
         sys::ValueType::napi_null => Value::Null,
-        sys::ValueType::napi_boolean => Value::Bool(unsafe { to_bool(env, v) }.map_err(|_| err(&path, "unreadable"))?),
-        sys::ValueType::napi_number => Value::Number(unsafe { to_f64(env, v) }.map_err(|_| err(&path, "unreadable"))?),
-        sys::ValueType::napi_string => Value::String(unsafe { to_rust_string(env, v) }.map_err(|_| err(&path, "unreadable"))?),
+        sys::ValueType::napi_boolean => {
+            Value::Bool(unsafe { to_bool(env, v) }.map_err(|_| err(&path, "unreadable"))?)
+        }
+        sys::ValueType::napi_number => {
+            Value::Number(unsafe { to_f64(env, v) }.map_err(|_| err(&path, "unreadable"))?)
+        }
+        sys::ValueType::napi_string => {
+            Value::String(unsafe { to_rust_string(env, v) }.map_err(|_| err(&path, "unreadable"))?)
+        }
         sys::ValueType::napi_bigint => return Err(err(&path, "BigInt values cannot be copied")),
         sys::ValueType::napi_object => {
             if depth >= MAX_DEPTH {
-                return Err(err(&path, &format!("nested deeper than {MAX_DEPTH} levels")));
+                return Err(err(
+                    &path,
+                    &format!("nested deeper than {MAX_DEPTH} levels"),
+                ));
             }
             for a in ancestors.iter() {
                 let mut same = false;
@@ -70,16 +97,22 @@ unsafe fn from_rec(env: Env, v: Raw, path: String, depth: usize, ancestors: &mut
                 let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
                 for i in 0..len {
                     let mut item = ptr::null_mut();
-                    if unsafe { sys::napi_get_element(env, v, i, &raw mut item) } != sys::Status::napi_ok {
+                    if unsafe { sys::napi_get_element(env, v, i, &raw mut item) }
+                        != sys::Status::napi_ok
+                    {
                         unsafe { clear_exception(env) };
                         return Err(err(&format!("{path}[{i}]"), "reading it threw"));
                     }
                     let t = unsafe { type_of(env, item) };
-                    items.push(if t == sys::ValueType::napi_function || t == sys::ValueType::napi_symbol {
-                        Value::Null
-                    } else {
-                        unsafe { from_rec(env, item, format!("{path}[{i}]"), depth + 1, ancestors)? }
-                    });
+                    items.push(
+                        if t == sys::ValueType::napi_function || t == sys::ValueType::napi_symbol {
+                            Value::Null
+                        } else {
+                            unsafe {
+                                from_rec(env, item, format!("{path}[{i}]"), depth + 1, ancestors)?
+                            }
+                        },
+                    );
                 }
                 Value::Array(items)
             } else {
@@ -104,9 +137,12 @@ unsafe fn from_rec(env: Env, v: Raw, path: String, depth: usize, ancestors: &mut
                 for i in 0..len {
                     let mut k = ptr::null_mut();
                     unsafe { sys::napi_get_element(env, keys, i, &raw mut k) };
-                    let key = unsafe { to_rust_string(env, k) }.map_err(|_| err(&path, "unreadable key"))?;
+                    let key = unsafe { to_rust_string(env, k) }
+                        .map_err(|_| err(&path, "unreadable key"))?;
                     let mut item = ptr::null_mut();
-                    if unsafe { sys::napi_get_property(env, v, k, &raw mut item) } != sys::Status::napi_ok {
+                    if unsafe { sys::napi_get_property(env, v, k, &raw mut item) }
+                        != sys::Status::napi_ok
+                    {
                         unsafe { clear_exception(env) };
                         return Err(err(&push(&path, &key), "reading it threw"));
                     }
@@ -114,7 +150,8 @@ unsafe fn from_rec(env: Env, v: Raw, path: String, depth: usize, ancestors: &mut
                     if t == sys::ValueType::napi_function || t == sys::ValueType::napi_symbol {
                         continue;
                     }
-                    let child = unsafe { from_rec(env, item, push(&path, &key), depth + 1, ancestors)? };
+                    let child =
+                        unsafe { from_rec(env, item, push(&path, &key), depth + 1, ancestors)? };
                     props.push((key, child));
                 }
                 Value::Object(props)
@@ -144,7 +181,9 @@ pub(crate) unsafe fn to_node(env: Env, v: &Value) -> R<Raw> {
             ok(unsafe { sys::napi_create_array_with_length(env, items.len(), &raw mut arr) })?;
             for (i, item) in items.iter().enumerate() {
                 let x = unsafe { to_node(env, item)? };
-                ok(unsafe { sys::napi_set_element(env, arr, u32::try_from(i).unwrap_or(u32::MAX), x) })?;
+                ok(unsafe {
+                    sys::napi_set_element(env, arr, u32::try_from(i).unwrap_or(u32::MAX), x)
+                })?;
             }
             arr
         }

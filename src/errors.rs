@@ -11,7 +11,9 @@ use crate::util::{number, object, set, string, Env, Raw};
 pub(crate) unsafe fn error(env: Env, code: &str, message: &str, fields: &[(&str, Raw)]) -> Raw {
     let mut err = std::ptr::null_mut();
     unsafe {
-        let (Ok(c), Ok(m)) = (string(env, code), string(env, message)) else { return crate::util::undefined(env) };
+        let (Ok(c), Ok(m)) = (string(env, code), string(env, message)) else {
+            return crate::util::undefined(env);
+        };
         sys::napi_create_error(env, c, m, &raw mut err);
         for (k, v) in fields {
             let _ = set(env, err, k, *v);
@@ -43,19 +45,53 @@ pub(crate) unsafe fn sandbox_error(env: Env, e: &SandboxError) -> Raw {
     unsafe {
         match e {
             SandboxError::Js { name, stack, .. } => {
-                let js_name = name.as_deref().map_or_else(|| crate::util::undefined(env), |n| string(env, n).unwrap_or(std::ptr::null_mut()));
-                let js_stack = stack.as_deref().map_or_else(|| crate::util::undefined(env), |s| string(env, s).unwrap_or(std::ptr::null_mut()));
-                error(env, e.code(), &message, &[("jsName", js_name), ("jsStack", js_stack)])
+                let js_name = name.as_deref().map_or_else(
+                    || crate::util::undefined(env),
+                    |n| string(env, n).unwrap_or(std::ptr::null_mut()),
+                );
+                let js_stack = stack.as_deref().map_or_else(
+                    || crate::util::undefined(env),
+                    |s| string(env, s).unwrap_or(std::ptr::null_mut()),
+                );
+                error(
+                    env,
+                    e.code(),
+                    &message,
+                    &[("jsName", js_name), ("jsStack", js_stack)],
+                )
             }
-            SandboxError::Timeout { timeout_ms } => {
-                error(env, e.code(), &message, &[("timeoutMs", number(env, *timeout_ms as f64).unwrap_or(std::ptr::null_mut()))])
-            }
-            SandboxError::Memory { limit_bytes } => {
-                error(env, e.code(), &message, &[("limitBytes", number(env, *limit_bytes as f64).unwrap_or(std::ptr::null_mut()))])
-            }
-            SandboxError::Result { path, .. } => {
-                error(env, e.code(), &message, &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))])
-            }
+            SandboxError::Timeout { timeout_ms } => error(
+                env,
+                e.code(),
+                &message,
+                &[(
+                    "timeoutMs",
+                    number(
+                        env,
+                        crate::util::js_number(usize::try_from(*timeout_ms).unwrap_or(usize::MAX)),
+                    )
+                    .unwrap_or(std::ptr::null_mut()),
+                )],
+            ),
+            SandboxError::Memory { limit_bytes } => error(
+                env,
+                e.code(),
+                &message,
+                &[(
+                    "limitBytes",
+                    number(
+                        env,
+                        crate::util::js_number(usize::try_from(*limit_bytes).unwrap_or(usize::MAX)),
+                    )
+                    .unwrap_or(std::ptr::null_mut()),
+                )],
+            ),
+            SandboxError::Result { path, .. } => error(
+                env,
+                e.code(),
+                &message,
+                &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))],
+            ),
             _ => error(env, e.code(), &message, &[]),
         }
     }
@@ -70,17 +106,40 @@ pub(crate) unsafe fn load_error(env: Env, e: &LoadError) -> Raw {
                 sys::napi_create_array_with_length(env, diags.len(), &raw mut arr);
                 for (i, d) in diags.iter().enumerate() {
                     let Ok(o) = object(env) else { continue };
-                    let _ = set(env, o, "file", string(env, &d.file).unwrap_or(std::ptr::null_mut()));
-                    let _ = set(env, o, "line", number(env, f64::from(d.line)).unwrap_or(std::ptr::null_mut()));
-                    let _ = set(env, o, "column", number(env, f64::from(d.column)).unwrap_or(std::ptr::null_mut()));
-                    let _ = set(env, o, "message", string(env, &d.message).unwrap_or(std::ptr::null_mut()));
+                    let _ = set(
+                        env,
+                        o,
+                        "file",
+                        string(env, &d.file).unwrap_or(std::ptr::null_mut()),
+                    );
+                    let _ = set(
+                        env,
+                        o,
+                        "line",
+                        number(env, f64::from(d.line)).unwrap_or(std::ptr::null_mut()),
+                    );
+                    let _ = set(
+                        env,
+                        o,
+                        "column",
+                        number(env, f64::from(d.column)).unwrap_or(std::ptr::null_mut()),
+                    );
+                    let _ = set(
+                        env,
+                        o,
+                        "message",
+                        string(env, &d.message).unwrap_or(std::ptr::null_mut()),
+                    );
                     sys::napi_set_element(env, arr, u32::try_from(i).unwrap_or(u32::MAX), o);
                 }
                 error(env, e.code(), &message, &[("diagnostics", arr)])
             }
-            LoadError::Io { path, .. } => {
-                error(env, e.code(), &message, &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))])
-            }
+            LoadError::Io { path, .. } => error(
+                env,
+                e.code(),
+                &message,
+                &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))],
+            ),
             _ => error(env, e.code(), &message, &[]),
         }
     }

@@ -5,6 +5,11 @@
 //! (`errors`), and runs Node-side work (host functions, `onConsole`, settling promises) on
 //! Node's thread through one threadsafe function per environment (`main_thread`).
 
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "napi-rs hands arguments over by value; taking them so is the binding's shape"
+)]
+
 mod context;
 mod convert;
 mod errors;

@@ -33,7 +33,12 @@ thread_local! {
     static HELD: Cell<usize> = const { Cell::new(0) };
 }
 
-unsafe extern "C" fn call_js(env: Env, _js_cb: sys::napi_value, _ctx: *mut c_void, data: *mut c_void) {
+unsafe extern "C" fn call_js(
+    env: Env,
+    _js_cb: sys::napi_value,
+    _ctx: *mut c_void,
+    data: *mut c_void,
+) {
     if data.is_null() {
         return;
     }
@@ -57,7 +62,14 @@ pub(crate) unsafe fn poster(env: Env) -> R<Arc<Poster>> {
     let closed = Arc::new(AtomicBool::new(false));
     let mut name = ptr::null_mut();
     let label = "baml-quickjs";
-    ok(unsafe { sys::napi_create_string_utf8(env, label.as_ptr().cast(), label.len() as isize, &raw mut name) })?;
+    ok(unsafe {
+        sys::napi_create_string_utf8(
+            env,
+            label.as_ptr().cast(),
+            crate::util::len_isize(label.len()),
+            &raw mut name,
+        )
+    })?;
     let mut tsfn = ptr::null_mut();
     let data = Arc::into_raw(closed.clone()).cast_mut().cast::<c_void>();
     let status = unsafe {
@@ -93,7 +105,11 @@ impl Poster {
         }
         let data = Box::into_raw(Box::new(task));
         let status = unsafe {
-            sys::napi_call_threadsafe_function(self.tsfn, data.cast(), sys::ThreadsafeFunctionCallMode::nonblocking)
+            sys::napi_call_threadsafe_function(
+                self.tsfn,
+                data.cast(),
+                sys::ThreadsafeFunctionCallMode::nonblocking,
+            )
         };
         if status != sys::Status::napi_ok {
             drop(unsafe { Box::from_raw(data) });

@@ -31,9 +31,14 @@ pub struct BamlRuntime {
     pub(crate) inner: Arc<baml_runtime::Runtime>,
 }
 
-fn load(env: &Env, result: std::result::Result<baml_runtime::Runtime, baml_runtime::LoadError>) -> Result<BamlRuntime> {
+fn load(
+    env: &Env,
+    result: std::result::Result<baml_runtime::Runtime, baml_runtime::LoadError>,
+) -> Result<BamlRuntime> {
     match result {
-        Ok(rt) => Ok(BamlRuntime { inner: Arc::new(rt) }),
+        Ok(rt) => Ok(BamlRuntime {
+            inner: Arc::new(rt),
+        }),
         Err(e) => Err(unsafe { throw(env.raw(), load_error(env.raw(), &e)) }),
     }
 }
@@ -51,13 +56,23 @@ impl BamlRuntime {
     ) -> Result<BamlRuntime> {
         let mut files: Vec<(String, String)> = files.into_iter().collect();
         files.sort();
-        load(&napi_env, baml_runtime::Runtime::from_files(files, env.unwrap_or_default()))
+        load(
+            &napi_env,
+            baml_runtime::Runtime::from_files(files, env.unwrap_or_default()),
+        )
     }
 
     /// Loads every `*.baml` file under `dir`, recursively.
     #[napi(factory, catch_unwind)]
-    pub fn from_directory(napi_env: Env, dir: String, env: Option<HashMap<String, String>>) -> Result<BamlRuntime> {
-        load(&napi_env, baml_runtime::Runtime::from_directory(Path::new(&dir), env.unwrap_or_default()))
+    pub fn from_directory(
+        napi_env: Env,
+        dir: String,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<BamlRuntime> {
+        load(
+            &napi_env,
+            baml_runtime::Runtime::from_directory(Path::new(&dir), env.unwrap_or_default()),
+        )
     }
 
     /// The BAML functions: name, parameters (name and BAML type text), return type text.

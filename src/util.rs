@@ -15,8 +15,26 @@ pub(crate) struct Fail;
 
 pub(crate) type R<T> = Result<T, Fail>;
 
+/// A byte length as N-API's `isize` (a Rust allocation never exceeds `isize::MAX`).
+pub(crate) fn len_isize(len: usize) -> isize {
+    isize::try_from(len).unwrap_or(isize::MAX)
+}
+
+/// A count or size as a JavaScript number.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "JavaScript numbers are f64; sizes stay far below 2^53"
+)]
+pub(crate) fn js_number(n: usize) -> f64 {
+    n as f64
+}
+
 pub(crate) fn ok(status: sys::napi_status) -> R<()> {
-    if status == sys::Status::napi_ok { Ok(()) } else { Err(Fail) }
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Fail)
+    }
 }
 
 /// A raw pointer that may cross threads because it is only dereferenced on Node's thread.
@@ -40,7 +58,9 @@ pub(crate) unsafe fn type_of(env: Env, v: Raw) -> sys::napi_valuetype {
 
 pub(crate) unsafe fn string(env: Env, s: &str) -> R<Raw> {
     let mut out = ptr::null_mut();
-    ok(unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &raw mut out) })?;
+    ok(unsafe {
+        sys::napi_create_string_utf8(env, s.as_ptr().cast(), len_isize(s.len()), &raw mut out)
+    })?;
     Ok(out)
 }
 
@@ -109,7 +129,9 @@ pub(crate) unsafe fn to_rust_string(env: Env, v: Raw) -> R<String> {
     ok(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &raw mut len) })?;
     let mut buf = vec![0u8; len + 1];
     let mut written = 0usize;
-    ok(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &raw mut written) })?;
+    ok(unsafe {
+        sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &raw mut written)
+    })?;
     buf.truncate(written);
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
@@ -172,7 +194,11 @@ pub(crate) unsafe fn reference(env: Env, v: Raw) -> R<sys::napi_ref> {
 pub(crate) unsafe fn deref(env: Env, r: sys::napi_ref) -> R<Raw> {
     let mut out = ptr::null_mut();
     ok(unsafe { sys::napi_get_reference_value(env, r, &raw mut out) })?;
-    if out.is_null() { Err(Fail) } else { Ok(out) }
+    if out.is_null() {
+        Err(Fail)
+    } else {
+        Ok(out)
+    }
 }
 
 pub(crate) unsafe fn delete_ref(env: Env, r: sys::napi_ref) {
@@ -198,13 +224,24 @@ pub(crate) unsafe fn function<T: 'static>(
         callback: unsafe fn(Env, &T, Raw),
     }
     unsafe extern "C" fn trampoline<T>(env: Env, info: sys::napi_callback_info) -> Raw {
-        let mut argc = 1usize;
-        let mut argv = [ptr::null_mut(); 1];
+        let mut count = 1usize;
+        let mut args = [ptr::null_mut(); 1];
         let mut data: *mut c_void = ptr::null_mut();
         unsafe {
-            sys::napi_get_cb_info(env, info, &raw mut argc, argv.as_mut_ptr(), ptr::null_mut(), &raw mut data);
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &raw mut count,
+                args.as_mut_ptr(),
+                ptr::null_mut(),
+                &raw mut data,
+            );
         }
-        let arg = if argc >= 1 { argv[0] } else { unsafe { undefined(env) } };
+        let arg = if count >= 1 {
+            args[0]
+        } else {
+            unsafe { undefined(env) }
+        };
         let payload = unsafe { &*data.cast::<Payload<T>>() };
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             (payload.callback)(env, &payload.data, arg);
@@ -217,13 +254,29 @@ pub(crate) unsafe fn function<T: 'static>(
     let payload = Box::into_raw(Box::new(Payload { data, callback }));
     let mut f = ptr::null_mut();
     let status = unsafe {
-        sys::napi_create_function(env, name.as_ptr().cast(), name.len() as isize, Some(trampoline::<T>), payload.cast(), &raw mut f)
+        sys::napi_create_function(
+            env,
+            name.as_ptr().cast(),
+            len_isize(name.len()),
+            Some(trampoline::<T>),
+            payload.cast(),
+            &raw mut f,
+        )
     };
     if status != sys::Status::napi_ok {
         drop(unsafe { Box::from_raw(payload) });
         return Err(Fail);
     }
-    let status = unsafe { sys::napi_add_finalizer(env, f, payload.cast(), Some(finalize::<T>), ptr::null_mut(), ptr::null_mut()) };
+    let status = unsafe {
+        sys::napi_add_finalizer(
+            env,
+            f,
+            payload.cast(),
+            Some(finalize::<T>),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
     if status != sys::Status::napi_ok {
         // Leaking the payload is better than freeing it while the function can still run.
         return Err(Fail);

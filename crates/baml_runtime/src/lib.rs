@@ -6,6 +6,7 @@
 //! refused with a diagnostic that says so, rather than being silently ignored.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// One problem in a `.baml` source; line and column are 1-based.
@@ -40,7 +41,7 @@ impl LoadError {
 fn summarize(diags: &[Diagnostic]) -> String {
     let mut out = format!("{} error(s) in .baml sources", diags.len());
     for d in diags {
-        out.push_str(&format!("\n  {}:{}:{}: {}", d.file, d.line, d.column, d.message));
+        let _ = write!(out, "\n  {}:{}:{}: {}", d.file, d.line, d.column, d.message);
     }
     out
 }
@@ -75,7 +76,10 @@ impl Runtime {
         if !diags.is_empty() {
             return Err(LoadError::Syntax(diags));
         }
-        Ok(Runtime { files, env: env.into_iter().collect() })
+        Ok(Runtime {
+            files,
+            env: env.into_iter().collect(),
+        })
     }
 
     /// Loads every `*.baml` file under `dir`, recursively; paths are kept relative to `dir`.
@@ -100,7 +104,10 @@ impl Runtime {
 }
 
 fn io_err(path: &Path, e: &std::io::Error) -> LoadError {
-    LoadError::Io { path: path.display().to_string(), message: e.to_string() }
+    LoadError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), LoadError> {
@@ -116,7 +123,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(
             collect(root, &path, out)?;
         } else if path.extension().is_some_and(|e| e == "baml") {
             let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, &e))?;
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((rel, text));
         }
     }
@@ -183,7 +194,10 @@ mod tests {
     #[test]
     fn empty_and_comment_only_projects_load() {
         let rt = Runtime::from_files(
-            [("a.baml".into(), "// hello\n\n  \n".into()), ("b.baml".into(), "{// block\n comment //}\n".into())],
+            [
+                ("a.baml".into(), "// hello\n\n  \n".into()),
+                ("b.baml".into(), "{// block\n comment //}\n".into()),
+            ],
             [("K".into(), "v".into())],
         )
         .unwrap();
@@ -193,9 +207,15 @@ mod tests {
 
     #[test]
     fn declarations_are_refused_with_their_position() {
-        let err = Runtime::from_files([("x.baml".into(), "// c\n  class Foo {}".into())], []).unwrap_err();
-        let LoadError::Syntax(d) = &err else { panic!("{err:?}") };
-        assert_eq!((d[0].file.as_str(), d[0].line, d[0].column), ("x.baml", 2, 3));
+        let err = Runtime::from_files([("x.baml".into(), "// c\n  class Foo {}".into())], [])
+            .unwrap_err();
+        let LoadError::Syntax(d) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (d[0].file.as_str(), d[0].line, d[0].column),
+            ("x.baml", 2, 3)
+        );
         assert_eq!(err.code(), "BAML_SYNTAX");
     }
 
@@ -206,8 +226,14 @@ mod tests {
         std::fs::write(dir.join("sub/a.baml"), "// a").unwrap();
         std::fs::write(dir.join("notes.txt"), "class X {}").unwrap();
         let rt = Runtime::from_directory(&dir, []).unwrap();
-        assert_eq!(rt.files().map(|(p, _)| p.to_string()).collect::<Vec<_>>(), vec!["sub/a.baml"]);
+        assert_eq!(
+            rt.files().map(|(p, _)| p.to_string()).collect::<Vec<_>>(),
+            vec!["sub/a.baml"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(matches!(Runtime::from_directory(&dir, []), Err(LoadError::Io { .. })));
+        assert!(matches!(
+            Runtime::from_directory(&dir, []),
+            Err(LoadError::Io { .. })
+        ));
     }
 }

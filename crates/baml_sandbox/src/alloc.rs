@@ -46,7 +46,11 @@ pub(crate) struct MemoryStats {
 
 impl MemoryStats {
     pub(crate) fn new(limit: usize) -> Arc<MemoryStats> {
-        Arc::new(MemoryStats { used: AtomicUsize::new(0), limit, hit: AtomicBool::new(false) })
+        Arc::new(MemoryStats {
+            used: AtomicUsize::new(0),
+            limit,
+            hit: AtomicBool::new(false),
+        })
     }
 
     fn admit(&self, extra: usize) -> bool {
@@ -72,19 +76,25 @@ unsafe impl Allocator for LimitedAllocator {
         }
         let p = unsafe { malloc(size.max(1)) };
         if !p.is_null() {
-            self.stats.used.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
+            self.stats
+                .used
+                .fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p.cast()
     }
 
     fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
-        let Some(total) = count.checked_mul(size) else { return std::ptr::null_mut() };
+        let Some(total) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
         if !self.stats.admit(total) {
             return std::ptr::null_mut();
         }
         let p = unsafe { calloc(count.max(1), size.max(1)) };
         if !p.is_null() {
-            self.stats.used.fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
+            self.stats
+                .used
+                .fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
         }
         p.cast()
     }

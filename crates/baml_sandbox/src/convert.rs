@@ -21,7 +21,11 @@ impl From<rquickjs::Error> for CopyError {
 
 /// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
 /// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`).
-pub(crate) fn copy_out<'js>(ctx: &Ctx<'js>, value: &JsValue<'js>, root: &str) -> Result<Value, CopyError> {
+pub(crate) fn copy_out<'js>(
+    ctx: &Ctx<'js>,
+    value: &JsValue<'js>,
+    root: &str,
+) -> Result<Value, CopyError> {
     let mut ancestors = Vec::new();
     copy_rec(ctx, value, root.to_owned(), 0, &mut ancestors)
 }
@@ -34,22 +38,32 @@ fn copy_rec<'js>(
     ancestors: &mut Vec<Object<'js>>,
 ) -> Result<Value, CopyError> {
     Ok(match value.type_of() {
-        Type::Uninitialized | Type::Undefined | Type::Function | Type::Constructor | Type::Symbol => {
-            Value::Undefined
-        }
+        Type::Uninitialized
+        | Type::Undefined
+        | Type::Function
+        | Type::Constructor
+        | Type::Symbol => Value::Undefined,
         Type::Null => Value::Null,
         Type::Bool => Value::Bool(value.as_bool().unwrap_or(false)),
         Type::Int => Value::Number(f64::from(value.as_int().unwrap_or(0))),
         Type::Float => Value::Number(value.as_float().unwrap_or(f64::NAN)),
         Type::String => Value::String(value.get::<String>()?),
         Type::BigInt => {
-            return Err(CopyError::Shape { path, reason: "BigInt values cannot be copied".into() })
+            return Err(CopyError::Shape {
+                path,
+                reason: "BigInt values cannot be copied".into(),
+            })
         }
         Type::Module | Type::Unknown => {
-            return Err(CopyError::Shape { path, reason: "this kind of value cannot be copied".into() })
+            return Err(CopyError::Shape {
+                path,
+                reason: "this kind of value cannot be copied".into(),
+            })
         }
         Type::Array | Type::Object | Type::Promise | Type::Exception | Type::Proxy => {
-            let Some(obj) = value.as_object() else { return Ok(Value::Undefined) };
+            let Some(obj) = value.as_object() else {
+                return Ok(Value::Undefined);
+            };
             if depth >= MAX_DEPTH {
                 return Err(CopyError::Shape {
                     path,
@@ -57,7 +71,10 @@ fn copy_rec<'js>(
                 });
             }
             if ancestors.iter().any(|a| a == obj) {
-                return Err(CopyError::Shape { path, reason: "cyclic reference".into() });
+                return Err(CopyError::Shape {
+                    path,
+                    reason: "cyclic reference".into(),
+                });
             }
             if unsafe { qjs::JS_IsDate(value.as_raw()) } {
                 let get_time: Function = obj.get("getTime")?;
@@ -72,7 +89,10 @@ fn copy_rec<'js>(
                 for key in obj.keys::<String>() {
                     let key = key?;
                     let v: JsValue = obj.get(key.as_str())?;
-                    if matches!(v.type_of(), Type::Function | Type::Constructor | Type::Symbol) {
+                    if matches!(
+                        v.type_of(),
+                        Type::Function | Type::Constructor | Type::Symbol
+                    ) {
                         continue;
                     }
                     let child = copy_rec(ctx, &v, push_path(&path, &key), depth + 1, ancestors)?;
@@ -97,7 +117,10 @@ fn copy_array<'js>(
     let mut items = Vec::with_capacity(len.min(1 << 16));
     for i in 0..len {
         let v: JsValue = arr.get(i)?;
-        let item = if matches!(v.type_of(), Type::Function | Type::Constructor | Type::Symbol) {
+        let item = if matches!(
+            v.type_of(),
+            Type::Function | Type::Constructor | Type::Symbol
+        ) {
             Value::Null
         } else {
             copy_rec(ctx, &v, format!("{path}[{i}]"), depth + 1, ancestors)?
@@ -126,7 +149,13 @@ pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<Js
         Value::Object(props) => {
             let obj = Object::new(ctx.clone())?;
             for (k, v) in props {
-                obj.prop(k.as_str(), Property::from(copy_in(ctx, v)?).writable().enumerable().configurable())?;
+                obj.prop(
+                    k.as_str(),
+                    Property::from(copy_in(ctx, v)?)
+                        .writable()
+                        .enumerable()
+                        .configurable(),
+                )?;
             }
             obj.into_value()
         }
@@ -144,7 +173,7 @@ pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<Js
 /// Formats `console.*` arguments the way Node's `console` does for strings, numbers and
 /// JSON-able objects (`util.format`: `%s %d %i %f %j %o %O %c %%`, then the rest inspected),
 /// on one line.
-pub(crate) fn format_console<'js>(args: &[JsValue<'js>]) -> String {
+pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
     let mut out = String::new();
     let mut rest = args;
     if let Some(first) = args.first() {
@@ -165,7 +194,8 @@ pub(crate) fn format_console<'js>(args: &[JsValue<'js>]) -> String {
                     out.push('%');
                     continue;
                 }
-                if !matches!(spec, 's' | 'd' | 'i' | 'f' | 'j' | 'o' | 'O' | 'c') || rest.is_empty() {
+                if !matches!(spec, 's' | 'd' | 'i' | 'f' | 'j' | 'o' | 'O' | 'c') || rest.is_empty()
+                {
                     out.push('%');
                     continue;
                 }
@@ -212,7 +242,7 @@ fn number_of(v: &JsValue<'_>) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn json_of<'js>(v: &JsValue<'js>) -> String {
+fn json_of(v: &JsValue<'_>) -> String {
     match v.ctx().json_stringify(v.clone()) {
         Ok(Some(s)) => s.to_string().unwrap_or_default(),
         Ok(None) => "undefined".into(),
@@ -228,9 +258,17 @@ pub(crate) fn fmt_number(n: f64) -> String {
     if n.is_nan() {
         "NaN".into()
     } else if n.is_infinite() {
-        if n > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else if n == 0.0 {
-        if n.is_sign_negative() { "-0".into() } else { "0".into() }
+        if n.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        }
     } else if n.fract() == 0.0 && n.abs() < 1e21 {
         format!("{n:.0}")
     } else {
@@ -276,6 +314,10 @@ const INSPECT_DEPTH: usize = 2;
 const INSPECT_ITEMS: usize = 100;
 
 /// A one-line `util.inspect`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one match over every value kind reads best whole"
+)]
 fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> String {
     match v.type_of() {
         Type::Uninitialized | Type::Undefined => "undefined".into(),
@@ -284,8 +326,15 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
         Type::Int => v.as_int().unwrap_or(0).to_string(),
         Type::Float => fmt_number(v.as_float().unwrap_or(f64::NAN)),
         Type::String => {
-            let s = v.as_string().and_then(|s| s.to_string().ok()).unwrap_or_default();
-            if depth == 0 { s } else { quote(&s) }
+            let s = v
+                .as_string()
+                .and_then(|s| s.to_string().ok())
+                .unwrap_or_default();
+            if depth == 0 {
+                s
+            } else {
+                quote(&s)
+            }
         }
         Type::Symbol => {
             let desc = v
@@ -304,11 +353,17 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
                 .as_object()
                 .and_then(|o| o.get::<_, String>("name").ok())
                 .unwrap_or_default();
-            if name.is_empty() { "[Function (anonymous)]".into() } else { format!("[Function: {name}]") }
+            if name.is_empty() {
+                "[Function (anonymous)]".into()
+            } else {
+                format!("[Function: {name}]")
+            }
         }
         Type::Module | Type::Unknown => "[unknown]".into(),
         Type::Array | Type::Object | Type::Promise | Type::Exception | Type::Proxy => {
-            let Some(obj) = v.as_object() else { return "[object]".into() };
+            let Some(obj) = v.as_object() else {
+                return "[object]".into();
+            };
             if seen.iter().any(|s| s == obj) {
                 return "[Circular *1]".into();
             }
@@ -325,7 +380,11 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
                 let stack: Option<String> = obj.get("stack").ok();
                 let name: String = obj.get("name").unwrap_or_else(|_| "Error".into());
                 let message: String = obj.get("message").unwrap_or_default();
-                let head = if message.is_empty() { name } else { format!("{name}: {message}") };
+                let head = if message.is_empty() {
+                    name
+                } else {
+                    format!("{name}: {message}")
+                };
                 return match stack {
                     Some(s) if !s.is_empty() => format!("{head}\n{}", s.trim_end()),
                     _ => head,
@@ -336,14 +395,20 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
             }
             let is_array = obj.as_array().is_some();
             if depth > INSPECT_DEPTH {
-                return if is_array { "[Array]".into() } else { "[Object]".into() };
+                return if is_array {
+                    "[Array]".into()
+                } else {
+                    "[Object]".into()
+                };
             }
             seen.push(obj.clone());
             let mut parts = Vec::new();
             if let Some(arr) = obj.as_array() {
                 let len = arr.len();
                 for i in 0..len.min(INSPECT_ITEMS) {
-                    let item: JsValue = arr.get(i).unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
+                    let item: JsValue = arr
+                        .get(i)
+                        .unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
                     parts.push(inspect(&item, depth + 1, seen));
                 }
                 if len > INSPECT_ITEMS {
@@ -351,8 +416,9 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
                 }
             } else {
                 for key in obj.keys::<String>().flatten().take(INSPECT_ITEMS) {
-                    let item: JsValue =
-                        obj.get(key.as_str()).unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
+                    let item: JsValue = obj
+                        .get(key.as_str())
+                        .unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
                     let k = if is_ident(&key) { key } else { quote(&key) };
                     parts.push(format!("{k}: {}", inspect(&item, depth + 1, seen)));
                 }

@@ -15,7 +15,7 @@ mod value;
 
 pub use error::SandboxError;
 pub use sandbox::{
-    ConsoleLevel, Done, EvalId, Host, Reply, Sandbox, SandboxOptions, DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT,
-    DEFAULT_TIMEOUT, MAX_HOST_CALLS, MAX_STACK_LIMIT, MAX_TIMERS,
+    ConsoleLevel, Done, EvalId, Host, Reply, Sandbox, SandboxOptions, DEFAULT_MAX_STACK,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS, MAX_STACK_LIMIT, MAX_TIMERS,
 };
 pub use value::{Value, MAX_DEPTH};

@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use rquickjs::function::Rest;
+use rquickjs::promise::PromiseState;
 use rquickjs::{
     object::Property, qjs, CatchResultExt, Context, Ctx, Exception, Function, Object, Persistent,
     Runtime, Type, Value as JsValue,
 };
-use rquickjs::promise::PromiseState;
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
@@ -114,9 +114,17 @@ impl Default for SandboxOptions {
 pub type EvalId = u64;
 
 enum Event {
-    Eval { id: EvalId, code: String },
-    HostDone { id: u64, result: Result<Value, String> },
-    Timer { id: u64 },
+    Eval {
+        id: EvalId,
+        code: String,
+    },
+    HostDone {
+        id: u64,
+        result: Result<Value, String>,
+    },
+    Timer {
+        id: u64,
+    },
     /// Nothing to apply: check deadlines and stopped evaluations.
     Wake,
 }
@@ -225,7 +233,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Creates the runtime and realm and installs globals, host functions, console and timers.
-    pub fn new(options: SandboxOptions, host: Arc<dyn Host>, handle: Handle) -> Result<Sandbox, SandboxError> {
+    pub fn new(
+        options: &SandboxOptions,
+        host: Arc<dyn Host>,
+        handle: Handle,
+    ) -> Result<Sandbox, SandboxError> {
         if options.max_stack_bytes > MAX_STACK_LIMIT {
             return Err(SandboxError::Setup(format!(
                 "maxStackBytes must be at most {MAX_STACK_LIMIT}, got {}",
@@ -233,8 +245,10 @@ impl Sandbox {
             )));
         }
         let memory = MemoryStats::new(options.memory_limit_bytes);
-        let runtime = Runtime::new_with_alloc(LimitedAllocator { stats: memory.clone() })
-            .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
+        let runtime = Runtime::new_with_alloc(LimitedAllocator {
+            stats: memory.clone(),
+        })
+        .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
         runtime.set_max_stack_size(options.max_stack_bytes);
         let signals = Arc::new(Signals {
             epoch: Instant::now(),
@@ -246,20 +260,23 @@ impl Sandbox {
         });
         let sig = signals.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || sig.should_interrupt())));
-        let context = Context::full(&runtime).map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
-        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
-            host: host.clone(),
-            state: Mutex::new(None),
-            events: Mutex::new(VecDeque::new()),
-            scheduled: AtomicBool::new(false),
-            evals: Mutex::new(HashMap::new()),
-            next_eval: AtomicU64::new(1),
-            signals,
-            handle: handle.clone(),
-            memory,
-            timeout: options.timeout,
-        }
-        .with_weak(weak));
+        let context = Context::full(&runtime)
+            .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            Inner {
+                host: host.clone(),
+                state: Mutex::new(None),
+                events: Mutex::new(VecDeque::new()),
+                scheduled: AtomicBool::new(false),
+                evals: Mutex::new(HashMap::new()),
+                next_eval: AtomicU64::new(1),
+                signals,
+                handle: handle.clone(),
+                memory,
+                timeout: options.timeout,
+            }
+            .with_weak(weak)
+        });
         let bridge = Rc::new(Bridge {
             inner: Arc::downgrade(&inner),
             host,
@@ -267,11 +284,22 @@ impl Sandbox {
             store: RefCell::new(JsStore::default()),
             console: options.console,
         });
-        let installed = context.with(|ctx| install(&ctx, &bridge, &options).catch(&ctx).map_err(|e| e.to_string()));
-        let state = State { bridge, armed: None, context, runtime };
+        let installed = context.with(|ctx| {
+            install(&ctx, &bridge, options)
+                .catch(&ctx)
+                .map_err(|e| e.to_string())
+        });
+        let state = State {
+            bridge,
+            armed: None,
+            context,
+            runtime,
+        };
         if let Err(message) = installed {
             state.destroy();
-            return Err(SandboxError::Setup(format!("cannot set up the sandbox: {message}")));
+            return Err(SandboxError::Setup(format!(
+                "cannot set up the sandbox: {message}"
+            )));
         }
         *lock(&inner.state) = Some(state);
         Ok(Sandbox { inner })
@@ -289,7 +317,15 @@ impl Sandbox {
         let deadline = Instant::now() + timeout;
         {
             let mut evals = lock(&inner.evals);
-            evals.insert(id, EvalEntry { done: Some(done), deadline, timeout, stopped: false });
+            evals.insert(
+                id,
+                EvalEntry {
+                    done: Some(done),
+                    deadline,
+                    timeout,
+                    stopped: false,
+                },
+            );
             inner.refresh_deadline(&evals);
         }
         inner.push(Event::Eval { id, code });
@@ -314,12 +350,18 @@ impl Sandbox {
 
     /// Bytes QuickJS has allocated now, and the limit.
     pub fn memory_usage(&self) -> (usize, usize) {
-        (self.inner.memory.used.load(Ordering::Relaxed), self.inner.memory.limit)
+        (
+            self.inner.memory.used.load(Ordering::Relaxed),
+            self.inner.memory.limit,
+        )
     }
 
     /// Evaluations not yet settled.
     pub fn in_flight(&self) -> usize {
-        lock(&self.inner.evals).values().filter(|e| !e.stopped).count()
+        lock(&self.inner.evals)
+            .values()
+            .filter(|e| !e.stopped)
+            .count()
     }
 }
 
@@ -353,7 +395,11 @@ impl Inner {
 
     /// Recomputes the interrupt deadline from the live evaluations. Callers hold `evals`.
     fn refresh_deadline(&self, evals: &HashMap<EvalId, EvalEntry>) {
-        let min = evals.values().filter(|e| !e.stopped).map(|e| e.deadline).min();
+        let min = evals
+            .values()
+            .filter(|e| !e.stopped)
+            .map(|e| e.deadline)
+            .min();
         let ns = min.map_or(u64::MAX, |d| self.signals.at(d));
         self.signals.deadline_ns.store(ns, Ordering::Release);
     }
@@ -361,7 +407,9 @@ impl Inner {
     fn stop(self: &Arc<Self>, id: EvalId, error: SandboxError) {
         let done = {
             let mut evals = lock(&self.evals);
-            let Some(entry) = evals.get_mut(&id) else { return };
+            let Some(entry) = evals.get_mut(&id) else {
+                return;
+            };
             if entry.stopped {
                 return;
             }
@@ -417,7 +465,10 @@ impl Inner {
         let outcome = catch_unwind(AssertUnwindSafe(|| self.turn(guard)));
         if outcome.is_err() {
             // A bug, not a sandbox program's doing: fail loudly but keep Node alive.
-            let dones: Vec<Done> = lock(&self.evals).values_mut().filter_map(|e| e.done.take()).collect();
+            let dones: Vec<Done> = lock(&self.evals)
+                .values_mut()
+                .filter_map(|e| e.done.take())
+                .collect();
             for done in dones {
                 done(Err(SandboxError::Js {
                     name: Some("InternalError".into()),
@@ -447,7 +498,9 @@ impl Inner {
                 return;
             }
             let bridge = state.bridge.clone();
-            let oom = state.context.with(|ctx| self.process(&ctx, &bridge, events));
+            let oom = state
+                .context
+                .with(|ctx| self.process(&ctx, &bridge, events));
             // Clear the flag unconditionally: it describes this turn only.
             let hit = self.memory.hit.swap(false, Ordering::AcqRel);
             if oom || hit {
@@ -459,7 +512,7 @@ impl Inner {
 
     /// Applies events, runs the job queue and settles evaluations. Returns whether memory ran
     /// out on the way (the caller collects garbage then).
-    fn process<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Rc<Bridge>, events: Vec<Event>) -> bool {
+    fn process(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Rc<Bridge>, events: Vec<Event>) -> bool {
         let mut oom = false;
         self.reap(bridge);
         self.set_turn_deadline();
@@ -469,7 +522,7 @@ impl Inner {
             }
             match event {
                 Event::Eval { id, code } => oom |= self.start_eval(ctx, bridge, id, code),
-                Event::HostDone { id, result } => self.finish_call(ctx, bridge, id, result),
+                Event::HostDone { id, result } => Self::finish_call(ctx, bridge, id, result),
                 Event::Timer { id } => self.fire_timer(ctx, bridge, id),
                 Event::Wake => {}
             }
@@ -486,7 +539,13 @@ impl Inner {
         self.expire(bridge);
         if lock(&self.evals).is_empty() {
             // Nothing awaits the realm: pending timers die with the last evaluation.
-            let timers: Vec<TimerEntry> = bridge.store.borrow_mut().timers.drain().map(|(_, t)| t).collect();
+            let timers: Vec<TimerEntry> = bridge
+                .store
+                .borrow_mut()
+                .timers
+                .drain()
+                .map(|(_, t)| t)
+                .collect();
             for t in timers {
                 t.task.abort();
             }
@@ -509,7 +568,11 @@ impl Inner {
     fn reap(&self, bridge: &Bridge) {
         let stopped: Vec<EvalId> = {
             let mut evals = lock(&self.evals);
-            let ids: Vec<EvalId> = evals.iter().filter(|(_, e)| e.stopped).map(|(id, _)| *id).collect();
+            let ids: Vec<EvalId> = evals
+                .iter()
+                .filter(|(_, e)| e.stopped)
+                .map(|(id, _)| *id)
+                .collect();
             for id in &ids {
                 evals.remove(id);
             }
@@ -524,7 +587,9 @@ impl Inner {
             store.evals.remove(id);
         }
         drop(store);
-        self.signals.stop_pending.fetch_sub(stopped.len(), Ordering::AcqRel);
+        self.signals
+            .stop_pending
+            .fetch_sub(stopped.len(), Ordering::AcqRel);
     }
 
     /// Times out evaluations whose deadline passed.
@@ -566,8 +631,14 @@ impl Inner {
         }
     }
 
-    fn start_eval<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: EvalId, code: String) -> bool {
-        if !lock(&self.evals).get(&id).is_some_and(|e| !e.stopped) {
+    fn start_eval(
+        self: &Arc<Self>,
+        ctx: &Ctx<'_>,
+        bridge: &Bridge,
+        id: EvalId,
+        code: String,
+    ) -> bool {
+        if lock(&self.evals).get(&id).is_none_or(|e| e.stopped) {
             return false;
         }
         let mut opts = rquickjs::context::EvalOptions::default();
@@ -576,25 +647,26 @@ impl Inner {
         opts.backtrace_barrier = true;
         opts.promise = true;
         opts.filename = Some("<sandbox>".into());
-        match ctx.eval_with_options::<JsValue, _>(code, opts) {
-            Ok(promise) => {
-                bridge.store.borrow_mut().evals.insert(id, (Persistent::save(ctx, promise), true));
-                false
+        if let Ok(promise) = ctx.eval_with_options::<JsValue, _>(code, opts) {
+            bridge
+                .store
+                .borrow_mut()
+                .evals
+                .insert(id, (Persistent::save(ctx, promise), true));
+            false
+        } else {
+            let exc = ctx.catch();
+            let err = self.classify(ctx, &exc);
+            let oom = matches!(err, SandboxError::Memory { .. });
+            if !is_uncatchable(&exc) {
+                self.finish(bridge, id, Err(err));
             }
-            Err(_) => {
-                let exc = ctx.catch();
-                let err = self.classify(ctx, &exc);
-                let oom = matches!(err, SandboxError::Memory { .. });
-                if !is_uncatchable(&exc) {
-                    self.finish(bridge, id, Err(err));
-                }
-                oom
-            }
+            oom
         }
     }
 
     /// Runs the job queue dry; an interrupted job settles the evaluations that caused it.
-    fn run_jobs<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge) {
+    fn run_jobs(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge) {
         let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
         loop {
             if self.signals.disposed.load(Ordering::Acquire) {
@@ -616,14 +688,21 @@ impl Inner {
     }
 
     /// Settles evaluations whose promise settled. Returns (whether any progressed, oom seen).
-    fn settle<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge) -> (bool, bool) {
-        let pending: Vec<(EvalId, Persistent<JsValue<'static>>, bool)> =
-            bridge.store.borrow().evals.iter().map(|(id, (p, script))| (*id, p.clone(), *script)).collect();
+    fn settle(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge) -> (bool, bool) {
+        let pending: Vec<(EvalId, Persistent<JsValue<'static>>, bool)> = bridge
+            .store
+            .borrow()
+            .evals
+            .iter()
+            .map(|(id, (p, script))| (*id, p.clone(), *script))
+            .collect();
         let mut progress = false;
         let mut oom = false;
         for (id, p, script) in pending {
             let Ok(value) = p.restore(ctx) else { continue };
-            let Some(promise) = value.as_promise() else { continue };
+            let Some(promise) = value.as_promise() else {
+                continue;
+            };
             match promise.state() {
                 PromiseState::Pending => {}
                 PromiseState::Resolved => {
@@ -632,20 +711,28 @@ impl Inner {
                         .and_then(Result::ok)
                         .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
                     let completion = if script {
-                        resolved.as_object().and_then(|o| o.get::<_, JsValue>("value").ok())
+                        resolved
+                            .as_object()
+                            .and_then(|o| o.get::<_, JsValue>("value").ok())
                     } else {
                         Some(resolved)
                     }
                     .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
                     if completion.type_of() == Type::Promise {
                         // The completion value is itself a promise: await it.
-                        bridge.store.borrow_mut().evals.insert(id, (Persistent::save(ctx, completion), false));
+                        bridge
+                            .store
+                            .borrow_mut()
+                            .evals
+                            .insert(id, (Persistent::save(ctx, completion), false));
                         progress = true;
                         continue;
                     }
                     let result = match copy_out(ctx, &completion, "result") {
                         Ok(v) => Ok(v),
-                        Err(CopyError::Shape { path, reason }) => Err(SandboxError::Result { path, reason }),
+                        Err(CopyError::Shape { path, reason }) => {
+                            Err(SandboxError::Result { path, reason })
+                        }
                         Err(CopyError::Thrown) => {
                             let exc = ctx.catch();
                             Err(self.classify(ctx, &exc))
@@ -677,22 +764,34 @@ impl Inner {
         if self.memory.hit.load(Ordering::Acquire) {
             // An allocation was refused for the limit in this turn; quickjs-ng may then throw
             // `null` or an error it could only partly build.
-            return SandboxError::Memory { limit_bytes: self.memory.limit as u64 };
+            return SandboxError::Memory {
+                limit_bytes: self.memory.limit as u64,
+            };
         }
         let Some(obj) = exc.as_object() else {
             let text = display_value(exc);
-            return SandboxError::Js { name: None, message: format!("Uncaught {text}"), stack: None };
+            return SandboxError::Js {
+                name: None,
+                message: format!("Uncaught {text}"),
+                stack: None,
+            };
         };
         let is_error = unsafe { qjs::JS_IsError(exc.as_raw()) };
         let name: Option<String> = obj.get::<_, Option<String>>("name").ok().flatten();
-        let message: String = obj.get::<_, Option<String>>("message").ok().flatten().unwrap_or_default();
+        let message: String = obj
+            .get::<_, Option<String>>("message")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let stack: Option<String> = obj.get::<_, Option<String>>("stack").ok().flatten();
         let _ = ctx.catch();
         let n = name.as_deref().unwrap_or("");
         if is_error && (n == "InternalError" || n == "RangeError") {
             let lower = message.to_ascii_lowercase();
             if lower.contains("out of memory") || lower.contains("string too long") {
-                return SandboxError::Memory { limit_bytes: self.memory.limit as u64 };
+                return SandboxError::Memory {
+                    limit_bytes: self.memory.limit as u64,
+                };
             }
             if lower.contains("stack overflow") || lower.contains("maximum call stack size") {
                 return SandboxError::Stack;
@@ -700,22 +799,35 @@ impl Inner {
         }
         if !is_error {
             let text = display_value(exc);
-            return SandboxError::Js { name: None, message: format!("Uncaught {text}"), stack: None };
+            return SandboxError::Js {
+                name: None,
+                message: format!("Uncaught {text}"),
+                stack: None,
+            };
         }
         let head = match (&name, message.is_empty()) {
             (Some(n), false) => format!("{n}: {message}"),
             (Some(n), true) => n.clone(),
             (None, _) => message.clone(),
         };
-        SandboxError::Js { name, message: head, stack }
+        SandboxError::Js {
+            name,
+            message: head,
+            stack,
+        }
     }
 
-    fn finish_call<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: u64, result: Result<Value, String>) {
-        let Some((resolve, reject)) = bridge.store.borrow_mut().calls.remove(&id) else { return };
-        let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else { return };
+    fn finish_call(ctx: &Ctx<'_>, bridge: &Bridge, id: u64, result: Result<Value, String>) {
+        let Some((resolve, reject)) = bridge.store.borrow_mut().calls.remove(&id) else {
+            return;
+        };
+        let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
+            return;
+        };
         let outcome = match result {
             Ok(v) => copy_in(ctx, &v).and_then(|v| resolve.call::<_, ()>((v,))),
-            Err(message) => Exception::from_message(ctx.clone(), &message).and_then(|e| reject.call::<_, ()>((e,))),
+            Err(message) => Exception::from_message(ctx.clone(), &message)
+                .and_then(|e| reject.call::<_, ()>((e,))),
         };
         if outcome.is_err() {
             let exc = ctx.catch();
@@ -727,10 +839,18 @@ impl Inner {
         }
     }
 
-    fn fire_timer<'js>(self: &Arc<Self>, ctx: &Ctx<'js>, bridge: &Bridge, id: u64) {
-        let Some(timer) = bridge.store.borrow_mut().timers.remove(&id) else { return };
-        let Ok(callback) = timer.callback.restore(ctx) else { return };
-        let args: Vec<JsValue> = timer.args.into_iter().filter_map(|a| a.restore(ctx).ok()).collect();
+    fn fire_timer(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge, id: u64) {
+        let Some(timer) = bridge.store.borrow_mut().timers.remove(&id) else {
+            return;
+        };
+        let Ok(callback) = timer.callback.restore(ctx) else {
+            return;
+        };
+        let args: Vec<JsValue> = timer
+            .args
+            .into_iter()
+            .filter_map(|a| a.restore(ctx).ok())
+            .collect();
         let mut rest = rquickjs::function::Args::new(ctx.clone(), args.len());
         for a in args {
             let _ = rest.push_arg(a);
@@ -739,14 +859,20 @@ impl Inner {
             let exc = ctx.catch();
             if !is_uncatchable(&exc) && bridge.console {
                 let err = self.classify(ctx, &exc);
-                bridge.host.console(ConsoleLevel::Error, format!("Uncaught {err}"));
+                bridge
+                    .host
+                    .console(ConsoleLevel::Error, format!("Uncaught {err}"));
             }
         }
     }
 
     /// Makes sure a turn runs at the earliest deadline, for evaluations that are only awaiting.
     fn arm_wakeup(self: &Arc<Self>, state: &mut State) {
-        let earliest = lock(&self.evals).values().filter(|e| !e.stopped).map(|e| e.deadline).min();
+        let earliest = lock(&self.evals)
+            .values()
+            .filter(|e| !e.stopped)
+            .map(|e| e.deadline)
+            .min();
         match (earliest, &state.armed) {
             (None, _) => {
                 if let Some((_, task)) = state.armed.take() {
@@ -801,10 +927,20 @@ fn display_value(v: &JsValue<'_>) -> String {
 }
 
 /// Installs `console`, timers, globals and host functions into a fresh realm.
-fn install<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>, options: &SandboxOptions) -> rquickjs::Result<()> {
+fn install<'js>(
+    ctx: &Ctx<'js>,
+    bridge: &Rc<Bridge>,
+    options: &SandboxOptions,
+) -> rquickjs::Result<()> {
     let global = ctx.globals();
     let console = Object::new(ctx.clone())?;
-    for level in [ConsoleLevel::Log, ConsoleLevel::Info, ConsoleLevel::Warn, ConsoleLevel::Error, ConsoleLevel::Debug] {
+    for level in [
+        ConsoleLevel::Log,
+        ConsoleLevel::Info,
+        ConsoleLevel::Warn,
+        ConsoleLevel::Error,
+        ConsoleLevel::Debug,
+    ] {
         let b = bridge.clone();
         let f = Function::new(ctx.clone(), move |args: Rest<JsValue<'js>>| {
             if b.console {
@@ -819,32 +955,60 @@ fn install<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>, options: &SandboxOptions) -
     let b = bridge.clone();
     let set_timeout = Function::new(
         ctx.clone(),
-        move |ctx: Ctx<'js>, callback: JsValue<'js>, delay: rquickjs::function::Opt<JsValue<'js>>, args: Rest<JsValue<'js>>| {
-            b.set_timeout(&ctx, callback, delay.0, args.0)
-        },
+        move |ctx: Ctx<'js>,
+              callback: JsValue<'js>,
+              delay: rquickjs::function::Opt<JsValue<'js>>,
+              args: Rest<JsValue<'js>>| { b.set_timeout(&ctx, callback, delay.0, args.0) },
     )?
     .with_name("setTimeout")?;
-    global.prop("setTimeout", Property::from(set_timeout).writable().configurable())?;
+    global.prop(
+        "setTimeout",
+        Property::from(set_timeout).writable().configurable(),
+    )?;
     let b = bridge.clone();
-    let clear_timeout = Function::new(ctx.clone(), move |id: rquickjs::function::Opt<JsValue<'js>>| {
-        if let Some(id) = id.0.and_then(|v| v.as_number()) {
-            if let Some(t) = b.store.borrow_mut().timers.remove(&(id as u64)) {
-                t.task.abort();
+    let clear_timeout = Function::new(
+        ctx.clone(),
+        move |id: rquickjs::function::Opt<JsValue<'js>>| {
+            if let Some(id) = id.0.and_then(|v| v.as_number()) {
+                if !(id.is_finite() && id >= 1.0) {
+                    return;
+                }
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "checked finite and positive; ids are integers below 2^53"
+                )]
+                let id = id as u64;
+                if let Some(t) = b.store.borrow_mut().timers.remove(&id) {
+                    t.task.abort();
+                }
             }
-        }
-    })?
+        },
+    )?
     .with_name("clearTimeout")?;
-    global.prop("clearTimeout", Property::from(clear_timeout).writable().configurable())?;
+    global.prop(
+        "clearTimeout",
+        Property::from(clear_timeout).writable().configurable(),
+    )?;
 
     for (key, value) in &options.globals {
-        global.prop(key.as_str(), Property::from(copy_in(ctx, value)?).writable().enumerable().configurable())?;
+        global.prop(
+            key.as_str(),
+            Property::from(copy_in(ctx, value)?)
+                .writable()
+                .enumerable()
+                .configurable(),
+        )?;
     }
     for (index, name) in options.host_functions.iter().enumerate() {
         let b = bridge.clone();
         let fname = name.clone();
-        let f = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
-            b.host_call(&ctx, index, &fname, &args.0)
-        })?
+        let f = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
+                b.host_call(&ctx, index, &fname, &args.0)
+            },
+        )?
         .with_name(name.as_str())?;
         global.prop(name.as_str(), Property::from(f).writable().configurable())?;
     }
@@ -860,18 +1024,32 @@ impl Bridge {
         args: Vec<JsValue<'js>>,
     ) -> rquickjs::Result<f64> {
         let Some(callback) = callback.into_function() else {
-            return Err(Exception::throw_type(ctx, "setTimeout: the callback must be a function"));
+            return Err(Exception::throw_type(
+                ctx,
+                "setTimeout: the callback must be a function",
+            ));
         };
         let ms = delay.and_then(|d| d.as_number()).unwrap_or(0.0);
-        let ms = if ms.is_finite() && ms > 0.0 { ms.min(2_147_483_647.0) } else { 0.0 };
+        let ms = if ms.is_finite() && ms > 0.0 {
+            ms.min(2_147_483_647.0)
+        } else {
+            0.0
+        };
         let mut store = self.store.borrow_mut();
         if store.timers.len() >= MAX_TIMERS {
-            return Err(Exception::throw_range(ctx, &format!("setTimeout: more than {MAX_TIMERS} timers pending")));
+            return Err(Exception::throw_range(
+                ctx,
+                &format!("setTimeout: more than {MAX_TIMERS} timers pending"),
+            ));
         }
         store.next_id += 1;
         let id = store.next_id;
         let weak = self.inner.clone();
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "ms is clamped to [0, 2^31)")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "ms is clamped to [0, 2^31)"
+        )]
         let dur = Duration::from_millis(ms as u64);
         let task = self.handle.spawn(async move {
             tokio::time::sleep(dur).await;
@@ -891,13 +1069,22 @@ impl Bridge {
         Ok(id as f64)
     }
 
-    fn host_call<'js>(&self, ctx: &Ctx<'js>, index: usize, name: &str, args: &[JsValue<'js>]) -> rquickjs::Result<JsValue<'js>> {
+    fn host_call<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        index: usize,
+        name: &str,
+        args: &[JsValue<'js>],
+    ) -> rquickjs::Result<JsValue<'js>> {
         let mut copied = Vec::with_capacity(args.len());
         for (i, a) in args.iter().enumerate() {
             match copy_out(ctx, a, &format!("{name} argument {i}")) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
-                    return Err(Exception::throw_type(ctx, &format!("{path} cannot be passed to the host: {reason}")))
+                    return Err(Exception::throw_type(
+                        ctx,
+                        &format!("{path} cannot be passed to the host: {reason}"),
+                    ))
                 }
                 Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
             }
@@ -906,11 +1093,20 @@ impl Bridge {
         let id = {
             let mut store = self.store.borrow_mut();
             if store.calls.len() >= MAX_HOST_CALLS {
-                return Err(Exception::throw_range(ctx, &format!("more than {MAX_HOST_CALLS} host calls in flight")));
+                return Err(Exception::throw_range(
+                    ctx,
+                    &format!("more than {MAX_HOST_CALLS} host calls in flight"),
+                ));
             }
             store.next_id += 1;
             let id = store.next_id;
-            store.calls.insert(id, (Persistent::save(ctx, resolve), Persistent::save(ctx, reject)));
+            store.calls.insert(
+                id,
+                (
+                    Persistent::save(ctx, resolve),
+                    Persistent::save(ctx, reject),
+                ),
+            );
             id
         };
         let weak = self.inner.clone();

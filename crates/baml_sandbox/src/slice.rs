@@ -55,27 +55,35 @@ unsafe impl Send for Moving {}
 /// Runs a turn here, in a slice. Returns false if the state was busy (a worker holds it), in
 /// which case the caller schedules the turn on a worker as usual.
 pub(crate) fn run_here(inner: &Arc<Inner>) -> bool {
-    match inner.state.try_lock() {
-        Ok(_) => {}
-        Err(TryLockError::WouldBlock) => return false,
-        Err(TryLockError::Poisoned(_)) => {}
+    if let Err(TryLockError::WouldBlock) = inner.state.try_lock() {
+        return false;
     }
-    let Some(stack) = take_stack() else { return false };
+    let Some(stack) = take_stack() else {
+        return false;
+    };
     let me = inner.clone();
-    let mut co: TurnCoroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
-        let guard = match me.state.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
-        };
-        let signals = &me.signals;
-        signals.yielder.store(std::ptr::from_ref(yielder).cast_mut().cast(), Ordering::Release);
-        signals.slice_end_ns.store(signals.at(Instant::now() + SLICE), Ordering::Release);
-        me.run_turn_locked(guard);
-        signals.slice_end_ns.store(u64::MAX, Ordering::Release);
-        signals.yielder.store(std::ptr::null_mut(), Ordering::Release);
-        true
-    });
+    let mut co: TurnCoroutine =
+        Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+            let guard = match me.state.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return false,
+            };
+            let signals = &me.signals;
+            signals.yielder.store(
+                std::ptr::from_ref(yielder).cast_mut().cast(),
+                Ordering::Release,
+            );
+            signals
+                .slice_end_ns
+                .store(signals.at(Instant::now() + SLICE), Ordering::Release);
+            me.run_turn_locked(guard);
+            signals.slice_end_ns.store(u64::MAX, Ordering::Release);
+            signals
+                .yielder
+                .store(std::ptr::null_mut(), Ordering::Release);
+            true
+        });
     match co.resume(()) {
         CoroutineResult::Return(ran) => {
             give_stack(co.into_stack());

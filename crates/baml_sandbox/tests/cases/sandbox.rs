@@ -151,7 +151,7 @@ fn concurrent_evaluations_share_the_realm() {
     h.eval("globalThis.n = 0").unwrap();
     let rxs: Vec<_> = (0..100).map(|i| h.start(&format!("await null; n += 1; {i}"), None)).collect();
     for (i, rx) in rxs.into_iter().enumerate() {
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(), num(i as f64));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(), num(f64::from(u32::try_from(i).unwrap())));
     }
     assert_eq!(h.eval("n").unwrap(), num(100.0));
 }

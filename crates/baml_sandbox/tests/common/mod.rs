@@ -49,12 +49,20 @@ impl Harness {
         Harness::with_mode(options, functions, false)
     }
 
-    pub fn with_mode(options: SandboxOptions, functions: Vec<(&str, HostFn)>, inline: bool) -> Harness {
+    pub fn with_mode(
+        options: SandboxOptions,
+        functions: Vec<(&str, HostFn)>,
+        inline: bool,
+    ) -> Harness {
         let rt = runtime();
         let mut options = options;
         options.host_functions = functions.iter().map(|(n, _)| (*n).to_string()).collect();
-        let host = Arc::new(TestHost { inline, functions: functions.into_iter().map(|(_, f)| f).collect(), ..Default::default() });
-        let sandbox = Sandbox::new(options, host.clone(), rt.handle().clone()).unwrap();
+        let host = Arc::new(TestHost {
+            inline,
+            functions: functions.into_iter().map(|(_, f)| f).collect(),
+            ..Default::default()
+        });
+        let sandbox = Sandbox::new(&options, host.clone(), rt.handle().clone()).unwrap();
         Harness { rt, sandbox, host }
     }
 
@@ -69,14 +77,23 @@ impl Harness {
 
     pub fn eval_with(&self, code: &str, timeout: Option<Duration>) -> Result<Value, SandboxError> {
         let rx = self.start(code, timeout);
-        rx.recv_timeout(Duration::from_secs(60)).expect("evaluation never settled")
+        rx.recv_timeout(Duration::from_mins(1))
+            .expect("evaluation never settled")
     }
 
-    pub fn start(&self, code: &str, timeout: Option<Duration>) -> std::sync::mpsc::Receiver<Result<Value, SandboxError>> {
+    pub fn start(
+        &self,
+        code: &str,
+        timeout: Option<Duration>,
+    ) -> std::sync::mpsc::Receiver<Result<Value, SandboxError>> {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.sandbox.evaluate(code.to_string(), timeout, Box::new(move |r| {
-            let _ = tx.send(r);
-        }));
+        self.sandbox.evaluate(
+            code.to_string(),
+            timeout,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
         rx
     }
 }

@@ -1,0 +1,122 @@
+//! Where the time of creating and freeing a sandbox goes (release build):
+//! `cargo run --release -p baml_sandbox --example create_cost`
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::too_many_lines)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use baml_sandbox::{ConsoleLevel, Host, Reply, Sandbox, SandboxOptions, Value};
+
+struct NoHost;
+impl Host for NoHost {
+    fn call(&self, _: usize, _: Vec<Value>, reply: Reply) {
+        reply(Ok(Value::Null));
+    }
+    fn console(&self, _: ConsoleLevel, _: String) {}
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let host: Arc<dyn Host> = Arc::new(NoHost);
+    let n = 5000;
+    for _ in 0..2 {
+        let t = Instant::now();
+        for _ in 0..n {
+            let r = rquickjs::Runtime::new().unwrap();
+            let c = rquickjs::Context::full(&r).unwrap();
+            drop(c);
+            drop(r);
+        }
+        println!(
+            "bare rquickjs runtime + full context: {:.1} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            drop(rquickjs::Runtime::new().unwrap());
+        }
+        println!(
+            "bare runtime alone: {:.1} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+        let r = rquickjs::Runtime::new().unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            drop(rquickjs::Context::full(&r).unwrap());
+        }
+        println!(
+            "full context on a live runtime: {:.1} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            drop(rquickjs::Context::base(&r).unwrap());
+        }
+        println!(
+            "base context on a live runtime: {:.1} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+        macro_rules! each {
+            ($($i:ident),*) => {$(
+                let t = Instant::now();
+                for _ in 0..n {
+                    drop(rquickjs::Context::custom::<rquickjs::context::intrinsic::$i>(&r).unwrap());
+                }
+                println!("  base + {}: {:.1} µs", stringify!($i), t.elapsed().as_secs_f64() * 1e6 / f64::from(n));
+            )*};
+        }
+        each!(
+            Date,
+            Eval,
+            RegExp,
+            Json,
+            Proxy,
+            MapSet,
+            TypedArrays,
+            Promise,
+            WeakRef,
+            Performance
+        );
+        drop(r);
+        let t = Instant::now();
+        for _ in 0..n {
+            let s = Sandbox::new(
+                &SandboxOptions::default(),
+                host.clone(),
+                rt.handle().clone(),
+            )
+            .unwrap();
+            s.dispose();
+        }
+        println!(
+            "Sandbox::new + dispose: {:.1} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+        let t = Instant::now();
+        let mut keep = Vec::new();
+        for _ in 0..n {
+            keep.push(
+                Sandbox::new(
+                    &SandboxOptions::default(),
+                    host.clone(),
+                    rt.handle().clone(),
+                )
+                .unwrap(),
+            );
+        }
+        let created = t.elapsed();
+        let t = Instant::now();
+        for s in &keep {
+            s.dispose();
+        }
+        println!(
+            "  of which new: {:.1} µs, dispose: {:.1} µs",
+            created.as_secs_f64() * 1e6 / f64::from(n),
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+    }
+}
