@@ -573,6 +573,9 @@ impl BamlContext {
         let listener_done = listener.clone();
         let deferred = Sendable(deferred);
         let done_poster = poster.clone();
+        // An evaluation in flight keeps its sandbox alive even if the BamlContext object is
+        // garbage-collected meanwhile; the reference goes once the promise is settled.
+        let keep_alive = self.sandbox.clone();
         let id = self.sandbox.evaluate(
             code,
             Some(timeout),
@@ -580,6 +583,7 @@ impl BamlContext {
                 let poster = done_poster.clone();
                 done_poster.post(Box::new(move |env| unsafe {
                     settle(env, deferred.get(), result);
+                    drop(keep_alive);
                     poster.release(env);
                     if let Some((sig, f)) = listener_done
                         .lock()
@@ -636,12 +640,6 @@ impl BamlContext {
     #[napi(getter, catch_unwind)]
     pub fn disposed(&self) -> bool {
         self.sandbox.is_disposed()
-    }
-}
-
-impl Drop for BamlContext {
-    fn drop(&mut self) {
-        self.sandbox.dispose();
     }
 }
 
