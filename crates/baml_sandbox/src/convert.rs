@@ -205,7 +205,7 @@ pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
                 match spec {
                     's' => match arg.as_string() {
                         Some(s) => out.push_str(&s.to_string().unwrap_or_default()),
-                        None => out.push_str(&inspect(arg, 1, &mut Vec::new())),
+                        None => out.push_str(&inspect(arg, 1, &mut Seen::default())),
                     },
                     'd' | 'i' => {
                         let n = number_of(arg);
@@ -215,7 +215,7 @@ pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
                     'f' => out.push_str(&fmt_number(number_of(arg))),
                     'j' => out.push_str(&json_of(arg)),
                     'c' => {}
-                    _ => out.push_str(&inspect(arg, 0, &mut Vec::new())),
+                    _ => out.push_str(&inspect(arg, 0, &mut Seen::default())),
                 }
             }
         }
@@ -226,7 +226,7 @@ pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
         }
         match arg.as_string() {
             Some(s) => out.push_str(&s.to_string().unwrap_or_default()),
-            None => out.push_str(&inspect(arg, 0, &mut Vec::new())),
+            None => out.push_str(&inspect(arg, 0, &mut Seen::default())),
         }
     }
     out
@@ -312,13 +312,34 @@ fn is_ident(key: &str) -> bool {
 
 const INSPECT_DEPTH: usize = 2;
 const INSPECT_ITEMS: usize = 100;
+/// Values one `console` argument may show in all, so formatting stays cheap whatever is logged.
+const INSPECT_BUDGET: usize = 10_000;
+
+/// What `inspect` has on its path (for cycles) and how many values it may still show.
+struct Seen<'js> {
+    path: Vec<Object<'js>>,
+    budget: usize,
+}
+
+impl Default for Seen<'_> {
+    fn default() -> Self {
+        Seen {
+            path: Vec::new(),
+            budget: INSPECT_BUDGET,
+        }
+    }
+}
 
 /// A one-line `util.inspect`.
 #[expect(
     clippy::too_many_lines,
     reason = "one match over every value kind reads best whole"
 )]
-fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> String {
+fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String {
+    if seen.budget == 0 {
+        return "...".into();
+    }
+    seen.budget -= 1;
     match v.type_of() {
         Type::Uninitialized | Type::Undefined => "undefined".into(),
         Type::Null => "null".into(),
@@ -364,7 +385,7 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
             let Some(obj) = v.as_object() else {
                 return "[object]".into();
             };
-            if seen.iter().any(|s| s == obj) {
+            if seen.path.iter().any(|s| s == obj) {
                 return "[Circular *1]".into();
             }
             if unsafe { qjs::JS_IsDate(v.as_raw()) } {
@@ -401,7 +422,7 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
                     "[Object]".into()
                 };
             }
-            seen.push(obj.clone());
+            seen.path.push(obj.clone());
             let mut parts = Vec::new();
             if let Some(arr) = obj.as_array() {
                 let len = arr.len();
@@ -423,7 +444,7 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Vec<Object<'js>>) -> 
                     parts.push(format!("{k}: {}", inspect(&item, depth + 1, seen)));
                 }
             }
-            seen.pop();
+            seen.path.pop();
             let _ = v.ctx().catch();
             match (is_array, parts.is_empty()) {
                 (true, true) => "[]".into(),

@@ -193,3 +193,17 @@ fn memory_flag_does_not_leak_into_the_next_evaluation() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn console_formatting_is_bounded() {
+    let h = with(SandboxOptions { console: true, ..Default::default() }, vec![]);
+    let t = Instant::now();
+    h.eval("const row = () => Array.from({ length: 100 }, (_, i) => i); \
+            const big = Array.from({ length: 100 }, () => Array.from({ length: 100 }, row)); \
+            console.log(big, big, big)").unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let lines = h.host.console.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].1.len() < 400_000, "{} bytes", lines[0].1.len());
+    assert!(lines[0].1.contains("..."));
+}
