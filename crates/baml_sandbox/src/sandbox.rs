@@ -913,7 +913,7 @@ impl State {
             store.calls.clear();
         });
         drop(bridge);
-        self.runtime.run_gc();
+        // Dropping frees the realm, then the runtime (whose free collects the garbage).
         drop(self);
     }
 }
