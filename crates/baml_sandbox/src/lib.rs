@@ -8,6 +8,7 @@
 mod alloc;
 mod convert;
 mod error;
+mod intrinsics;
 mod sandbox;
 #[cfg(target_os = "linux")]
 mod slice;

@@ -260,8 +260,13 @@ impl Sandbox {
         });
         let sig = signals.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || sig.should_interrupt())));
-        let context = Context::full(&runtime)
+        let context = Context::base(&runtime)
             .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+        if !context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) }) {
+            return Err(SandboxError::Setup(
+                "cannot create the realm's built-ins".into(),
+            ));
+        }
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             Inner {
                 host: host.clone(),

@@ -207,3 +207,87 @@ fn console_formatting_is_bounded() {
     assert!(lines[0].1.len() < 400_000, "{} bytes", lines[0].1.len());
     assert!(lines[0].1.contains("..."));
 }
+
+#[test]
+fn lazily_created_builtins_behave_like_eager_ones() {
+    let h = simple();
+    // The realm has exactly the globals of a full quickjs-ng realm, plus ours.
+    let names = h.eval("Object.getOwnPropertyNames(globalThis).sort().join()").unwrap();
+    let full = {
+        let rt = rquickjs::Runtime::new().unwrap();
+        let ctx = rquickjs::Context::full(&rt).unwrap();
+        let mut v: Vec<String> = ctx.with(|ctx| ctx.eval("Object.getOwnPropertyNames(globalThis)").unwrap());
+        v.extend(["console", "setTimeout", "clearTimeout"].map(String::from));
+        v.sort();
+        v.join(",")
+    };
+    assert_eq!(names, Value::String(full));
+    let r = h.eval(
+        "const m = new Map([[1, 'a']]); const s = new Set([1, 1, 2]); const u = new Uint8Array([1, 2, 300]); \
+         const dv = new DataView(new ArrayBuffer(4)); dv.setInt16(0, -2); \
+         [m.get(1), s.size, u[2], dv.getInt16(0), typeof WeakRef, typeof performance.now(), typeof Atomics, \
+          new WeakMap() instanceof WeakMap, Object.prototype.toString.call(new Float64Array(1))].join()",
+    );
+    assert_eq!(r.unwrap(), Value::String("a,2,44,-2,function,number,object,true,[object Float64Array]".into()));
+}
+
+#[test]
+fn what_a_script_does_to_a_lazy_name_first_is_kept() {
+    let h = simple();
+    h.eval("function Map() { return 'mine' }; delete globalThis.WeakSet; Uint8Array = 7").unwrap();
+    // Touching Set creates the Map/Set group; the script's Map and deletion survive.
+    let r = h.eval("[typeof Set, new Set([1]).size, Map(), typeof WeakSet, Uint8Array, typeof Int8Array].join()");
+    assert_eq!(r.unwrap(), Value::String("function,1,mine,undefined,7,function".into()));
+    // A getter captured before creation still reads the current value afterwards.
+    let r = h.eval("const get = Object.getOwnPropertyDescriptor(globalThis, 'WeakRef').get; typeof WeakRef; typeof get()");
+    assert_eq!(r.unwrap(), Value::String("function".into()));
+}
+
+#[test]
+fn a_non_configurable_lazy_name_is_refused_not_fatal() {
+    let h = simple();
+    h.eval("Object.defineProperty(globalThis, 'Atomics', { value: 1, configurable: false })").unwrap();
+    match h.eval("new Uint8Array(1)") {
+        Err(SandboxError::Js { name, message, .. }) => {
+            assert_eq!(name.as_deref(), Some("TypeError"));
+            assert!(message.contains("Atomics"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.eval("Atomics").unwrap(), num(1.0));
+    assert_eq!(h.eval("new Map([[1, 2]]).get(1)").unwrap(), num(2.0));
+}
+
+#[test]
+fn any_first_action_on_any_lazy_name_is_safe() {
+    let probe = simple();
+    let names = probe
+        .eval("Object.getOwnPropertyNames(globalThis).filter(n => typeof Object.getOwnPropertyDescriptor(globalThis, n).get === 'function')")
+        .unwrap();
+    let Value::Array(names) = names else { panic!("{names:?}") };
+    assert!(names.len() >= 10, "{names:?}");
+    let actions = [
+        "globalThis[N] = 5",
+        "delete globalThis[N]",
+        "Object.defineProperty(globalThis, N, { value: 6, configurable: false })",
+        "Object.defineProperty(globalThis, N, { get() { return 7 }, configurable: false })",
+        "Object.getOwnPropertyDescriptor(globalThis, N).get.call(null)",
+        "Object.getOwnPropertyDescriptor(globalThis, N).set.call(null, 8)",
+        "Object.freeze(globalThis)",
+    ];
+    let list: Vec<String> = names.iter().map(|v| if let Value::String(s) = v { s.clone() } else { String::new() }).collect();
+    let list = format!("{list:?}");
+    for name in &names {
+        let Value::String(name) = name else { panic!() };
+        for action in actions {
+            let h = simple();
+            let code = format!(
+                "const N = {name:?}; try {{ {action} }} catch {{}}; \
+                 for (const n of {list}) {{ try {{ void globalThis[n]; globalThis[n] = globalThis[n] }} catch {{}} }} \
+                 typeof N"
+            );
+            assert_eq!(h.eval(&code).unwrap(), Value::String("string".into()), "{name} / {action}");
+            h.sandbox.dispose();
+        }
+    }
+}
