@@ -23,6 +23,18 @@ fn main() {
         .unwrap();
     let host: Arc<dyn Host> = Arc::new(NoHost);
     let n = 5000;
+    if std::env::var("BAML_ONLY_SANDBOX").is_ok() {
+        for _ in 0..20_000 {
+            Sandbox::new(
+                &SandboxOptions::default(),
+                host.clone(),
+                rt.handle().clone(),
+            )
+            .unwrap()
+            .dispose();
+        }
+        return;
+    }
     for _ in 0..2 {
         let t = Instant::now();
         for _ in 0..n {

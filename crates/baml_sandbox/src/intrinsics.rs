@@ -2,8 +2,8 @@
 //!
 //! A full quickjs-ng realm costs ~100 µs to create, most of it in a few groups of built-ins
 //! that sandboxed scripts seldom touch: `Map`/`Set`/`WeakMap`/`WeakSet`, the typed arrays
-//! (`ArrayBuffer`, `Uint8Array`, ..., `DataView`, `Atomics`), `WeakRef`/`FinalizationRegistry`
-//! and `performance`. Every realm gets the rest at once; each name of those groups starts as a
+//! (`ArrayBuffer`, `Uint8Array`, ..., `DataView`, `Atomics`), `WeakRef`/`FinalizationRegistry`,
+//! `performance`, and `btoa`/`atob`/`DOMException`. Every realm gets the rest at once; each name of those groups starts as a
 //! configurable accessor on the global object whose first get or set creates the whole group
 //! (quickjs-ng's own `JS_AddIntrinsic*`, which replaces the accessors with the usual data
 //! properties). Whatever the script put in place of a name before the group was created (a
@@ -26,16 +26,19 @@ const PROP_WRITABLE: c_int = qjs::JS_PROP_WRITABLE.cast_signed();
 const PROP_ENUMERABLE: c_int = qjs::JS_PROP_ENUMERABLE.cast_signed();
 const PROP_GETSET: c_int = qjs::JS_PROP_GETSET.cast_signed();
 
-/// Lazy names quickjs-ng defines with `JS_DefineAutoInitProperty` (a `JS_OBJECT_DEF` in a
-/// function list), which aborts when the property already exists.
-const AUTO_INIT: [&std::ffi::CStr; 1] = [c"Atomics"];
+/// Lazy names quickjs-ng defines from a function list (`JS_SetPropertyFunctionList`), that is
+/// with `JS_DefineAutoInitProperty`, which aborts when the property already exists. Checked
+/// against the bundled quickjs-ng by `any_first_action_on_any_lazy_name_is_safe`, which makes
+/// every lazy name non-configurable before its group is created.
+const AUTO_INIT: [&std::ffi::CStr; 3] = [c"Atomics", c"btoa", c"atob"];
 
 /// The groups created lazily, in bit order.
-const LAZY_GROUPS: [AddFn; 4] = [
+const LAZY_GROUPS: [AddFn; 5] = [
     qjs::JS_AddIntrinsicMapSet,
     qjs::JS_AddIntrinsicTypedArrays,
     qjs::JS_AddIntrinsicWeakRef,
     qjs::JS_AddPerformance,
+    qjs::JS_AddIntrinsicAToB,
 ];
 
 /// The built-ins every realm gets at once, besides the base objects (as `JS_NewContext`
@@ -49,7 +52,6 @@ unsafe fn add_eager(ctx: *mut qjs::JSContext) -> bool {
             && qjs::JS_AddIntrinsicJSON(ctx) == 0
             && qjs::JS_AddIntrinsicProxy(ctx) == 0
             && qjs::JS_AddIntrinsicPromise(ctx) == 0
-            && qjs::JS_AddIntrinsicAToB(ctx) == 0
     }
 }
 
