@@ -109,12 +109,13 @@ test('SANDBOX_ABORTED: an AbortSignal stops a busy loop and a pending await', as
 
 test('SANDBOX_DISPOSED: dispose during an in-flight host call', async (t) => {
   let release
+  let started
+  const hostCallStarted = new Promise((r) => { started = r })
   const ctx = new BamlContext(rt, {
-    hostFunctions: { slow: () => new Promise((r) => { release = r }) },
+    hostFunctions: { slow: () => new Promise((r) => { release = r; started() }) },
   })
   const pending = ctx.evaluate('await slow()')
-  await new Promise((r) => setTimeout(r, 30))
-  t.is(typeof release, 'function', 'the host call started')
+  await hostCallStarted
   ctx.dispose()
   const err = await t.throwsAsync(pending)
   t.is(err.code, 'SANDBOX_DISPOSED')
