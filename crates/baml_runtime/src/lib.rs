@@ -1,22 +1,11 @@
-//! The BAML runtime shared by every context: loads `.baml` sources once.
-//!
-//! This is the loading skeleton of step 1: it reads a project (files or a directory), keeps its
-//! environment, and reports diagnostics with file, line and column. The BAML language itself
-//! (parser, validator, functions) is not implemented yet, so a source that declares anything is
-//! refused with a diagnostic that says so, rather than being silently ignored.
+//! The BAML runtime shared by every context: loads a project's `.baml` sources once (parsed
+//! and validated into the IR) and keeps the environment for `env.NAME` references.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// One problem in a `.baml` source; line and column are 1-based.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: String,
-    pub line: u32,
-    pub column: u32,
-    pub message: String,
-}
+pub use baml_ir::{Diagnostic, Ir, Type};
 
 /// Why a project could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +40,7 @@ fn summarize(diags: &[Diagnostic]) -> String {
 pub struct Runtime {
     files: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
+    ir: Ir,
 }
 
 impl Runtime {
@@ -60,26 +50,9 @@ impl Runtime {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Runtime, LoadError> {
         let files: BTreeMap<String, String> = files.into_iter().collect();
-        let mut diags = Vec::new();
-        for (path, text) in &files {
-            if let Some((line, column)) = first_token(text) {
-                diags.push(Diagnostic {
-                    file: path.clone(),
-                    line,
-                    column,
-                    message: "BAML declarations are not supported by this build yet: the BAML language front end \
-                              has not landed (only empty projects load)"
-                        .into(),
-                });
-            }
-        }
-        if !diags.is_empty() {
-            return Err(LoadError::Syntax(diags));
-        }
-        Ok(Runtime {
-            files,
-            env: env.into_iter().collect(),
-        })
+        let list: Vec<(String, String)> = files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let ir = baml_ir::load(&list).map_err(LoadError::Syntax)?;
+        Ok(Runtime { files, env: env.into_iter().collect(), ir })
     }
 
     /// Loads every `*.baml` file under `dir`, recursively; paths are kept relative to `dir`.
@@ -95,6 +68,16 @@ impl Runtime {
     /// The project's files, by relative path.
     pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
         self.files.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The validated project.
+    pub fn ir(&self) -> &Ir {
+        &self.ir
+    }
+
+    /// TypeScript declarations of the `b` object sandboxed code sees.
+    pub fn typescript_declarations(&self) -> String {
+        baml_ir::typescript_declarations(&self.ir)
     }
 
     /// The runtime-level environment for `env.NAME` references.
@@ -134,58 +117,6 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(
     Ok(())
 }
 
-/// Position (1-based line, column) of the first character that is not whitespace or a comment.
-fn first_token(text: &str) -> Option<(u32, u32)> {
-    let mut line = 1u32;
-    let mut col = 1u32;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => {
-                line += 1;
-                col = 1;
-                continue;
-            }
-            c if c.is_whitespace() => {}
-            '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        col = 0;
-                        break;
-                    }
-                }
-            }
-            '{' if chars.peek() == Some(&'/') => {
-                // Block comment `{// ... //}`.
-                chars.next();
-                col += 1;
-                let mut prev = ' ';
-                let mut closed = false;
-                while let Some(c) = chars.next() {
-                    col += 1;
-                    if c == '\n' {
-                        line += 1;
-                        col = 1;
-                    }
-                    if prev == '/' && c == '/' && chars.peek() == Some(&'}') {
-                        chars.next();
-                        closed = true;
-                        break;
-                    }
-                    prev = c;
-                }
-                if !closed {
-                    return Some((line, col));
-                }
-            }
-            _ => return Some((line, col)),
-        }
-        col += 1;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -206,16 +137,11 @@ mod tests {
     }
 
     #[test]
-    fn declarations_are_refused_with_their_position() {
-        let err = Runtime::from_files([("x.baml".into(), "// c\n  class Foo {}".into())], [])
-            .unwrap_err();
-        let LoadError::Syntax(d) = &err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            (d[0].file.as_str(), d[0].line, d[0].column),
-            ("x.baml", 2, 3)
-        );
+    fn errors_carry_their_position() {
+        let err = Runtime::from_files([("x.baml".into(), "// c\n  class Foo { a Bar }".into())], []).unwrap_err();
+        let LoadError::Syntax(d) = &err else { panic!("{err:?}") };
+        assert_eq!((d[0].file.as_str(), d[0].line, d[0].column), ("x.baml", 2, 17));
+        assert!(d[0].message.contains("`Bar` is not defined"), "{}", d[0].message);
         assert_eq!(err.code(), "BAML_SYNTAX");
     }
 

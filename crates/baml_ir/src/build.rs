@@ -1,0 +1,752 @@
+//! From syntax trees to the IR: collect declarations, resolve names, validate.
+
+use std::collections::{HashMap, HashSet};
+
+use baml_parser::ast::{self, Attribute, Item, TypeExpr, Value};
+use baml_parser::{Diagnostic, Span};
+
+use crate::ir::{
+    Check, Class, Client, Enum, EnumValue, Field, Function, FunctionClient, Ir, Param, RetryPolicy, RetryStrategy,
+    StreamAttrs, TemplateString, Test, TypeAlias,
+};
+use crate::types::{Literal, Media, Type};
+
+/// Providers a `client<llm>` may name.
+pub const PROVIDERS: &[&str] = &[
+    "openai",
+    "openai-generic",
+    "openai-responses",
+    "azure-openai",
+    "anthropic",
+    "google-ai",
+    "vertex-ai",
+    "aws-bedrock",
+    "ollama",
+    "fallback",
+    "round-robin",
+    "baml-fallback",
+    "baml-round-robin",
+    "baml-openai-chat",
+    "baml-anthropic-chat",
+    "baml-ollama-chat",
+    "baml-azure-chat",
+    "baml-google-ai-chat",
+];
+
+const PRIMITIVES: &[&str] = &["string", "int", "float", "bool", "null", "image", "audio", "pdf", "video"];
+
+/// Type names no declaration may take.
+const RESERVED: &[&str] = &[
+    "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video", "map", "true", "false", "Json",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Class,
+    Enum,
+    Alias,
+}
+
+struct Ctx<'a> {
+    diags: Vec<Diagnostic>,
+    types: HashMap<&'a str, Kind>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(span, message));
+    }
+}
+
+/// Builds the IR from parsed files. Returns the IR (as far as it could be built) and every
+/// problem found.
+pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
+    let items: Vec<&Item> = files.iter().flat_map(|f| f.items.iter()).collect();
+    let mut cx = Ctx { diags: Vec::new(), types: HashMap::new() };
+
+    // Names: types share one namespace; functions, clients, retry policies, templates and
+    // tests have their own, and a function may not share a name with a template_string.
+    let mut seen: HashMap<(u8, String), &Item> = HashMap::new();
+    for item in &items {
+        let name = item.name();
+        let space = match item {
+            Item::Class(_) | Item::Enum(_) | Item::TypeAlias(_) => 0,
+            Item::Function(_) | Item::TemplateString(_) => 1,
+            Item::Client(_) => 2,
+            Item::RetryPolicy(_) => 3,
+            Item::Test(_) => 4,
+            Item::Generator(_) => 5,
+        };
+        if space == 0 && RESERVED.contains(&name.name.as_str()) {
+            cx.err(name.span, format!("`{}` is a reserved type name and cannot be declared", name.name));
+            continue;
+        }
+        if let Some(prev) = seen.get(&(space, name.name.clone())) {
+            cx.err(
+                name.span,
+                format!("{} `{}` is already defined (as a {})", item.kind(), name.name, prev.kind()),
+            );
+            continue;
+        }
+        seen.insert((space, name.name.clone()), item);
+        match item {
+            Item::Class(_) => {
+                cx.types.insert(&name.name, Kind::Class);
+            }
+            Item::Enum(_) => {
+                cx.types.insert(&name.name, Kind::Enum);
+            }
+            Item::TypeAlias(_) => {
+                cx.types.insert(&name.name, Kind::Alias);
+            }
+            _ => {}
+        }
+    }
+    let clients: HashSet<&str> =
+        items.iter().filter_map(|i| if let Item::Client(c) = i { Some(c.name.name.as_str()) } else { None }).collect();
+    let policies: HashSet<&str> = items
+        .iter()
+        .filter_map(|i| if let Item::RetryPolicy(p) = i { Some(p.name.name.as_str()) } else { None })
+        .collect();
+
+    let mut ir = Ir::default();
+    let mut alias_exprs: Vec<(&ast::AliasDecl, Type)> = Vec::new();
+    for item in &items {
+        match item {
+            Item::Class(c) => ir.classes.push(class(&mut cx, c)),
+            Item::Enum(e) => ir.enums.push(enum_decl(&mut cx, e)),
+            Item::TypeAlias(a) => {
+                let ty = resolve(&mut cx, &a.ty);
+                let checks = checks_of(&mut cx, &a.attrs, "type alias", &["check", "assert"]);
+                alias_exprs.push((a, ty.clone()));
+                ir.aliases.push(TypeAlias { name: a.name.name.clone(), ty, checks });
+            }
+            Item::Function(f) => {
+                if let Some(func) = function(&mut cx, f, &clients) {
+                    ir.functions.push(func);
+                }
+            }
+            Item::Client(c) => {
+                if let Some(client) = client(&mut cx, c, &policies, &clients) {
+                    ir.clients.push(client);
+                }
+            }
+            Item::RetryPolicy(p) => {
+                if let Some(p) = retry_policy(&mut cx, p) {
+                    ir.retry_policies.push(p);
+                }
+            }
+            Item::TemplateString(t) => {
+                let params = params(&mut cx, &t.params, &t.name.name);
+                ir.templates.push(TemplateString { name: t.name.name.clone(), params, body: t.body.value.clone() });
+            }
+            Item::Test(t) => ir.tests.push(test(&mut cx, t)),
+            Item::Generator(_) => {}
+        }
+    }
+    check_alias_cycles(&mut cx, &alias_exprs, &ir);
+    check_params_unchecked(&mut cx, &items, &ir);
+    check_tests(&mut cx, &items, &ir);
+    (ir, cx.diags)
+}
+
+// ---- types ---------------------------------------------------------------------------------
+
+fn resolve(cx: &mut Ctx<'_>, t: &TypeExpr) -> Type {
+    match t {
+        TypeExpr::Named(id) => match id.name.as_str() {
+            "string" => Type::String,
+            "int" => Type::Int,
+            "float" => Type::Float,
+            "bool" => Type::Bool,
+            "null" => Type::Null,
+            "image" => Type::Media(Media::Image),
+            "audio" => Type::Media(Media::Audio),
+            "pdf" => Type::Media(Media::Pdf),
+            "video" => Type::Media(Media::Video),
+            name => match cx.types.get(name) {
+                Some(Kind::Class) => Type::Class(name.to_string()),
+                Some(Kind::Enum) => Type::Enum(name.to_string()),
+                Some(Kind::Alias) => Type::Alias(name.to_string()),
+                None => {
+                    let hint = suggest(name, cx.types.keys().copied().chain(PRIMITIVES.iter().copied()));
+                    cx.err(id.span, format!("type `{name}` is not defined{hint}"));
+                    Type::String
+                }
+            },
+        },
+        TypeExpr::StringLit(s, _) => Type::Literal(Literal::String(s.clone())),
+        TypeExpr::IntLit(n, _) => Type::Literal(Literal::Int(*n)),
+        TypeExpr::BoolLit(b, _) => Type::Literal(Literal::Bool(*b)),
+        TypeExpr::Optional(inner, _) => Type::Optional(Box::new(resolve(cx, inner))),
+        TypeExpr::List(inner, _) => Type::List(Box::new(resolve(cx, inner))),
+        TypeExpr::Group(inner, _) => resolve(cx, inner),
+        TypeExpr::Union(arms, _) => Type::Union(arms.iter().map(|a| resolve(cx, a)).collect()),
+        TypeExpr::Map(k, v, span) => {
+            let key = resolve(cx, k);
+            if !valid_map_key(cx, &key) {
+                cx.err(k.span().to(*span), format!("map keys must be `string`, an enum, or string literals; found `{key}`"));
+            }
+            Type::Map(Box::new(key), Box::new(resolve(cx, v)))
+        }
+    }
+}
+
+fn valid_map_key(cx: &Ctx<'_>, t: &Type) -> bool {
+    match t {
+        Type::String | Type::Enum(_) | Type::Literal(Literal::String(_)) => true,
+        Type::Union(arms) => arms.iter().all(|a| valid_map_key(cx, a)),
+        Type::Alias(name) => cx.types.get(name.as_str()).is_some(), // checked where the alias is known
+        _ => false,
+    }
+}
+
+/// ", did you mean `X`?" for a close name.
+fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map_or_else(String::new, |(_, c)| format!("; did you mean `{c}`?"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+// ---- attributes ----------------------------------------------------------------------------
+
+fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
+    match a.args.as_slice() {
+        [Value::String(t)] => Some(t.value.clone()),
+        _ => {
+            let at = if a.block { "@@" } else { "@" };
+            cx.err(a.span, format!("`{at}{}` takes one string argument, e.g. `{at}{}(\"...\")`", a.name, a.name));
+            None
+        }
+    }
+}
+
+fn no_args(cx: &mut Ctx<'_>, a: &Attribute) {
+    if !a.args.is_empty() {
+        let at = if a.block { "@@" } else { "@" };
+        cx.err(a.span, format!("`{at}{}` takes no arguments", a.name));
+    }
+}
+
+fn check_of(cx: &mut Ctx<'_>, a: &Attribute) -> Option<Check> {
+    let assert = a.name == "assert";
+    let at = if a.block { "@@" } else { "@" };
+    match a.args.as_slice() {
+        [Value::String(name), Value::Jinja(expr, _)] => {
+            Some(Check { name: Some(name.value.clone()), expr: expr.clone(), assert })
+        }
+        [Value::Jinja(expr, _)] if assert => Some(Check { name: None, expr: expr.clone(), assert }),
+        [Value::Jinja(_, _)] => {
+            cx.err(a.span, format!("`{at}check` needs a name: `{at}check(name, {{{{ expression }}}})`"));
+            None
+        }
+        _ => {
+            cx.err(
+                a.span,
+                format!("`{at}{}` takes a name and a Jinja expression: `{at}{}(name, {{{{ this > 0 }}}})`", a.name, a.name),
+            );
+            None
+        }
+    }
+}
+
+fn checks_of(cx: &mut Ctx<'_>, attrs: &[Attribute], on: &str, allowed: &[&str]) -> Vec<Check> {
+    let mut out = Vec::new();
+    for a in attrs {
+        if a.name == "check" || a.name == "assert" {
+            if let Some(c) = check_of(cx, a) {
+                out.push(c);
+            }
+        } else if !allowed.contains(&a.name.as_str()) {
+            let at = if a.block { "@@" } else { "@" };
+            cx.err(a.span, format!("`{at}{}` is not allowed on a {on}", a.name));
+        }
+    }
+    out
+}
+
+fn unknown_attr(cx: &mut Ctx<'_>, a: &Attribute, on: &str, allowed: &[&str]) {
+    let at = if a.block { "@@" } else { "@" };
+    let list: Vec<String> = allowed.iter().map(|n| format!("{at}{n}")).collect();
+    cx.err(a.span, format!("`{at}{}` is not allowed on {on}; allowed here: {}", a.name, list.join(", ")));
+}
+
+// ---- declarations --------------------------------------------------------------------------
+
+fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
+    let mut out = Class {
+        name: c.name.name.clone(),
+        alias: None,
+        description: None,
+        dynamic: false,
+        fields: Vec::new(),
+        checks: Vec::new(),
+        stream_done: false,
+    };
+    const BLOCK: &[&str] = &["alias", "description", "dynamic", "assert", "check", "stream.done"];
+    for a in &c.attrs {
+        match a.name.as_str() {
+            "alias" => out.alias = string_arg(cx, a),
+            "description" => out.description = string_arg(cx, a),
+            "dynamic" => {
+                no_args(cx, a);
+                out.dynamic = true;
+            }
+            "stream.done" => {
+                no_args(cx, a);
+                out.stream_done = true;
+            }
+            "check" | "assert" => out.checks.extend(check_of(cx, a)),
+            _ => unknown_attr(cx, a, "a class", BLOCK),
+        }
+    }
+    let mut names: HashMap<&str, Span> = HashMap::new();
+    let mut aliases: HashMap<String, Span> = HashMap::new();
+    for f in &c.fields {
+        if names.insert(&f.name.name, f.name.span).is_some() {
+            cx.err(f.name.span, format!("field `{}` is declared twice in class `{}`", f.name.name, c.name.name));
+            continue;
+        }
+        let ty = resolve(cx, &f.ty);
+        let mut field = Field {
+            name: f.name.name.clone(),
+            ty,
+            alias: None,
+            description: None,
+            skip: false,
+            checks: Vec::new(),
+            stream: StreamAttrs::default(),
+        };
+        const FIELD: &[&str] =
+            &["alias", "description", "skip", "check", "assert", "stream.done", "stream.not_null", "stream.with_state"];
+        for a in &f.attrs {
+            if a.block {
+                continue;
+            }
+            match a.name.as_str() {
+                "alias" => field.alias = string_arg(cx, a),
+                "description" => field.description = string_arg(cx, a),
+                "skip" => {
+                    no_args(cx, a);
+                    field.skip = true;
+                }
+                "stream.done" => {
+                    no_args(cx, a);
+                    field.stream.done = true;
+                }
+                "stream.not_null" => {
+                    no_args(cx, a);
+                    field.stream.not_null = true;
+                }
+                "stream.with_state" => {
+                    no_args(cx, a);
+                    field.stream.with_state = true;
+                }
+                "check" | "assert" => field.checks.extend(check_of(cx, a)),
+                _ => unknown_attr(cx, a, "a class field", FIELD),
+            }
+        }
+        if field.skip && !field.ty.is_optional() {
+            cx.err(
+                f.span,
+                format!(
+                    "field `{}` has `@skip` but is required: only optional fields can be skipped (make it `{}?`)",
+                    field.name, field.ty
+                ),
+            );
+        }
+        let shown = field.alias.clone().unwrap_or_else(|| field.name.clone());
+        if let Some(prev) = aliases.insert(shown.clone(), f.span) {
+            if prev != f.span && field.alias.is_some() {
+                cx.err(f.span, format!("field alias `{shown}` clashes with another field of class `{}`", c.name.name));
+            }
+        }
+        out.fields.push(field);
+    }
+    out
+}
+
+fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
+    let mut out = Enum { name: e.name.name.clone(), alias: None, description: None, dynamic: false, values: Vec::new() };
+    const BLOCK: &[&str] = &["alias", "description", "dynamic"];
+    for a in &e.attrs {
+        match a.name.as_str() {
+            "alias" => out.alias = string_arg(cx, a),
+            "description" => out.description = string_arg(cx, a),
+            "dynamic" => {
+                no_args(cx, a);
+                out.dynamic = true;
+            }
+            _ => unknown_attr(cx, a, "an enum", BLOCK),
+        }
+    }
+    if e.values.is_empty() && !out.dynamic {
+        cx.err(e.name.span, format!("enum `{}` has no values", e.name.name));
+    }
+    let mut names = HashSet::new();
+    for v in &e.values {
+        if !names.insert(v.name.name.as_str()) {
+            cx.err(v.name.span, format!("value `{}` is declared twice in enum `{}`", v.name.name, e.name.name));
+            continue;
+        }
+        let mut value = EnumValue { name: v.name.name.clone(), alias: None, description: None, skip: false };
+        const VALUE: &[&str] = &["alias", "description", "skip"];
+        for a in &v.attrs {
+            match a.name.as_str() {
+                "alias" => value.alias = string_arg(cx, a),
+                "description" => value.description = string_arg(cx, a),
+                "skip" => {
+                    no_args(cx, a);
+                    value.skip = true;
+                }
+                _ => unknown_attr(cx, a, "an enum value", VALUE),
+            }
+        }
+        out.values.push(value);
+    }
+    out
+}
+
+fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for p in ps {
+        if !seen.insert(p.name.name.as_str()) {
+            cx.err(p.name.span, format!("parameter `{}` of `{owner}` is declared twice", p.name.name));
+            continue;
+        }
+        out.push(Param { name: p.name.name.clone(), ty: resolve(cx, &p.ty) });
+    }
+    out
+}
+
+fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) -> Option<Function> {
+    let params = params(cx, &f.params, &f.name.name);
+    let ret = f.ret.as_ref().map(|t| (resolve(cx, t), t.span()));
+    if let Some((ty, span)) = &ret {
+        if let Some(m) = ty.find_media() {
+            cx.err(
+                *span,
+                format!("function `{}` cannot return `{}`: media types are only allowed as inputs", f.name.name, m.name()),
+            );
+        }
+    }
+    for e in &f.other {
+        cx.err(e.key.span, format!("unknown field `{}` in function `{}`: a function has `client` and `prompt`", e.key.name, f.name.name));
+    }
+    let client = match &f.client {
+        None => {
+            cx.err(f.name.span, format!("function `{}` has no `client`", f.name.name));
+            None
+        }
+        Some(ast::ClientRef::Named(id)) => {
+            if clients.contains(id.name.as_str()) {
+                Some(FunctionClient::Named(id.name.clone()))
+            } else {
+                let hint = suggest(&id.name, clients.iter().copied());
+                cx.err(
+                    id.span,
+                    format!(
+                        "client `{}` is not defined{hint} (declare `client<llm> {}` or use the shorthand `client \"provider/model\"`)",
+                        id.name, id.name
+                    ),
+                );
+                None
+            }
+        }
+        Some(ast::ClientRef::Shorthand(text, span)) => shorthand(cx, text, *span),
+    };
+    let prompt = match &f.prompt {
+        Some(p) => Some(p.value.clone()),
+        None => {
+            cx.err(f.name.span, format!("function `{}` has no `prompt`", f.name.name));
+            None
+        }
+    };
+    Some(Function { name: f.name.name.clone(), params, ret: ret?.0, client: client?, prompt: prompt? })
+}
+
+fn shorthand(cx: &mut Ctx<'_>, text: &str, span: Span) -> Option<FunctionClient> {
+    match text.split_once('/') {
+        Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+            if !PROVIDERS.contains(&provider) {
+                cx.err(span, format!("unknown provider `{provider}` in `{text}`; known providers: {}", PROVIDERS.join(", ")));
+                return None;
+            }
+            Some(FunctionClient::Shorthand { provider: provider.to_string(), model: model.to_string() })
+        }
+        _ => {
+            cx.err(span, format!("client shorthand `{text}` must look like \"provider/model\""));
+            None
+        }
+    }
+}
+
+fn client(cx: &mut Ctx<'_>, c: &ast::ClientDecl, policies: &HashSet<&str>, clients: &HashSet<&str>) -> Option<Client> {
+    if c.kind.name != "llm" {
+        cx.err(c.kind.span, format!("unknown client kind `{}`: only `client<llm>` exists", c.kind.name));
+    }
+    let mut provider = None;
+    let mut retry_policy = None;
+    let mut options = Vec::new();
+    for e in &c.entries {
+        match e.key.name.as_str() {
+            "provider" => match e.value.as_str() {
+                Some(p) if PROVIDERS.contains(&p) => provider = Some(p.to_string()),
+                Some(p) => cx.err(e.value.span(), format!("unknown provider `{p}`; known providers: {}", PROVIDERS.join(", "))),
+                None => cx.err(e.value.span(), "`provider` must be a name such as `openai`"),
+            },
+            "retry_policy" => match e.value.as_str() {
+                Some(p) if policies.contains(p) => retry_policy = Some(p.to_string()),
+                Some(p) => cx.err(e.value.span(), format!("retry_policy `{p}` is not defined")),
+                None => cx.err(e.value.span(), "`retry_policy` must name a retry_policy"),
+            },
+            "options" => match &e.value {
+                Value::Map(entries, _) => {
+                    check_duplicate_keys(cx, entries, "option");
+                    options.clone_from(entries);
+                }
+                other => cx.err(other.span(), "`options` must be a block `{ key value ... }`"),
+            },
+            other => cx.err(
+                e.key.span,
+                format!("unknown field `{other}` in client `{}`: expected provider, retry_policy or options", c.name.name),
+            ),
+        }
+    }
+    let Some(provider) = provider else {
+        if !c.entries.iter().any(|e| e.key.name == "provider") {
+            cx.err(c.name.span, format!("client `{}` has no `provider`", c.name.name));
+        }
+        return None;
+    };
+    if matches!(provider.as_str(), "fallback" | "round-robin" | "baml-fallback" | "baml-round-robin") {
+        match options.iter().find(|e| e.key.name == "strategy").map(|e| &e.value) {
+            Some(Value::Array(items, _)) if !items.is_empty() => {
+                for item in items {
+                    match item.as_str() {
+                        Some(name) if clients.contains(name) || name.contains('/') => {}
+                        Some(name) => cx.err(item.span(), format!("client `{name}` in the strategy of `{}` is not defined", c.name.name)),
+                        None => cx.err(item.span(), "strategy entries must be client names"),
+                    }
+                }
+            }
+            _ => cx.err(c.name.span, format!("{provider} client `{}` needs `options {{ strategy [ClientA, ClientB] }}`", c.name.name)),
+        }
+    }
+    Some(Client { name: c.name.name.clone(), provider, retry_policy, options })
+}
+
+fn check_duplicate_keys(cx: &mut Ctx<'_>, entries: &[ast::ConfigEntry], what: &str) {
+    let mut seen = HashSet::new();
+    for e in entries {
+        if !seen.insert(e.key.name.as_str()) {
+            cx.err(e.key.span, format!("{what} `{}` is given twice", e.key.name));
+        }
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n, _) => n.replace('_', "").parse().ok(),
+        _ => None,
+    }
+}
+
+fn whole(cx: &mut Ctx<'_>, v: &Value, what: &str) -> Option<u64> {
+    match number(v) {
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked whole and non-negative")]
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e15 => Some(n as u64),
+        _ => {
+            cx.err(v.span(), format!("`{what}` must be a whole number of 0 or more"));
+            None
+        }
+    }
+}
+
+fn retry_policy(cx: &mut Ctx<'_>, p: &ast::ConfigDecl) -> Option<RetryPolicy> {
+    let mut max_retries = None;
+    let mut strategy = RetryStrategy::ConstantDelay { delay_ms: 200 };
+    for e in &p.entries {
+        match e.key.name.as_str() {
+            "max_retries" => max_retries = whole(cx, &e.value, "max_retries").map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            "strategy" => {
+                let Value::Map(entries, _) = &e.value else {
+                    cx.err(e.value.span(), "`strategy` must be a block `{ type ... }`");
+                    continue;
+                };
+                let get = |k: &str| entries.iter().find(|x| x.key.name == k).map(|x| &x.value);
+                let delay = get("delay_ms").and_then(|v| whole(cx, v, "delay_ms")).unwrap_or(200);
+                match get("type").and_then(Value::as_str) {
+                    Some("constant_delay") => strategy = RetryStrategy::ConstantDelay { delay_ms: delay },
+                    Some("exponential_backoff") => {
+                        let multiplier = get("multiplier").map_or(Some(1.5), number);
+                        if multiplier.is_none() {
+                            cx.err(e.value.span(), "`multiplier` must be a number");
+                        }
+                        let max_delay_ms = get("max_delay_ms").and_then(|v| whole(cx, v, "max_delay_ms")).unwrap_or(10_000);
+                        strategy = RetryStrategy::ExponentialBackoff { delay_ms: delay, multiplier: multiplier.unwrap_or(1.5), max_delay_ms };
+                    }
+                    Some(other) => cx.err(
+                        e.value.span(),
+                        format!("unknown retry strategy `{other}`: expected constant_delay or exponential_backoff"),
+                    ),
+                    None => cx.err(e.value.span(), "retry `strategy` needs a `type` (constant_delay or exponential_backoff)"),
+                }
+            }
+            other => cx.err(e.key.span, format!("unknown field `{other}` in retry_policy `{}`", p.name.name)),
+        }
+    }
+    let Some(max_retries) = max_retries else {
+        cx.err(p.name.span, format!("retry_policy `{}` has no `max_retries`", p.name.name));
+        return None;
+    };
+    Some(RetryPolicy { name: p.name.name.clone(), max_retries, strategy })
+}
+
+fn test(cx: &mut Ctx<'_>, t: &ast::TestDecl) -> Test {
+    let mut functions = Vec::new();
+    let mut args = Vec::new();
+    for e in &t.entries {
+        match (e.key.name.as_str(), &e.value) {
+            ("functions", Value::Array(items, _)) => {
+                functions.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)));
+            }
+            ("functions", v) => cx.err(v.span(), "`functions` must be a list `[FunctionA, FunctionB]`"),
+            ("args", Value::Map(entries, _)) => {
+                check_duplicate_keys(cx, entries, "argument");
+                args.clone_from(entries);
+            }
+            ("args", v) => cx.err(v.span(), "`args` must be a block `{ name value ... }`"),
+            (other, _) => cx.err(e.key.span, format!("unknown field `{other}` in test `{}`: expected functions or args", t.name.name)),
+        }
+    }
+    let checks = checks_of(cx, &t.attrs, "test", &[]);
+    Test { name: t.name.name.clone(), functions, args, checks }
+}
+
+// ---- whole-project checks ------------------------------------------------------------------
+
+/// A type alias may refer to itself only through a list or a map.
+fn check_alias_cycles(cx: &mut Ctx<'_>, aliases: &[(&ast::AliasDecl, Type)], ir: &Ir) {
+    for (decl, ty) in aliases {
+        let mut path = vec![decl.name.name.clone()];
+        if direct_cycle(ir, ty, &decl.name.name, &mut path) {
+            cx.err(
+                decl.name.span,
+                format!(
+                    "type alias `{}` refers to itself without a list or map in between ({}): it would have no finite values",
+                    decl.name.name,
+                    path.join(" -> ")
+                ),
+            );
+        }
+    }
+}
+
+fn direct_cycle(ir: &Ir, t: &Type, target: &str, path: &mut Vec<String>) -> bool {
+    match t {
+        Type::Alias(name) => {
+            if name == target {
+                path.push(name.clone());
+                return true;
+            }
+            if path.contains(name) || path.len() > 64 {
+                return false;
+            }
+            let Some(alias) = ir.alias(name) else { return false };
+            path.push(name.clone());
+            let found = direct_cycle(ir, &alias.ty, target, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }
+        Type::Optional(inner) => direct_cycle(ir, inner, target, path),
+        Type::Union(arms) => arms.iter().any(|a| direct_cycle(ir, a, target, path)),
+        _ => false,
+    }
+}
+
+/// Types with `@check`/`@assert` (through an alias) can be outputs only.
+fn check_params_unchecked(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
+    for item in items {
+        let Item::Function(f) = item else { continue };
+        for p in &f.params {
+            let ty = ir.function(&f.name.name).and_then(|func| func.params.iter().find(|x| x.name == p.name.name)).map(|x| &x.ty);
+            if let Some(alias) = ty.and_then(|t| checked_alias(ir, t, 0)) {
+                cx.err(
+                    p.ty.span(),
+                    format!(
+                        "parameter `{}` of `{}` has a checked type (`{alias}` has @check/@assert); checks apply to outputs only",
+                        p.name.name, f.name.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn checked_alias(ir: &Ir, t: &Type, depth: usize) -> Option<String> {
+    if depth > 32 {
+        return None;
+    }
+    match t {
+        Type::Alias(name) => {
+            let a = ir.alias(name)?;
+            if a.checks.is_empty() { checked_alias(ir, &a.ty, depth + 1) } else { Some(name.clone()) }
+        }
+        Type::List(i) | Type::Optional(i) => checked_alias(ir, i, depth + 1),
+        Type::Map(_, v) => checked_alias(ir, v, depth + 1),
+        Type::Union(arms) => arms.iter().find_map(|a| checked_alias(ir, a, depth + 1)),
+        _ => None,
+    }
+}
+
+fn check_tests(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
+    for item in items {
+        let Item::Test(t) = item else { continue };
+        let Some(functions) = t.entries.iter().find(|e| e.key.name == "functions") else {
+            cx.err(t.name.span, format!("test `{}` has no `functions [...]`", t.name.name));
+            continue;
+        };
+        let Value::Array(names, _) = &functions.value else { continue };
+        let mut params: HashSet<&str> = HashSet::new();
+        for n in names {
+            match n.as_str() {
+                Some(name) => match ir.function(name) {
+                    Some(f) => params.extend(f.params.iter().map(|p| p.name.as_str())),
+                    None => {
+                        if !items.iter().any(|i| matches!(i, Item::Function(f) if f.name.name == name)) {
+                            cx.err(n.span(), format!("test `{}` names function `{name}`, which is not defined", t.name.name));
+                        }
+                    }
+                },
+                None => cx.err(n.span(), "test functions must be function names"),
+            }
+        }
+        if let Some(Value::Map(args, _)) = t.entries.iter().find(|e| e.key.name == "args").map(|e| &e.value) {
+            for a in args {
+                if !params.is_empty() && !params.contains(a.key.name.as_str()) {
+                    cx.err(a.key.span, format!("test `{}` passes `{}`, which is not a parameter of its functions", t.name.name, a.key.name));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Name resolution and validation: parsed `.baml` files become the [`Ir`] the runtime uses,
+//! or every [`Diagnostic`] (file, line, column, message) that stops them.
+
+mod build;
+pub mod ir;
+mod typescript;
+pub mod types;
+
+pub use build::{build, PROVIDERS};
+pub use ir::Ir;
+pub use types::Type;
+pub use typescript::typescript_declarations;
+
+/// A problem at a resolved position (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// Parses and validates a project given as `(path, source)`; all diagnostics at once, in
+/// file order.
+pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
+    let mut asts = Vec::with_capacity(files.len());
+    let mut raw = Vec::new();
+    for (i, (_, src)) in files.iter().enumerate() {
+        let (ast, diags) = baml_parser::parse(u32::try_from(i).unwrap_or(u32::MAX), src);
+        raw.extend(diags);
+        asts.push(ast);
+    }
+    let (ir, diags) = build::build(&asts);
+    raw.extend(diags);
+    if raw.is_empty() {
+        return Ok(ir);
+    }
+    let mut out: Vec<Diagnostic> = raw
+        .into_iter()
+        .map(|d| {
+            let (path, src) = files.get(d.span.file as usize).map_or(("", ""), |(p, s)| (p.as_str(), s.as_str()));
+            let (line, column) = baml_parser::line_col(src, d.span.start);
+            Diagnostic { file: path.to_string(), line, column, message: d.message }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.file.as_str(), a.line, a.column).cmp(&(b.file.as_str(), b.line, b.column)));
+    out.dedup();
+    Err(out)
+}
