@@ -21,7 +21,7 @@ type Pdf = BamlMedia
 type Video = BamlMedia
 
 /** The outcome of one `@check`. */
-interface BamlCheck { name: string; expression: string; status: "succeeded" | "failed" }
+interface BamlCheck { name: string; expression: string; status: \"succeeded\" | \"failed\" }
 /** A value with `@check`s: the value and each check's outcome by name. */
 type Checked<T, Names extends string> = { value: T; checks: { [name in Names]: BamlCheck } }
 
