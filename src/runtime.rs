@@ -84,7 +84,14 @@ impl BamlRuntime {
             .iter()
             .map(|f| BamlFunctionInfo {
                 name: f.name.clone(),
-                params: f.params.iter().map(|p| BamlParamInfo { name: p.name.clone(), r#type: p.ty.to_string() }).collect(),
+                params: f
+                    .params
+                    .iter()
+                    .map(|p| BamlParamInfo {
+                        name: p.name.clone(),
+                        r#type: p.ty.to_string(),
+                    })
+                    .collect(),
                 return_type: f.ret.to_string(),
             })
             .collect()

@@ -6,13 +6,21 @@ use std::path::Path;
 
 fn collect(root: &Path, path: &Path, out: &mut Vec<(String, String)>) {
     if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for e in entries {
             collect(root, &e, out);
         }
     } else if path.extension().is_some_and(|e| e == "baml") {
-        let rel = path.strip_prefix(root).unwrap_or(path).display().to_string();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         out.push((rel, std::fs::read_to_string(path).unwrap()));
     }
 }
@@ -24,7 +32,15 @@ fn main() {
     for arg in args.iter().filter(|a| !a.starts_with("--")) {
         let root = Path::new(arg);
         let mut files = Vec::new();
-        collect(if root.is_dir() { root } else { root.parent().unwrap() }, root, &mut files);
+        collect(
+            if root.is_dir() {
+                root
+            } else {
+                root.parent().unwrap()
+            },
+            root,
+            &mut files,
+        );
         let lines: usize = files.iter().map(|(_, s)| s.lines().count()).sum();
         let started = std::time::Instant::now();
         match baml_ir::load(&files) {

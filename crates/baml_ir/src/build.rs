@@ -6,8 +6,8 @@ use baml_parser::ast::{self, Attribute, Item, TypeExpr, Value};
 use baml_parser::{Diagnostic, Span};
 
 use crate::ir::{
-    Check, Class, Client, Enum, EnumValue, Field, Function, FunctionClient, Ir, Param, RetryPolicy, RetryStrategy,
-    StreamAttrs, TemplateString, Test, TypeAlias,
+    Check, Class, Client, Enum, EnumValue, Field, Function, FunctionClient, Ir, Param, RetryPolicy,
+    RetryStrategy, StreamAttrs, TemplateString, Test, TypeAlias,
 };
 use crate::types::{Literal, Media, Type};
 
@@ -33,11 +33,14 @@ pub const PROVIDERS: &[&str] = &[
     "baml-google-ai-chat",
 ];
 
-const PRIMITIVES: &[&str] = &["string", "int", "float", "bool", "null", "image", "audio", "pdf", "video"];
+const PRIMITIVES: &[&str] = &[
+    "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video",
+];
 
 /// Type names no declaration may take.
 const RESERVED: &[&str] = &[
-    "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video", "map", "true", "false", "Json",
+    "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video", "map", "true",
+    "false", "Json",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -62,7 +65,10 @@ impl Ctx<'_> {
 /// problem found.
 pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
     let items: Vec<&Item> = files.iter().flat_map(|f| f.items.iter()).collect();
-    let mut cx = Ctx { diags: Vec::new(), types: HashMap::new() };
+    let mut cx = Ctx {
+        diags: Vec::new(),
+        types: HashMap::new(),
+    };
 
     // Names: types share one namespace; functions, clients, retry policies, templates and
     // tests have their own, and a function may not share a name with a template_string.
@@ -78,13 +84,24 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
             Item::Generator(_) => 5,
         };
         if space == 0 && RESERVED.contains(&name.name.as_str()) {
-            cx.err(name.span, format!("`{}` is a reserved type name and cannot be declared", name.name));
+            cx.err(
+                name.span,
+                format!(
+                    "`{}` is a reserved type name and cannot be declared",
+                    name.name
+                ),
+            );
             continue;
         }
         if let Some(prev) = seen.get(&(space, name.name.clone())) {
             cx.err(
                 name.span,
-                format!("{} `{}` is already defined (as a {})", item.kind(), name.name, prev.kind()),
+                format!(
+                    "{} `{}` is already defined (as a {})",
+                    item.kind(),
+                    name.name,
+                    prev.kind()
+                ),
             );
             continue;
         }
@@ -102,11 +119,25 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
             _ => {}
         }
     }
-    let clients: HashSet<&str> =
-        items.iter().filter_map(|i| if let Item::Client(c) = i { Some(c.name.name.as_str()) } else { None }).collect();
+    let clients: HashSet<&str> = items
+        .iter()
+        .filter_map(|i| {
+            if let Item::Client(c) = i {
+                Some(c.name.name.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     let policies: HashSet<&str> = items
         .iter()
-        .filter_map(|i| if let Item::RetryPolicy(p) = i { Some(p.name.name.as_str()) } else { None })
+        .filter_map(|i| {
+            if let Item::RetryPolicy(p) = i {
+                Some(p.name.name.as_str())
+            } else {
+                None
+            }
+        })
         .collect();
 
     let mut ir = Ir::default();
@@ -119,7 +150,11 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
                 let ty = resolve(&mut cx, &a.ty);
                 let checks = checks_of(&mut cx, &a.attrs, "type alias", &["check", "assert"]);
                 alias_exprs.push((a, ty.clone()));
-                ir.aliases.push(TypeAlias { name: a.name.name.clone(), ty, checks });
+                ir.aliases.push(TypeAlias {
+                    name: a.name.name.clone(),
+                    ty,
+                    checks,
+                });
             }
             Item::Function(f) => {
                 if let Some(func) = function(&mut cx, f, &clients) {
@@ -138,7 +173,11 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
             }
             Item::TemplateString(t) => {
                 let params = params(&mut cx, &t.params, &t.name.name);
-                ir.templates.push(TemplateString { name: t.name.name.clone(), params, body: t.body.value.clone() });
+                ir.templates.push(TemplateString {
+                    name: t.name.name.clone(),
+                    params,
+                    body: t.body.value.clone(),
+                });
             }
             Item::Test(t) => ir.tests.push(test(&mut cx, t)),
             Item::Generator(_) => {}
@@ -169,7 +208,10 @@ fn resolve(cx: &mut Ctx<'_>, t: &TypeExpr) -> Type {
                 Some(Kind::Enum) => Type::Enum(name.to_string()),
                 Some(Kind::Alias) => Type::Alias(name.to_string()),
                 None => {
-                    let hint = suggest(name, cx.types.keys().copied().chain(PRIMITIVES.iter().copied()));
+                    let hint = suggest(
+                        name,
+                        cx.types.keys().copied().chain(PRIMITIVES.iter().copied()),
+                    );
                     cx.err(id.span, format!("type `{name}` is not defined{hint}"));
                     Type::String
                 }
@@ -182,10 +224,15 @@ fn resolve(cx: &mut Ctx<'_>, t: &TypeExpr) -> Type {
         TypeExpr::List(inner, _) => Type::List(Box::new(resolve(cx, inner))),
         TypeExpr::Group(inner, _) => resolve(cx, inner),
         TypeExpr::Union(arms, _) => Type::Union(arms.iter().map(|a| resolve(cx, a)).collect()),
-        TypeExpr::Map(k, v, span) => {
+        TypeExpr::Map(k, v, _) => {
             let key = resolve(cx, k);
             if !valid_map_key(cx, &key) {
-                cx.err(k.span().to(*span), format!("map keys must be `string`, an enum, or string literals; found `{key}`"));
+                cx.err(
+                    k.span(),
+                    format!(
+                        "map keys must be `string`, an enum, or string literals; found `{key}`"
+                    ),
+                );
             }
             Type::Map(Box::new(key), Box::new(resolve(cx, v)))
         }
@@ -217,7 +264,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -231,7 +280,13 @@ fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
         [Value::String(t)] => Some(t.value.clone()),
         _ => {
             let at = if a.block { "@@" } else { "@" };
-            cx.err(a.span, format!("`{at}{}` takes one string argument, e.g. `{at}{}(\"...\")`", a.name, a.name));
+            cx.err(
+                a.span,
+                format!(
+                    "`{at}{}` takes one string argument, e.g. `{at}{}(\"...\")`",
+                    a.name, a.name
+                ),
+            );
             None
         }
     }
@@ -248,12 +303,21 @@ fn check_of(cx: &mut Ctx<'_>, a: &Attribute) -> Option<Check> {
     let assert = a.name == "assert";
     let at = if a.block { "@@" } else { "@" };
     match a.args.as_slice() {
-        [Value::String(name), Value::Jinja(expr, _)] => {
-            Some(Check { name: Some(name.value.clone()), expr: expr.clone(), assert })
-        }
-        [Value::Jinja(expr, _)] if assert => Some(Check { name: None, expr: expr.clone(), assert }),
+        [Value::String(name), Value::Jinja(expr, _)] => Some(Check {
+            name: Some(name.value.clone()),
+            expr: expr.clone(),
+            assert,
+        }),
+        [Value::Jinja(expr, _)] if assert => Some(Check {
+            name: None,
+            expr: expr.clone(),
+            assert,
+        }),
         [Value::Jinja(_, _)] => {
-            cx.err(a.span, format!("`{at}check` needs a name: `{at}check(name, {{{{ expression }}}})`"));
+            cx.err(
+                a.span,
+                format!("`{at}check` needs a name: `{at}check(name, {{{{ expression }}}})`"),
+            );
             None
         }
         _ => {
@@ -284,7 +348,14 @@ fn checks_of(cx: &mut Ctx<'_>, attrs: &[Attribute], on: &str, allowed: &[&str]) 
 fn unknown_attr(cx: &mut Ctx<'_>, a: &Attribute, on: &str, allowed: &[&str]) {
     let at = if a.block { "@@" } else { "@" };
     let list: Vec<String> = allowed.iter().map(|n| format!("{at}{n}")).collect();
-    cx.err(a.span, format!("`{at}{}` is not allowed on {on}; allowed here: {}", a.name, list.join(", ")));
+    cx.err(
+        a.span,
+        format!(
+            "`{at}{}` is not allowed on {on}; allowed here: {}",
+            a.name,
+            list.join(", ")
+        ),
+    );
 }
 
 // ---- declarations --------------------------------------------------------------------------
@@ -299,7 +370,14 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
         checks: Vec::new(),
         stream_done: false,
     };
-    const BLOCK: &[&str] = &["alias", "description", "dynamic", "assert", "check", "stream.done"];
+    const BLOCK: &[&str] = &[
+        "alias",
+        "description",
+        "dynamic",
+        "assert",
+        "check",
+        "stream.done",
+    ];
     for a in &c.attrs {
         match a.name.as_str() {
             "alias" => out.alias = string_arg(cx, a),
@@ -320,7 +398,13 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
     let mut aliases: HashMap<String, Span> = HashMap::new();
     for f in &c.fields {
         if names.insert(&f.name.name, f.name.span).is_some() {
-            cx.err(f.name.span, format!("field `{}` is declared twice in class `{}`", f.name.name, c.name.name));
+            cx.err(
+                f.name.span,
+                format!(
+                    "field `{}` is declared twice in class `{}`",
+                    f.name.name, c.name.name
+                ),
+            );
             continue;
         }
         let ty = resolve(cx, &f.ty);
@@ -333,8 +417,16 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
             checks: Vec::new(),
             stream: StreamAttrs::default(),
         };
-        const FIELD: &[&str] =
-            &["alias", "description", "skip", "check", "assert", "stream.done", "stream.not_null", "stream.with_state"];
+        const FIELD: &[&str] = &[
+            "alias",
+            "description",
+            "skip",
+            "check",
+            "assert",
+            "stream.done",
+            "stream.not_null",
+            "stream.with_state",
+        ];
         for a in &f.attrs {
             if a.block {
                 continue;
@@ -374,7 +466,13 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
         let shown = field.alias.clone().unwrap_or_else(|| field.name.clone());
         if let Some(prev) = aliases.insert(shown.clone(), f.span) {
             if prev != f.span && field.alias.is_some() {
-                cx.err(f.span, format!("field alias `{shown}` clashes with another field of class `{}`", c.name.name));
+                cx.err(
+                    f.span,
+                    format!(
+                        "field alias `{shown}` clashes with another field of class `{}`",
+                        c.name.name
+                    ),
+                );
             }
         }
         out.fields.push(field);
@@ -383,7 +481,13 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
 }
 
 fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
-    let mut out = Enum { name: e.name.name.clone(), alias: None, description: None, dynamic: false, values: Vec::new() };
+    let mut out = Enum {
+        name: e.name.name.clone(),
+        alias: None,
+        description: None,
+        dynamic: false,
+        values: Vec::new(),
+    };
     const BLOCK: &[&str] = &["alias", "description", "dynamic"];
     for a in &e.attrs {
         match a.name.as_str() {
@@ -402,10 +506,21 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
     let mut names = HashSet::new();
     for v in &e.values {
         if !names.insert(v.name.name.as_str()) {
-            cx.err(v.name.span, format!("value `{}` is declared twice in enum `{}`", v.name.name, e.name.name));
+            cx.err(
+                v.name.span,
+                format!(
+                    "value `{}` is declared twice in enum `{}`",
+                    v.name.name, e.name.name
+                ),
+            );
             continue;
         }
-        let mut value = EnumValue { name: v.name.name.clone(), alias: None, description: None, skip: false };
+        let mut value = EnumValue {
+            name: v.name.name.clone(),
+            alias: None,
+            description: None,
+            skip: false,
+        };
         const VALUE: &[&str] = &["alias", "description", "skip"];
         for a in &v.attrs {
             match a.name.as_str() {
@@ -428,10 +543,16 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
     let mut out = Vec::new();
     for p in ps {
         if !seen.insert(p.name.name.as_str()) {
-            cx.err(p.name.span, format!("parameter `{}` of `{owner}` is declared twice", p.name.name));
+            cx.err(
+                p.name.span,
+                format!("parameter `{}` of `{owner}` is declared twice", p.name.name),
+            );
             continue;
         }
-        out.push(Param { name: p.name.name.clone(), ty: resolve(cx, &p.ty) });
+        out.push(Param {
+            name: p.name.name.clone(),
+            ty: resolve(cx, &p.ty),
+        });
     }
     out
 }
@@ -443,16 +564,33 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
         if let Some(m) = ty.find_media() {
             cx.err(
                 *span,
-                format!("function `{}` cannot return `{}`: media types are only allowed as inputs", f.name.name, m.name()),
+                format!(
+                    "function `{}` cannot return `{}`: media types are only allowed as inputs",
+                    f.name.name,
+                    m.name()
+                ),
             );
         }
     }
     for e in &f.other {
-        cx.err(e.key.span, format!("unknown field `{}` in function `{}`: a function has `client` and `prompt`", e.key.name, f.name.name));
+        cx.err(
+            e.key.span,
+            format!(
+                "unknown field `{}` in function `{}`: a function has `client` and `prompt`",
+                e.key.name, f.name.name
+            ),
+        );
+    }
+    if !f.has_body {
+        // The body could not be read; its problems are already reported.
+        return None;
     }
     let client = match &f.client {
         None => {
-            cx.err(f.name.span, format!("function `{}` has no `client`", f.name.name));
+            cx.err(
+                f.name.span,
+                format!("function `{}` has no `client`", f.name.name),
+            );
             None
         }
         Some(ast::ClientRef::Named(id)) => {
@@ -475,32 +613,64 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
     let prompt = match &f.prompt {
         Some(p) => Some(p.value.clone()),
         None => {
-            cx.err(f.name.span, format!("function `{}` has no `prompt`", f.name.name));
+            cx.err(
+                f.name.span,
+                format!("function `{}` has no `prompt`", f.name.name),
+            );
             None
         }
     };
-    Some(Function { name: f.name.name.clone(), params, ret: ret?.0, client: client?, prompt: prompt? })
+    Some(Function {
+        name: f.name.name.clone(),
+        params,
+        ret: ret?.0,
+        client: client?,
+        prompt: prompt?,
+    })
 }
 
 fn shorthand(cx: &mut Ctx<'_>, text: &str, span: Span) -> Option<FunctionClient> {
     match text.split_once('/') {
         Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
             if !PROVIDERS.contains(&provider) {
-                cx.err(span, format!("unknown provider `{provider}` in `{text}`; known providers: {}", PROVIDERS.join(", ")));
+                cx.err(
+                    span,
+                    format!(
+                        "unknown provider `{provider}` in `{text}`; known providers: {}",
+                        PROVIDERS.join(", ")
+                    ),
+                );
                 return None;
             }
-            Some(FunctionClient::Shorthand { provider: provider.to_string(), model: model.to_string() })
+            Some(FunctionClient::Shorthand {
+                provider: provider.to_string(),
+                model: model.to_string(),
+            })
         }
         _ => {
-            cx.err(span, format!("client shorthand `{text}` must look like \"provider/model\""));
+            cx.err(
+                span,
+                format!("client shorthand `{text}` must look like \"provider/model\""),
+            );
             None
         }
     }
 }
 
-fn client(cx: &mut Ctx<'_>, c: &ast::ClientDecl, policies: &HashSet<&str>, clients: &HashSet<&str>) -> Option<Client> {
+fn client(
+    cx: &mut Ctx<'_>,
+    c: &ast::ClientDecl,
+    policies: &HashSet<&str>,
+    clients: &HashSet<&str>,
+) -> Option<Client> {
     if c.kind.name != "llm" {
-        cx.err(c.kind.span, format!("unknown client kind `{}`: only `client<llm>` exists", c.kind.name));
+        cx.err(
+            c.kind.span,
+            format!(
+                "unknown client kind `{}`: only `client<llm>` exists",
+                c.kind.name
+            ),
+        );
     }
     let mut provider = None;
     let mut retry_policy = None;
@@ -532,32 +702,62 @@ fn client(cx: &mut Ctx<'_>, c: &ast::ClientDecl, policies: &HashSet<&str>, clien
     }
     let Some(provider) = provider else {
         if !c.entries.iter().any(|e| e.key.name == "provider") {
-            cx.err(c.name.span, format!("client `{}` has no `provider`", c.name.name));
+            cx.err(
+                c.name.span,
+                format!("client `{}` has no `provider`", c.name.name),
+            );
         }
         return None;
     };
-    if matches!(provider.as_str(), "fallback" | "round-robin" | "baml-fallback" | "baml-round-robin") {
-        match options.iter().find(|e| e.key.name == "strategy").map(|e| &e.value) {
+    if matches!(
+        provider.as_str(),
+        "fallback" | "round-robin" | "baml-fallback" | "baml-round-robin"
+    ) {
+        match options
+            .iter()
+            .find(|e| e.key.name == "strategy")
+            .map(|e| &e.value)
+        {
             Some(Value::Array(items, _)) if !items.is_empty() => {
                 for item in items {
                     match item.as_str() {
                         Some(name) if clients.contains(name) || name.contains('/') => {}
-                        Some(name) => cx.err(item.span(), format!("client `{name}` in the strategy of `{}` is not defined", c.name.name)),
+                        Some(name) => cx.err(
+                            item.span(),
+                            format!(
+                                "client `{name}` in the strategy of `{}` is not defined",
+                                c.name.name
+                            ),
+                        ),
                         None => cx.err(item.span(), "strategy entries must be client names"),
                     }
                 }
             }
-            _ => cx.err(c.name.span, format!("{provider} client `{}` needs `options {{ strategy [ClientA, ClientB] }}`", c.name.name)),
+            _ => cx.err(
+                c.name.span,
+                format!(
+                    "{provider} client `{}` needs `options {{ strategy [ClientA, ClientB] }}`",
+                    c.name.name
+                ),
+            ),
         }
     }
-    Some(Client { name: c.name.name.clone(), provider, retry_policy, options })
+    Some(Client {
+        name: c.name.name.clone(),
+        provider,
+        retry_policy,
+        options,
+    })
 }
 
 fn check_duplicate_keys(cx: &mut Ctx<'_>, entries: &[ast::ConfigEntry], what: &str) {
     let mut seen = HashSet::new();
     for e in entries {
         if !seen.insert(e.key.name.as_str()) {
-            cx.err(e.key.span, format!("{what} `{}` is given twice", e.key.name));
+            cx.err(
+                e.key.span,
+                format!("{what} `{}` is given twice", e.key.name),
+            );
         }
     }
 }
@@ -571,10 +771,17 @@ fn number(v: &Value) -> Option<f64> {
 
 fn whole(cx: &mut Ctx<'_>, v: &Value, what: &str) -> Option<u64> {
     match number(v) {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked whole and non-negative")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked whole and non-negative"
+        )]
         Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e15 => Some(n as u64),
         _ => {
-            cx.err(v.span(), format!("`{what}` must be a whole number of 0 or more"));
+            cx.err(
+                v.span(),
+                format!("`{what}` must be a whole number of 0 or more"),
+            );
             None
         }
     }
@@ -585,14 +792,19 @@ fn retry_policy(cx: &mut Ctx<'_>, p: &ast::ConfigDecl) -> Option<RetryPolicy> {
     let mut strategy = RetryStrategy::ConstantDelay { delay_ms: 200 };
     for e in &p.entries {
         match e.key.name.as_str() {
-            "max_retries" => max_retries = whole(cx, &e.value, "max_retries").map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            "max_retries" => {
+                max_retries =
+                    whole(cx, &e.value, "max_retries").map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            }
             "strategy" => {
                 let Value::Map(entries, _) = &e.value else {
                     cx.err(e.value.span(), "`strategy` must be a block `{ type ... }`");
                     continue;
                 };
                 let get = |k: &str| entries.iter().find(|x| x.key.name == k).map(|x| &x.value);
-                let delay = get("delay_ms").and_then(|v| whole(cx, v, "delay_ms")).unwrap_or(200);
+                let delay = get("delay_ms")
+                    .and_then(|v| whole(cx, v, "delay_ms"))
+                    .unwrap_or(200);
                 match get("type").and_then(Value::as_str) {
                     Some("constant_delay") => strategy = RetryStrategy::ConstantDelay { delay_ms: delay },
                     Some("exponential_backoff") => {
@@ -610,14 +822,24 @@ fn retry_policy(cx: &mut Ctx<'_>, p: &ast::ConfigDecl) -> Option<RetryPolicy> {
                     None => cx.err(e.value.span(), "retry `strategy` needs a `type` (constant_delay or exponential_backoff)"),
                 }
             }
-            other => cx.err(e.key.span, format!("unknown field `{other}` in retry_policy `{}`", p.name.name)),
+            other => cx.err(
+                e.key.span,
+                format!("unknown field `{other}` in retry_policy `{}`", p.name.name),
+            ),
         }
     }
     let Some(max_retries) = max_retries else {
-        cx.err(p.name.span, format!("retry_policy `{}` has no `max_retries`", p.name.name));
+        cx.err(
+            p.name.span,
+            format!("retry_policy `{}` has no `max_retries`", p.name.name),
+        );
         return None;
     };
-    Some(RetryPolicy { name: p.name.name.clone(), max_retries, strategy })
+    Some(RetryPolicy {
+        name: p.name.name.clone(),
+        max_retries,
+        strategy,
+    })
 }
 
 fn test(cx: &mut Ctx<'_>, t: &ast::TestDecl) -> Test {
@@ -628,17 +850,31 @@ fn test(cx: &mut Ctx<'_>, t: &ast::TestDecl) -> Test {
             ("functions", Value::Array(items, _)) => {
                 functions.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)));
             }
-            ("functions", v) => cx.err(v.span(), "`functions` must be a list `[FunctionA, FunctionB]`"),
+            ("functions", v) => cx.err(
+                v.span(),
+                "`functions` must be a list `[FunctionA, FunctionB]`",
+            ),
             ("args", Value::Map(entries, _)) => {
                 check_duplicate_keys(cx, entries, "argument");
                 args.clone_from(entries);
             }
             ("args", v) => cx.err(v.span(), "`args` must be a block `{ name value ... }`"),
-            (other, _) => cx.err(e.key.span, format!("unknown field `{other}` in test `{}`: expected functions or args", t.name.name)),
+            (other, _) => cx.err(
+                e.key.span,
+                format!(
+                    "unknown field `{other}` in test `{}`: expected functions or args",
+                    t.name.name
+                ),
+            ),
         }
     }
     let checks = checks_of(cx, &t.attrs, "test", &[]);
-    Test { name: t.name.name.clone(), functions, args, checks }
+    Test {
+        name: t.name.name.clone(),
+        functions,
+        args,
+        checks,
+    }
 }
 
 // ---- whole-project checks ------------------------------------------------------------------
@@ -670,7 +906,9 @@ fn direct_cycle(ir: &Ir, t: &Type, target: &str, path: &mut Vec<String>) -> bool
             if path.contains(name) || path.len() > 64 {
                 return false;
             }
-            let Some(alias) = ir.alias(name) else { return false };
+            let Some(alias) = ir.alias(name) else {
+                return false;
+            };
             path.push(name.clone());
             let found = direct_cycle(ir, &alias.ty, target, path);
             if !found {
@@ -689,7 +927,10 @@ fn check_params_unchecked(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     for item in items {
         let Item::Function(f) = item else { continue };
         for p in &f.params {
-            let ty = ir.function(&f.name.name).and_then(|func| func.params.iter().find(|x| x.name == p.name.name)).map(|x| &x.ty);
+            let ty = ir
+                .function(&f.name.name)
+                .and_then(|func| func.params.iter().find(|x| x.name == p.name.name))
+                .map(|x| &x.ty);
             if let Some(alias) = ty.and_then(|t| checked_alias(ir, t, 0)) {
                 cx.err(
                     p.ty.span(),
@@ -710,7 +951,11 @@ fn checked_alias(ir: &Ir, t: &Type, depth: usize) -> Option<String> {
     match t {
         Type::Alias(name) => {
             let a = ir.alias(name)?;
-            if a.checks.is_empty() { checked_alias(ir, &a.ty, depth + 1) } else { Some(name.clone()) }
+            if a.checks.is_empty() {
+                checked_alias(ir, &a.ty, depth + 1)
+            } else {
+                Some(name.clone())
+            }
         }
         Type::List(i) | Type::Optional(i) => checked_alias(ir, i, depth + 1),
         Type::Map(_, v) => checked_alias(ir, v, depth + 1),
@@ -723,28 +968,53 @@ fn check_tests(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     for item in items {
         let Item::Test(t) = item else { continue };
         let Some(functions) = t.entries.iter().find(|e| e.key.name == "functions") else {
-            cx.err(t.name.span, format!("test `{}` has no `functions [...]`", t.name.name));
+            cx.err(
+                t.name.span,
+                format!("test `{}` has no `functions [...]`", t.name.name),
+            );
             continue;
         };
-        let Value::Array(names, _) = &functions.value else { continue };
+        let Value::Array(names, _) = &functions.value else {
+            continue;
+        };
         let mut params: HashSet<&str> = HashSet::new();
         for n in names {
             match n.as_str() {
                 Some(name) => match ir.function(name) {
                     Some(f) => params.extend(f.params.iter().map(|p| p.name.as_str())),
                     None => {
-                        if !items.iter().any(|i| matches!(i, Item::Function(f) if f.name.name == name)) {
-                            cx.err(n.span(), format!("test `{}` names function `{name}`, which is not defined", t.name.name));
+                        if !items
+                            .iter()
+                            .any(|i| matches!(i, Item::Function(f) if f.name.name == name))
+                        {
+                            cx.err(
+                                n.span(),
+                                format!(
+                                    "test `{}` names function `{name}`, which is not defined",
+                                    t.name.name
+                                ),
+                            );
                         }
                     }
                 },
                 None => cx.err(n.span(), "test functions must be function names"),
             }
         }
-        if let Some(Value::Map(args, _)) = t.entries.iter().find(|e| e.key.name == "args").map(|e| &e.value) {
+        if let Some(Value::Map(args, _)) = t
+            .entries
+            .iter()
+            .find(|e| e.key.name == "args")
+            .map(|e| &e.value)
+        {
             for a in args {
                 if !params.is_empty() && !params.contains(a.key.name.as_str()) {
-                    cx.err(a.key.span, format!("test `{}` passes `{}`, which is not a parameter of its functions", t.name.name, a.key.name));
+                    cx.err(
+                        a.key.span,
+                        format!(
+                            "test `{}` passes `{}`, which is not a parameter of its functions",
+                            t.name.name, a.key.name
+                        ),
+                    );
                 }
             }
         }

@@ -79,7 +79,10 @@ pub struct Param {
 pub enum FunctionClient {
     Named(String),
     /// `client "provider/model"`.
-    Shorthand { provider: String, model: String },
+    Shorthand {
+        provider: String,
+        model: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,8 +105,14 @@ pub struct Client {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RetryStrategy {
-    ConstantDelay { delay_ms: u64 },
-    ExponentialBackoff { delay_ms: u64, multiplier: f64, max_delay_ms: u64 },
+    ConstantDelay {
+        delay_ms: u64,
+    },
+    ExponentialBackoff {
+        delay_ms: u64,
+        multiplier: f64,
+        max_delay_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

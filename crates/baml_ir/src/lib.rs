@@ -3,8 +3,8 @@
 
 mod build;
 pub mod ir;
-mod typescript;
 pub mod types;
+mod typescript;
 
 pub use build::{build, PROVIDERS};
 pub use ir::Ir;
@@ -38,12 +38,21 @@ pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
     let mut out: Vec<Diagnostic> = raw
         .into_iter()
         .map(|d| {
-            let (path, src) = files.get(d.span.file as usize).map_or(("", ""), |(p, s)| (p.as_str(), s.as_str()));
+            let (path, src) = files
+                .get(d.span.file as usize)
+                .map_or(("", ""), |(p, s)| (p.as_str(), s.as_str()));
             let (line, column) = baml_parser::line_col(src, d.span.start);
-            Diagnostic { file: path.to_string(), line, column, message: d.message }
+            Diagnostic {
+                file: path.to_string(),
+                line,
+                column,
+                message: d.message,
+            }
         })
         .collect();
-    out.sort_by(|a, b| (a.file.as_str(), a.line, a.column).cmp(&(b.file.as_str(), b.line, b.column)));
+    out.sort_by(|a, b| {
+        (a.file.as_str(), a.line, a.column).cmp(&(b.file.as_str(), b.line, b.column))
+    });
     out.dedup();
     Err(out)
 }

@@ -83,7 +83,11 @@ fn ts_in(ir: &Ir, t: &Type, partial: bool, in_ns: bool) -> String {
         }
         Type::List(inner) => {
             let s = ts(ir, inner, partial);
-            if matches!(**inner, Type::Union(_) | Type::Optional(_)) { format!("({s})[]") } else { format!("{s}[]") }
+            if matches!(**inner, Type::Union(_) | Type::Optional(_)) {
+                format!("({s})[]")
+            } else {
+                format!("{s}[]")
+            }
         }
         Type::Map(k, v) => {
             let value = ts(ir, v, partial);
@@ -104,7 +108,11 @@ fn ts_in(ir: &Ir, t: &Type, partial: bool, in_ns: bool) -> String {
         }
         Type::Optional(inner) => {
             let s = ts(ir, inner, partial);
-            if s.ends_with(" | null") || s == "null" { s } else { format!("{s} | null") }
+            if s.ends_with(" | null") || s == "null" {
+                s
+            } else {
+                format!("{s} | null")
+            }
         }
     }
 }
@@ -144,8 +152,17 @@ fn doc(out: &mut String, indent: &str, text: Option<&str>) {
 
 /// `Checked<T, "a" | "b">` when a field has named `@check`s (asserts change no type).
 fn with_checks(ty: String, checks: &[crate::ir::Check]) -> String {
-    let names: Vec<String> = checks.iter().filter(|c| !c.assert).filter_map(|c| c.name.as_ref()).map(|n| format!("{n:?}")).collect();
-    if names.is_empty() { ty } else { format!("Checked<{ty}, {}>", names.join(" | ")) }
+    let names: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.assert)
+        .filter_map(|c| c.name.as_ref())
+        .map(|n| format!("{n:?}"))
+        .collect();
+    if names.is_empty() {
+        ty
+    } else {
+        format!("Checked<{ty}, {}>", names.join(" | "))
+    }
 }
 
 fn class_decl(out: &mut String, ir: &Ir, c: &Class, partial: bool, indent: &str) {
@@ -157,16 +174,29 @@ fn class_decl(out: &mut String, ir: &Ir, c: &Class, partial: bool, indent: &str)
         let optional = f.ty.is_optional();
         if partial {
             let ty = with_checks(ts_in(ir, &f.ty, !f.stream.done, true), &f.checks);
-            let ty = if f.stream.with_state { format!("{{ value: {ty}, state: \"Pending\" | \"Incomplete\" | \"Complete\" }}") } else { ty };
+            let ty = if f.stream.with_state {
+                format!("{{ value: {ty}, state: \"Pending\" | \"Incomplete\" | \"Complete\" }}")
+            } else {
+                ty
+            };
             if f.stream.not_null {
                 let _ = writeln!(out, "{indent}  {}: {ty}", f.name);
             } else {
-                let ty = if ty.ends_with("| null") || ty == "null" { ty } else { format!("{ty} | null") };
+                let ty = if ty.ends_with("| null") || ty == "null" {
+                    ty
+                } else {
+                    format!("{ty} | null")
+                };
                 let _ = writeln!(out, "{indent}  {}?: {ty}", f.name);
             }
         } else {
             let q = if optional { "?" } else { "" };
-            let _ = writeln!(out, "{indent}  {}{q}: {}", f.name, with_checks(ts(ir, &f.ty, false), &f.checks));
+            let _ = writeln!(
+                out,
+                "{indent}  {}{q}: {}",
+                f.name,
+                with_checks(ts(ir, &f.ty, false), &f.checks)
+            );
         }
     }
     if c.dynamic {
@@ -177,7 +207,11 @@ fn class_decl(out: &mut String, ir: &Ir, c: &Class, partial: bool, indent: &str)
 
 /// `(a: string, b?: Foo | null)`: trailing optional parameters may be left out.
 fn signature(ir: &Ir, f: &Function) -> String {
-    let first_optional_tail = f.params.iter().rposition(|p| !p.ty.is_optional()).map_or(0, |i| i + 1);
+    let first_optional_tail = f
+        .params
+        .iter()
+        .rposition(|p| !p.ty.is_optional())
+        .map_or(0, |i| i + 1);
     let params: Vec<String> = f
         .params
         .iter()
@@ -196,9 +230,22 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     for e in &ir.enums {
         out.push('\n');
         doc(&mut out, "", e.description.as_deref());
-        let values: Vec<String> = e.values.iter().filter(|v| !v.skip).map(|v| format!("{:?}", v.name)).collect();
-        let body = if values.is_empty() { "string".to_string() } else { values.join(" | ") };
-        let body = if e.dynamic && !values.is_empty() { format!("{body} | (string & {{}})") } else { body };
+        let values: Vec<String> = e
+            .values
+            .iter()
+            .filter(|v| !v.skip)
+            .map(|v| format!("{:?}", v.name))
+            .collect();
+        let body = if values.is_empty() {
+            "string".to_string()
+        } else {
+            values.join(" | ")
+        };
+        let body = if e.dynamic && !values.is_empty() {
+            format!("{body} | (string & {{}})")
+        } else {
+            body
+        };
         let _ = writeln!(out, "type {} = {body}", e.name);
     }
     for a in &ir.aliases {
@@ -213,7 +260,11 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     for c in &ir.classes {
         let _ = writeln!(out, "type {FULL}{0} = {0}", c.name);
     }
-    for a in ir.aliases.iter().filter(|a| alias_has_class(ir, &a.name, 0)) {
+    for a in ir
+        .aliases
+        .iter()
+        .filter(|a| alias_has_class(ir, &a.name, 0))
+    {
         let _ = writeln!(out, "type {FULL}{0} = {0}", a.name);
     }
     out.push_str("\n/** Streaming (partial) forms of the types above. */\ndeclare namespace partial_types {\n");
@@ -222,12 +273,23 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     }
     for a in &ir.aliases {
         if alias_has_class(ir, &a.name, 0) {
-            let _ = writeln!(out, "  export type {} = {}", a.name, ts_in(ir, &a.ty, true, true));
+            let _ = writeln!(
+                out,
+                "  export type {} = {}",
+                a.name,
+                ts_in(ir, &a.ty, true, true)
+            );
         }
     }
     out.push_str("}\n\n/** The project's BAML functions. Each call runs the LLM function and resolves with its typed result. */\ndeclare const b: {\n");
     for f in &ir.functions {
-        let _ = writeln!(out, "  {}{}: Promise<{}>", f.name, signature(ir, f), ts(ir, &f.ret, false));
+        let _ = writeln!(
+            out,
+            "  {}{}: Promise<{}>",
+            f.name,
+            signature(ir, f),
+            ts(ir, &f.ret, false)
+        );
     }
     out.push_str("  /** The same functions, streamed: partial results as they arrive, then the final one. */\n  readonly stream: {\n");
     for f in &ir.functions {

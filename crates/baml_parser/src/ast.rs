@@ -112,6 +112,8 @@ pub struct FunctionDecl {
     pub prompt: Option<Text>,
     /// Other `key value` entries in the body (reported by the validator).
     pub other: Vec<ConfigEntry>,
+    /// Whether a `{ ... }` body was found (if not, its absence is already reported).
+    pub has_body: bool,
     pub span: Span,
 }
 

@@ -4,8 +4,9 @@
 //! recovered from at the next line or block, so any input terminates with all its problems.
 
 use crate::ast::{
-    AliasDecl, Ast, Attribute, ClassDecl, ClientDecl, ClientRef, ConfigDecl, ConfigEntry, EnumDecl, EnumValue,
-    Field, FunctionDecl, Ident, Item, Param, TemplateDecl, TestDecl, Text, TypeExpr, Value,
+    AliasDecl, Ast, Attribute, ClassDecl, ClientDecl, ClientRef, ConfigDecl, ConfigEntry, EnumDecl,
+    EnumValue, Field, FunctionDecl, Ident, Item, Param, TemplateDecl, TestDecl, Text, TypeExpr,
+    Value,
 };
 use crate::span::{Diagnostic, Span};
 
@@ -14,7 +15,14 @@ const MAX_NESTING: usize = 64;
 
 /// Parses one file. Never panics; returns the declarations it could read and every problem.
 pub fn parse(file: u32, src: &str) -> (Ast, Vec<Diagnostic>) {
-    let mut p = Parser { src, pos: 0, file, diags: Vec::new(), depth: 0 };
+    let mut p = Parser {
+        src,
+        pos: 0,
+        file,
+        diags: Vec::new(),
+        depth: 0,
+        ran_to_eof: false,
+    };
     let ast = p.file();
     (ast, p.diags)
 }
@@ -25,6 +33,9 @@ struct Parser<'a> {
     file: u32,
     diags: Vec<Diagnostic>,
     depth: usize,
+    /// Something unclosed already ran to the end of the file; enclosing blocks that are
+    /// consequently unclosed are not reported again.
+    ran_to_eof: bool,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -103,7 +114,12 @@ impl Parser<'_> {
             None => "the end of the file".into(),
             Some('\n' | '\r') => "the end of the line".into(),
             Some(_) => {
-                let word: String = self.rest().chars().take_while(|c| !c.is_whitespace()).take(24).collect();
+                let word: String = self
+                    .rest()
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .take(24)
+                    .collect();
                 format!("`{word}`")
             }
         }
@@ -162,7 +178,11 @@ impl Parser<'_> {
                         Some(i) => self.pos += i + 3,
                         None => {
                             self.pos = self.src.len();
-                            self.error(Span::new(self.file, start, start + 3), "block comment `{//` is never closed with `//}`");
+                            self.ran_to_eof = true;
+                            self.error(
+                                Span::new(self.file, start, start + 3),
+                                "block comment `{//` is never closed with `//}`",
+                            );
                         }
                     }
                 }
@@ -194,7 +214,10 @@ impl Parser<'_> {
         while self.peek().is_some_and(is_ident_char) {
             self.pos += 1;
         }
-        Some(Ident { name: self.src[start..self.pos].to_string(), span: self.span(start) })
+        Some(Ident {
+            name: self.src[start..self.pos].to_string(),
+            span: self.span(start),
+        })
     }
 
     fn expect_ident(&mut self, what: &str) -> Option<Ident> {
@@ -280,7 +303,10 @@ impl Parser<'_> {
         loop {
             match self.bump() {
                 None | Some('\n') => {
-                    self.error(Span::new(self.file, start, self.pos), "string is not closed with `\"` on the same line");
+                    self.error(
+                        Span::new(self.file, start, self.pos),
+                        "string is not closed with `\"` on the same line",
+                    );
                     break;
                 }
                 Some('"') => break,
@@ -305,7 +331,11 @@ impl Parser<'_> {
                 Some(c) => out.push(c),
             }
         }
-        Some(Text { value: out, span: self.span(start), raw: false })
+        Some(Text {
+            value: out,
+            span: self.span(start),
+            raw: false,
+        })
     }
 
     /// Number of `#` if a raw string starts here (`#"`, `##"`, ...).
@@ -324,14 +354,23 @@ impl Parser<'_> {
         if let Some(i) = self.rest().find(&close) {
             let value = self.src[body_start..body_start + i].to_string();
             self.pos = body_start + i + close.len();
-            Some(Text { value, span: self.span(start), raw: true })
+            Some(Text {
+                value,
+                span: self.span(start),
+                raw: true,
+            })
         } else {
             self.pos = self.src.len();
+            self.ran_to_eof = true;
             self.error(
                 Span::new(self.file, start, body_start),
                 format!("raw string is never closed with `{close}`"),
             );
-            Some(Text { value: self.src[body_start..].to_string(), span: self.span(start), raw: true })
+            Some(Text {
+                value: self.src[body_start..].to_string(),
+                span: self.span(start),
+                raw: true,
+            })
         }
     }
 
@@ -344,7 +383,10 @@ impl Parser<'_> {
         let start = self.pos;
         if self.depth >= MAX_NESTING {
             let here = self.span_here();
-            self.error(here, format!("values nested more than {MAX_NESTING} levels deep"));
+            self.error(
+                here,
+                format!("values nested more than {MAX_NESTING} levels deep"),
+            );
             self.recover_line();
             return None;
         }
@@ -376,10 +418,17 @@ impl Parser<'_> {
                     "false" => Value::Bool(false, span),
                     "null" => Value::Null(span),
                     t if is_number(t) => Value::Number(t.to_string(), span),
-                    t if t.starts_with("env.") && t.len() > 4 && t[4..].chars().all(is_ident_char) => {
+                    t if t.starts_with("env.")
+                        && t.len() > 4
+                        && t[4..].chars().all(is_ident_char) =>
+                    {
                         Value::Env(t[4..].to_string(), span)
                     }
-                    _ => Value::String(Text { value: text, span, raw: false }),
+                    _ => Value::String(Text {
+                        value: text,
+                        span,
+                        raw: false,
+                    }),
                 })
             }
         }
@@ -389,7 +438,12 @@ impl Parser<'_> {
     fn unquoted(&mut self, stop: &[char]) -> String {
         let start = self.pos;
         while let Some(c) = self.peek() {
-            if c == '\n' || stop.contains(&c) || (c == '/' && self.at("//") && (self.pos == start || self.src[..self.pos].ends_with([' ', '\t']))) {
+            if c == '\n'
+                || stop.contains(&c)
+                || (c == '/'
+                    && self.at("//")
+                    && (self.pos == start || self.src[..self.pos].ends_with([' ', '\t'])))
+            {
                 break;
             }
             self.pos += c.len_utf8();
@@ -409,7 +463,11 @@ impl Parser<'_> {
             Value::Jinja(text, self.span(start))
         } else {
             self.pos = self.src.len();
-            self.error(Span::new(self.file, start, body_start), "`{{` is never closed with `}}`");
+            self.ran_to_eof = true;
+            self.error(
+                Span::new(self.file, start, body_start),
+                "`{{` is never closed with `}}`",
+            );
             Value::Jinja(String::new(), self.span(start))
         }
     }
@@ -421,7 +479,10 @@ impl Parser<'_> {
             self.skip_trivia();
             match self.peek() {
                 None => {
-                    self.error(Span::new(self.file, start, start + 1), "`[` is never closed with `]`");
+                    self.error(
+                        Span::new(self.file, start, start + 1),
+                        "`[` is never closed with `]`",
+                    );
                     break;
                 }
                 Some(']') => {
@@ -461,7 +522,12 @@ impl Parser<'_> {
             let line_start = self.pos;
             match self.peek() {
                 None => {
-                    self.error(Span::new(self.file, open, open + 1), "`{` is never closed with `}`");
+                    if !self.ran_to_eof {
+                        self.error(
+                            Span::new(self.file, open, open + 1),
+                            "`{` is never closed with `}`",
+                        );
+                    }
                     return entries;
                 }
                 Some('}') => {
@@ -472,7 +538,10 @@ impl Parser<'_> {
                     if let Some(attr) = self.attribute() {
                         let span = attr.span;
                         entries.push(ConfigEntry {
-                            key: Ident { name: format!("@@{}", attr.name), span },
+                            key: Ident {
+                                name: format!("@@{}", attr.name),
+                                span,
+                            },
                             value: Value::Array(attr.args, span),
                             span,
                         });
@@ -480,7 +549,10 @@ impl Parser<'_> {
                 }
                 Some(_) => {
                     let key = if self.peek() == Some('"') {
-                        self.string_lit().map(|t| Ident { name: t.value, span: t.span })
+                        self.string_lit().map(|t| Ident {
+                            name: t.value,
+                            span: t.span,
+                        })
                     } else {
                         self.config_key()
                     };
@@ -502,7 +574,10 @@ impl Parser<'_> {
                     let Some(value) = self.value(&['}']) else {
                         let here = self.span_here();
                         let found = self.found();
-                        self.error(here, format!("expected a value for `{}`, found {found}", key.name));
+                        self.error(
+                            here,
+                            format!("expected a value for `{}`, found {found}", key.name),
+                        );
                         self.recover_line();
                         continue;
                     };
@@ -525,10 +600,16 @@ impl Parser<'_> {
         if !self.peek().is_some_and(is_ident_start) {
             return None;
         }
-        while self.peek().is_some_and(|c| is_ident_char(c) || c == '-' || c == '.') {
+        while self
+            .peek()
+            .is_some_and(|c| is_ident_char(c) || c == '-' || c == '.')
+        {
             self.pos += 1;
         }
-        Some(Ident { name: self.src[start..self.pos].to_string(), span: self.span(start) })
+        Some(Ident {
+            name: self.src[start..self.pos].to_string(),
+            span: self.span(start),
+        })
     }
 
     // ---- types ----------------------------------------------------------------------------
@@ -567,7 +648,9 @@ impl Parser<'_> {
     /// `A\n  | B`: a union may continue on the next line when that line starts with `|`.
     fn union_continues_on_next_line(&self) -> bool {
         let rest = self.rest().trim_start_matches([' ', '\t', '\r']);
-        rest.starts_with('\n') && rest.trim_start().starts_with('|') && !rest.trim_start().starts_with("||")
+        rest.starts_with('\n')
+            && rest.trim_start().starts_with('|')
+            && !rest.trim_start().starts_with("||")
     }
 
     fn postfix_type(&mut self) -> Option<TypeExpr> {
@@ -590,7 +673,10 @@ impl Parser<'_> {
         let start = self.pos;
         if self.depth >= MAX_NESTING {
             let here = self.span_here();
-            self.error(here, format!("type nested more than {MAX_NESTING} levels deep"));
+            self.error(
+                here,
+                format!("type nested more than {MAX_NESTING} levels deep"),
+            );
             return None;
         }
         match self.peek() {
@@ -604,7 +690,10 @@ impl Parser<'_> {
                 if !self.eat(')') {
                     let here = self.span_here();
                     let found = self.found();
-                    self.error(here, format!("expected `)` to close the type group, found {found}"));
+                    self.error(
+                        here,
+                        format!("expected `)` to close the type group, found {found}"),
+                    );
                 }
                 inner.map(|t| TypeExpr::Group(Box::new(t), self.span(start)))
             }
@@ -612,7 +701,10 @@ impl Parser<'_> {
                 let t = self.string_lit()?;
                 Some(TypeExpr::StringLit(t.value, t.span))
             }
-            Some(c) if c.is_ascii_digit() || (c == '-' && self.peek2().is_some_and(|d| d.is_ascii_digit())) => {
+            Some(c)
+                if c.is_ascii_digit()
+                    || (c == '-' && self.peek2().is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 self.pos += 1;
                 while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                     self.pos += 1;
@@ -622,7 +714,10 @@ impl Parser<'_> {
                 match text.parse::<i64>() {
                     Ok(n) => Some(TypeExpr::IntLit(n, span)),
                     Err(_) => {
-                        self.error(span, format!("integer literal type `{text}` is out of range"));
+                        self.error(
+                            span,
+                            format!("integer literal type `{text}` is out of range"),
+                        );
                         None
                     }
                 }
@@ -637,7 +732,11 @@ impl Parser<'_> {
                         self.depth += 1;
                         let key = self.type_expr();
                         self.skip_spaces();
-                        let value = if self.eat(',') { self.type_expr() } else { None };
+                        let value = if self.eat(',') {
+                            self.type_expr()
+                        } else {
+                            None
+                        };
                         self.depth -= 1;
                         self.skip_spaces();
                         if !self.eat('>') || value.is_none() {
@@ -645,7 +744,11 @@ impl Parser<'_> {
                             self.error(here, "expected `map<KeyType, ValueType>`");
                             return None;
                         }
-                        Some(TypeExpr::Map(Box::new(key?), Box::new(value?), self.span(start)))
+                        Some(TypeExpr::Map(
+                            Box::new(key?),
+                            Box::new(value?),
+                            self.span(start),
+                        ))
                     }
                     _ => Some(TypeExpr::Named(id)),
                 }
@@ -678,7 +781,10 @@ impl Parser<'_> {
                 self.skip_trivia();
                 match self.peek() {
                     None => {
-                        self.error(Span::new(self.file, start, self.pos), format!("arguments of `@{name}` are never closed with `)`"));
+                        self.error(
+                            Span::new(self.file, start, self.pos),
+                            format!("arguments of `@{name}` are never closed with `)`"),
+                        );
                         break;
                     }
                     Some(')') => {
@@ -693,7 +799,10 @@ impl Parser<'_> {
                             None => {
                                 let here = self.span_here();
                                 let found = self.found();
-                                self.error(here, format!("expected an argument of `@{name}`, found {found}"));
+                                self.error(
+                                    here,
+                                    format!("expected an argument of `@{name}`, found {found}"),
+                                );
                                 if self.pos == before {
                                     self.pos += self.peek().map_or(1, char::len_utf8);
                                 }
@@ -703,7 +812,12 @@ impl Parser<'_> {
                 }
             }
         }
-        Some(Attribute { name, block, args, span: self.span(start) })
+        Some(Attribute {
+            name,
+            block,
+            args,
+            span: self.span(start),
+        })
     }
 
     /// Field attributes on the rest of the line.
@@ -743,9 +857,13 @@ impl Parser<'_> {
                 "enum" => self.enum_decl(start, doc).map(Item::Enum),
                 "function" => self.function(start, doc).map(Item::Function),
                 "client" => self.client(start).map(Item::Client),
-                "retry_policy" => self.config_decl(start, "retry_policy").map(Item::RetryPolicy),
+                "retry_policy" => self
+                    .config_decl(start, "retry_policy")
+                    .map(Item::RetryPolicy),
                 "generator" => self.config_decl(start, "generator").map(Item::Generator),
-                "template_string" | "string_template" => self.template(start).map(Item::TemplateString),
+                "template_string" | "string_template" => {
+                    self.template(start).map(Item::TemplateString)
+                }
                 "type" => self.alias(start).map(Item::TypeAlias),
                 "test" => self.test(start).map(Item::Test),
                 other => {
@@ -777,7 +895,11 @@ impl Parser<'_> {
                 None => return,
                 Some('\n') => {
                     self.pos += 1;
-                    let word: String = self.rest().chars().take_while(|c| is_ident_char(*c)).collect();
+                    let word: String = self
+                        .rest()
+                        .chars()
+                        .take_while(|c| is_ident_char(*c))
+                        .collect();
                     if TOP_LEVEL.contains(&word.as_str()) {
                         return;
                     }
@@ -813,7 +935,12 @@ impl Parser<'_> {
             let line_start = self.pos;
             match self.peek() {
                 None => {
-                    self.error(name.span, format!("class `{}` is never closed with `}}`", name.name));
+                    if !self.ran_to_eof {
+                        self.error(
+                            name.span,
+                            format!("class `{}` is never closed with `}}`", name.name),
+                        );
+                    }
                     break;
                 }
                 Some('}') => {
@@ -835,7 +962,13 @@ impl Parser<'_> {
                 }
             }
         }
-        Some(ClassDecl { name, doc, fields, attrs, span: self.span(start) })
+        Some(ClassDecl {
+            name,
+            doc,
+            fields,
+            attrs,
+            span: self.span(start),
+        })
     }
 
     fn field(&mut self, doc: Option<String>) -> Option<Field> {
@@ -851,7 +984,10 @@ impl Parser<'_> {
         if self.eat(':') {
             self.error(
                 Span::new(self.file, self.pos - 1, self.pos),
-                format!("fields are declared without a colon: write `{} <type>`, not `{}: <type>`", name.name, name.name),
+                format!(
+                    "fields are declared without a colon: write `{} <type>`, not `{}: <type>`",
+                    name.name, name.name
+                ),
             );
         }
         let ty = if let Some(t) = self.type_expr() {
@@ -859,7 +995,10 @@ impl Parser<'_> {
         } else {
             let here = self.span_here();
             let found = self.found();
-            self.error(here, format!("expected a type for field `{}`, found {found}", name.name));
+            self.error(
+                here,
+                format!("expected a type for field `{}`, found {found}", name.name),
+            );
             self.recover_line();
             return None;
         };
@@ -868,10 +1007,22 @@ impl Parser<'_> {
         if !self.at_eol() && self.peek() != Some('}') {
             let here = self.span_here();
             let found = self.found();
-            self.error(here, format!("unexpected {found} after field `{}`: each field goes on its own line", name.name));
+            self.error(
+                here,
+                format!(
+                    "unexpected {found} after field `{}`: each field goes on its own line",
+                    name.name
+                ),
+            );
             self.recover_line();
         }
-        Some(Field { name, doc, ty, attrs, span: self.span(start) })
+        Some(Field {
+            name,
+            doc,
+            ty,
+            attrs,
+            span: self.span(start),
+        })
     }
 
     fn enum_decl(&mut self, start: usize, doc: Option<String>) -> Option<EnumDecl> {
@@ -887,7 +1038,12 @@ impl Parser<'_> {
             let line_start = self.pos;
             match self.peek() {
                 None => {
-                    self.error(name.span, format!("enum `{}` is never closed with `}}`", name.name));
+                    if !self.ran_to_eof {
+                        self.error(
+                            name.span,
+                            format!("enum `{}` is never closed with `}}`", name.name),
+                        );
+                    }
                     break;
                 }
                 Some('}') => {
@@ -910,7 +1066,12 @@ impl Parser<'_> {
                             self.error(here, format!("unexpected {found} after enum value `{}`: each value goes on its own line", vname.name));
                             self.recover_line();
                         }
-                        values.push(EnumValue { name: vname, doc: value_doc, attrs: vattrs, span: self.span(vstart) });
+                        values.push(EnumValue {
+                            name: vname,
+                            doc: value_doc,
+                            attrs: vattrs,
+                            span: self.span(vstart),
+                        });
                     } else {
                         let here = self.span_here();
                         let found = self.found();
@@ -923,7 +1084,13 @@ impl Parser<'_> {
                 }
             }
         }
-        Some(EnumDecl { name, doc, values, attrs, span: self.span(start) })
+        Some(EnumDecl {
+            name,
+            doc,
+            values,
+            attrs,
+            span: self.span(start),
+        })
     }
 
     /// `(name: Type, ...)`; the cursor is at `(`.
@@ -935,7 +1102,10 @@ impl Parser<'_> {
             self.skip_trivia();
             match self.peek() {
                 None => {
-                    self.error(Span::new(self.file, open, open + 1), format!("parameters of `{owner}` are never closed with `)`"));
+                    self.error(
+                        Span::new(self.file, open, open + 1),
+                        format!("parameters of `{owner}` are never closed with `)`"),
+                    );
                     return params;
                 }
                 Some(')') => {
@@ -955,7 +1125,10 @@ impl Parser<'_> {
                     self.skip_spaces();
                     if !self.eat(':') {
                         let here = self.span_here();
-                        self.error(here, format!("expected `:` and a type after parameter `{}`", name.name));
+                        self.error(
+                            here,
+                            format!("expected `:` and a type after parameter `{}`", name.name),
+                        );
                         self.skip_param();
                         continue;
                     }
@@ -965,14 +1138,30 @@ impl Parser<'_> {
                             // Attributes on a parameter type are parsed so the validator can refuse them.
                             let attrs = self.line_attributes();
                             if let Some(a) = attrs.first() {
-                                self.error(a.span, format!("parameter `{}` cannot have attributes such as `@{}`", name.name, a.name));
+                                self.error(
+                                    a.span,
+                                    format!(
+                                        "parameter `{}` cannot have attributes such as `@{}`",
+                                        name.name, a.name
+                                    ),
+                                );
                             }
-                            params.push(Param { name, ty, span: self.span(start) });
+                            params.push(Param {
+                                name,
+                                ty,
+                                span: self.span(start),
+                            });
                         }
                         None => {
                             let here = self.span_here();
                             let found = self.found();
-                            self.error(here, format!("expected a type for parameter `{}`, found {found}", name.name));
+                            self.error(
+                                here,
+                                format!(
+                                    "expected a type for parameter `{}`, found {found}",
+                                    name.name
+                                ),
+                            );
                             self.skip_param();
                         }
                     }
@@ -997,7 +1186,13 @@ impl Parser<'_> {
             self.params(&name.name)
         } else {
             let here = self.span_here();
-            self.error(here, format!("expected `(` and the parameters of function `{}`", name.name));
+            self.error(
+                here,
+                format!(
+                    "expected `(` and the parameters of function `{}`",
+                    name.name
+                ),
+            );
             Vec::new()
         };
         self.skip_spaces();
@@ -1007,16 +1202,43 @@ impl Parser<'_> {
             if t.is_none() {
                 let here = self.span_here();
                 let found = self.found();
-                self.error(here, format!("expected the return type of function `{}`, found {found}", name.name));
+                self.error(
+                    here,
+                    format!(
+                        "expected the return type of function `{}`, found {found}",
+                        name.name
+                    ),
+                );
             }
             t
         } else {
             let here = self.span_here();
-            self.error(here, format!("expected `->` and the return type of function `{}`", name.name));
-            None
+            self.error(
+                here,
+                format!(
+                    "expected `->` and the return type of function `{}`",
+                    name.name
+                ),
+            );
+            // Read a return type written without the arrow, to carry on with the body.
+            if self.peek().is_some_and(is_ident_start) {
+                self.type_expr()
+            } else {
+                None
+            }
         };
         if !self.open_block(&format!("function `{}`", name.name)) {
-            return Some(FunctionDecl { name, doc, params, ret, client: None, prompt: None, other: Vec::new(), span: self.span(start) });
+            return Some(FunctionDecl {
+                name,
+                doc,
+                params,
+                ret,
+                client: None,
+                prompt: None,
+                other: Vec::new(),
+                has_body: false,
+                span: self.span(start),
+            });
         }
         let entries = self.config_block(false);
         let mut client = None;
@@ -1024,13 +1246,34 @@ impl Parser<'_> {
         let mut other = Vec::new();
         for e in entries {
             match (e.key.name.as_str(), e.value) {
-                ("client", Value::String(t)) if !t.raw && t.value.contains('/') => client = Some(ClientRef::Shorthand(t.value, t.span)),
-                ("client", Value::String(t)) => client = Some(ClientRef::Named(Ident { name: t.value, span: t.span })),
+                ("client", Value::String(t)) if !t.raw && t.value.contains('/') => {
+                    client = Some(ClientRef::Shorthand(t.value, t.span))
+                }
+                ("client", Value::String(t)) => {
+                    client = Some(ClientRef::Named(Ident {
+                        name: t.value,
+                        span: t.span,
+                    }))
+                }
                 ("prompt", Value::String(t)) => prompt = Some(t),
-                (_, value) => other.push(ConfigEntry { key: e.key, value, span: e.span }),
+                (_, value) => other.push(ConfigEntry {
+                    key: e.key,
+                    value,
+                    span: e.span,
+                }),
             }
         }
-        Some(FunctionDecl { name, doc, params, ret, client, prompt, other, span: self.span(start) })
+        Some(FunctionDecl {
+            name,
+            doc,
+            params,
+            ret,
+            client,
+            prompt,
+            other,
+            has_body: true,
+            span: self.span(start),
+        })
     }
 
     fn client(&mut self, start: usize) -> Option<ClientDecl> {
@@ -1042,14 +1285,22 @@ impl Parser<'_> {
         } else {
             let here = self.span_here();
             self.error(here, "expected `<llm>` after `client`");
-            Ident { name: "llm".into(), span: here }
+            Ident {
+                name: "llm".into(),
+                span: here,
+            }
         };
         let name = self.expect_ident("a client name")?;
         if !self.open_block(&format!("client `{}`", name.name)) {
             return None;
         }
         let entries = self.config_block(false);
-        Some(ClientDecl { kind, name, entries, span: self.span(start) })
+        Some(ClientDecl {
+            kind,
+            name,
+            entries,
+            span: self.span(start),
+        })
     }
 
     fn config_decl(&mut self, start: usize, what: &str) -> Option<ConfigDecl> {
@@ -1058,13 +1309,21 @@ impl Parser<'_> {
             return None;
         }
         let entries = self.config_block(false);
-        Some(ConfigDecl { name, entries, span: self.span(start) })
+        Some(ConfigDecl {
+            name,
+            entries,
+            span: self.span(start),
+        })
     }
 
     fn template(&mut self, start: usize) -> Option<TemplateDecl> {
         let name = self.expect_ident("a template_string name")?;
         self.skip_spaces();
-        let params = if self.peek() == Some('(') { self.params(&name.name) } else { Vec::new() };
+        let params = if self.peek() == Some('(') {
+            self.params(&name.name)
+        } else {
+            Vec::new()
+        };
         self.skip_trivia();
         let body = match self.peek() {
             Some('#') if self.raw_string_start().is_some() => self.raw_string(),
@@ -1077,7 +1336,12 @@ impl Parser<'_> {
                 None
             }
         }?;
-        Some(TemplateDecl { name, params, body, span: self.span(start) })
+        Some(TemplateDecl {
+            name,
+            params,
+            body,
+            span: self.span(start),
+        })
     }
 
     fn alias(&mut self, start: usize) -> Option<AliasDecl> {
@@ -1086,10 +1350,22 @@ impl Parser<'_> {
             self.recover_top_level();
             return None;
         }
+        // `type A =\n  | "x"\n  | "y"`: a leading `|` is allowed.
+        let save = self.pos;
+        self.skip_trivia();
+        if !self.eat('|') {
+            self.pos = save;
+        }
         let Some(ty) = self.type_expr() else {
             let here = self.span_here();
             let found = self.found();
-            self.error(here, format!("expected a type after `type {} =`, found {found}", name.name));
+            self.error(
+                here,
+                format!(
+                    "expected a type after `type {} =`, found {found}",
+                    name.name
+                ),
+            );
             self.recover_top_level();
             return None;
         };
@@ -1098,10 +1374,18 @@ impl Parser<'_> {
         if !self.at_eol() {
             let here = self.span_here();
             let found = self.found();
-            self.error(here, format!("unexpected {found} after type alias `{}`", name.name));
+            self.error(
+                here,
+                format!("unexpected {found} after type alias `{}`", name.name),
+            );
             self.recover_top_level();
         }
-        Some(AliasDecl { name, ty, attrs, span: self.span(start) })
+        Some(AliasDecl {
+            name,
+            ty,
+            attrs,
+            span: self.span(start),
+        })
     }
 
     fn test(&mut self, start: usize) -> Option<TestDecl> {
@@ -1117,12 +1401,22 @@ impl Parser<'_> {
                     Value::Array(a, _) => a,
                     v => vec![v],
                 };
-                attrs.push(Attribute { name: attr.to_string(), block: true, args, span: e.span });
+                attrs.push(Attribute {
+                    name: attr.to_string(),
+                    block: true,
+                    args,
+                    span: e.span,
+                });
             } else {
                 entries.push(e);
             }
         }
-        Some(TestDecl { name, entries, attrs, span: self.span(start) })
+        Some(TestDecl {
+            name,
+            entries,
+            attrs,
+            span: self.span(start),
+        })
     }
 }
 
@@ -1130,6 +1424,14 @@ fn is_number(t: &str) -> bool {
     let t = t.strip_prefix('-').unwrap_or(t);
     !t.is_empty()
         && t.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && t.chars().all(|c| c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '_' || c == '+' || c == '-')
+        && t.chars().all(|c| {
+            c.is_ascii_digit()
+                || c == '.'
+                || c == 'e'
+                || c == 'E'
+                || c == '_'
+                || c == '+'
+                || c == '-'
+        })
         && t.replace('_', "").parse::<f64>().is_ok()
 }

@@ -50,9 +50,14 @@ impl Runtime {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Runtime, LoadError> {
         let files: BTreeMap<String, String> = files.into_iter().collect();
-        let list: Vec<(String, String)> = files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let list: Vec<(String, String)> =
+            files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let ir = baml_ir::load(&list).map_err(LoadError::Syntax)?;
-        Ok(Runtime { files, env: env.into_iter().collect(), ir })
+        Ok(Runtime {
+            files,
+            env: env.into_iter().collect(),
+            ir,
+        })
     }
 
     /// Loads every `*.baml` file under `dir`, recursively; paths are kept relative to `dir`.
@@ -138,10 +143,23 @@ mod tests {
 
     #[test]
     fn errors_carry_their_position() {
-        let err = Runtime::from_files([("x.baml".into(), "// c\n  class Foo { a Bar }".into())], []).unwrap_err();
-        let LoadError::Syntax(d) = &err else { panic!("{err:?}") };
-        assert_eq!((d[0].file.as_str(), d[0].line, d[0].column), ("x.baml", 2, 17));
-        assert!(d[0].message.contains("`Bar` is not defined"), "{}", d[0].message);
+        let err = Runtime::from_files(
+            [("x.baml".into(), "// c\n  class Foo { a Bar }".into())],
+            [],
+        )
+        .unwrap_err();
+        let LoadError::Syntax(d) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (d[0].file.as_str(), d[0].line, d[0].column),
+            ("x.baml", 2, 17)
+        );
+        assert!(
+            d[0].message.contains("`Bar` is not defined"),
+            "{}",
+            d[0].message
+        );
         assert_eq!(err.code(), "BAML_SYNTAX");
     }
 
