@@ -12,13 +12,14 @@ test('an empty project loads from files and from a directory', (t) => {
   t.deepEqual(c.functions(), [])
 })
 
-test('a source the build cannot load throws BAML_SYNTAX with every diagnostic', (t) => {
-  const err = t.throws(() => BamlRuntime.fromFiles({ 'a.baml': '// x\n  class Foo {}', 'b.baml': 'function F() -> string {}' }))
+test('an invalid source throws BAML_SYNTAX with every diagnostic', (t) => {
+  const err = t.throws(() => BamlRuntime.fromFiles({ 'a.baml': '// x\n  class Foo {\n a Missing\n}', 'b.baml': 'function F() -> string {}' }))
   t.true(err instanceof Error)
   t.is(err.code, 'BAML_SYNTAX')
-  t.is(err.diagnostics.length, 2)
-  t.like(err.diagnostics[0], { file: 'a.baml', line: 2, column: 3 })
-  t.like(err.diagnostics[1], { file: 'b.baml', line: 1, column: 1 })
+  t.is(err.diagnostics.length, 3)
+  t.like(err.diagnostics[0], { file: 'a.baml', line: 3, column: 4 })
+  t.like(err.diagnostics[1], { file: 'b.baml', line: 1, column: 10, message: 'function `F` has no `client`' })
+  t.like(err.diagnostics[2], { file: 'b.baml', line: 1, column: 10, message: 'function `F` has no `prompt`' })
 })
 
 test('a missing directory is reported with its path', (t) => {

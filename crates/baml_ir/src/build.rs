@@ -37,6 +37,28 @@ const PRIMITIVES: &[&str] = &[
     "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video",
 ];
 
+/// Attributes allowed on each kind of declaration.
+const CLASS_ATTRS: &[&str] = &[
+    "alias",
+    "description",
+    "dynamic",
+    "assert",
+    "check",
+    "stream.done",
+];
+const FIELD_ATTRS: &[&str] = &[
+    "alias",
+    "description",
+    "skip",
+    "check",
+    "assert",
+    "stream.done",
+    "stream.not_null",
+    "stream.with_state",
+];
+const ENUM_ATTRS: &[&str] = &["alias", "description", "dynamic"];
+const VALUE_ATTRS: &[&str] = &["alias", "description", "skip"];
+
 /// Type names no declaration may take.
 const RESERVED: &[&str] = &[
     "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video", "map", "true",
@@ -70,55 +92,7 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
         types: HashMap::new(),
     };
 
-    // Names: types share one namespace; functions, clients, retry policies, templates and
-    // tests have their own, and a function may not share a name with a template_string.
-    let mut seen: HashMap<(u8, String), &Item> = HashMap::new();
-    for item in &items {
-        let name = item.name();
-        let space = match item {
-            Item::Class(_) | Item::Enum(_) | Item::TypeAlias(_) => 0,
-            Item::Function(_) | Item::TemplateString(_) => 1,
-            Item::Client(_) => 2,
-            Item::RetryPolicy(_) => 3,
-            Item::Test(_) => 4,
-            Item::Generator(_) => 5,
-        };
-        if space == 0 && RESERVED.contains(&name.name.as_str()) {
-            cx.err(
-                name.span,
-                format!(
-                    "`{}` is a reserved type name and cannot be declared",
-                    name.name
-                ),
-            );
-            continue;
-        }
-        if let Some(prev) = seen.get(&(space, name.name.clone())) {
-            cx.err(
-                name.span,
-                format!(
-                    "{} `{}` is already defined (as a {})",
-                    item.kind(),
-                    name.name,
-                    prev.kind()
-                ),
-            );
-            continue;
-        }
-        seen.insert((space, name.name.clone()), item);
-        match item {
-            Item::Class(_) => {
-                cx.types.insert(&name.name, Kind::Class);
-            }
-            Item::Enum(_) => {
-                cx.types.insert(&name.name, Kind::Enum);
-            }
-            Item::TypeAlias(_) => {
-                cx.types.insert(&name.name, Kind::Alias);
-            }
-            _ => {}
-        }
-    }
+    collect_names(&mut cx, &items);
     let clients: HashSet<&str> = items
         .iter()
         .filter_map(|i| {
@@ -189,6 +163,59 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
     (ir, cx.diags)
 }
 
+/// Registers every declaration's name, reporting duplicates and reserved names.
+fn collect_names<'a>(cx: &mut Ctx<'a>, items: &[&'a Item]) {
+    // Names: types share one namespace; functions, clients, retry policies, templates and
+    // tests have their own, and a function may not share a name with a template_string.
+    let mut seen: HashMap<(u8, String), &Item> = HashMap::new();
+    for item in items {
+        let name = item.name();
+        let space = match item {
+            Item::Class(_) | Item::Enum(_) | Item::TypeAlias(_) => 0,
+            Item::Function(_) | Item::TemplateString(_) => 1,
+            Item::Client(_) => 2,
+            Item::RetryPolicy(_) => 3,
+            Item::Test(_) => 4,
+            Item::Generator(_) => 5,
+        };
+        if space == 0 && RESERVED.contains(&name.name.as_str()) {
+            cx.err(
+                name.span,
+                format!(
+                    "`{}` is a reserved type name and cannot be declared",
+                    name.name
+                ),
+            );
+            continue;
+        }
+        if let Some(prev) = seen.get(&(space, name.name.clone())) {
+            cx.err(
+                name.span,
+                format!(
+                    "{} `{}` is already defined (as a {})",
+                    item.kind(),
+                    name.name,
+                    prev.kind()
+                ),
+            );
+            continue;
+        }
+        seen.insert((space, name.name.clone()), item);
+        match item {
+            Item::Class(_) => {
+                cx.types.insert(&name.name, Kind::Class);
+            }
+            Item::Enum(_) => {
+                cx.types.insert(&name.name, Kind::Enum);
+            }
+            Item::TypeAlias(_) => {
+                cx.types.insert(&name.name, Kind::Alias);
+            }
+            _ => {}
+        }
+    }
+}
+
 // ---- types ---------------------------------------------------------------------------------
 
 fn resolve(cx: &mut Ctx<'_>, t: &TypeExpr) -> Type {
@@ -243,7 +270,7 @@ fn valid_map_key(cx: &Ctx<'_>, t: &Type) -> bool {
     match t {
         Type::String | Type::Enum(_) | Type::Literal(Literal::String(_)) => true,
         Type::Union(arms) => arms.iter().all(|a| valid_map_key(cx, a)),
-        Type::Alias(name) => cx.types.get(name.as_str()).is_some(), // checked where the alias is known
+        Type::Alias(name) => cx.types.contains_key(name.as_str()), // checked where the alias is known
         _ => false,
     }
 }
@@ -276,19 +303,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
 // ---- attributes ----------------------------------------------------------------------------
 
 fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
-    match a.args.as_slice() {
-        [Value::String(t)] => Some(t.value.clone()),
-        _ => {
-            let at = if a.block { "@@" } else { "@" };
-            cx.err(
-                a.span,
-                format!(
-                    "`{at}{}` takes one string argument, e.g. `{at}{}(\"...\")`",
-                    a.name, a.name
-                ),
-            );
-            None
-        }
+    if let [Value::String(t)] = a.args.as_slice() {
+        Some(t.value.clone())
+    } else {
+        let at = if a.block { "@@" } else { "@" };
+        cx.err(
+            a.span,
+            format!(
+                "`{at}{}` takes one string argument, e.g. `{at}{}(\"...\")`",
+                a.name, a.name
+            ),
+        );
+        None
     }
 }
 
@@ -370,14 +396,6 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
         checks: Vec::new(),
         stream_done: false,
     };
-    const BLOCK: &[&str] = &[
-        "alias",
-        "description",
-        "dynamic",
-        "assert",
-        "check",
-        "stream.done",
-    ];
     for a in &c.attrs {
         match a.name.as_str() {
             "alias" => out.alias = string_arg(cx, a),
@@ -391,7 +409,7 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
                 out.stream_done = true;
             }
             "check" | "assert" => out.checks.extend(check_of(cx, a)),
-            _ => unknown_attr(cx, a, "a class", BLOCK),
+            _ => unknown_attr(cx, a, "a class", CLASS_ATTRS),
         }
     }
     let mut names: HashMap<&str, Span> = HashMap::new();
@@ -407,62 +425,7 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
             );
             continue;
         }
-        let ty = resolve(cx, &f.ty);
-        let mut field = Field {
-            name: f.name.name.clone(),
-            ty,
-            alias: None,
-            description: None,
-            skip: false,
-            checks: Vec::new(),
-            stream: StreamAttrs::default(),
-        };
-        const FIELD: &[&str] = &[
-            "alias",
-            "description",
-            "skip",
-            "check",
-            "assert",
-            "stream.done",
-            "stream.not_null",
-            "stream.with_state",
-        ];
-        for a in &f.attrs {
-            if a.block {
-                continue;
-            }
-            match a.name.as_str() {
-                "alias" => field.alias = string_arg(cx, a),
-                "description" => field.description = string_arg(cx, a),
-                "skip" => {
-                    no_args(cx, a);
-                    field.skip = true;
-                }
-                "stream.done" => {
-                    no_args(cx, a);
-                    field.stream.done = true;
-                }
-                "stream.not_null" => {
-                    no_args(cx, a);
-                    field.stream.not_null = true;
-                }
-                "stream.with_state" => {
-                    no_args(cx, a);
-                    field.stream.with_state = true;
-                }
-                "check" | "assert" => field.checks.extend(check_of(cx, a)),
-                _ => unknown_attr(cx, a, "a class field", FIELD),
-            }
-        }
-        if field.skip && !field.ty.is_optional() {
-            cx.err(
-                f.span,
-                format!(
-                    "field `{}` has `@skip` but is required: only optional fields can be skipped (make it `{}?`)",
-                    field.name, field.ty
-                ),
-            );
-        }
+        let field = field(cx, f);
         let shown = field.alias.clone().unwrap_or_else(|| field.name.clone());
         if let Some(prev) = aliases.insert(shown.clone(), f.span) {
             if prev != f.span && field.alias.is_some() {
@@ -480,6 +443,56 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
     out
 }
 
+fn field(cx: &mut Ctx<'_>, f: &ast::Field) -> Field {
+    let ty = resolve(cx, &f.ty);
+    let mut field = Field {
+        name: f.name.name.clone(),
+        ty,
+        alias: None,
+        description: None,
+        skip: false,
+        checks: Vec::new(),
+        stream: StreamAttrs::default(),
+    };
+    for a in &f.attrs {
+        if a.block {
+            continue;
+        }
+        match a.name.as_str() {
+            "alias" => field.alias = string_arg(cx, a),
+            "description" => field.description = string_arg(cx, a),
+            "skip" => {
+                no_args(cx, a);
+                field.skip = true;
+            }
+            "stream.done" => {
+                no_args(cx, a);
+                field.stream.done = true;
+            }
+            "stream.not_null" => {
+                no_args(cx, a);
+                field.stream.not_null = true;
+            }
+            "stream.with_state" => {
+                no_args(cx, a);
+                field.stream.with_state = true;
+            }
+            "check" | "assert" => field.checks.extend(check_of(cx, a)),
+            _ => unknown_attr(cx, a, "a class field", FIELD_ATTRS),
+        }
+    }
+    if field.skip && !field.ty.is_optional() {
+        cx.err(
+            f.span,
+            format!(
+                "field `{}` has `@skip` but is required: only optional fields can be skipped (make it `{}?`)",
+                field.name, field.ty
+            ),
+        );
+    }
+    field
+}
+
 fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
     let mut out = Enum {
         name: e.name.name.clone(),
@@ -488,7 +501,6 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
         dynamic: false,
         values: Vec::new(),
     };
-    const BLOCK: &[&str] = &["alias", "description", "dynamic"];
     for a in &e.attrs {
         match a.name.as_str() {
             "alias" => out.alias = string_arg(cx, a),
@@ -497,7 +509,7 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
                 no_args(cx, a);
                 out.dynamic = true;
             }
-            _ => unknown_attr(cx, a, "an enum", BLOCK),
+            _ => unknown_attr(cx, a, "an enum", ENUM_ATTRS),
         }
     }
     if e.values.is_empty() && !out.dynamic {
@@ -521,7 +533,6 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
             description: None,
             skip: false,
         };
-        const VALUE: &[&str] = &["alias", "description", "skip"];
         for a in &v.attrs {
             match a.name.as_str() {
                 "alias" => value.alias = string_arg(cx, a),
@@ -530,7 +541,7 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
                     no_args(cx, a);
                     value.skip = true;
                 }
-                _ => unknown_attr(cx, a, "an enum value", VALUE),
+                _ => unknown_attr(cx, a, "an enum value", VALUE_ATTRS),
             }
         }
         out.values.push(value);
@@ -610,15 +621,14 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
         }
         Some(ast::ClientRef::Shorthand(text, span)) => shorthand(cx, text, *span),
     };
-    let prompt = match &f.prompt {
-        Some(p) => Some(p.value.clone()),
-        None => {
-            cx.err(
-                f.name.span,
-                format!("function `{}` has no `prompt`", f.name.name),
-            );
-            None
-        }
+    let prompt = if let Some(p) = &f.prompt {
+        Some(p.value.clone())
+    } else {
+        cx.err(
+            f.name.span,
+            format!("function `{}` has no `prompt`", f.name.name),
+        );
+        None
     };
     Some(Function {
         name: f.name.name.clone(),
@@ -793,8 +803,8 @@ fn retry_policy(cx: &mut Ctx<'_>, p: &ast::ConfigDecl) -> Option<RetryPolicy> {
     for e in &p.entries {
         match e.key.name.as_str() {
             "max_retries" => {
-                max_retries =
-                    whole(cx, &e.value, "max_retries").map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                max_retries = whole(cx, &e.value, "max_retries")
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
             }
             "strategy" => {
                 let Value::Map(entries, _) = &e.value else {

@@ -174,16 +174,15 @@ impl Parser<'_> {
                 }
                 Some('{') if self.at("{//") => {
                     let start = self.pos;
-                    match self.rest().find("//}") {
-                        Some(i) => self.pos += i + 3,
-                        None => {
-                            self.pos = self.src.len();
-                            self.ran_to_eof = true;
-                            self.error(
-                                Span::new(self.file, start, start + 3),
-                                "block comment `{//` is never closed with `//}`",
-                            );
-                        }
+                    if let Some(i) = self.rest().find("//}") {
+                        self.pos += i + 3;
+                    } else {
+                        self.pos = self.src.len();
+                        self.ran_to_eof = true;
+                        self.error(
+                            Span::new(self.file, start, start + 3),
+                            "block comment `{//` is never closed with `//}`",
+                        );
                     }
                 }
                 _ => return doc,
@@ -277,8 +276,7 @@ impl Parser<'_> {
     fn recover_line(&mut self) {
         while let Some(c) = self.peek() {
             match c {
-                '\n' => return,
-                '}' => return,
+                '\n' | '}' => return,
                 '{' => self.skip_block(),
                 '"' => {
                     let _ = self.string_lit();
@@ -494,15 +492,14 @@ impl Parser<'_> {
                 }
                 Some(_) => {
                     let before = self.pos;
-                    match self.value(&[',', ']']) {
-                        Some(v) => items.push(v),
-                        None => {
-                            let here = self.span_here();
-                            let found = self.found();
-                            self.error(here, format!("expected a value or `]`, found {found}"));
-                            if self.pos == before {
-                                self.pos += self.peek().map_or(1, char::len_utf8);
-                            }
+                    if let Some(v) = self.value(&[',', ']']) {
+                        items.push(v);
+                    } else {
+                        let here = self.span_here();
+                        let found = self.found();
+                        self.error(here, format!("expected a value or `]`, found {found}"));
+                        if self.pos == before {
+                            self.pos += self.peek().map_or(1, char::len_utf8);
                         }
                     }
                 }
@@ -623,14 +620,13 @@ impl Parser<'_> {
             self.skip_spaces();
             if self.eat('|') {
                 self.skip_trivia();
-                match self.postfix_type() {
-                    Some(t) => arms.push(t),
-                    None => {
-                        let here = self.span_here();
-                        let found = self.found();
-                        self.error(here, format!("expected a type after `|`, found {found}"));
-                        break;
-                    }
+                if let Some(t) = self.postfix_type() {
+                    arms.push(t);
+                } else {
+                    let here = self.span_here();
+                    let found = self.found();
+                    self.error(here, format!("expected a type after `|`, found {found}"));
+                    break;
                 }
             } else if self.union_continues_on_next_line() {
                 self.skip_trivia();
@@ -711,15 +707,14 @@ impl Parser<'_> {
                 }
                 let text = &self.src[start..self.pos];
                 let span = self.span(start);
-                match text.parse::<i64>() {
-                    Ok(n) => Some(TypeExpr::IntLit(n, span)),
-                    Err(_) => {
-                        self.error(
-                            span,
-                            format!("integer literal type `{text}` is out of range"),
-                        );
-                        None
-                    }
+                if let Ok(n) = text.parse::<i64>() {
+                    Some(TypeExpr::IntLit(n, span))
+                } else {
+                    self.error(
+                        span,
+                        format!("integer literal type `{text}` is out of range"),
+                    );
+                    None
                 }
             }
             Some(c) if is_ident_start(c) => {
@@ -794,18 +789,17 @@ impl Parser<'_> {
                     Some(',') => self.pos += 1,
                     Some(_) => {
                         let before = self.pos;
-                        match self.value(&[',', ')']) {
-                            Some(v) => args.push(v),
-                            None => {
-                                let here = self.span_here();
-                                let found = self.found();
-                                self.error(
-                                    here,
-                                    format!("expected an argument of `@{name}`, found {found}"),
-                                );
-                                if self.pos == before {
-                                    self.pos += self.peek().map_or(1, char::len_utf8);
-                                }
+                        if let Some(v) = self.value(&[',', ')']) {
+                            args.push(v);
+                        } else {
+                            let here = self.span_here();
+                            let found = self.found();
+                            self.error(
+                                here,
+                                format!("expected an argument of `@{name}`, found {found}"),
+                            );
+                            if self.pos == before {
+                                self.pos += self.peek().map_or(1, char::len_utf8);
                             }
                         }
                     }
@@ -990,9 +984,7 @@ impl Parser<'_> {
                 ),
             );
         }
-        let ty = if let Some(t) = self.type_expr() {
-            t
-        } else {
+        let Some(ty) = self.type_expr() else {
             let here = self.span_here();
             let found = self.found();
             self.error(
@@ -1133,37 +1125,34 @@ impl Parser<'_> {
                         continue;
                     }
                     self.skip_trivia();
-                    match self.type_expr() {
-                        Some(ty) => {
-                            // Attributes on a parameter type are parsed so the validator can refuse them.
-                            let attrs = self.line_attributes();
-                            if let Some(a) = attrs.first() {
-                                self.error(
-                                    a.span,
-                                    format!(
-                                        "parameter `{}` cannot have attributes such as `@{}`",
-                                        name.name, a.name
-                                    ),
-                                );
-                            }
-                            params.push(Param {
-                                name,
-                                ty,
-                                span: self.span(start),
-                            });
-                        }
-                        None => {
-                            let here = self.span_here();
-                            let found = self.found();
+                    if let Some(ty) = self.type_expr() {
+                        // Attributes on a parameter type are parsed so the validator can refuse them.
+                        let attrs = self.line_attributes();
+                        if let Some(a) = attrs.first() {
                             self.error(
-                                here,
+                                a.span,
                                 format!(
-                                    "expected a type for parameter `{}`, found {found}",
-                                    name.name
+                                    "parameter `{}` cannot have attributes such as `@{}`",
+                                    name.name, a.name
                                 ),
                             );
-                            self.skip_param();
                         }
+                        params.push(Param {
+                            name,
+                            ty,
+                            span: self.span(start),
+                        });
+                    } else {
+                        let here = self.span_here();
+                        let found = self.found();
+                        self.error(
+                            here,
+                            format!(
+                                "expected a type for parameter `{}`, found {found}",
+                                name.name
+                            ),
+                        );
+                        self.skip_param();
                     }
                 }
             }
@@ -1247,13 +1236,13 @@ impl Parser<'_> {
         for e in entries {
             match (e.key.name.as_str(), e.value) {
                 ("client", Value::String(t)) if !t.raw && t.value.contains('/') => {
-                    client = Some(ClientRef::Shorthand(t.value, t.span))
+                    client = Some(ClientRef::Shorthand(t.value, t.span));
                 }
                 ("client", Value::String(t)) => {
                     client = Some(ClientRef::Named(Ident {
                         name: t.value,
                         span: t.span,
-                    }))
+                    }));
                 }
                 ("prompt", Value::String(t)) => prompt = Some(t),
                 (_, value) => other.push(ConfigEntry {
