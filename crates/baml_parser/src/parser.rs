@@ -652,14 +652,30 @@ impl Parser<'_> {
     fn postfix_type(&mut self) -> Option<TypeExpr> {
         let start = self.pos;
         let mut t = self.primary_type()?;
+        let mut count = 0;
         loop {
-            if self.eat('?') {
+            let optional = self.peek() == Some('?');
+            if !optional && !self.at("[]") {
+                return Some(t);
+            }
+            count += 1;
+            if count > MAX_NESTING {
+                let here = self.span_here();
+                self.error(
+                    here,
+                    format!("type nested more than {MAX_NESTING} levels deep"),
+                );
+                while self.peek() == Some('?') || self.at("[]") {
+                    self.pos += if self.peek() == Some('?') { 1 } else { 2 };
+                }
+                return Some(t);
+            }
+            if optional {
+                self.pos += 1;
                 t = TypeExpr::Optional(Box::new(t), self.span(start));
-            } else if self.at("[]") {
+            } else {
                 self.pos += 2;
                 t = TypeExpr::List(Box::new(t), self.span(start));
-            } else {
-                return Some(t);
             }
         }
     }
@@ -1105,6 +1121,14 @@ impl Parser<'_> {
                     return params;
                 }
                 Some(',') => self.pos += 1,
+                Some('{') => {
+                    let here = self.span_here();
+                    self.error(
+                        here,
+                        format!("expected `)` to close the parameters of `{owner}`, found `{{`"),
+                    );
+                    return params;
+                }
                 Some(_) => {
                     let start = self.pos;
                     let Some(name) = self.ident() else {
@@ -1160,6 +1184,12 @@ impl Parser<'_> {
     }
 
     fn skip_param(&mut self) {
+        // Always make progress, even when already at a stop character.
+        if let Some(c) = self.peek() {
+            if c != ')' && c != '{' {
+                self.pos += c.len_utf8();
+            }
+        }
         while let Some(c) = self.peek() {
             if c == ',' || c == ')' || c == '{' {
                 return;
