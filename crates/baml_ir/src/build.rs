@@ -61,8 +61,26 @@ const VALUE_ATTRS: &[&str] = &["alias", "description", "skip"];
 
 /// Type names no declaration may take.
 const RESERVED: &[&str] = &[
-    "string", "int", "float", "bool", "null", "image", "audio", "pdf", "video", "map", "true",
-    "false", "Json",
+    "string",
+    "int",
+    "float",
+    "bool",
+    "null",
+    "image",
+    "audio",
+    "pdf",
+    "video",
+    "map",
+    "true",
+    "false",
+    "Json",
+    "Int",
+    "BigInt",
+    "Float",
+    "Boolean",
+    "String",
+    "Bytes",
+    "BamlClient",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -158,25 +176,24 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
         }
     }
     check_alias_cycles(&mut cx, &alias_exprs, &ir);
+    check_class_cycles(&mut cx, &items, &ir);
     check_params_unchecked(&mut cx, &items, &ir);
     check_tests(&mut cx, &items, &ir);
     (ir, cx.diags)
 }
 
-/// Registers every declaration's name, reporting duplicates and reserved names.
+/// Registers every declaration's name, reporting duplicates, reserved names and names that
+/// do not start with an uppercase letter. Classes, enums, aliases, functions, template strings,
+/// clients and retry policies share one namespace; generators have their own; test names only
+/// need to be unique per function (checked with the tests).
 fn collect_names<'a>(cx: &mut Ctx<'a>, items: &[&'a Item]) {
-    // Names: types share one namespace; functions, clients, retry policies, templates and
-    // tests have their own, and a function may not share a name with a template_string.
     let mut seen: HashMap<(u8, String), &Item> = HashMap::new();
     for item in items {
         let name = item.name();
         let space = match item {
-            Item::Class(_) | Item::Enum(_) | Item::TypeAlias(_) => 0,
-            Item::Function(_) | Item::TemplateString(_) => 1,
-            Item::Client(_) => 2,
-            Item::RetryPolicy(_) => 3,
-            Item::Test(_) => 4,
-            Item::Generator(_) => 5,
+            Item::Test(_) => continue,
+            Item::Generator(_) => 1,
+            _ => 0,
         };
         if space == 0 && RESERVED.contains(&name.name.as_str()) {
             cx.err(
@@ -187,6 +204,16 @@ fn collect_names<'a>(cx: &mut Ctx<'a>, items: &[&'a Item]) {
                 ),
             );
             continue;
+        }
+        if space == 0 && !name.name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            cx.err(
+                name.span,
+                format!(
+                    "{} name `{}` must start with an uppercase letter",
+                    item.kind(),
+                    name.name
+                ),
+            );
         }
         if let Some(prev) = seen.get(&(space, name.name.clone())) {
             cx.err(
@@ -201,18 +228,13 @@ fn collect_names<'a>(cx: &mut Ctx<'a>, items: &[&'a Item]) {
             continue;
         }
         seen.insert((space, name.name.clone()), item);
-        match item {
-            Item::Class(_) => {
-                cx.types.insert(&name.name, Kind::Class);
-            }
-            Item::Enum(_) => {
-                cx.types.insert(&name.name, Kind::Enum);
-            }
-            Item::TypeAlias(_) => {
-                cx.types.insert(&name.name, Kind::Alias);
-            }
-            _ => {}
-        }
+        let kind = match item {
+            Item::Class(_) => Kind::Class,
+            Item::Enum(_) => Kind::Enum,
+            Item::TypeAlias(_) => Kind::Alias,
+            _ => continue,
+        };
+        cx.types.insert(&name.name, kind);
     }
 }
 
@@ -560,6 +582,18 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
             );
             continue;
         }
+        for a in &p.attrs {
+            match a.name.as_str() {
+                "check" => cx.err(
+                    a.span,
+                    format!("parameter `{}` of `{owner}` has a `@check`: types with checks are not allowed as parameters (use `@assert`)", p.name.name),
+                ),
+                "assert" => {
+                    let _ = check_of(cx, a);
+                }
+                other => cx.err(a.span, format!("`@{other}` is not allowed on a parameter type; only `@assert` is")),
+            }
+        }
         out.push(Param {
             name: p.name.name.clone(),
             ty: resolve(cx, &p.ty),
@@ -630,9 +664,16 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
         );
         None
     };
+    let ret_checks = checks_of(
+        cx,
+        &f.ret_attrs,
+        "return type",
+        &["stream.done", "stream.not_null", "stream.with_state"],
+    );
     Some(Function {
         name: f.name.name.clone(),
         params,
+        ret_checks,
         ret: ret?.0,
         client: client?,
         prompt: prompt?,
@@ -698,10 +739,7 @@ fn client(
                 None => cx.err(e.value.span(), "`retry_policy` must name a retry_policy"),
             },
             "options" => match &e.value {
-                Value::Map(entries, _) => {
-                    check_duplicate_keys(cx, entries, "option");
-                    options.clone_from(entries);
-                }
+                Value::Map(entries, _) => options.clone_from(entries),
                 other => cx.err(other.span(), "`options` must be a block `{ key value ... }`"),
             },
             other => cx.err(
@@ -932,6 +970,53 @@ fn direct_cycle(ir: &Ir, t: &Type, target: &str, path: &mut Vec<String>) -> bool
     }
 }
 
+/// Classes whose every value would have to contain itself (through required fields: not
+/// optional, not a list or map, and not a union with a buildable member) could never be built.
+/// A fixpoint marks the buildable classes; the rest are reported.
+fn check_class_cycles(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
+    let mut buildable: HashSet<&str> = HashSet::new();
+    loop {
+        let before = buildable.len();
+        for c in &ir.classes {
+            if !buildable.contains(c.name.as_str())
+                && c.fields.iter().all(|f| finite(ir, &f.ty, &buildable, 0))
+            {
+                buildable.insert(&c.name);
+            }
+        }
+        if buildable.len() == before {
+            break;
+        }
+    }
+    for item in items {
+        let Item::Class(decl) = item else { continue };
+        if ir.class(&decl.name.name).is_some() && !buildable.contains(decl.name.name.as_str()) {
+            cx.err(
+                decl.name.span,
+                format!(
+                    "class `{}` could never be built: its required fields always lead back to itself; make one of them optional, a list or a map",
+                    decl.name.name
+                ),
+            );
+        }
+    }
+}
+
+/// Whether a value of this type can be finite, given the classes known to be buildable.
+fn finite(ir: &Ir, t: &Type, buildable: &HashSet<&str>, depth: usize) -> bool {
+    if depth > 32 {
+        return true;
+    }
+    match t {
+        Type::Class(name) => buildable.contains(name.as_str()),
+        Type::Alias(name) => ir
+            .alias(name)
+            .is_none_or(|a| finite(ir, &a.ty, buildable, depth + 1)),
+        Type::Union(arms) => arms.iter().any(|a| finite(ir, a, buildable, depth + 1)),
+        _ => true,
+    }
+}
+
 /// Types with `@check`/`@assert` (through an alias) can be outputs only.
 fn check_params_unchecked(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     for item in items {
@@ -975,6 +1060,7 @@ fn checked_alias(ir: &Ir, t: &Type, depth: usize) -> Option<String> {
 }
 
 fn check_tests(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
+    let mut per_function: HashSet<(String, String)> = HashSet::new();
     for item in items {
         let Item::Test(t) = item else { continue };
         let Some(functions) = t.entries.iter().find(|e| e.key.name == "functions") else {
@@ -987,45 +1073,31 @@ fn check_tests(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
         let Value::Array(names, _) = &functions.value else {
             continue;
         };
-        let mut params: HashSet<&str> = HashSet::new();
         for n in names {
-            match n.as_str() {
-                Some(name) => match ir.function(name) {
-                    Some(f) => params.extend(f.params.iter().map(|p| p.name.as_str())),
-                    None => {
-                        if !items
-                            .iter()
-                            .any(|i| matches!(i, Item::Function(f) if f.name.name == name))
-                        {
-                            cx.err(
-                                n.span(),
-                                format!(
-                                    "test `{}` names function `{name}`, which is not defined",
-                                    t.name.name
-                                ),
-                            );
-                        }
-                    }
-                },
-                None => cx.err(n.span(), "test functions must be function names"),
-            }
-        }
-        if let Some(Value::Map(args, _)) = t
-            .entries
-            .iter()
-            .find(|e| e.key.name == "args")
-            .map(|e| &e.value)
-        {
-            for a in args {
-                if !params.is_empty() && !params.contains(a.key.name.as_str()) {
-                    cx.err(
-                        a.key.span,
-                        format!(
-                            "test `{}` passes `{}`, which is not a parameter of its functions",
-                            t.name.name, a.key.name
-                        ),
-                    );
-                }
+            let Some(name) = n.as_str() else {
+                cx.err(n.span(), "test functions must be function names");
+                continue;
+            };
+            let defined = ir.function(name).is_some()
+                || items
+                    .iter()
+                    .any(|i| matches!(i, Item::Function(f) if f.name.name == name));
+            if !defined {
+                cx.err(
+                    n.span(),
+                    format!(
+                        "test `{}` names function `{name}`, which is not defined",
+                        t.name.name
+                    ),
+                );
+            } else if !per_function.insert((name.to_string(), t.name.name.clone())) {
+                cx.err(
+                    t.name.span,
+                    format!(
+                        "test `{}` is already defined for function `{name}`",
+                        t.name.name
+                    ),
+                );
             }
         }
     }

@@ -90,6 +90,8 @@ pub struct Function {
     pub name: String,
     pub params: Vec<Param>,
     pub ret: Type,
+    /// `@check`/`@assert` on the return type.
+    pub ret_checks: Vec<Check>,
     pub client: FunctionClient,
     pub prompt: String,
 }

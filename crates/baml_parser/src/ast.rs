@@ -98,6 +98,8 @@ pub struct EnumValue {
 pub struct Param {
     pub name: Ident,
     pub ty: TypeExpr,
+    /// Attributes on the type (`x: int @assert(...)`).
+    pub attrs: Vec<Attribute>,
     pub span: Span,
 }
 
@@ -107,6 +109,8 @@ pub struct FunctionDecl {
     pub doc: Option<String>,
     pub params: Vec<Param>,
     pub ret: Option<TypeExpr>,
+    /// Attributes on the return type (`-> int @check(...)`).
+    pub ret_attrs: Vec<Attribute>,
     /// `client Name` or `client "provider/model"`.
     pub client: Option<ClientRef>,
     pub prompt: Option<Text>,

@@ -338,14 +338,17 @@ impl Parser<'_> {
 
     /// Number of `#` if a raw string starts here (`#"`, `##"`, ...).
     fn raw_string_start(&self) -> Option<usize> {
-        let hashes = self.rest().bytes().take_while(|b| *b == b'#').count();
-        (hashes > 0 && self.rest()[hashes..].starts_with('"')).then_some(hashes)
+        // `r#"..."#` is an older spelling of the same raw string.
+        let rest = self.rest().strip_prefix('r').unwrap_or(self.rest());
+        let hashes = rest.bytes().take_while(|b| *b == b'#').count();
+        (hashes > 0 && rest[hashes..].starts_with('"')).then_some(hashes)
     }
 
     /// `#"..."#` with any number of `#`; the cursor is at the first `#`.
     fn raw_string(&mut self) -> Option<Text> {
         let start = self.pos;
         let hashes = self.raw_string_start()?;
+        self.eat('r');
         self.pos += hashes + 1;
         let close = format!("\"{}", "#".repeat(hashes));
         let body_start = self.pos;
@@ -390,7 +393,7 @@ impl Parser<'_> {
         }
         match self.peek()? {
             '"' => self.string_lit().map(Value::String),
-            '#' if self.raw_string_start().is_some() => self.raw_string().map(Value::String),
+            '#' | 'r' if self.raw_string_start().is_some() => self.raw_string().map(Value::String),
             '[' => {
                 self.depth += 1;
                 let v = self.array(start);
@@ -436,12 +439,28 @@ impl Parser<'_> {
     fn unquoted(&mut self, stop: &[char]) -> String {
         let start = self.pos;
         while let Some(c) = self.peek() {
-            if c == '\n'
-                || stop.contains(&c)
-                || (c == '/'
-                    && self.at("//")
-                    && (self.pos == start || self.src[..self.pos].ends_with([' ', '\t'])))
-            {
+            // BAML ends an unquoted string at these characters, and at ` //` (a comment).
+            let banned = matches!(
+                c,
+                '\n' | '#'
+                    | '@'
+                    | '{'
+                    | '('
+                    | '['
+                    | '<'
+                    | '}'
+                    | ')'
+                    | ']'
+                    | '>'
+                    | ','
+                    | '\''
+                    | ';'
+                    | '"'
+            );
+            let comment = c == '/'
+                && self.at("//")
+                && (self.pos == start || self.src[..self.pos].ends_with([' ', '\t']));
+            if banned || comment || stop.contains(&c) {
                 break;
             }
             self.pos += c.len_utf8();
@@ -564,6 +583,15 @@ impl Parser<'_> {
                         continue;
                     };
                     self.skip_spaces();
+                    // `key: value` is accepted as well as `key value`.
+                    if self.eat(':') {
+                        self.skip_spaces();
+                    }
+                    if allow_attrs && key.name == "type_builder" && self.peek() == Some('{') {
+                        // Dynamic type definitions for the test: not needed to load the project.
+                        self.skip_block();
+                        continue;
+                    }
                     if self.at_eol() || self.peek() == Some('}') {
                         self.error(key.span, format!("option `{}` has no value", key.name));
                         continue;
@@ -580,6 +608,11 @@ impl Parser<'_> {
                     };
                     let span = key.span.to(value.span());
                     entries.push(ConfigEntry { key, value, span });
+                    self.skip_spaces();
+                    // Entries may be separated by commas as well as newlines.
+                    if self.eat(',') {
+                        continue;
+                    }
                     self.skip_line_trivia();
                     if !self.at_eol() && self.peek() != Some('}') {
                         let here = self.span_here();
@@ -845,6 +878,39 @@ impl Parser<'_> {
         }
     }
 
+    /// Attributes of a class field or enum value: on its line, and on following lines that
+    /// start with `@`. A `@@attr` on the member's line belongs to the enclosing block.
+    fn member_attributes(&mut self, block_attrs: &mut Vec<Attribute>) -> Vec<Attribute> {
+        let mut attrs = Vec::new();
+        loop {
+            self.skip_spaces();
+            if self.peek() == Some('@') {
+                let block = self.at("@@");
+                if let Some(a) = self.attribute() {
+                    if block {
+                        block_attrs.push(a);
+                    } else {
+                        attrs.push(a);
+                    }
+                    continue;
+                }
+                return attrs;
+            }
+            // `field int\n    @description("...")`: a following line that starts with a
+            // single `@` continues this member.
+            let save = self.pos;
+            self.skip_line_trivia();
+            if self.peek() == Some('\n') {
+                let _ = self.skip_trivia();
+                if self.peek() == Some('@') && !self.at("@@") {
+                    continue;
+                }
+            }
+            self.pos = save;
+            return attrs;
+        }
+    }
+
     // ---- declarations ---------------------------------------------------------------------
 
     fn file(&mut self) -> Ast {
@@ -963,7 +1029,7 @@ impl Parser<'_> {
                     }
                 }
                 Some(_) => {
-                    if let Some(f) = self.field(field_doc) {
+                    if let Some(f) = self.field(field_doc, &mut attrs) {
                         fields.push(f);
                     }
                     if self.pos == line_start {
@@ -981,7 +1047,7 @@ impl Parser<'_> {
         })
     }
 
-    fn field(&mut self, doc: Option<String>) -> Option<Field> {
+    fn field(&mut self, doc: Option<String>, block_attrs: &mut Vec<Attribute>) -> Option<Field> {
         let start = self.pos;
         let Some(name) = self.ident() else {
             let here = self.span_here();
@@ -1010,20 +1076,8 @@ impl Parser<'_> {
             self.recover_line();
             return None;
         };
-        let attrs = self.line_attributes();
-        self.skip_line_trivia();
-        if !self.at_eol() && self.peek() != Some('}') {
-            let here = self.span_here();
-            let found = self.found();
-            self.error(
-                here,
-                format!(
-                    "unexpected {found} after field `{}`: each field goes on its own line",
-                    name.name
-                ),
-            );
-            self.recover_line();
-        }
+        // More fields may follow on the same line (`class A { a int b string }`).
+        let attrs = self.member_attributes(block_attrs);
         Some(Field {
             name,
             doc,
@@ -1066,7 +1120,7 @@ impl Parser<'_> {
                 Some(_) => {
                     let vstart = self.pos;
                     if let Some(vname) = self.ident() {
-                        let vattrs = self.line_attributes();
+                        let vattrs = self.member_attributes(&mut attrs);
                         self.skip_line_trivia();
                         if !self.at_eol() && self.peek() != Some('}') {
                             let here = self.span_here();
@@ -1150,20 +1204,12 @@ impl Parser<'_> {
                     }
                     self.skip_trivia();
                     if let Some(ty) = self.type_expr() {
-                        // Attributes on a parameter type are parsed so the validator can refuse them.
+                        // `@assert` is allowed on parameter types; the validator refuses `@check`.
                         let attrs = self.line_attributes();
-                        if let Some(a) = attrs.first() {
-                            self.error(
-                                a.span,
-                                format!(
-                                    "parameter `{}` cannot have attributes such as `@{}`",
-                                    name.name, a.name
-                                ),
-                            );
-                        }
                         params.push(Param {
                             name,
                             ty,
+                            attrs,
                             span: self.span(start),
                         });
                     } else {
@@ -1214,9 +1260,11 @@ impl Parser<'_> {
             );
             Vec::new()
         };
-        self.skip_spaces();
+        // Comments and blank lines may sit around `->`.
+        self.skip_trivia();
         let ret = if self.at("->") {
             self.pos += 2;
+            self.skip_trivia();
             let t = self.type_expr();
             if t.is_none() {
                 let here = self.span_here();
@@ -1246,12 +1294,14 @@ impl Parser<'_> {
                 None
             }
         };
+        let ret_attrs = self.line_attributes();
         if !self.open_block(&format!("function `{}`", name.name)) {
             return Some(FunctionDecl {
                 name,
                 doc,
                 params,
                 ret,
+                ret_attrs,
                 client: None,
                 prompt: None,
                 other: Vec::new(),
@@ -1287,6 +1337,7 @@ impl Parser<'_> {
             doc,
             params,
             ret,
+            ret_attrs,
             client,
             prompt,
             other,
@@ -1302,8 +1353,8 @@ impl Parser<'_> {
             self.expect_char('>', "after the client kind");
             k?
         } else {
+            // `client Name { ... }` without `<llm>` is an older spelling.
             let here = self.span_here();
-            self.error(here, "expected `<llm>` after `client`");
             Ident {
                 name: "llm".into(),
                 span: here,
@@ -1345,7 +1396,7 @@ impl Parser<'_> {
         };
         self.skip_trivia();
         let body = match self.peek() {
-            Some('#') if self.raw_string_start().is_some() => self.raw_string(),
+            Some('#' | 'r') if self.raw_string_start().is_some() => self.raw_string(),
             Some('"') => self.string_lit(),
             _ => {
                 let here = self.span_here();
