@@ -1,6 +1,6 @@
 //! The parser and validator terminate without panicking on any input: every prefix of every
 //! fixture, byte-level mutations of them, and pathological nesting.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::manual_assert, clippy::format_collect)]
 
 use std::path::Path;
 
@@ -57,7 +57,7 @@ fn mutated_fixtures() {
     for src in fixtures() {
         for _ in 0..40 {
             let mut bytes = src.clone().into_bytes();
-            for _ in 0..(1 + next() % 4) {
+            for _ in 0..=(next() % 4) {
                 if bytes.is_empty() {
                     break;
                 }
