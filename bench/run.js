@@ -129,6 +129,81 @@ function perContextKb(engine) {
   return JSON.parse(out.trim().split('\n').pop()).kb
 }
 
+// ---- BAML loading ----------------------------------------------------------------------------
+
+/** A synthetic project of about `lines` lines: classes, enums, aliases, clients, functions, tests. */
+function syntheticProject(lines) {
+  const files = {}
+  let total = 0
+  let i = 0
+  while (total < lines) {
+    const src = `/// Entity number ${i}.
+class Entity${i} {
+  id string @description("Identifier of entity ${i}")
+  name string @alias("display_name")
+  score float? @check(in_range, {{ this >= 0 and this <= 1 }})
+  tags string[]
+  kind Kind${i}
+  parent Entity${i}?
+  meta map<string, string | int>
+  status "active" | "archived" | "deleted"
+}
+
+enum Kind${i} {
+  Small @alias("s")
+  Medium
+  Large @description("Largest")
+}
+
+type Lookup${i} = map<string, Entity${i}[]>
+
+client<llm> Client${i} {
+  provider openai
+  retry_policy Retry${i}
+  options {
+    model "gpt-4o-mini"
+    api_key env.OPENAI_API_KEY
+    temperature 0.2
+  }
+}
+
+retry_policy Retry${i} {
+  max_retries 2
+  strategy {
+    type exponential_backoff
+    delay_ms 200
+  }
+}
+
+function Extract${i}(text: string, hints: string[]?) -> Entity${i}[] {
+  client Client${i}
+  prompt #"
+    {{ _.role("user") }}
+    Extract every entity from {{ text }}.
+    {{ ctx.output_format }}
+  "#
+}
+
+test Extract${i}Test {
+  functions [Extract${i}]
+  args {
+    text "An example"
+  }
+}
+`
+    files[`part${Math.floor(i / 20)}/entity${i}.baml`] = src
+    total += src.split('\n').length
+    i++
+  }
+  return { files, lines: total }
+}
+
+async function loadSuite() {
+  const { files, lines } = syntheticProject(5000)
+  const ms = (await measure(() => BamlRuntime.fromFiles(files), { batch: 1, samples: 21, warmup: 3 })) / 1000
+  return { lines, ms }
+}
+
 // ---- table ---------------------------------------------------------------------------------
 
 const fmt = (v, unit) => (v == null ? 'n/a' : `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${unit}`)
@@ -165,6 +240,8 @@ async function main() {
   console.log(line(header))
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
   for (const r of body) console.log(line(r))
+  const load = await loadSuite()
+  console.log(`\nBAML loading: a ${load.lines}-line project (${Object.keys(syntheticProject(5000).files).length} files) loads in ${load.ms.toFixed(1)} ms (median; target < 50 ms)`)
   const [ours, qjs, ivm] = cols
   if (!qjs.missing && !ivm.missing) {
     console.log('\nTargets (issue #2):')
