@@ -1030,7 +1030,7 @@ fn check_params_unchecked(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
                 cx.err(
                     p.ty.span(),
                     format!(
-                        "parameter `{}` of `{}` has a checked type (`{alias}` has @check/@assert); checks apply to outputs only",
+                        "parameter `{}` of `{}` has a checked type (`{alias}` has a @check): types with checks are not allowed as parameters (use @assert)",
                         p.name.name, f.name.name
                     ),
                 );
@@ -1039,22 +1039,45 @@ fn check_params_unchecked(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     }
 }
 
+/// The first type (alias, or class with a checked field) inside `t` that carries a `@check`.
+/// `@assert`s are fine on inputs; `@check`s produce `Checked` values, outputs only.
 fn checked_alias(ir: &Ir, t: &Type, depth: usize) -> Option<String> {
+    checked_inside(ir, t, depth, &mut HashSet::new())
+}
+
+fn checked_inside(ir: &Ir, t: &Type, depth: usize, seen: &mut HashSet<String>) -> Option<String> {
     if depth > 32 {
         return None;
     }
+    let has_check = |checks: &[Check]| checks.iter().any(|c| !c.assert);
     match t {
         Type::Alias(name) => {
             let a = ir.alias(name)?;
-            if a.checks.is_empty() {
-                checked_alias(ir, &a.ty, depth + 1)
-            } else {
-                Some(name.clone())
+            if has_check(&a.checks) {
+                return Some(name.clone());
             }
+            if !seen.insert(name.clone()) {
+                return None;
+            }
+            checked_inside(ir, &a.ty, depth + 1, seen)
         }
-        Type::List(i) | Type::Optional(i) => checked_alias(ir, i, depth + 1),
-        Type::Map(_, v) => checked_alias(ir, v, depth + 1),
-        Type::Union(arms) => arms.iter().find_map(|a| checked_alias(ir, a, depth + 1)),
+        Type::Class(name) => {
+            if !seen.insert(name.clone()) {
+                return None;
+            }
+            let c = ir.class(name)?;
+            if has_check(&c.checks) || c.fields.iter().any(|f| has_check(&f.checks)) {
+                return Some(name.clone());
+            }
+            c.fields
+                .iter()
+                .find_map(|f| checked_inside(ir, &f.ty, depth + 1, seen))
+        }
+        Type::List(i) | Type::Optional(i) => checked_inside(ir, i, depth + 1, seen),
+        Type::Map(_, v) => checked_inside(ir, v, depth + 1, seen),
+        Type::Union(arms) => arms
+            .iter()
+            .find_map(|a| checked_inside(ir, a, depth + 1, seen)),
         _ => None,
     }
 }
