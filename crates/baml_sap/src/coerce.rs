@@ -1,0 +1,656 @@
+//! Coercing parsed values to a BAML type, scoring every choice the way BAML's parser flags
+//! them (lower is better), so the interpretation that fits the type best wins.
+
+use baml_ir::ir::{Check, Class, Field};
+use baml_ir::types::{Literal, Type};
+use baml_ir::Ir;
+use serde_json::{Map, Value as Json};
+
+use crate::jsonish::JValue;
+
+/// How much a coercion bent the data.
+pub type Score = u32;
+
+/// Penalties, per BAML's flags.
+mod cost {
+    pub const CONVERTED: u32 = 1;
+    pub const FROM_PROSE: u32 = 2;
+    pub const SINGLE_TO_LIST: u32 = 1;
+    pub const IMPLIED_KEY: u32 = 2;
+    pub const DROPPED_ITEM: u32 = 4;
+    pub const MISSING_OPTIONAL: u32 = 1;
+    pub const EXTRA_KEY: u32 = 1;
+    pub const STRINGIFIED: u32 = 2;
+    pub const INCOMPLETE: u32 = 1;
+}
+
+/// A failure and where (`Resume.jobs[2].title`).
+#[derive(Debug, Clone)]
+pub struct Fail {
+    pub path: String,
+    pub reason: String,
+}
+
+type Res = Result<(Json, Score), Fail>;
+
+pub struct Coercer<'a> {
+    pub ir: &'a Ir,
+    pub partial: bool,
+}
+
+/// Recursion bound for types (recursive aliases and classes) and values.
+const MAX_DEPTH: usize = 128;
+
+fn fail(path: &str, reason: impl Into<String>) -> Fail {
+    Fail {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn describe(v: &JValue) -> String {
+    let text = v.to_json_text();
+    if text.chars().count() > 60 {
+        format!(
+            "{}: {}...",
+            v.type_name(),
+            text.chars().take(60).collect::<String>()
+        )
+    } else {
+        format!("{}: {text}", v.type_name())
+    }
+}
+
+impl Coercer<'_> {
+    pub fn coerce(&self, ty: &Type, v: &JValue, path: &str, depth: usize) -> Res {
+        if depth > MAX_DEPTH {
+            return Err(fail(path, "nested too deeply"));
+        }
+        match ty {
+            Type::String => self.string(v, path),
+            Type::Int => self.int(v, path),
+            Type::Float => self.float(v, path),
+            Type::Bool => self.bool(v, path),
+            Type::Null => match v {
+                JValue::Null => Ok((Json::Null, 0)),
+                JValue::String(s, _) if s.trim().eq_ignore_ascii_case("null") => {
+                    Ok((Json::Null, cost::CONVERTED))
+                }
+                _ => Err(fail(path, format!("expected null, found {}", describe(v)))),
+            },
+            Type::Media(m) => Err(fail(path, format!("`{}` cannot be an output", m.name()))),
+            Type::Literal(l) => self.literal(l, v, path),
+            Type::Enum(name) => self.enum_(name, v, path),
+            Type::Class(name) => self.class(name, v, path, depth),
+            Type::Alias(name) => {
+                let Some(alias) = self.ir.alias(name) else {
+                    return Err(fail(path, format!("unknown type `{name}`")));
+                };
+                let (value, score) = self.coerce(&alias.ty, v, path, depth + 1)?;
+                self.apply_checks(&alias.checks, value, score, path)
+            }
+            Type::Optional(inner) => match v {
+                JValue::Null => Ok((Json::Null, 0)),
+                _ => match self.coerce(inner, v, path, depth + 1) {
+                    Ok(r) => Ok(r),
+                    Err(e) => match v {
+                        JValue::String(s, _) if s.trim().eq_ignore_ascii_case("null") => {
+                            Ok((Json::Null, cost::CONVERTED))
+                        }
+                        _ => Err(e),
+                    },
+                },
+            },
+            Type::List(inner) => self.list(inner, v, path, depth),
+            Type::Map(k, val) => self.map(k, val, v, path, depth),
+            Type::Union(arms) => self.union(arms, v, path, depth),
+        }
+    }
+
+    fn string(&self, v: &JValue, path: &str) -> Res {
+        match v {
+            JValue::String(s, complete) => Ok((
+                Json::String(s.clone()),
+                u32::from(!complete && !self.partial),
+            )),
+            JValue::Number(n, _) => Ok((Json::String(n.clone()), cost::CONVERTED)),
+            JValue::Bool(b) => Ok((Json::String(b.to_string()), cost::CONVERTED)),
+            JValue::Null => Err(fail(path, "expected a string, found null")),
+            JValue::Object(..) | JValue::Array(..) => {
+                Ok((Json::String(v.to_json_text()), cost::STRINGIFIED))
+            }
+        }
+    }
+
+    fn number(&self, v: &JValue, path: &str, what: &str) -> Result<(f64, Score), Fail> {
+        match v {
+            JValue::Number(n, complete) => {
+                if self.partial && !complete {
+                    return Err(fail(path, "number is still being written"));
+                }
+                n.parse::<f64>()
+                    .map(|x| (x, 0))
+                    .map_err(|_| fail(path, format!("expected {what}, found {n}")))
+            }
+            JValue::String(s, _) => parse_number_text(s)
+                .map(|(x, c)| (x, c + cost::CONVERTED))
+                .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
+            JValue::Array(items, _) if items.len() == 1 => self
+                .number(&items[0], path, what)
+                .map(|(x, c)| (x, c + cost::CONVERTED)),
+            _ => Err(fail(
+                path,
+                format!("expected {what}, found {}", describe(v)),
+            )),
+        }
+    }
+
+    fn int(&self, v: &JValue, path: &str) -> Res {
+        let (x, score) = self.number(v, path, "an int")?;
+        if !x.is_finite() {
+            return Err(fail(path, "expected an int, found a non-finite number"));
+        }
+        let rounded = x.round();
+        let score = if (rounded - x).abs() > f64::EPSILON {
+            score + cost::CONVERTED
+        } else {
+            score
+        };
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked finite; saturates at the i64 range"
+        )]
+        let n = rounded as i64;
+        Ok((Json::from(n), score))
+    }
+
+    fn float(&self, v: &JValue, path: &str) -> Res {
+        let (x, score) = self.number(v, path, "a float")?;
+        let num = serde_json::Number::from_f64(x)
+            .ok_or_else(|| fail(path, "expected a float, found a non-finite number"))?;
+        Ok((Json::Number(num), score))
+    }
+
+    fn bool(&self, v: &JValue, path: &str) -> Res {
+        match v {
+            JValue::Bool(b) => Ok((Json::Bool(*b), 0)),
+            JValue::String(s, _) => {
+                let t = s
+                    .trim()
+                    .trim_matches(|c: char| {
+                        c == '*' || c == '`' || c == '"' || c == '\'' || c == '.'
+                    })
+                    .trim();
+                if t.eq_ignore_ascii_case("true") {
+                    return Ok((Json::Bool(true), cost::CONVERTED));
+                }
+                if t.eq_ignore_ascii_case("false") {
+                    return Ok((Json::Bool(false), cost::CONVERTED));
+                }
+                let lower = s.to_ascii_lowercase();
+                let t = count_words(&lower, "true");
+                let f = count_words(&lower, "false");
+                match (t > 0, f > 0) {
+                    (true, false) => Ok((Json::Bool(true), cost::FROM_PROSE)),
+                    (false, true) => Ok((Json::Bool(false), cost::FROM_PROSE)),
+                    (true, true) => Err(fail(
+                        path,
+                        "expected a bool, but the text says both true and false",
+                    )),
+                    (false, false) => Err(fail(
+                        path,
+                        format!("expected a bool, found {}", describe(v)),
+                    )),
+                }
+            }
+            JValue::Array(items, _) if items.len() == 1 => self
+                .bool(&items[0], path)
+                .map(|(b, c)| (b, c + cost::CONVERTED)),
+            _ => Err(fail(
+                path,
+                format!("expected a bool, found {}", describe(v)),
+            )),
+        }
+    }
+
+    fn literal(&self, l: &Literal, v: &JValue, path: &str) -> Res {
+        match l {
+            Literal::String(want) => {
+                let names = [(want.as_str(), want.as_str())];
+                match v {
+                    JValue::String(s, _) => match_names(&names, s)
+                        .map(|(n, c)| (Json::String(n.to_string()), c))
+                        .map_err(|r| fail(path, format!("expected \"{want}\": {r}"))),
+                    _ => Err(fail(
+                        path,
+                        format!("expected \"{want}\", found {}", describe(v)),
+                    )),
+                }
+            }
+            Literal::Int(want) => {
+                let (got, c) = self.int(v, path)?;
+                if got.as_i64() == Some(*want) {
+                    Ok((got, c))
+                } else {
+                    Err(fail(path, format!("expected {want}, found {got}")))
+                }
+            }
+            Literal::Bool(want) => {
+                let (got, c) = self.bool(v, path)?;
+                if got.as_bool() == Some(*want) {
+                    Ok((got, c))
+                } else {
+                    Err(fail(path, format!("expected {want}, found {got}")))
+                }
+            }
+        }
+    }
+
+    fn enum_(&self, name: &str, v: &JValue, path: &str) -> Res {
+        let Some(e) = self.ir.enum_(name) else {
+            return Err(fail(path, format!("unknown enum `{name}`")));
+        };
+        let text = match v {
+            JValue::String(s, _) => s.clone(),
+            JValue::Number(n, _) => n.clone(),
+            JValue::Array(items, _) if items.len() == 1 => {
+                return self
+                    .enum_(name, &items[0], path)
+                    .map(|(x, c)| (x, c + cost::CONVERTED))
+            }
+            _ => {
+                return Err(fail(
+                    path,
+                    format!("expected a `{name}` value, found {}", describe(v)),
+                ))
+            }
+        };
+        let mut names: Vec<(&str, &str)> = Vec::new();
+        for value in e.values.iter().filter(|x| !x.skip) {
+            names.push((value.name.as_str(), value.name.as_str()));
+            if let Some(alias) = &value.alias {
+                names.push((value.name.as_str(), alias.as_str()));
+            }
+        }
+        match_names(&names, &text)
+            .map(|(n, c)| (Json::String(n.to_string()), c))
+            .map_err(|r| {
+                fail(
+                    path,
+                    format!(
+                        "expected one of {}: {r}",
+                        e.values
+                            .iter()
+                            .filter(|x| !x.skip)
+                            .map(|x| x.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn list(&self, inner: &Type, v: &JValue, path: &str, depth: usize) -> Res {
+        match v {
+            JValue::Array(items, _) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut score = 0;
+                for (i, item) in items.iter().enumerate() {
+                    match self.coerce(inner, item, &format!("{path}[{i}]"), depth + 1) {
+                        Ok((x, c)) => {
+                            out.push(x);
+                            score += c;
+                        }
+                        Err(_) if self.partial && !item.complete() => {}
+                        Err(_) => score += cost::DROPPED_ITEM,
+                    }
+                }
+                Ok((Json::Array(out), score))
+            }
+            JValue::Null if self.partial => Ok((Json::Array(Vec::new()), 0)),
+            _ => {
+                let (x, c) = self.coerce(inner, v, &format!("{path}[0]"), depth + 1)?;
+                Ok((Json::Array(vec![x]), c + cost::SINGLE_TO_LIST))
+            }
+        }
+    }
+
+    fn map(&self, key: &Type, val: &Type, v: &JValue, path: &str, depth: usize) -> Res {
+        let JValue::Object(fields, _) = v else {
+            return Err(fail(
+                path,
+                format!("expected a map (an object), found {}", describe(v)),
+            ));
+        };
+        let mut out = Map::new();
+        let mut score = 0;
+        for (k, x) in fields {
+            let key_ok = match key {
+                Type::String => Some(k.clone()),
+                other => self
+                    .coerce(other, &JValue::String(k.clone(), true), path, depth + 1)
+                    .ok()
+                    .and_then(|(j, _)| j.as_str().map(str::to_string)),
+            };
+            let Some(k2) = key_ok else {
+                score += cost::DROPPED_ITEM;
+                continue;
+            };
+            match self.coerce(val, x, &format!("{path}[{k:?}]"), depth + 1) {
+                Ok((j, c)) => {
+                    out.insert(k2, j);
+                    score += c;
+                }
+                Err(_) if self.partial && !x.complete() => {}
+                Err(_) => score += cost::DROPPED_ITEM,
+            }
+        }
+        Ok((Json::Object(out), score))
+    }
+
+    fn union(&self, arms: &[Type], v: &JValue, path: &str, depth: usize) -> Res {
+        let mut best: Option<(Json, Score)> = None;
+        let mut errors = Vec::new();
+        for arm in arms {
+            match self.coerce(arm, v, path, depth + 1) {
+                Ok((j, c)) => {
+                    if best.as_ref().is_none_or(|(_, b)| c < *b) {
+                        best = Some((j, c));
+                    }
+                }
+                Err(e) => errors.push(format!("as `{arm}`: {}", e.reason)),
+            }
+        }
+        best.ok_or_else(|| {
+            fail(
+                path,
+                format!("no member of the union fits ({})", errors.join("; ")),
+            )
+        })
+    }
+
+    fn class(&self, name: &str, v: &JValue, path: &str, depth: usize) -> Res {
+        let Some(class) = self.ir.class(name) else {
+            return Err(fail(path, format!("unknown class `{name}`")));
+        };
+        match v {
+            JValue::Object(fields, complete) => {
+                if self.partial && class.stream_done && !complete {
+                    return Err(fail(path, format!("`{name}` is still being written")));
+                }
+                let direct = self.class_from_object(class, fields, *complete, path, depth);
+                // An object that has none of the class's keys may be the value of its only field.
+                let wanted: Vec<&Field> = class.fields.iter().filter(|f| !f.skip).collect();
+                let matches_any = fields
+                    .iter()
+                    .any(|(k, _)| wanted.iter().any(|f| key_matches(f, k)));
+                if wanted.len() == 1 && !matches_any {
+                    let f = wanted[0];
+                    if let Ok((x, c)) =
+                        self.coerce(&f.ty, v, &format!("{path}.{}", f.name), depth + 1)
+                    {
+                        let mut obj = Map::new();
+                        let (x, c) = self.apply_checks(&f.checks, x, c, path)?;
+                        obj.insert(f.name.clone(), x);
+                        let implied = (Json::Object(obj), c + cost::IMPLIED_KEY);
+                        return match direct {
+                            Ok(d) if d.1 <= implied.1 => Ok(d),
+                            _ => self.apply_checks(&class.checks, implied.0, implied.1, path),
+                        };
+                    }
+                }
+                let (obj, score) = direct?;
+                self.apply_checks(&class.checks, obj, score, path)
+            }
+            JValue::Array(items, _) if items.len() == 1 => self
+                .class(name, &items[0], path, depth + 1)
+                .map(|(x, c)| (x, c + cost::CONVERTED)),
+            _ => Err(fail(
+                path,
+                format!("expected an object for `{name}`, found {}", describe(v)),
+            )),
+        }
+    }
+
+    fn class_from_object(
+        &self,
+        class: &Class,
+        fields: &[(String, JValue)],
+        complete: bool,
+        path: &str,
+        depth: usize,
+    ) -> Res {
+        let mut obj = Map::new();
+        let mut score = if complete || self.partial {
+            0
+        } else {
+            cost::INCOMPLETE
+        };
+        let mut used = vec![false; fields.len()];
+        for f in class.fields.iter().filter(|f| !f.skip) {
+            let fpath = format!("{path}.{}", f.name);
+            let found = fields
+                .iter()
+                .enumerate()
+                .find(|(i, (k, _))| !used[*i] && key_matches(f, k));
+            let value = match found {
+                Some((i, (_, x))) => {
+                    used[i] = true;
+                    if self.partial && f.stream.done && !x.complete() {
+                        None
+                    } else {
+                        match self.coerce(&f.ty, x, &fpath, depth + 1) {
+                            Ok((j, c)) => {
+                                score += c;
+                                Some(j)
+                            }
+                            Err(_) if self.partial && !x.complete() => None,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                None => None,
+            };
+            let value = match value {
+                Some(j) => j,
+                None if self.partial => {
+                    if f.stream.not_null {
+                        return Err(fail(&fpath, "not yet available (@stream.not_null)"));
+                    }
+                    Json::Null
+                }
+                None if f.ty.is_optional() => {
+                    score += cost::MISSING_OPTIONAL;
+                    Json::Null
+                }
+                None => return Err(fail(&fpath, "is required but missing")),
+            };
+            let (value, c) = if self.partial && value.is_null() {
+                (value, 0)
+            } else {
+                self.apply_checks(&f.checks, value, 0, &fpath)?
+            };
+            score += c;
+            let value = if f.stream.with_state && self.partial {
+                let state = match found.map(|(_, (_, x))| x.complete()) {
+                    None => "Pending",
+                    Some(false) => "Incomplete",
+                    Some(true) => "Complete",
+                };
+                serde_json::json!({ "value": value, "state": state })
+            } else {
+                value
+            };
+            obj.insert(f.name.clone(), value);
+        }
+        score += u32::try_from(used.iter().filter(|u| !**u).count()).unwrap_or(u32::MAX)
+            * cost::EXTRA_KEY;
+        Ok((Json::Object(obj), score))
+    }
+
+    /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors).
+    fn apply_checks(&self, checks: &[Check], value: Json, score: Score, path: &str) -> Res {
+        if checks.is_empty() {
+            return Ok((value, score));
+        }
+        let mut results = Map::new();
+        for check in checks {
+            let passed = crate::checks::evaluate(&check.expr, &value);
+            if check.assert {
+                if !passed {
+                    let name = check
+                        .name
+                        .as_deref()
+                        .map_or(String::new(), |n| format!(" `{n}`"));
+                    return Err(fail(
+                        path,
+                        format!("assert{name} failed: {{{{ {} }}}}", check.expr),
+                    ));
+                }
+            } else if let Some(name) = &check.name {
+                results.insert(
+                    name.clone(),
+                    serde_json::json!({ "name": name, "expression": check.expr, "status": if passed { "succeeded" } else { "failed" } }),
+                );
+            }
+        }
+        if results.is_empty() {
+            Ok((value, score))
+        } else {
+            Ok((
+                serde_json::json!({ "value": value, "checks": results }),
+                score,
+            ))
+        }
+    }
+}
+
+/// Whether an object key names a field (its alias, or its name; case and punctuation aside).
+fn key_matches(f: &Field, key: &str) -> bool {
+    let want = f.alias.as_deref().unwrap_or(&f.name);
+    if key == want || key == f.name {
+        return true;
+    }
+    let norm = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let k = norm(key);
+    !k.is_empty() && (k == norm(want) || k == norm(&f.name))
+}
+
+/// Numbers as people write them: `12,111`, `$1,234.50`, `1/5`, `45%`, `1e3`.
+fn parse_number_text(s: &str) -> Option<(f64, Score)> {
+    let t = s
+        .trim()
+        .trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
+    let cleaned: String = t
+        .chars()
+        .filter(|c| !matches!(c, ',' | '$' | '€' | '£' | '_' | ' '))
+        .collect();
+    let cleaned = cleaned.trim_end_matches(['.', '%']);
+    if let Ok(x) = cleaned.parse::<f64>() {
+        return Some((x, u32::from(cleaned.len() != t.len())));
+    }
+    if let Some((a, b)) = cleaned.split_once('/') {
+        if let (Ok(a), Ok(b)) = (a.parse::<f64>(), b.parse::<f64>()) {
+            if b != 0.0 {
+                return Some((a / b, 1));
+            }
+        }
+    }
+    // A single number inside prose.
+    let numbers: Vec<f64> = t
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+        .filter_map(|w| w.trim_end_matches('.').parse::<f64>().ok())
+        .collect();
+    match numbers.as_slice() {
+        [x] => Some((*x, cost::FROM_PROSE)),
+        _ => None,
+    }
+}
+
+fn count_words(haystack: &str, word: &str) -> usize {
+    let mut count = 0;
+    let mut from = 0;
+    while let Some(i) = haystack[from..].find(word) {
+        let start = from + i;
+        let end = start + word.len();
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[end..].chars().next();
+        if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric) {
+            count += 1;
+        }
+        from = end;
+    }
+    count
+}
+
+/// Picks one of `(value, name)` for a text: exact, case-insensitive, without punctuation,
+/// then the most frequent mention in prose (a tie fails).
+fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str, Score), String> {
+    let t = text.trim();
+    if let Some((v, _)) = names.iter().find(|(_, n)| *n == t) {
+        return Ok((v, 0));
+    }
+    if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(t)) {
+        return Ok((v, cost::CONVERTED));
+    }
+    let strip = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let stripped = strip(t);
+    if !stripped.is_empty() {
+        if let Some((v, _)) = names.iter().find(|(_, n)| strip(n) == stripped) {
+            return Ok((v, cost::CONVERTED));
+        }
+    }
+    // Mentions in prose, longest names first so `1040-X` is not also counted as `1040`.
+    let lower = t.to_lowercase();
+    let mut order: Vec<&(&str, &str)> = names.iter().collect();
+    order.sort_by_key(|(_, n)| std::cmp::Reverse(n.len()));
+    let mut taken = vec![false; lower.len()];
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (v, n) in order {
+        let needle = n.to_lowercase();
+        if needle.is_empty() {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(&needle) {
+            let start = from + i;
+            let end = start + needle.len();
+            let before = lower[..start].chars().next_back();
+            let after = lower[end..].chars().next();
+            let bounded = !before.is_some_and(char::is_alphanumeric)
+                && !after.is_some_and(char::is_alphanumeric);
+            if bounded && !taken[start..end].iter().any(|x| *x) {
+                taken[start..end].iter_mut().for_each(|x| *x = true);
+                match counts.iter_mut().find(|(cv, _)| cv == v) {
+                    Some((_, c)) => *c += 1,
+                    None => counts.push((v, 1)),
+                }
+            }
+            from = end;
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    match counts.as_slice() {
+        [] => Err(format!(
+            "found {:?}",
+            t.chars().take(60).collect::<String>()
+        )),
+        [(v, _)] => Ok((v, cost::FROM_PROSE)),
+        [(v, a), (w, b), ..] if a > b => {
+            let _ = w;
+            Ok((v, cost::FROM_PROSE))
+        }
+        [(v, _), (w, _), ..] => Err(format!("the text mentions `{v}` and `{w}` equally often")),
+    }
+}

@@ -1,0 +1,158 @@
+//! Schema-aligned parsing: turning what a model wrote into a value of the declared BAML type.
+//!
+//! The text is read every plausible way ([`jsonish`]: strict JSON, each markdown fence, JSON
+//! found inside prose, the fixing parser over the whole text, the raw text itself); each reading
+//! is coerced to the target type with a score for every liberty taken ([`coerce`]), and the best
+//! scoring reading wins, as in BAML's own parser.
+
+mod checks;
+mod coerce;
+pub mod jsonish;
+
+use baml_ir::{Ir, Type};
+use serde_json::Value as Json;
+
+use crate::coerce::{Coercer, Fail, Score};
+use crate::jsonish::{markdown_blocks, JValue, Parser};
+
+/// The model's output could not be read as the type.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SapError {
+    #[error("Failed to parse the model's output as `{ty}`: {path}: {reason}")]
+    Validation {
+        ty: String,
+        path: String,
+        reason: String,
+    },
+}
+
+impl SapError {
+    /// The stable error code of SPEC.md.
+    pub fn code(&self) -> &'static str {
+        "BAML_VALIDATION"
+    }
+}
+
+/// One way of reading the text, with what that reading costs on top of its coercion.
+struct Reading {
+    value: JValue,
+    cost: Score,
+}
+
+/// Every plausible reading of the text, best first.
+fn readings(text: &str) -> Vec<Reading> {
+    let mut out = Vec::new();
+    let trimmed = text.trim();
+    if let Ok(v) = serde_json::from_str::<Json>(trimmed) {
+        out.push(Reading {
+            value: from_json(&v, 0),
+            cost: 0,
+        });
+        return out;
+    }
+    for (_, body, _) in markdown_blocks(text) {
+        let values = Parser::new(&body).parse_all();
+        push_values(&mut out, values, 0);
+    }
+    // JSON objects and arrays inside prose.
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find(['{', '[']) {
+        let start = from + i;
+        let mut p = Parser::new(&text[start..]);
+        let v = p.value(jsonish::Ctx::Top, 0);
+        let consumed = p.pos().max(1);
+        if matches!(v, JValue::Object(..) | JValue::Array(..)) {
+            found.push(v);
+        }
+        from = start + consumed;
+    }
+    if !(trimmed.starts_with(['{', '[']) && found.len() == 1) {
+        push_values(&mut out, found, 1);
+    }
+    if trimmed.starts_with(['{', '[', '"', '\'']) {
+        push_values(&mut out, Parser::new(trimmed).parse_all(), 1);
+    }
+    out.push(Reading {
+        value: JValue::String(trimmed.to_string(), true),
+        cost: 0,
+    });
+    out
+}
+
+/// Adds parsed values: each alone, and all of them as a list when there are several.
+fn push_values(out: &mut Vec<Reading>, values: Vec<JValue>, cost: Score) {
+    if values.len() > 1 {
+        out.push(Reading {
+            value: JValue::Array(values.clone(), true),
+            cost,
+        });
+    }
+    for v in values {
+        out.push(Reading { value: v, cost });
+    }
+}
+
+fn from_json(v: &Json, depth: usize) -> JValue {
+    match v {
+        Json::Null => JValue::Null,
+        Json::Bool(b) => JValue::Bool(*b),
+        Json::Number(n) => JValue::Number(n.to_string(), true),
+        Json::String(s) => JValue::String(s.clone(), true),
+        Json::Array(items) if depth < 512 => JValue::Array(
+            items.iter().map(|x| from_json(x, depth + 1)).collect(),
+            true,
+        ),
+        Json::Object(map) if depth < 512 => JValue::Object(
+            map.iter()
+                .map(|(k, x)| (k.clone(), from_json(x, depth + 1)))
+                .collect(),
+            true,
+        ),
+        other => JValue::String(other.to_string(), true),
+    }
+}
+
+/// Parses `text` as `ty`. With `partial`, the text is an unfinished stream: values it has not
+/// finished are left out or null instead of failing (BAML's `parseStream`).
+pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapError> {
+    let coercer = Coercer { ir, partial };
+    let mut best: Option<(Json, Score)> = None;
+    let mut first_error: Option<Fail> = None;
+    for reading in readings(text) {
+        match coercer.coerce(ty, &reading.value, "", 0) {
+            Ok((value, score)) => {
+                let total = score + reading.cost;
+                if best.as_ref().is_none_or(|(_, b)| total < *b) {
+                    best = Some((value, total));
+                }
+            }
+            Err(e) => {
+                if first_error.is_none() {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    if let Some((value, _)) = best {
+        return Ok(value);
+    }
+    if partial && text.trim().is_empty() {
+        return Ok(Json::Null);
+    }
+    let e = first_error.unwrap_or(Fail {
+        path: String::new(),
+        reason: "no value found".into(),
+    });
+    let path = if e.path.is_empty() {
+        format!("{ty}")
+    } else {
+        format!("{ty}{}", e.path)
+    };
+    Err(SapError::Validation {
+        ty: ty.to_string(),
+        path,
+        reason: e.reason,
+    })
+}

@@ -1,0 +1,60 @@
+//! Schema-aligned parsing vectors recorded from BAML's own runtime (`tests/vectors/*.json`):
+//! each `raw` model output, parsed as `output_type`, must give BAML's `expected` value, or fail
+//! where BAML failed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use serde_json::Value;
+
+fn run(file: &str) -> (usize, Vec<String>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(file);
+    let vectors: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for v in &vectors {
+        let name = v["name"].as_str().unwrap();
+        let src = format!(
+            "{}\nfunction ConformanceFn() -> {} {{\n  client \"openai/gpt-4o\"\n  prompt #\"x\"#\n}}\n",
+            v["baml"].as_str().unwrap(),
+            v["output_type"].as_str().unwrap()
+        );
+        let ir = match baml_ir::load(&[("main.baml".into(), src)]) {
+            Ok(ir) => ir,
+            Err(d) => {
+                failures.push(format!("{name}: the .baml did not load: {d:?}"));
+                continue;
+            }
+        };
+        let ty = &ir.function("ConformanceFn").unwrap().ret;
+        let partial = v["partial"].as_bool().unwrap_or(false);
+        let got = baml_sap::parse(&ir, ty, v["raw"].as_str().unwrap(), partial);
+        let expect_error = v["expect_error"].as_bool().unwrap_or(false);
+        match (got, expect_error) {
+            (Ok(value), false) if value == v["expected"] => {}
+            (Err(_), true) => {}
+            (Ok(value), false) => {
+                failures.push(format!("{name}: expected {}, got {value}", v["expected"]))
+            }
+            (Ok(value), true) => failures.push(format!("{name}: expected an error, got {value}")),
+            (Err(e), false) => {
+                failures.push(format!("{name}: expected {}, got error {e}", v["expected"]))
+            }
+        }
+    }
+    (vectors.len(), failures)
+}
+
+#[test]
+fn starter_vectors_from_baml() {
+    let (count, failures) = run("sap_vectors.json");
+    assert_eq!(count, 25);
+    assert!(
+        failures.is_empty(),
+        "{} of {count} vectors differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
