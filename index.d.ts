@@ -49,6 +49,12 @@ export declare class BamlRuntime {
   static fromDirectory(dir: string, env?: Record<string, string> | undefined | null): BamlRuntime
   /** The BAML functions: name, parameters (name and BAML type text), return type text. */
   functions(): Array<BamlFunctionInfo>
+  /**
+   * Parses model output text as function `name`'s return type (BAML's `b.parse`; with
+   * `partial: true`, `b.parseStream` for an unfinished stream). Throws `BAML_VALIDATION` with
+   * `rawOutput` when the text cannot be read as that type.
+   */
+  parse(name: string, text: string, options?: { partial?: boolean }): unknown
   /** TypeScript declarations of the `b` object that sandboxed code sees. */
   typescriptDeclarations(): string
 }
@@ -96,6 +102,12 @@ export interface EvaluateOptions {
 export interface MemoryUsage {
   usedBytes: number
   limitBytes: number
+}
+
+/** Options of `parse()`. */
+export interface ParseOptions {
+  /** Parse an unfinished stream: values not yet complete are left out or null. */
+  partial?: boolean
 }
 
 /** What `usage()` returns. */

@@ -97,6 +97,23 @@ pub(crate) unsafe fn sandbox_error(env: Env, e: &SandboxError) -> Raw {
     }
 }
 
+/// `BAML_VALIDATION`: the model's output could not be read as the return type.
+pub(crate) unsafe fn validation_error(env: Env, e: &baml_sap::SapError, raw: &str) -> Raw {
+    let message = e.to_string();
+    unsafe {
+        let raw_output = string(env, raw).unwrap_or(std::ptr::null_mut());
+        error(
+            env,
+            e.code(),
+            &message,
+            &[
+                ("rawOutput", raw_output),
+                ("prompt", crate::util::undefined(env)),
+            ],
+        )
+    }
+}
+
 pub(crate) unsafe fn load_error(env: Env, e: &LoadError) -> Raw {
     let message = e.to_string();
     unsafe {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::errors::{load_error, throw};
+use crate::errors::{invalid_arg, load_error, throw, validation_error};
 
 /// One BAML function as `functions()` lists it.
 #[napi(object)]
@@ -22,6 +22,13 @@ pub struct BamlFunctionInfo {
 pub struct BamlParamInfo {
     pub name: String,
     pub r#type: String,
+}
+
+/// Options of `parse()`.
+#[napi(object)]
+pub struct ParseOptions {
+    /// Parse an unfinished stream: values not yet complete are left out or null.
+    pub partial: Option<bool>,
 }
 
 /// A set of `.baml` sources, parsed and validated once and shared by every `BamlContext`.
@@ -95,6 +102,40 @@ impl BamlRuntime {
                 return_type: f.ret.to_string(),
             })
             .collect()
+    }
+
+    /// Parses model output text as function `name`'s return type (BAML's `b.parse`; with
+    /// `partial: true`, `b.parseStream` for an unfinished stream). Throws `BAML_VALIDATION` with
+    /// `rawOutput` when the text cannot be read as that type.
+    #[napi(catch_unwind, ts_return_type = "unknown")]
+    pub fn parse(
+        &self,
+        env: Env,
+        name: String,
+        text: String,
+        #[napi(ts_arg_type = "{ partial?: boolean }")] options: Option<ParseOptions>,
+    ) -> Result<serde_json::Value> {
+        let partial = options.and_then(|o| o.partial).unwrap_or(false);
+        let Some(function) = self.inner.ir().function(&name) else {
+            let known: Vec<&str> = self
+                .inner
+                .ir()
+                .functions
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect();
+            let msg = format!(
+                "unknown BAML function `{name}`; the project has: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+            return Err(unsafe { throw(env.raw(), invalid_arg(env.raw(), &msg)) });
+        };
+        baml_sap::parse(self.inner.ir(), &function.ret, &text, partial)
+            .map_err(|e| unsafe { throw(env.raw(), validation_error(env.raw(), &e, &text)) })
     }
 
     /// TypeScript declarations of the `b` object that sandboxed code sees.

@@ -171,6 +171,10 @@ impl Coercer<'_> {
         Ok((Json::Number(num), score))
     }
 
+    #[expect(
+        clippy::self_only_used_in_recursion,
+        reason = "kept a method like its siblings"
+    )]
     fn bool(&self, v: &JValue, path: &str) -> Res {
         match v {
             JValue::Bool(b) => Ok((Json::Bool(*b), 0)),
@@ -489,6 +493,7 @@ impl Coercer<'_> {
     }
 
     /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors).
+    #[expect(clippy::unused_self, reason = "kept a method like its siblings")]
     fn apply_checks(&self, checks: &[Check], value: Json, score: Score, path: &str) -> Res {
         if checks.is_empty() {
             return Ok((value, score));
@@ -640,7 +645,7 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
             from = end;
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     match counts.as_slice() {
         [] => Err(format!(
             "found {:?}",

@@ -134,8 +134,7 @@ impl<'a> Parser<'a> {
         };
         p.skip_ws();
         match p.peek() {
-            None => true,
-            Some(b',' | b'}' | b']') => true,
+            None | Some(b',' | b'}' | b']') => true,
             Some(b':') => ctx == Ctx::Object,
             _ => false,
         }
@@ -217,21 +216,20 @@ impl<'a> Parser<'a> {
     }
 
     fn key(&mut self) -> String {
-        match self.peek() {
-            Some(q @ (b'"' | b'\'' | b'`')) => match self.quoted(q, Ctx::Object) {
+        if let Some(q @ (b'"' | b'\'' | b'`')) = self.peek() {
+            match self.quoted(q, Ctx::Object) {
                 JValue::String(s, _) => s,
                 _ => String::new(),
-            },
-            _ => {
-                let start = self.pos;
-                while let Some(c) = self.peek() {
-                    if c == b':' || c == b'\n' || c == b'}' || c == b',' {
-                        break;
-                    }
-                    self.pos += 1;
-                }
-                self.text[start..self.pos].trim().to_string()
             }
+        } else {
+            let start = self.pos;
+            while let Some(c) = self.peek() {
+                if c == b':' || c == b'\n' || c == b'}' || c == b',' {
+                    break;
+                }
+                self.pos += 1;
+            }
+            self.text[start..self.pos].trim().to_string()
         }
     }
 
@@ -241,13 +239,13 @@ impl<'a> Parser<'a> {
         loop {
             self.skip_ws();
             match self.peek() {
-                None => return JValue::Array(items, false),
+                // The end, or a stray `}`: the array ends here, unfinished.
+                None | Some(b'}') => return JValue::Array(items, false),
                 Some(b']') => {
                     self.pos += 1;
                     return JValue::Array(items, true);
                 }
                 Some(b',') => self.pos += 1,
-                Some(b'}') => return JValue::Array(items, false),
                 Some(_) => {
                     let before = self.pos;
                     items.push(self.value(Ctx::Array, depth + 1));
@@ -308,15 +306,12 @@ impl<'a> Parser<'a> {
         let fence = if q == b'"' { "\"\"\"" } else { "```" };
         self.pos += 3;
         let body_start = self.pos;
-        let (body, complete) = match self.text[body_start..].find(fence) {
-            Some(i) => {
-                self.pos = body_start + i + 3;
-                (&self.text[body_start..body_start + i], true)
-            }
-            None => {
-                self.pos = self.s.len();
-                (&self.text[body_start..], false)
-            }
+        let (body, complete) = if let Some(i) = self.text[body_start..].find(fence) {
+            self.pos = body_start + i + 3;
+            (&self.text[body_start..body_start + i], true)
+        } else {
+            self.pos = self.s.len();
+            (&self.text[body_start..], false)
         };
         let body = if q == b'`' {
             // The first line is an info string (`typescript main.ts`).
@@ -360,15 +355,17 @@ impl<'a> Parser<'a> {
     /// surrounding structure resumes.
     fn unquoted(&mut self, ctx: Ctx) -> JValue {
         let start = self.pos;
-        loop {
-            let Some(c) = self.peek() else { break };
-            match (c, ctx) {
-                (b',', Ctx::Array) | (b']', Ctx::Array) | (b'\n', Ctx::Array) => break,
-                (b'}', Ctx::Object) if self.closes_here(self.pos + 1) => break,
-                (b',' | b'\n', Ctx::Object) if self.next_is_key(self.pos + 1) => break,
-                (b'}' | b']', Ctx::Top) => break,
-                _ => self.pos += 1,
+        while let Some(c) = self.peek() {
+            let ends = match (c, ctx) {
+                (b',' | b']' | b'\n', Ctx::Array) | (b'}' | b']', Ctx::Top) => true,
+                (b'}', Ctx::Object) => self.closes_here(self.pos + 1),
+                (b',' | b'\n', Ctx::Object) => self.next_is_key(self.pos + 1),
+                _ => false,
+            };
+            if ends {
+                break;
             }
+            self.pos += 1;
         }
         let raw = self.text[start..self.pos].trim();
         let complete = self.pos < self.s.len();
@@ -456,17 +453,14 @@ pub fn markdown_blocks(text: &str) -> Vec<(String, String, bool)> {
             None => (after.trim().to_string(), rest.len()),
         };
         let body_text = &rest[body_start.min(rest.len())..];
-        match find_line_fence(body_text) {
-            Some(j) => {
-                out.push((info, body_text[..j].to_string(), true));
-                let consumed = body_start + j + 3;
-                offset += consumed;
-                rest = &text[offset..];
-            }
-            None => {
-                out.push((info, body_text.to_string(), false));
-                return out;
-            }
+        if let Some(j) = find_line_fence(body_text) {
+            out.push((info, body_text[..j].to_string(), true));
+            let consumed = body_start + j + 3;
+            offset += consumed;
+            rest = &text[offset..];
+        } else {
+            out.push((info, body_text.to_string(), false));
+            return out;
         }
     }
 }

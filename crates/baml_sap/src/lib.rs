@@ -6,6 +6,10 @@
 //! scoring reading wins, as in BAML's own parser.
 
 mod checks;
+#[allow(
+    clippy::many_single_char_names,
+    reason = "v (value), f (field), c (cost) read best short"
+)]
 mod coerce;
 pub mod jsonish;
 

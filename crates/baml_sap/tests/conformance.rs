@@ -36,11 +36,11 @@ fn run(file: &str) -> (usize, Vec<String>) {
             (Ok(value), false) if value == v["expected"] => {}
             (Err(_), true) => {}
             (Ok(value), false) => {
-                failures.push(format!("{name}: expected {}, got {value}", v["expected"]))
+                failures.push(format!("{name}: expected {}, got {value}", v["expected"]));
             }
             (Ok(value), true) => failures.push(format!("{name}: expected an error, got {value}")),
             (Err(e), false) => {
-                failures.push(format!("{name}: expected {}, got error {e}", v["expected"]))
+                failures.push(format!("{name}: expected {}, got error {e}", v["expected"]));
             }
         }
     }
