@@ -22,6 +22,8 @@ mod cost {
     pub const EXTRA_KEY: u32 = 1;
     pub const STRINGIFIED: u32 = 2;
     pub const INCOMPLETE: u32 = 1;
+    pub const NULL_FALLBACK: u32 = 8;
+    pub const EMPTY_LIST: u32 = 8;
 }
 
 /// A failure and where (`Resume.jobs[2].title`).
@@ -73,10 +75,7 @@ impl Coercer<'_> {
             Type::Bool => self.bool(v, path),
             Type::Null => match v {
                 JValue::Null => Ok((Json::Null, 0)),
-                JValue::String(s, _) if s.trim().eq_ignore_ascii_case("null") => {
-                    Ok((Json::Null, cost::CONVERTED))
-                }
-                _ => Err(fail(path, format!("expected null, found {}", describe(v)))),
+                _ => Ok((Json::Null, cost::NULL_FALLBACK)),
             },
             Type::Media(m) => Err(fail(path, format!("`{}` cannot be an output", m.name()))),
             Type::Literal(l) => self.literal(l, v, path),
@@ -91,15 +90,8 @@ impl Coercer<'_> {
             }
             Type::Optional(inner) => match v {
                 JValue::Null => Ok((Json::Null, 0)),
-                _ => match self.coerce(inner, v, path, depth + 1) {
-                    Ok(r) => Ok(r),
-                    Err(e) => match v {
-                        JValue::String(s, _) if s.trim().eq_ignore_ascii_case("null") => {
-                            Ok((Json::Null, cost::CONVERTED))
-                        }
-                        _ => Err(e),
-                    },
-                },
+                // A value that does not fit an optional type reads as null, as BAML does.
+                _ => self.coerce(inner, v, path, depth + 1).or(Ok((Json::Null, cost::NULL_FALLBACK))),
             },
             Type::List(inner) => self.list(inner, v, path, depth),
             Type::Map(k, val) => self.map(k, val, v, path, depth),
@@ -116,9 +108,7 @@ impl Coercer<'_> {
             JValue::Number(n, _) => Ok((Json::String(n.clone()), cost::CONVERTED)),
             JValue::Bool(b) => Ok((Json::String(b.to_string()), cost::CONVERTED)),
             JValue::Null => Err(fail(path, "expected a string, found null")),
-            JValue::Object(..) | JValue::Array(..) => {
-                Ok((Json::String(v.to_json_text()), cost::STRINGIFIED))
-            }
+            JValue::Object(..) | JValue::Array(..) => Ok((Json::String(v.display()), cost::STRINGIFIED)),
         }
     }
 
@@ -270,11 +260,9 @@ impl Coercer<'_> {
             }
         };
         let mut names: Vec<(&str, &str)> = Vec::new();
+        // A value with an alias is known to the model by its alias only.
         for value in e.values.iter().filter(|x| !x.skip) {
-            names.push((value.name.as_str(), value.name.as_str()));
-            if let Some(alias) = &value.alias {
-                names.push((value.name.as_str(), alias.as_str()));
-            }
+            names.push((value.name.as_str(), value.alias.as_deref().unwrap_or(&value.name)));
         }
         match_names(&names, &text)
             .map(|(n, c)| (Json::String(n.to_string()), c))
@@ -312,10 +300,11 @@ impl Coercer<'_> {
                 Ok((Json::Array(out), score))
             }
             JValue::Null if self.partial => Ok((Json::Array(Vec::new()), 0)),
-            _ => {
-                let (x, c) = self.coerce(inner, v, &format!("{path}[0]"), depth + 1)?;
-                Ok((Json::Array(vec![x]), c + cost::SINGLE_TO_LIST))
-            }
+            _ => match self.coerce(inner, v, &format!("{path}[0]"), depth + 1) {
+                Ok((x, c)) => Ok((Json::Array(vec![x]), c + cost::SINGLE_TO_LIST)),
+                // Nothing in the text fits an item: an empty list, as BAML gives.
+                Err(_) => Ok((Json::Array(Vec::new()), cost::EMPTY_LIST)),
+            },
         }
     }
 
@@ -532,50 +521,55 @@ impl Coercer<'_> {
 
 /// Whether an object key names a field (its alias, or its name; case and punctuation aside).
 fn key_matches(f: &Field, key: &str) -> bool {
+    // The model knows a field by its alias if it has one, else by its name.
     let want = f.alias.as_deref().unwrap_or(&f.name);
-    if key == want || key == f.name {
-        return true;
-    }
-    let norm = |s: &str| {
-        s.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_lowercase()
-    };
-    let k = norm(key);
-    !k.is_empty() && (k == norm(want) || k == norm(&f.name))
+    key == want || key.trim() == want || key.trim().eq_ignore_ascii_case(want)
 }
 
 /// Numbers as people write them: `12,111`, `$1,234.50`, `1/5`, `45%`, `1e3`.
 fn parse_number_text(s: &str) -> Option<(f64, Score)> {
-    let t = s
-        .trim()
-        .trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
-    let cleaned: String = t
-        .chars()
-        .filter(|c| !matches!(c, ',' | '$' | '€' | '£' | '_' | ' '))
-        .collect();
-    let cleaned = cleaned.trim_end_matches(['.', '%']);
+    let t = s.trim().trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
+    let unsigned = t.trim_start_matches(['$', '€', '£']);
+    let cleaned = unsigned.trim_end_matches(['.', '%']);
     if let Ok(x) = cleaned.parse::<f64>() {
         return Some((x, u32::from(cleaned.len() != t.len())));
     }
+    if let Some(x) = thousands(cleaned) {
+        return Some((x, 1));
+    }
     if let Some((a, b)) = cleaned.split_once('/') {
-        if let (Ok(a), Ok(b)) = (a.parse::<f64>(), b.parse::<f64>()) {
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
             if b != 0.0 {
                 return Some((a / b, 1));
             }
         }
     }
     // A single number inside prose.
-    let numbers: Vec<f64> = t
-        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+    let numbers: Vec<&str> = t
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == ','))
+        .map(|w| w.trim_matches([',', '.']))
         .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
-        .filter_map(|w| w.trim_end_matches('.').parse::<f64>().ok())
         .collect();
     match numbers.as_slice() {
-        [x] => Some((*x, cost::FROM_PROSE)),
+        [w] => w.parse::<f64>().ok().or_else(|| thousands(w)).map(|x| (x, cost::FROM_PROSE)),
         _ => None,
     }
+}
+
+/// `1,234` or `-1,234,567.89`: commas only as thousands separators.
+fn thousands(s: &str) -> Option<f64> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = body.split_once('.').map_or((body, None), |(a, b)| (a, Some(b)));
+    let groups: Vec<&str> = int.split(',').collect();
+    let ok = groups.len() > 1
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()))
+        && frac.is_none_or(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()));
+    if !ok {
+        return None;
+    }
+    s.replace(',', "").parse().ok()
 }
 
 fn count_words(haystack: &str, word: &str) -> usize {
@@ -604,19 +598,13 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
     if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(t)) {
         return Ok((v, cost::CONVERTED));
     }
-    let strip = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .collect::<String>()
-            .to_lowercase()
-    };
-    let stripped = strip(t);
-    if !stripped.is_empty() {
-        if let Some((v, _)) = names.iter().find(|(_, n)| strip(n) == stripped) {
-            return Ok((v, cost::CONVERTED));
-        }
+    // Surrounding punctuation and markdown aside: `TWO.`, `**two**`, `"TWO"`.
+    let core = t.trim_matches(|c: char| !c.is_alphanumeric());
+    if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(core)) {
+        return Ok((v, cost::CONVERTED));
     }
-    // Mentions in prose, longest names first so `1040-X` is not also counted as `1040`.
+    // Mentions in prose (as substrings, like BAML), longest names first so `1040-X` is not
+    // also counted as `1040`; the most frequent wins and a tie fails.
     let lower = t.to_lowercase();
     let mut order: Vec<&(&str, &str)> = names.iter().collect();
     order.sort_by_key(|(_, n)| std::cmp::Reverse(n.len()));
@@ -631,11 +619,7 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
         while let Some(i) = lower[from..].find(&needle) {
             let start = from + i;
             let end = start + needle.len();
-            let before = lower[..start].chars().next_back();
-            let after = lower[end..].chars().next();
-            let bounded = !before.is_some_and(char::is_alphanumeric)
-                && !after.is_some_and(char::is_alphanumeric);
-            if bounded && !taken[start..end].iter().any(|x| *x) {
+            if !taken[start..end].iter().any(|x| *x) {
                 taken[start..end].iter_mut().for_each(|x| *x = true);
                 match counts.iter_mut().find(|(cv, _)| cv == v) {
                     Some((_, c)) => *c += 1,
@@ -647,15 +631,9 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     match counts.as_slice() {
-        [] => Err(format!(
-            "found {:?}",
-            t.chars().take(60).collect::<String>()
-        )),
+        [] => Err(format!("found {:?}", t.chars().take(60).collect::<String>())),
         [(v, _)] => Ok((v, cost::FROM_PROSE)),
-        [(v, a), (w, b), ..] if a > b => {
-            let _ = w;
-            Ok((v, cost::FROM_PROSE))
-        }
+        [(v, a), (_, b), ..] if a > b => Ok((v, cost::FROM_PROSE)),
         [(v, _), (w, _), ..] => Err(format!("the text mentions `{v}` and `{w}` equally often")),
     }
 }

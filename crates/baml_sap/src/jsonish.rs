@@ -41,6 +41,20 @@ impl JValue {
         }
     }
 
+    /// The value as BAML prints a parsed value when a string is wanted: `{a: 1}`, `[1, 2]`.
+    pub fn display(&self) -> String {
+        match self {
+            JValue::String(s, _) | JValue::Number(s, _) => s.clone(),
+            JValue::Bool(b) => b.to_string(),
+            JValue::Null => "null".into(),
+            JValue::Object(fields, _) => {
+                let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {}", v.display())).collect();
+                format!("{{{}}}", parts.join(", "))
+            }
+            JValue::Array(items, _) => format!("[{}]", items.iter().map(JValue::display).collect::<Vec<_>>().join(", ")),
+        }
+    }
+
     /// Compact JSON text of the value (for strings made from other values).
     pub fn to_json_text(&self) -> String {
         match self {

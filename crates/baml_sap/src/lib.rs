@@ -121,6 +121,10 @@ fn from_json(v: &Json, depth: usize) -> JValue {
 /// Parses `text` as `ty`. With `partial`, the text is an unfinished stream: values it has not
 /// finished are left out or null instead of failing (BAML's `parseStream`).
 pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapError> {
+    if *ty == Type::String {
+        // A plain string return type is the model's text exactly as written.
+        return Ok(Json::String(text.to_string()));
+    }
     let coercer = Coercer { ir, partial };
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;

@@ -7,6 +7,18 @@ use std::path::Path;
 
 use serde_json::Value;
 
+/// JSON equality where numbers compare by value (`42` and `42.0` are one JavaScript number).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
 fn run(file: &str) -> (usize, Vec<String>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/vectors")
@@ -33,7 +45,7 @@ fn run(file: &str) -> (usize, Vec<String>) {
         let got = baml_sap::parse(&ir, ty, v["raw"].as_str().unwrap(), partial);
         let expect_error = v["expect_error"].as_bool().unwrap_or(false);
         match (got, expect_error) {
-            (Ok(value), false) if value == v["expected"] => {}
+            (Ok(value), false) if same(&value, &v["expected"]) => {}
             (Err(_), true) => {}
             (Ok(value), false) => {
                 failures.push(format!("{name}: expected {}, got {value}", v["expected"]));
@@ -57,4 +69,14 @@ fn starter_vectors_from_baml() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn our_vectors_recorded_from_baml() {
+    let (count, failures) = run("baml_vectors.json");
+    assert!(count >= 200, "only {count} vectors");
+    for f in &failures {
+        eprintln!("{f}");
+    }
+    assert!(failures.is_empty(), "{} of {count} vectors differ:\n{}", failures.len(), failures.join("\n"));
 }
