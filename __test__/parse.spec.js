@@ -29,6 +29,25 @@ test('all 25 starter vectors recorded from BAML give BAML\'s answers', (t) => {
   }
 })
 
+test('272 more vectors recorded from BAML give BAML\'s answers through runtime.parse', (t) => {
+  const recorded = JSON.parse(fs.readFileSync(path.join(vectorsDir, 'baml_vectors.json'), 'utf8'))
+  t.true(recorded.length >= 200)
+  let checked = 0
+  for (const v of recorded) {
+    const rt = runtimeFor(v)
+    let got
+    try {
+      got = { value: rt.parse('ConformanceFn', v.raw, { partial: Boolean(v.partial) }) }
+    } catch (e) {
+      got = { error: e.code }
+    }
+    if (v.expect_error) t.is(got.error, 'BAML_VALIDATION', v.name)
+    else t.deepEqual(got.value, v.expected, v.name)
+    checked++
+  }
+  t.is(checked, recorded.length)
+})
+
 test('a failure names the field and why, with the raw output', (t) => {
   const rt = BamlRuntime.fromFiles({
     'main.baml': `class Person {

@@ -91,7 +91,9 @@ impl Coercer<'_> {
             Type::Optional(inner) => match v {
                 JValue::Null => Ok((Json::Null, 0)),
                 // A value that does not fit an optional type reads as null, as BAML does.
-                _ => self.coerce(inner, v, path, depth + 1).or(Ok((Json::Null, cost::NULL_FALLBACK))),
+                _ => self
+                    .coerce(inner, v, path, depth + 1)
+                    .or(Ok((Json::Null, cost::NULL_FALLBACK))),
             },
             Type::List(inner) => self.list(inner, v, path, depth),
             Type::Map(k, val) => self.map(k, val, v, path, depth),
@@ -108,11 +110,16 @@ impl Coercer<'_> {
             JValue::Number(n, _) => Ok((Json::String(n.clone()), cost::CONVERTED)),
             JValue::Bool(b) => Ok((Json::String(b.to_string()), cost::CONVERTED)),
             JValue::Null => Err(fail(path, "expected a string, found null")),
-            JValue::Object(..) | JValue::Array(..) => Ok((Json::String(v.display()), cost::STRINGIFIED)),
+            JValue::Object(..) | JValue::Array(..) => {
+                Ok((Json::String(v.display()), cost::STRINGIFIED))
+            }
         }
     }
 
     fn number(&self, v: &JValue, path: &str, what: &str) -> Result<(f64, Score), Fail> {
+        if self.partial && matches!(v, JValue::String(_, false)) {
+            return Err(fail(path, "the value is still being written"));
+        }
         match v {
             JValue::Number(n, complete) => {
                 if self.partial && !complete {
@@ -244,6 +251,10 @@ impl Coercer<'_> {
         let Some(e) = self.ir.enum_(name) else {
             return Err(fail(path, format!("unknown enum `{name}`")));
         };
+        if self.partial && matches!(v, JValue::String(_, false)) {
+            // `ON` may still become `ONE` or `ONLINE`.
+            return Err(fail(path, "the value is still being written"));
+        }
         let text = match v {
             JValue::String(s, _) => s.clone(),
             JValue::Number(n, _) => n.clone(),
@@ -252,6 +263,13 @@ impl Coercer<'_> {
                     .enum_(name, &items[0], path)
                     .map(|(x, c)| (x, c + cost::CONVERTED))
             }
+            // `{"category": "TWO"}`: the one value of a one-key object.
+            JValue::Object(fields, _) if fields.len() == 1 => {
+                return self
+                    .enum_(name, &fields[0].1, path)
+                    .map(|(x, c)| (x, c + cost::IMPLIED_KEY))
+            }
+
             _ => {
                 return Err(fail(
                     path,
@@ -262,7 +280,10 @@ impl Coercer<'_> {
         let mut names: Vec<(&str, &str)> = Vec::new();
         // A value with an alias is known to the model by its alias only.
         for value in e.values.iter().filter(|x| !x.skip) {
-            names.push((value.name.as_str(), value.alias.as_deref().unwrap_or(&value.name)));
+            names.push((
+                value.name.as_str(),
+                value.alias.as_deref().unwrap_or(&value.name),
+            ));
         }
         match_names(&names, &text)
             .map(|(n, c)| (Json::String(n.to_string()), c))
@@ -282,6 +303,10 @@ impl Coercer<'_> {
             })
     }
 
+    #[expect(
+        clippy::unnecessary_wraps,
+        reason = "the same signature as every other coercion"
+    )]
     fn list(&self, inner: &Type, v: &JValue, path: &str, depth: usize) -> Res {
         match v {
             JValue::Array(items, _) => {
@@ -318,13 +343,9 @@ impl Coercer<'_> {
         let mut out = Map::new();
         let mut score = 0;
         for (k, x) in fields {
-            let key_ok = match key {
-                Type::String => Some(k.clone()),
-                other => self
-                    .coerce(other, &JValue::String(k.clone(), true), path, depth + 1)
-                    .ok()
-                    .and_then(|(j, _)| j.as_str().map(str::to_string)),
-            };
+            // BAML keeps the keys as written, whatever the key type.
+            let _ = key;
+            let key_ok = Some(k.clone());
             let Some(k2) = key_ok else {
                 score += cost::DROPPED_ITEM;
                 continue;
@@ -366,43 +387,91 @@ impl Coercer<'_> {
         let Some(class) = self.ir.class(name) else {
             return Err(fail(path, format!("unknown class `{name}`")));
         };
-        match v {
+        let result = match v {
             JValue::Object(fields, complete) => {
                 if self.partial && class.stream_done && !complete {
                     return Err(fail(path, format!("`{name}` is still being written")));
                 }
                 let direct = self.class_from_object(class, fields, *complete, path, depth);
-                // An object that has none of the class's keys may be the value of its only field.
                 let wanted: Vec<&Field> = class.fields.iter().filter(|f| !f.skip).collect();
                 let matches_any = fields
                     .iter()
                     .any(|(k, _)| wanted.iter().any(|f| key_matches(f, k)));
-                if wanted.len() == 1 && !matches_any {
-                    let f = wanted[0];
-                    if let Ok((x, c)) =
-                        self.coerce(&f.ty, v, &format!("{path}.{}", f.name), depth + 1)
-                    {
-                        let mut obj = Map::new();
-                        let (x, c) = self.apply_checks(&f.checks, x, c, path)?;
-                        obj.insert(f.name.clone(), x);
-                        let implied = (Json::Object(obj), c + cost::IMPLIED_KEY);
-                        return match direct {
-                            Ok(d) if d.1 <= implied.1 => Ok(d),
-                            _ => self.apply_checks(&class.checks, implied.0, implied.1, path),
-                        };
-                    }
+                match self.implied(class, v, path, depth) {
+                    // An object with none of the class's keys may be the value of its only field.
+                    Some(implied) if !matches_any => match direct {
+                        Ok(d) if d.1 <= implied.1 => Ok(d),
+                        _ => Ok(implied),
+                    },
+                    _ => direct,
                 }
-                let (obj, score) = direct?;
-                self.apply_checks(&class.checks, obj, score, path)
             }
-            JValue::Array(items, _) if items.len() == 1 => self
-                .class(name, &items[0], path, depth + 1)
-                .map(|(x, c)| (x, c + cost::CONVERTED)),
+            JValue::Array(items, _) => match self.implied(class, v, path, depth) {
+                Some(implied) => Ok(implied),
+                // A list where one object was wanted: its first item.
+                None => match items.first() {
+                    Some(first) => self
+                        .class(name, first, path, depth + 1)
+                        .map(|(x, c)| (x, c + cost::CONVERTED)),
+                    None => Err(fail(
+                        path,
+                        format!("expected an object for `{name}`, found an empty array"),
+                    )),
+                },
+            },
             _ => Err(fail(
                 path,
                 format!("expected an object for `{name}`, found {}", describe(v)),
             )),
+        };
+        match result {
+            Ok((obj, score)) => self.apply_checks(&class.checks, obj, score, path),
+            // While streaming, unfinished text that is not yet an object gives the class with
+            // nothing filled in (unless a field must not be null).
+            Err(_) if self.partial && !v.complete() && !matches!(v, JValue::Object(..)) => {
+                if let Some(f) = class.fields.iter().find(|f| f.stream.not_null) {
+                    return Err(fail(
+                        &format!("{path}.{}", f.name),
+                        "not yet available (@stream.not_null)",
+                    ));
+                }
+                Ok((Self::empty_object(class), cost::NULL_FALLBACK))
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// A class whose only field takes the whole value (BAML's implied key).
+    fn implied(
+        &self,
+        class: &Class,
+        v: &JValue,
+        path: &str,
+        depth: usize,
+    ) -> Option<(Json, Score)> {
+        let wanted: Vec<&Field> = class.fields.iter().filter(|f| !f.skip).collect();
+        let [f] = wanted.as_slice() else { return None };
+        let (x, c) = self
+            .coerce(&f.ty, v, &format!("{path}.{}", f.name), depth + 1)
+            .ok()?;
+        let (x, c) = self.apply_checks(&f.checks, x, c, path).ok()?;
+        let mut obj = Map::new();
+        obj.insert(f.name.clone(), x);
+        Some((Json::Object(obj), c + cost::IMPLIED_KEY))
+    }
+
+    /// The partial form of a class before any of it arrived.
+    fn empty_object(class: &Class) -> Json {
+        let mut obj = Map::new();
+        for f in class.fields.iter().filter(|f| !f.skip) {
+            let empty = if matches!(f.ty, Type::List(_)) {
+                Json::Array(Vec::new())
+            } else {
+                Json::Null
+            };
+            obj.insert(f.name.clone(), empty);
+        }
+        Json::Object(obj)
     }
 
     fn class_from_object(
@@ -450,7 +519,12 @@ impl Coercer<'_> {
                     if f.stream.not_null {
                         return Err(fail(&fpath, "not yet available (@stream.not_null)"));
                     }
-                    Json::Null
+                    // A list not started yet streams as an empty list.
+                    if matches!(f.ty, Type::List(_)) {
+                        Json::Array(Vec::new())
+                    } else {
+                        Json::Null
+                    }
                 }
                 None if f.ty.is_optional() => {
                     score += cost::MISSING_OPTIONAL;
@@ -528,7 +602,9 @@ fn key_matches(f: &Field, key: &str) -> bool {
 
 /// Numbers as people write them: `12,111`, `$1,234.50`, `1/5`, `45%`, `1e3`.
 fn parse_number_text(s: &str) -> Option<(f64, Score)> {
-    let t = s.trim().trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
+    let t = s
+        .trim()
+        .trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
     let unsigned = t.trim_start_matches(['$', '€', '£']);
     let cleaned = unsigned.trim_end_matches(['.', '%']);
     if let Ok(x) = cleaned.parse::<f64>() {
@@ -551,7 +627,11 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
         .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
         .collect();
     match numbers.as_slice() {
-        [w] => w.parse::<f64>().ok().or_else(|| thousands(w)).map(|x| (x, cost::FROM_PROSE)),
+        [w] => w
+            .parse::<f64>()
+            .ok()
+            .or_else(|| thousands(w))
+            .map(|x| (x, cost::FROM_PROSE)),
         _ => None,
     }
 }
@@ -559,7 +639,9 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
 /// `1,234` or `-1,234,567.89`: commas only as thousands separators.
 fn thousands(s: &str) -> Option<f64> {
     let body = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = body.split_once('.').map_or((body, None), |(a, b)| (a, Some(b)));
+    let (int, frac) = body
+        .split_once('.')
+        .map_or((body, None), |(a, b)| (a, Some(b)));
     let groups: Vec<&str> = int.split(',').collect();
     let ok = groups.len() > 1
         && (1..=3).contains(&groups[0].len())
@@ -631,7 +713,10 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     match counts.as_slice() {
-        [] => Err(format!("found {:?}", t.chars().take(60).collect::<String>())),
+        [] => Err(format!(
+            "found {:?}",
+            t.chars().take(60).collect::<String>()
+        )),
         [(v, _)] => Ok((v, cost::FROM_PROSE)),
         [(v, a), (_, b), ..] if a > b => Ok((v, cost::FROM_PROSE)),
         [(v, _), (w, _), ..] => Err(format!("the text mentions `{v}` and `{w}` equally often")),

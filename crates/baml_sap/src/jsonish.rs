@@ -48,10 +48,20 @@ impl JValue {
             JValue::Bool(b) => b.to_string(),
             JValue::Null => "null".into(),
             JValue::Object(fields, _) => {
-                let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {}", v.display())).collect();
+                let parts: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.display()))
+                    .collect();
                 format!("{{{}}}", parts.join(", "))
             }
-            JValue::Array(items, _) => format!("[{}]", items.iter().map(JValue::display).collect::<Vec<_>>().join(", ")),
+            JValue::Array(items, _) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(JValue::display)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
@@ -353,11 +363,15 @@ impl<'a> Parser<'a> {
         let text = &self.text[start..end];
         let numeric = text.parse::<f64>().is_ok();
         let at_end = end >= self.s.len();
-        if numeric
-            && (at_end
-                || self.terminator_follows(end, ctx)
-                || matches!(self.s.get(end), Some(b' ' | b'\n' | b'\r' | b'\t')))
-        {
+        // Inside an object or array a number must be followed by a separator or closer; `1 "y"`
+        // is text, not a number and a missing comma.
+        let fits = match ctx {
+            Ctx::Top => {
+                at_end || self.terminator_follows(end, ctx) || self.s[end].is_ascii_whitespace()
+            }
+            Ctx::Object | Ctx::Array => self.terminator_follows(end, ctx),
+        };
+        if numeric && fits {
             self.pos = end;
             // A number the text stops in the middle of may still grow.
             return JValue::Number(text.to_string(), !at_end);

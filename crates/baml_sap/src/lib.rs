@@ -45,7 +45,7 @@ struct Reading {
 }
 
 /// Every plausible reading of the text, best first.
-fn readings(text: &str) -> Vec<Reading> {
+fn readings(text: &str, partial: bool) -> Vec<Reading> {
     let mut out = Vec::new();
     let trimmed = text.trim();
     if let Ok(v) = serde_json::from_str::<Json>(trimmed) {
@@ -78,9 +78,10 @@ fn readings(text: &str) -> Vec<Reading> {
     if trimmed.starts_with(['{', '[', '"', '\'']) {
         push_values(&mut out, Parser::new(trimmed).parse_all(), 1);
     }
+    // While streaming, the text itself may still grow.
     out.push(Reading {
-        value: JValue::String(trimmed.to_string(), true),
-        cost: 0,
+        value: JValue::String(trimmed.to_string(), !partial),
+        cost: 1,
     });
     out
 }
@@ -128,7 +129,7 @@ pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapE
     let coercer = Coercer { ir, partial };
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;
-    for reading in readings(text) {
+    for reading in readings(text, partial) {
         match coercer.coerce(ty, &reading.value, "", 0) {
             Ok((value, score)) => {
                 let total = score + reading.cost;
