@@ -38,6 +38,20 @@ type Res = Result<(Json, Score), Fail>;
 pub struct Coercer<'a> {
     pub ir: &'a Ir,
     pub partial: bool,
+    /// Coercions under way, by (type, value) identity: a recursive type that reaches the same
+    /// value again (`type J = J[] | ...` wrapping a value into a list of itself) fails there
+    /// instead of recursing without end.
+    active: std::cell::RefCell<std::collections::HashSet<(usize, usize)>>,
+}
+
+impl<'a> Coercer<'a> {
+    pub fn new(ir: &'a Ir, partial: bool) -> Coercer<'a> {
+        Coercer {
+            ir,
+            partial,
+            active: std::cell::RefCell::default(),
+        }
+    }
 }
 
 /// Recursion bound for types (recursive aliases and classes) and values.
@@ -51,16 +65,13 @@ fn fail(path: &str, reason: impl Into<String>) -> Fail {
 }
 
 fn describe(v: &JValue) -> String {
-    let text = v.to_json_text();
-    if text.chars().count() > 60 {
-        format!(
-            "{}: {}...",
-            v.type_name(),
-            text.chars().take(60).collect::<String>()
-        )
-    } else {
-        format!("{}: {text}", v.type_name())
+    // A bounded preview: describing a failure must not cost the size of the value.
+    let mut out = String::new();
+    v.preview(&mut out, 60);
+    if out.chars().count() >= 60 {
+        out.push_str("...");
     }
+    format!("{}: {out}", v.type_name())
 }
 
 impl Coercer<'_> {
@@ -68,6 +79,19 @@ impl Coercer<'_> {
         if depth > MAX_DEPTH {
             return Err(fail(path, "nested too deeply"));
         }
+        let key = (
+            std::ptr::from_ref(ty) as usize,
+            std::ptr::from_ref(v) as usize,
+        );
+        if !self.active.borrow_mut().insert(key) {
+            return Err(fail(path, "the type refers to itself for this value"));
+        }
+        let result = self.coerce_uncached(ty, v, path, depth);
+        self.active.borrow_mut().remove(&key);
+        result
+    }
+
+    fn coerce_uncached(&self, ty: &Type, v: &JValue, path: &str, depth: usize) -> Res {
         match ty {
             Type::String => self.string(v, path),
             Type::Int => self.int(v, path),
@@ -363,16 +387,40 @@ impl Coercer<'_> {
     }
 
     fn union(&self, arms: &[Type], v: &JValue, path: &str, depth: usize) -> Res {
+        // Turning an object or list into a string costs its whole size and scores
+        // `STRINGIFIED` at best, so that arm is only tried when nothing else scores below it
+        // (keeping the first-arm-wins rule for ties).
+        let structured = matches!(v, JValue::Object(..) | JValue::Array(..));
+        let mut results: Vec<Option<Res>> = vec![None; arms.len()];
+        for (i, arm) in arms.iter().enumerate() {
+            if !(structured && *arm == Type::String) {
+                results[i] = Some(self.coerce(arm, v, path, depth + 1));
+            }
+        }
+        let best_other = results
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.1)
+            .min();
+        if best_other.is_none_or(|b| b >= cost::STRINGIFIED) {
+            for (i, arm) in arms.iter().enumerate() {
+                if results[i].is_none() {
+                    results[i] = Some(self.coerce(arm, v, path, depth + 1));
+                }
+            }
+        }
         let mut best: Option<(Json, Score)> = None;
         let mut errors = Vec::new();
-        for arm in arms {
-            match self.coerce(arm, v, path, depth + 1) {
-                Ok((j, c)) => {
+        for (arm, result) in arms.iter().zip(results) {
+            match result {
+                Some(Ok((j, c))) => {
                     if best.as_ref().is_none_or(|(_, b)| c < *b) {
                         best = Some((j, c));
                     }
                 }
-                Err(e) => errors.push(format!("as `{arm}`: {}", e.reason)),
+                Some(Err(e)) => errors.push(format!("as `{arm}`: {}", e.reason)),
+                None => {}
             }
         }
         best.ok_or_else(|| {

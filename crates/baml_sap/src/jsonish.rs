@@ -65,6 +65,55 @@ impl JValue {
         }
     }
 
+    /// Writes compact JSON text of the value into `out`, stopping once it holds `limit` bytes.
+    pub fn preview(&self, out: &mut String, limit: usize) {
+        if out.len() >= limit {
+            return;
+        }
+        match self {
+            JValue::String(s, _) => {
+                let end = s.char_indices().nth(limit).map_or(s.len(), |(i, _)| i);
+                out.push_str(&serde_json::Value::String(s[..end].to_string()).to_string());
+            }
+            JValue::Object(fields, _) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    v.preview(out, limit);
+                }
+                out.push('}');
+            }
+            JValue::Array(items, _) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.preview(out, limit);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_json_text()),
+        }
+        if out.len() > limit {
+            let mut end = limit;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+        }
+    }
+
     /// Compact JSON text of the value (for strings made from other values).
     pub fn to_json_text(&self) -> String {
         match self {

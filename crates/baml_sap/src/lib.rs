@@ -126,7 +126,7 @@ pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapE
         // A plain string return type is the model's text exactly as written.
         return Ok(Json::String(text.to_string()));
     }
-    let coercer = Coercer { ir, partial };
+    let coercer = Coercer::new(ir, partial);
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;
     for reading in readings(text, partial) {
