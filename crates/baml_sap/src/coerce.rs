@@ -414,13 +414,11 @@ impl Coercer<'_> {
         let mut errors = Vec::new();
         for (arm, result) in arms.iter().zip(results) {
             match result {
-                Some(Ok((j, c))) => {
-                    if best.as_ref().is_none_or(|(_, b)| c < *b) {
-                        best = Some((j, c));
-                    }
+                Some(Ok((j, c))) if best.as_ref().is_none_or(|(_, b)| c < *b) => {
+                    best = Some((j, c))
                 }
                 Some(Err(e)) => errors.push(format!("as `{arm}`: {}", e.reason)),
-                None => {}
+                _ => {}
             }
         }
         best.ok_or_else(|| {
