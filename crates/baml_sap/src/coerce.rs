@@ -415,7 +415,7 @@ impl Coercer<'_> {
         for (arm, result) in arms.iter().zip(results) {
             match result {
                 Some(Ok((j, c))) if best.as_ref().is_none_or(|(_, b)| c < *b) => {
-                    best = Some((j, c))
+                    best = Some((j, c));
                 }
                 Some(Err(e)) => errors.push(format!("as `{arm}`: {}", e.reason)),
                 _ => {}
