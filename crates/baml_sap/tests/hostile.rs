@@ -1,6 +1,6 @@
 //! Bounded cost on hostile model output: deep nesting, huge outputs, quadratic traps. Each
 //! must finish (no stack overflow, no panic) and grow about linearly with the input.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -94,5 +94,5 @@ fn ten_megabyte_output() {
     let row = "{\"a\": 1, \"b\": \"some text here\"}, ";
     let big = format!("[{}]", row.repeat(10_000_000 / row.len()));
     let took = parse_as(&["H"], vec![big], false);
-    assert!(took < Duration::from_secs(120), "10 MB took {took:?}");
+    assert!(took < Duration::from_mins(2), "10 MB took {took:?}");
 }
