@@ -204,6 +204,84 @@ async function loadSuite() {
   return { lines, ms }
 }
 
+// ---- schema-aligned parsing ------------------------------------------------------------------
+
+const PARSE_BAML = `class Job {
+  company string
+  title string
+  start_year int?
+  highlights string[]
+}
+enum Seniority {
+  Junior
+  Mid
+  Senior @alias("senior-level")
+}
+class Resume {
+  name string
+  email string?
+  seniority Seniority
+  years float
+  jobs Job[]
+}
+function Parse() -> Resume[] {
+  client "openai/gpt-4o"
+  prompt #"x"#
+}
+`
+
+/** A model answer of about `bytes` bytes: prose, a fenced list of resumes, some sloppiness. */
+function modelOutput(bytes) {
+  const items = []
+  let size = 0
+  for (let i = 0; size < bytes; i++) {
+    const item = `  {
+    "name": "Candidate ${i}",
+    'email': "c${i}@example.com",
+    "seniority": "${['Junior', 'mid', 'senior-level'][i % 3]}",
+    "years": "${(i % 20) + 0.5}",
+    "jobs": [
+      { "company": "Acme ${i}", "title": "Engineer", "start_year": ${2000 + (i % 20)}, "highlights": ["shipped ${i}", "led team"], },
+      { company: "Beta", title: "Intern", "highlights": "one thing" }
+    ],
+  }`
+    items.push(item)
+    size += item.length + 2
+  }
+  return `Here are the candidates I found:\n\n\`\`\`json\n[\n${items.join(',\n')}\n]\n\`\`\`\n\nLet me know if you need anything else.`
+}
+
+async function parseSuite() {
+  const ours = BamlRuntime.fromFiles({ 'main.baml': PARSE_BAML })
+  let ref = null
+  try {
+    process.env.BAML_LOG = 'off'
+    const { BamlRuntime: Ref } = require(path.join(__dirname, 'node_modules', '@boundaryml', 'baml', 'native'))
+    const rt = Ref.fromFiles('baml_src', { 'baml_src/main.baml': PARSE_BAML }, {})
+    const ctx = rt.createContextManager()
+    ref = (text) => rt.parseLlmResponse('Parse', text, false, ctx, null, null, {})
+  } catch {}
+  const rows = []
+  for (const [label, bytes, batch] of [['1 KB', 1e3, 200], ['10 KB', 1e4, 50], ['1 MB', 1e6, 1]]) {
+    const text = modelOutput(bytes)
+    const a = ours.parse('Parse', text)
+    if (ref) {
+      const b = ref(text)
+      if (JSON.stringify(a) !== JSON.stringify(b)) console.error(`warning: parse results differ at ${label}`)
+    }
+    const oursUs = await measure(() => ours.parse('Parse', text), { batch, samples: 9 })
+    const refUs = ref ? await measure(() => ref(text), { batch, samples: 9 }) : null
+    rows.push({ label, bytes: text.length, oursUs, refUs })
+  }
+  const sweep = []
+  for (const bytes of [1e3, 1e4, 1e5, 1e6, 1e7]) {
+    const text = modelOutput(bytes)
+    const us = await measure(() => ours.parse('Parse', text), { batch: bytes <= 1e4 ? 20 : 1, samples: bytes >= 1e7 ? 3 : 7, warmup: 1 })
+    sweep.push({ bytes: text.length, us })
+  }
+  return { rows, sweep, hasRef: Boolean(ref) }
+}
+
 // ---- table ---------------------------------------------------------------------------------
 
 const fmt = (v, unit) => (v == null ? 'n/a' : `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${unit}`)
@@ -240,6 +318,16 @@ async function main() {
   console.log(line(header))
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
   for (const r of body) console.log(line(r))
+  const parsing = await parseSuite()
+  console.log('\nSchema-aligned parsing (a fenced list of resumes with sloppy JSON), median per parse:\n')
+  console.log('| output | baml-quickjs | @boundaryml/baml parseLlmResponse | speed-up |')
+  console.log('|--------|--------------|-----------------------------------|----------|')
+  for (const r of parsing.rows) {
+    const ref = r.refUs == null ? 'not installed' : fmt(r.refUs, 'µs')
+    const ratio = r.refUs == null ? '' : `${(r.refUs / r.oursUs).toFixed(1)}x`
+    console.log(`| ${r.label} (${r.bytes} B) | ${fmt(r.oursUs, 'µs')} | ${ref} | ${ratio} |`)
+  }
+  console.log('\nSize sweep (baml-quickjs): ' + parsing.sweep.map((x) => `${(x.bytes / 1e3).toFixed(0)} KB ${fmt(x.us / 1000, 'ms')} (${(x.us / (x.bytes / 1e3)).toFixed(1)} µs/KB)`).join(', '))
   const load = await loadSuite()
   console.log(`\nBAML loading: a ${load.lines}-line project (${Object.keys(syntheticProject(5000).files).length} files) loads in ${load.ms.toFixed(1)} ms (median; target < 50 ms)`)
   const [ours, qjs, ivm] = cols

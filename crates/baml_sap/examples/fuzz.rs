@@ -5,7 +5,11 @@
 //! (byte edits, splices with another seed, repeated chunks), loads it as a project, and parses
 //! it as several types in both modes. A panic or an input taking over a second is reported with
 //! the input saved under `target/fuzz-findings/`; the exit code is non-zero if any was found.
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::cast_possible_truncation)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::cast_possible_truncation
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,22 +24,34 @@ impl Rng {
         self.0
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 fn seeds(root: &Path) -> (Vec<String>, Vec<String>) {
     let mut baml = Vec::new();
-    for dir in ["crates/baml_ir/tests/fixtures/valid", "crates/baml_ir/tests/fixtures/invalid"] {
+    for dir in [
+        "crates/baml_ir/tests/fixtures/valid",
+        "crates/baml_ir/tests/fixtures/invalid",
+    ] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {
             baml.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
         }
     }
     let mut raws = Vec::new();
     for file in ["sap_vectors.json", "baml_vectors.json"] {
-        let text = std::fs::read_to_string(root.join("crates/baml_sap/tests/vectors").join(file)).unwrap();
+        let text =
+            std::fs::read_to_string(root.join("crates/baml_sap/tests/vectors").join(file)).unwrap();
         let vectors: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-        raws.extend(vectors.iter().filter_map(|v| v["raw"].as_str().map(str::to_string)));
+        raws.extend(
+            vectors
+                .iter()
+                .filter_map(|v| v["raw"].as_str().map(str::to_string)),
+        );
     }
     (baml, raws)
 }
@@ -97,7 +113,10 @@ fn save(dir: &Path, kind: &str, n: usize, input: &str) -> PathBuf {
 }
 
 fn main() {
-    let seconds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(60);
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(60);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let findings = root.join("target/fuzz-findings");
     let (baml, raws) = seeds(&root);
@@ -116,12 +135,17 @@ fn main() {
         let (a, b) = (rng.below(baml.len()), rng.below(baml.len()));
         let src = mutate(&mut rng, &baml[a], &baml[b]);
         let started = Instant::now();
-        let ok = std::panic::catch_unwind(|| baml_ir::load(&[("f.baml".to_string(), src.clone())])).is_ok();
+        let ok = std::panic::catch_unwind(|| baml_ir::load(&[("f.baml".to_string(), src.clone())]))
+            .is_ok();
         let took = started.elapsed();
         slowest = slowest.max(took);
         if !ok || took > Duration::from_secs(1) {
             problems += 1;
-            println!("{} on a .baml input ({took:?}): {}", if ok { "slow" } else { "PANIC" }, save(&findings, "baml", rounds, &src).display());
+            println!(
+                "{} on a .baml input ({took:?}): {}",
+                if ok { "slow" } else { "PANIC" },
+                save(&findings, "baml", rounds, &src).display()
+            );
         }
         let (a, b) = (rng.below(raws.len()), rng.below(raws.len()));
         let raw = mutate(&mut rng, &raws[a], &raws[b]);
@@ -133,12 +157,18 @@ fn main() {
         slowest = slowest.max(took);
         if !ok || took > Duration::from_secs(1) {
             problems += 1;
-            println!("{} parsing as {ty} ({took:?}): {}", if ok { "slow" } else { "PANIC" }, save(&findings, "output", rounds, &raw).display());
+            println!(
+                "{} parsing as {ty} ({took:?}): {}",
+                if ok { "slow" } else { "PANIC" },
+                save(&findings, "output", rounds, &raw).display()
+            );
         }
         if rounds % 20_000 == 0 {
             println!("{rounds} rounds, {problems} problems, slowest {slowest:?}");
         }
     }
-    println!("done: {rounds} rounds in {seconds} s, {problems} problems, slowest input {slowest:?}");
+    println!(
+        "done: {rounds} rounds in {seconds} s, {problems} problems, slowest input {slowest:?}"
+    );
     std::process::exit(i32::from(problems > 0));
 }

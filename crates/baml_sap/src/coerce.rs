@@ -9,21 +9,23 @@ use serde_json::{Map, Value as Json};
 use crate::jsonish::JValue;
 
 /// How much a coercion bent the data.
-pub type Score = u32;
+pub type Score = u64;
 
 /// Penalties, per BAML's flags.
 mod cost {
-    pub const CONVERTED: u32 = 1;
-    pub const FROM_PROSE: u32 = 2;
-    pub const SINGLE_TO_LIST: u32 = 1;
-    pub const IMPLIED_KEY: u32 = 2;
-    pub const DROPPED_ITEM: u32 = 4;
-    pub const MISSING_OPTIONAL: u32 = 1;
-    pub const EXTRA_KEY: u32 = 1;
-    pub const STRINGIFIED: u32 = 2;
-    pub const INCOMPLETE: u32 = 1;
-    pub const NULL_FALLBACK: u32 = 8;
-    pub const EMPTY_LIST: u32 = 8;
+    pub const CONVERTED: u64 = 1;
+    pub const FROM_PROSE: u64 = 2;
+    pub const SINGLE_TO_LIST: u64 = 1;
+    pub const IMPLIED_KEY: u64 = 2;
+    pub const DROPPED_ITEM: u64 = 4;
+    pub const MISSING_OPTIONAL: u64 = 1;
+    pub const EXTRA_KEY: u64 = 1;
+    pub const STRINGIFIED: u64 = 2;
+    pub const INCOMPLETE: u64 = 1;
+    /// A value that fits only as an empty default (null, `[]`): far worse than any reading
+    /// that found real content.
+    pub const NULL_FALLBACK: u64 = 1_000_000_000;
+    pub const EMPTY_LIST: u64 = 1_000_000_000;
 }
 
 /// A failure and where (`Resume.jobs[2].title`).
@@ -129,7 +131,7 @@ impl Coercer<'_> {
         match v {
             JValue::String(s, complete) => Ok((
                 Json::String(s.clone()),
-                u32::from(!complete && !self.partial),
+                u64::from(!complete && !self.partial),
             )),
             JValue::Number(n, _) => Ok((Json::String(n.clone()), cost::CONVERTED)),
             JValue::Bool(b) => Ok((Json::String(b.to_string()), cost::CONVERTED)),
@@ -596,7 +598,7 @@ impl Coercer<'_> {
             };
             obj.insert(f.name.clone(), value);
         }
-        score += u32::try_from(used.iter().filter(|u| !**u).count()).unwrap_or(u32::MAX)
+        score += u64::try_from(used.iter().filter(|u| !**u).count()).unwrap_or(u64::MAX)
             * cost::EXTRA_KEY;
         Ok((Json::Object(obj), score))
     }
@@ -654,7 +656,7 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     let unsigned = t.trim_start_matches(['$', '€', '£']);
     let cleaned = unsigned.trim_end_matches(['.', '%']);
     if let Ok(x) = cleaned.parse::<f64>() {
-        return Some((x, u32::from(cleaned.len() != t.len())));
+        return Some((x, u64::from(cleaned.len() != t.len())));
     }
     if let Some(x) = thousands(cleaned) {
         return Some((x, 1));

@@ -87,3 +87,26 @@ fn our_vectors_recorded_from_baml() {
         failures.join("\n")
     );
 }
+
+/// Regression: a long, slightly sloppy list once scored worse than the empty-list default of
+/// the raw-text reading, and parsed as `[]`.
+#[test]
+fn many_found_items_beat_the_empty_default() {
+    let ir = baml_ir::load(&[(
+        "main.baml".into(),
+        "class Item {\n  name string\n  years float\n  tags string[]\n}\nfunction F() -> Item[] {\n  client \"openai/gpt-4o\"\n  prompt #\"x\"#\n}\n".into(),
+    )])
+    .unwrap();
+    let items: Vec<String> = (0..50)
+        .map(|i| {
+            format!("  {{ name: 'n{i}', \"years\": \"{i}.5\", \"tags\": \"one\", \"extra\": 1, }}")
+        })
+        .collect();
+    let text = format!(
+        "Here you go:\n```json\n[\n{}\n]\n```\nDone.",
+        items.join(",\n")
+    );
+    let ty = &ir.function("F").unwrap().ret;
+    let value = baml_sap::parse(&ir, ty, &text, false).unwrap();
+    assert_eq!(value.as_array().map(Vec::len), Some(50), "{value}");
+}
