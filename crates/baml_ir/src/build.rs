@@ -175,6 +175,7 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
             Item::Generator(_) => {}
         }
     }
+    ir.reindex();
     check_alias_cycles(&mut cx, &alias_exprs, &ir);
     check_class_cycles(&mut cx, &items, &ir);
     check_params_unchecked(&mut cx, &items, &ir);

@@ -150,22 +150,67 @@ pub struct Ir {
     pub retry_policies: Vec<RetryPolicy>,
     pub templates: Vec<TemplateString>,
     pub tests: Vec<Test>,
+    /// Positions by name, so lookups stay O(1) in large projects (see `reindex`).
+    index: Index,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Index {
+    classes: std::collections::HashMap<String, usize>,
+    enums: std::collections::HashMap<String, usize>,
+    aliases: std::collections::HashMap<String, usize>,
+    functions: std::collections::HashMap<String, usize>,
+    clients: std::collections::HashMap<String, usize>,
+}
+
+fn positions<T>(
+    items: &[T],
+    name: impl Fn(&T) -> &str,
+) -> std::collections::HashMap<String, usize> {
+    let mut map = std::collections::HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        map.entry(name(item).to_string()).or_insert(i);
+    }
+    map
 }
 
 impl Ir {
+    /// Rebuilds the name index after the lists changed.
+    pub fn reindex(&mut self) {
+        self.index = Index {
+            classes: positions(&self.classes, |c| &c.name),
+            enums: positions(&self.enums, |e| &e.name),
+            aliases: positions(&self.aliases, |a| &a.name),
+            functions: positions(&self.functions, |f| &f.name),
+            clients: positions(&self.clients, |c| &c.name),
+        };
+    }
+
     pub fn class(&self, name: &str) -> Option<&Class> {
-        self.classes.iter().find(|c| c.name == name)
+        self.index
+            .classes
+            .get(name)
+            .and_then(|i| self.classes.get(*i))
     }
     pub fn enum_(&self, name: &str) -> Option<&Enum> {
-        self.enums.iter().find(|e| e.name == name)
+        self.index.enums.get(name).and_then(|i| self.enums.get(*i))
     }
     pub fn alias(&self, name: &str) -> Option<&TypeAlias> {
-        self.aliases.iter().find(|a| a.name == name)
+        self.index
+            .aliases
+            .get(name)
+            .and_then(|i| self.aliases.get(*i))
     }
     pub fn function(&self, name: &str) -> Option<&Function> {
-        self.functions.iter().find(|f| f.name == name)
+        self.index
+            .functions
+            .get(name)
+            .and_then(|i| self.functions.get(*i))
     }
     pub fn client(&self, name: &str) -> Option<&Client> {
-        self.clients.iter().find(|c| c.name == name)
+        self.index
+            .clients
+            .get(name)
+            .and_then(|i| self.clients.get(*i))
     }
 }
