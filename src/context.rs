@@ -86,8 +86,8 @@ struct HostRefs {
 }
 
 impl HostRefs {
-    /// Deletes every reference (Node thread only).
-    unsafe fn clear(&self, env: RawEnv) {
+    /// Takes every reference out (to delete on Node's thread).
+    fn take_all(&self) -> Vec<Sendable<sys::napi_ref>> {
         let functions = std::mem::take(
             &mut *self
                 .functions
@@ -99,7 +99,12 @@ impl HostRefs {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        for r in functions.into_iter().chain(console) {
+        functions.into_iter().chain(console).collect()
+    }
+
+    /// Deletes every reference (Node thread only).
+    unsafe fn clear(&self, env: RawEnv) {
+        for r in self.take_all() {
             unsafe { delete_ref(env, r.0) };
         }
     }
@@ -107,18 +112,7 @@ impl HostRefs {
 
 impl Drop for HostRefs {
     fn drop(&mut self) {
-        let functions = std::mem::take(
-            &mut *self
-                .functions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        let console = self
-            .console
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let refs: Vec<Sendable<sys::napi_ref>> = functions.into_iter().chain(console).collect();
+        let refs = self.take_all();
         if !refs.is_empty() {
             self.poster.post(Box::new(move |env| {
                 for r in refs {

@@ -4,7 +4,7 @@
 
 use std::ptr;
 
-use baml_sandbox::{Value, MAX_DEPTH};
+use baml_sandbox::{push_path, Value, MAX_DEPTH};
 use napi::sys;
 
 use crate::util::{
@@ -16,18 +16,6 @@ use crate::util::{
 pub(crate) struct CopyError {
     pub path: String,
     pub reason: String,
-}
-
-fn push(path: &str, key: &str) -> String {
-    let ident = !key.is_empty()
-        && key.chars().enumerate().all(|(i, c)| {
-            c == '_' || c == '$' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
-        });
-    if ident {
-        format!("{path}.{key}")
-    } else {
-        format!("{path}[{key:?}]")
-    }
 }
 
 /// Copies a Node value (globals, host-function results) into a `Value`.
@@ -144,14 +132,15 @@ unsafe fn from_rec(
                         != sys::Status::napi_ok
                     {
                         unsafe { clear_exception(env) };
-                        return Err(err(&push(&path, &key), "reading it threw"));
+                        return Err(err(&push_path(&path, &key), "reading it threw"));
                     }
                     let t = unsafe { type_of(env, item) };
                     if t == sys::ValueType::napi_function || t == sys::ValueType::napi_symbol {
                         continue;
                     }
-                    let child =
-                        unsafe { from_rec(env, item, push(&path, &key), depth + 1, ancestors)? };
+                    let child = unsafe {
+                        from_rec(env, item, push_path(&path, &key), depth + 1, ancestors)?
+                    };
                     props.push((key, child));
                 }
                 Value::Object(props)

@@ -19,4 +19,4 @@ pub use sandbox::{
     ConsoleLevel, Done, EvalId, Host, Reply, Sandbox, SandboxOptions, DEFAULT_MAX_STACK,
     DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS, MAX_STACK_LIMIT, MAX_TIMERS,
 };
-pub use value::{Value, MAX_DEPTH};
+pub use value::{push_path, Value, MAX_DEPTH};

@@ -31,7 +31,7 @@ impl Value {
 }
 
 /// Appends one path segment the way JavaScript would write it (`.a`, `[3]`, `["a b"]`).
-pub(crate) fn push_path(path: &str, key: &str) -> String {
+pub fn push_path(path: &str, key: &str) -> String {
     let ident = !key.is_empty()
         && key.chars().enumerate().all(|(i, c)| {
             c == '_' || c == '$' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
