@@ -884,7 +884,10 @@ impl Inner {
                     task.abort();
                 }
             }
-            (Some(d), Some((armed, _))) if *armed <= d => {}
+            // Armed for this deadline or an earlier one that has not passed yet: it will wake the
+            // turn in time. An armed deadline already in the past has fired (or fired early, as
+            // timers may round), so it is re-armed rather than trusted.
+            (Some(d), Some((armed, _))) if *armed <= d && *armed > Instant::now() => {}
             (Some(d), _) => {
                 if let Some((_, task)) = state.armed.take() {
                     task.abort();

@@ -291,3 +291,16 @@ fn any_first_action_on_any_lazy_name_is_safe() {
         }
     }
 }
+
+#[test]
+fn a_second_pending_evaluation_still_times_out() {
+    // Regression: after one deadline timer fired, a later evaluation that only awaits was never
+    // woken (the stale timer was trusted), so it hung instead of timing out.
+    let h = simple();
+    for _ in 0..5 {
+        let a = h.start("await new Promise(() => {})", Some(Duration::from_millis(30)));
+        let b = h.start("await new Promise(() => {})", Some(Duration::from_millis(120)));
+        assert_eq!(a.recv_timeout(Duration::from_secs(10)).unwrap(), Err(SandboxError::Timeout { timeout_ms: 30 }));
+        assert_eq!(b.recv_timeout(Duration::from_secs(10)).unwrap(), Err(SandboxError::Timeout { timeout_ms: 120 }));
+    }
+}
