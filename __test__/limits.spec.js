@@ -27,11 +27,13 @@ async function whileTicking(fn) {
 }
 
 test('SANDBOX_TIMEOUT: busy loop, stopped by the interrupt handler, Node keeps ticking', async (t) => {
-  const ctx = new BamlContext(rt, { timeoutMs: 300 })
+  const ctx = new BamlContext(rt, { timeoutMs: 600 })
   const started = Date.now()
-  const ticks = await whileTicking(() => expectCode(t, ctx, 'SANDBOX_TIMEOUT', ctx.evaluate('for (;;) {}'), { timeoutMs: 300 }))
+  const ticks = await whileTicking(() => expectCode(t, ctx, 'SANDBOX_TIMEOUT', ctx.evaluate('for (;;) {}'), { timeoutMs: 600 }))
   const took = Date.now() - started
-  t.true(took < 2000, `took ${took} ms`)
+  t.true(took < 3000, `took ${took} ms`)
+  // A blocked Node thread would tick once or not at all; ~60 ticks are expected, and other
+  // specs spinning in parallel on two cores can slow the interval down, hence the margin.
   t.true(ticks >= 10, `Node ticked ${ticks} times during the busy loop`)
   ctx.dispose()
 })
