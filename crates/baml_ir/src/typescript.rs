@@ -250,7 +250,13 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     }
     for a in &ir.aliases {
         out.push('\n');
-        let _ = writeln!(out, "type {} = {}", a.name, ts(ir, &a.ty, false));
+        // An alias with `@check`s parses to `{ value, checks }`, like a checked field.
+        let _ = writeln!(
+            out,
+            "type {} = {}",
+            a.name,
+            with_checks(ts(ir, &a.ty, false), &a.checks)
+        );
     }
     for c in &ir.classes {
         out.push('\n');
@@ -304,4 +310,24 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     }
     out.push_str("  }\n}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn checked_aliases_are_checked_types() {
+        let ir = crate::load(&[(
+            "a.baml".into(),
+            "type Percent = int @check(in_range, {{ this <= 100 }})\ntype Positive = int @assert({{ this > 0 }})\n".into(),
+        )])
+        .unwrap();
+        let ts = super::typescript_declarations(&ir);
+        assert!(
+            ts.contains("type Percent = Checked<number, \"in_range\">"),
+            "{ts}"
+        );
+        assert!(ts.contains("type Positive = number\n"), "{ts}");
+    }
 }
