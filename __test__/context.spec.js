@@ -192,6 +192,8 @@ test('bad options are refused with clear errors', (t) => {
     [{ hostFunctions: { f: 1 } }, /hostFunctions\.f must be a function/],
     [{ onConsole: 'yes' }, /onConsole/],
     [{ env: { K: 1 } }, /env\.K must be a string/],
+    [{ globals: new Proxy({}, { ownKeys() { throw new Error('no keys') } }) }, /keys of option globals cannot be listed: no keys/],
+    [{ globals: { g: new Proxy({}, { ownKeys() { throw new Error('no keys') } }) } }, /globals\.g cannot be copied/],
   ]) {
     const err = t.throws(() => make(opts))
     t.is(err.code, 'ERR_INVALID_ARG_VALUE')

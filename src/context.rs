@@ -16,8 +16,8 @@ use crate::main_thread::{poster, Poster};
 use crate::runtime::BamlRuntime;
 use crate::util::{
     call, clear_exception, delete_ref, deref, function, get, js_number, message_of, object,
-    reference, set, string, to_bool, to_f64, to_rust_string, type_of, undefined, Env as RawEnv,
-    Raw, Sendable,
+    own_keys, reference, set, string, to_bool, to_f64, to_rust_string, type_of, undefined,
+    Env as RawEnv, Raw, Sendable,
 };
 
 /// Options of a `BamlContext` (all optional).
@@ -338,24 +338,17 @@ unsafe fn entries(env: RawEnv, options: Raw, key: &str) -> Result<Vec<(String, R
             })
         }
     }
-    let mut keys = ptr::null_mut();
-    unsafe {
-        sys::napi_get_all_property_names(
+    let Ok(keys) = (unsafe { own_keys(env, v) }) else {
+        let why = unsafe { clear_exception(env) }.map_or_else(String::new, |e| {
+            format!(": {}", unsafe { message_of(env, e) })
+        });
+        return Err(bad_arg(
             env,
-            v,
-            sys::KeyCollectionMode::own_only,
-            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-            sys::KeyConversion::numbers_to_strings,
-            &raw mut keys,
-        );
-    }
-    let mut len = 0u32;
-    unsafe { sys::napi_get_array_length(env, keys, &raw mut len) };
-    let mut out = Vec::new();
-    for i in 0..len {
-        let mut k = ptr::null_mut();
-        unsafe { sys::napi_get_element(env, keys, i, &raw mut k) };
-        let name = unsafe { to_rust_string(env, k) }.unwrap_or_default();
+            &format!("the keys of option {key} cannot be listed{why}"),
+        ));
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for (name, k) in keys {
         let mut item = ptr::null_mut();
         if unsafe { sys::napi_get_property(env, v, k, &raw mut item) } != sys::Status::napi_ok {
             return Err(napi::Error::new(napi::Status::PendingException, ""));

@@ -8,7 +8,7 @@ use baml_sandbox::{push_path, Value, MAX_DEPTH};
 use napi::sys;
 
 use crate::util::{
-    boolean, clear_exception, define, null, number, object, ok, string, to_bool, to_f64,
+    boolean, clear_exception, define, null, number, object, ok, own_keys, string, to_bool, to_f64,
     to_rust_string, type_of, undefined, Env, Raw, R,
 };
 
@@ -31,7 +31,6 @@ fn fail(path: String, reason: &str) -> CopyError {
     }
 }
 
-#[expect(clippy::too_many_lines, reason = "one walk over every Node value kind")]
 unsafe fn from_rec(
     env: Env,
     v: Raw,
@@ -104,29 +103,12 @@ unsafe fn from_rec(
                 }
                 Value::Array(items)
             } else {
-                let mut keys = ptr::null_mut();
-                let status = unsafe {
-                    sys::napi_get_all_property_names(
-                        env,
-                        v,
-                        sys::KeyCollectionMode::own_only,
-                        sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-                        sys::KeyConversion::numbers_to_strings,
-                        &raw mut keys,
-                    )
-                };
-                if status != sys::Status::napi_ok {
+                let Ok(keys) = (unsafe { own_keys(env, v) }) else {
                     unsafe { clear_exception(env) };
                     return Err(err(&path, "its keys cannot be listed"));
-                }
-                let mut len = 0u32;
-                unsafe { sys::napi_get_array_length(env, keys, &raw mut len) };
-                let mut props = Vec::with_capacity(len as usize);
-                for i in 0..len {
-                    let mut k = ptr::null_mut();
-                    unsafe { sys::napi_get_element(env, keys, i, &raw mut k) };
-                    let key = unsafe { to_rust_string(env, k) }
-                        .map_err(|_| err(&path, "unreadable key"))?;
+                };
+                let mut props = Vec::with_capacity(keys.len());
+                for (key, k) in keys {
                     let mut item = ptr::null_mut();
                     if unsafe { sys::napi_get_property(env, v, k, &raw mut item) }
                         != sys::Status::napi_ok

@@ -283,3 +283,28 @@ pub(crate) unsafe fn function<T: 'static>(
     }
     Ok(f)
 }
+
+/// The own, enumerable, string keys of an object, as Rust strings paired with their JS values.
+/// Fails (possibly with an exception pending) if the object refuses to list them (a Proxy).
+pub(crate) unsafe fn own_keys(env: Env, obj: Raw) -> R<Vec<(String, Raw)>> {
+    let mut keys = ptr::null_mut();
+    ok(unsafe {
+        sys::napi_get_all_property_names(
+            env,
+            obj,
+            sys::KeyCollectionMode::own_only,
+            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+            sys::KeyConversion::numbers_to_strings,
+            &raw mut keys,
+        )
+    })?;
+    let mut len = 0u32;
+    ok(unsafe { sys::napi_get_array_length(env, keys, &raw mut len) })?;
+    let mut out = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let mut k = ptr::null_mut();
+        ok(unsafe { sys::napi_get_element(env, keys, i, &raw mut k) })?;
+        out.push((unsafe { to_rust_string(env, k) }?, k));
+    }
+    Ok(out)
+}
