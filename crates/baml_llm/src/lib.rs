@@ -1,1 +1,6 @@
-//! LLM provider clients.
+//! LLM provider clients: the HTTP request each provider expects, decoding its answers (whole or
+//! streamed as server-sent events), and the strategies around them (retries, fallback,
+//! round-robin).
+
+pub mod response;
+pub mod sse;

@@ -1,0 +1,1 @@
+//! Decoding a provider's non-streaming answer.

@@ -1,0 +1,1 @@
+//! Server-sent events: decoding the byte stream and accumulating a streamed answer.
