@@ -6,6 +6,7 @@ use baml_parser::ast::{self, Attribute, Item, TypeExpr, Value};
 use baml_parser::{Diagnostic, Span};
 
 use crate::ir::{
+    SourceAt,
     Check, Class, Client, Enum, EnumValue, Field, Function, FunctionClient, Ir, Param, RetryPolicy,
     RetryStrategy, StreamAttrs, TemplateString, Test, TypeAlias,
 };
@@ -169,6 +170,10 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
                     name: t.name.name.clone(),
                     params,
                     body: t.body.value.clone(),
+                    body_at: SourceAt {
+                        span: t.body.span,
+                        ..SourceAt::default()
+                    },
                 });
             }
             Item::Test(t) => ir.tests.push(test(&mut cx, t)),
@@ -656,6 +661,7 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
         }
         Some(ast::ClientRef::Shorthand(text, span)) => shorthand(cx, text, *span),
     };
+    let prompt_span = f.prompt.as_ref().map(|p| p.span).unwrap_or_default();
     let prompt = if let Some(p) = &f.prompt {
         Some(p.value.clone())
     } else {
@@ -678,6 +684,10 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
         ret: ret?.0,
         client: client?,
         prompt: prompt?,
+        prompt_at: SourceAt {
+            span: prompt_span,
+            ..SourceAt::default()
+        },
     })
 }
 

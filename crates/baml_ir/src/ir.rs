@@ -94,6 +94,18 @@ pub struct Function {
     pub ret_checks: Vec<Check>,
     pub client: FunctionClient,
     pub prompt: String,
+    /// Where the prompt's text starts (for template errors).
+    pub prompt_at: SourceAt,
+}
+
+/// A position in a `.baml` file: the file's path and a 1-based line and column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceAt {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// The byte range in the file; resolved into the fields above when the project loads.
+    pub span: baml_parser::Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +141,8 @@ pub struct TemplateString {
     pub name: String,
     pub params: Vec<Param>,
     pub body: String,
+    /// Where the body's text starts.
+    pub body_at: SourceAt,
 }
 
 #[derive(Debug, Clone, PartialEq)]

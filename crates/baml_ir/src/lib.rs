@@ -7,7 +7,7 @@ pub mod types;
 mod typescript;
 
 pub use build::{build, PROVIDERS};
-pub use ir::Ir;
+pub use ir::{Ir, SourceAt};
 pub use types::Type;
 pub use typescript::typescript_declarations;
 
@@ -30,9 +30,19 @@ pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
         raw.extend(diags);
         asts.push(ast);
     }
-    let (ir, diags) = build::build(&asts);
+    let (mut ir, diags) = build::build(&asts);
     raw.extend(diags);
     if raw.is_empty() {
+        let resolve = |at: &mut SourceAt| {
+            if let Some((path, src)) = files.get(at.span.file as usize) {
+                let (line, column) = baml_parser::line_col(src, at.span.start);
+                at.file.clone_from(path);
+                at.line = line;
+                at.column = column;
+            }
+        };
+        ir.functions.iter_mut().for_each(|f| resolve(&mut f.prompt_at));
+        ir.templates.iter_mut().for_each(|t| resolve(&mut t.body_at));
         return Ok(ir);
     }
     let mut out: Vec<Diagnostic> = raw

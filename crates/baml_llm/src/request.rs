@@ -1,0 +1,353 @@
+//! The HTTP request each provider expects for a list of chat messages: URL, headers and the
+//! JSON body BAML sends.
+
+use baml_prompt::{ContentPart, MediaSource, MediaValue, Message, Part};
+use serde_json::{json, Map, Value as Json};
+
+use crate::client::{Provider, ResolvedClient};
+
+/// A request ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub url: String,
+    pub method: &'static str,
+    /// Lower-case names, in the order they are sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Json,
+}
+
+/// Why a request cannot be built for these messages.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct RequestError(pub String);
+
+/// Builds the request `client` sends for `messages` (after role rules were applied).
+pub fn build_request(client: &ResolvedClient, messages: &[Message], stream: bool) -> Result<HttpRequest, RequestError> {
+    let messages = provider_roles(client, messages);
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut body = Map::new();
+    let base = &client.base_url;
+    let mut url = match client.provider {
+        Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::AzureOpenAi => {
+            format!("{base}/chat/completions")
+        }
+        Provider::OpenAiResponses => format!("{base}/responses"),
+        Provider::Anthropic => format!("{base}/v1/messages"),
+        Provider::GoogleAi => {
+            let model = client
+                .properties
+                .get("model")
+                .and_then(Json::as_str)
+                .unwrap_or("gemini-1.5-flash");
+            if stream {
+                format!("{base}/models/{model}:streamGenerateContent?alt=sse")
+            } else {
+                format!("{base}/models/{model}:generateContent")
+            }
+        }
+    };
+    if !client.query.is_empty() {
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        for (k, v) in &client.query {
+            url.push(sep);
+            url.push_str(&encode(k));
+            url.push('=');
+            url.push_str(&encode(v));
+            sep = '&';
+        }
+    }
+    match client.provider {
+        Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::OpenAiResponses => {
+            if let Some(key) = &client.api_key {
+                headers.push(("authorization".into(), format!("Bearer {key}")));
+            }
+        }
+        Provider::AzureOpenAi => {}
+        Provider::Anthropic => {
+            if let Some(key) = &client.api_key {
+                headers.push(("x-api-key".into(), key.clone()));
+            }
+            headers.push(("anthropic-version".into(), "2023-06-01".into()));
+        }
+        Provider::GoogleAi => {
+            if let Some(key) = &client.api_key {
+                headers.push(("x-goog-api-key".into(), key.clone()));
+            }
+        }
+    }
+    for (k, v) in &client.headers {
+        if let Some(existing) = headers.iter_mut().find(|(h, _)| h == k) {
+            existing.1.clone_from(v);
+        } else {
+            headers.push((k.clone(), v.clone()));
+        }
+    }
+    headers.push(("content-type".into(), "application/json".into()));
+
+    for (k, v) in &client.properties {
+        if client.provider == Provider::GoogleAi && k == "model" {
+            continue;
+        }
+        body.insert(k.clone(), v.clone());
+    }
+    match client.provider {
+        Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::AzureOpenAi => {
+            let list: Vec<Json> = messages
+                .iter()
+                .map(|m| chat_completions_message(client, m))
+                .collect::<Result<_, _>>()?;
+            body.insert("messages".into(), Json::Array(list));
+            if stream {
+                body.insert("stream".into(), Json::Bool(true));
+                if client.provider == Provider::OpenAi {
+                    body.insert("stream_options".into(), json!({ "include_usage": true }));
+                }
+            }
+        }
+        Provider::OpenAiResponses => {
+            let list: Vec<Json> = messages
+                .iter()
+                .map(|m| responses_message(client, m))
+                .collect::<Result<_, _>>()?;
+            body.insert("input".into(), Json::Array(list));
+            if stream {
+                body.insert("stream".into(), Json::Bool(true));
+            }
+        }
+        Provider::Anthropic => {
+            let (system, rest) = split_system(&messages);
+            if let Some(system) = system {
+                let parts: Vec<Json> = system
+                    .parts
+                    .iter()
+                    .map(|p| anthropic_part(client, p))
+                    .collect::<Result<_, _>>()?;
+                body.insert("system".into(), Json::Array(parts));
+            }
+            let list: Vec<Json> = rest
+                .iter()
+                .map(|m| {
+                    Ok(json!({
+                        "role": m.role,
+                        "content": m.parts.iter().map(|p| anthropic_part(client, p)).collect::<Result<Vec<_>, RequestError>>()?,
+                    }))
+                })
+                .collect::<Result<_, RequestError>>()?;
+            body.insert("messages".into(), Json::Array(list));
+            if stream {
+                body.insert("stream".into(), Json::Bool(true));
+            }
+        }
+        Provider::GoogleAi => {
+            let (system, rest) = split_system(&messages);
+            if let Some(system) = system {
+                let parts: Vec<Json> = system
+                    .parts
+                    .iter()
+                    .map(|p| google_part(client, p))
+                    .collect::<Result<_, _>>()?;
+                body.insert("system_instruction".into(), json!({ "parts": parts }));
+            }
+            let list: Vec<Json> = rest
+                .iter()
+                .map(|m| {
+                    let role = if m.role == "assistant" { "model" } else { m.role.as_str() };
+                    Ok(json!({
+                        "role": role,
+                        "parts": m.parts.iter().map(|p| google_part(client, p)).collect::<Result<Vec<_>, RequestError>>()?,
+                    }))
+                })
+                .collect::<Result<_, RequestError>>()?;
+            body.insert("contents".into(), Json::Array(list));
+        }
+    }
+    Ok(HttpRequest {
+        url,
+        method: "POST",
+        headers,
+        body: Json::Object(body),
+    })
+}
+
+/// Merges consecutive same-role messages and applies Anthropic's system-message rules.
+fn provider_roles(client: &ResolvedClient, messages: &[Message]) -> Vec<Message> {
+    let mut messages = baml_prompt::merge_consecutive(messages.to_vec());
+    if client.provider == Provider::Anthropic {
+        if messages.len() == 1 && messages[0].role == "system" {
+            messages[0].role = "user".into();
+        } else {
+            for m in messages.iter_mut().skip(1) {
+                if m.role == "system" {
+                    m.role = "assistant".into();
+                }
+            }
+        }
+    }
+    messages
+}
+
+/// The leading system message (hoisted by Anthropic and Google) and the rest.
+fn split_system(messages: &[Message]) -> (Option<&Message>, &[Message]) {
+    match messages.split_first() {
+        Some((first, rest)) if first.role == "system" => (Some(first), rest),
+        _ => (None, messages),
+    }
+}
+
+fn with_meta(client: &ResolvedClient, mut part: Map<String, Json>, p: &ContentPart) -> Json {
+    for (k, v) in &p.meta {
+        if client.allowed_metadata.allows(k) {
+            part.insert(k.clone(), v.clone());
+        }
+    }
+    Json::Object(part)
+}
+
+fn obj(v: Json) -> Map<String, Json> {
+    match v {
+        Json::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn media_type(m: &MediaValue) -> String {
+    m.media_type.clone().unwrap_or_else(|| match m.kind {
+        baml_ir::types::Media::Image => "image/png".into(),
+        baml_ir::types::Media::Audio => "audio/mpeg".into(),
+        baml_ir::types::Media::Pdf => "application/pdf".into(),
+        baml_ir::types::Media::Video => "video/mp4".into(),
+    })
+}
+
+fn data_url(m: &MediaValue) -> String {
+    match &m.source {
+        MediaSource::Url(u) => u.clone(),
+        MediaSource::Base64(b) => format!("data:{};base64,{b}", media_type(m)),
+    }
+}
+
+fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json, RequestError> {
+    // openai-generic sends plain text content as a string (what most compatible servers expect).
+    let plain = client.provider == Provider::OpenAiGeneric
+        && m.parts.iter().all(|p| matches!(p.part, Part::Text(_)) && !p.meta.keys().any(|k| client.allowed_metadata.allows(k)));
+    if plain {
+        let text: Vec<&str> = m
+            .parts
+            .iter()
+            .filter_map(|p| match &p.part {
+                Part::Text(t) => Some(t.as_str()),
+                Part::Media(_) => None,
+            })
+            .collect();
+        return Ok(json!({ "role": m.role, "content": text.join("") }));
+    }
+    let parts: Vec<Json> = m
+        .parts
+        .iter()
+        .map(|p| {
+            let part = match &p.part {
+                Part::Text(t) => json!({ "type": "text", "text": t }),
+                Part::Media(media) => match media.kind {
+                    baml_ir::types::Media::Image => json!({ "type": "image_url", "image_url": { "url": data_url(media) } }),
+                    baml_ir::types::Media::Audio => match &media.source {
+                        MediaSource::Base64(b) => json!({
+                            "type": "input_audio",
+                            "input_audio": { "data": b, "format": media_type(media).trim_start_matches("audio/") }
+                        }),
+                        MediaSource::Url(_) => {
+                            return Err(RequestError(format!(
+                                "client `{}`: audio must be base64 for {}",
+                                client.name, client.provider_name
+                            )))
+                        }
+                    },
+                    baml_ir::types::Media::Pdf => json!({ "type": "file", "file": { "file_data": data_url(media) } }),
+                    baml_ir::types::Media::Video => {
+                        return Err(RequestError(format!(
+                            "client `{}`: {} does not accept video",
+                            client.name, client.provider_name
+                        )))
+                    }
+                },
+            };
+            Ok(with_meta(client, obj(part), p))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(json!({ "role": m.role, "content": parts }))
+}
+
+fn responses_message(client: &ResolvedClient, m: &Message) -> Result<Json, RequestError> {
+    let text_type = if m.role == "assistant" { "output_text" } else { "input_text" };
+    let parts: Vec<Json> = m
+        .parts
+        .iter()
+        .map(|p| {
+            let part = match &p.part {
+                Part::Text(t) => json!({ "type": text_type, "text": t }),
+                Part::Media(media) => match media.kind {
+                    baml_ir::types::Media::Image => json!({ "type": "input_image", "image_url": data_url(media) }),
+                    baml_ir::types::Media::Pdf => json!({ "type": "input_file", "file_data": data_url(media) }),
+                    _ => {
+                        return Err(RequestError(format!(
+                            "client `{}`: {} does not accept {}",
+                            client.name,
+                            client.provider_name,
+                            media.kind.name()
+                        )))
+                    }
+                },
+            };
+            Ok(with_meta(client, obj(part), p))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(json!({ "role": m.role, "content": parts }))
+}
+
+fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, RequestError> {
+    let part = match &p.part {
+        Part::Text(t) => json!({ "type": "text", "text": t }),
+        Part::Media(media) => {
+            let kind = match media.kind {
+                baml_ir::types::Media::Image => "image",
+                baml_ir::types::Media::Pdf => "document",
+                _ => {
+                    return Err(RequestError(format!(
+                        "client `{}`: anthropic does not accept {}",
+                        client.name,
+                        media.kind.name()
+                    )))
+                }
+            };
+            let source = match &media.source {
+                MediaSource::Url(u) => json!({ "type": "url", "url": u }),
+                MediaSource::Base64(b) => json!({ "type": "base64", "media_type": media_type(media), "data": b }),
+            };
+            json!({ "type": kind, "source": source })
+        }
+    };
+    Ok(with_meta(client, obj(part), p))
+}
+
+fn google_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, RequestError> {
+    let part = match &p.part {
+        Part::Text(t) => json!({ "text": t }),
+        Part::Media(media) => match &media.source {
+            MediaSource::Url(u) => json!({ "fileData": { "mimeType": media_type(media), "fileUri": u } }),
+            MediaSource::Base64(b) => json!({ "inlineData": { "mimeType": media_type(media), "data": b } }),
+        },
+    };
+    Ok(with_meta(client, obj(part), p))
+}
+
+/// Percent-encodes a query component.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
