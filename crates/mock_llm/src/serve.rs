@@ -290,7 +290,7 @@ async fn provider(
         rule: None,
         status: None,
     });
-    let guard = InFlight::new(shared, seq);
+    let mut guard = InFlight::new(shared, seq);
     let (reply, rule) = lock(&shared.script).pick(&RequestFacts {
         model: model.as_deref(),
         body: &request.body,
@@ -348,9 +348,9 @@ async fn provider(
     let delivered = deliver(
         shared,
         conn,
+        &mut guard,
         &reply,
         plan,
-        status,
         request.keep_alive,
         &extra,
     )
@@ -373,6 +373,7 @@ async fn provider(
 
 /// What to send: content type and either a whole body or stream events.
 struct Plan {
+    status: u16,
     content_type: String,
     body: Body,
 }
@@ -395,6 +396,7 @@ fn plan(
     let json_type = "application/json".to_owned();
     if let Some(raw) = &reply.raw_body {
         return Plan {
+            status,
             content_type: reply.content_type.clone().unwrap_or(json_type),
             body: Body::Whole(vec![Piece::Bytes(raw.clone())]),
         };
@@ -408,11 +410,13 @@ fn plan(
         let mut events = call.malformed(stream);
         return if stream {
             Plan {
+                status,
                 content_type: content_type(stream_type),
                 body: Body::Events(events),
             }
         } else {
             Plan {
+                status,
                 content_type: content_type(json_type),
                 body: Body::Whole(events.pop().unwrap_or_default()),
             }
@@ -425,6 +429,7 @@ fn plan(
             .unwrap_or_else(|| format!("mock_llm: scripted HTTP {status}"));
         let body = error_body(Some(call.api), status, &message);
         return Plan {
+            status,
             content_type: content_type(json_type),
             body: Body::Whole(vec![Piece::Bytes(body.to_string().into_bytes())]),
         };
@@ -451,11 +456,13 @@ fn plan(
     if stream {
         let deltas = split_text(text, reply.chunk_chars());
         Plan {
+            status,
             content_type: content_type(stream_type),
             body: Body::Events(call.stream(&answer, &deltas)),
         }
     } else {
         Plan {
+            status,
             content_type: content_type(json_type),
             body: Body::Whole(call.body(&answer)),
         }
@@ -484,12 +491,13 @@ impl From<Result<(), ()>> for Delivered {
 async fn deliver(
     shared: &Shared,
     conn: &mut Conn,
+    guard: &mut InFlight<'_>,
     reply: &Reply,
     plan: Plan,
-    status: u16,
     keep_alive: bool,
     extra: &[(String, String)],
 ) -> Delivered {
+    let status = plan.status;
     let content_type = plan.content_type.as_str();
     match reply.fault {
         Some(Fault::SlowLoris) => {
@@ -510,7 +518,7 @@ async fn deliver(
             }
             let delay =
                 Duration::from_millis(reply.chunk_delay_ms.unwrap_or(DEFAULT_SLOW_LORIS_DELAY_MS));
-            drip(conn, &pieces, delay, shared.options.max_hang).await
+            drip(conn, guard, &pieces, delay, shared.options.max_hang).await
         }
         Some(Fault::TruncatedStream) => {
             let framing = match &plan.body {
@@ -530,6 +538,7 @@ async fn deliver(
             let delay = reply.chunk_delay_ms.unwrap_or(0);
             whole(
                 conn,
+                guard,
                 plan.body,
                 delay,
                 head_for(status, content_type, keep_alive, extra),
@@ -571,6 +580,7 @@ async fn truncated(conn: &mut Conn, body: Body, delay_ms: u64) -> Delivered {
 /// Sends a whole response: head and body, or head and paced stream events.
 async fn whole(
     conn: &mut Conn,
+    guard: &mut InFlight<'_>,
     body: Body,
     delay_ms: u64,
     head: impl Fn(Framing) -> Vec<u8>,
@@ -580,11 +590,13 @@ async fn whole(
             let mut out = head(Framing::Length(pieces_len(&pieces)));
             if let [Piece::Bytes(b)] = pieces.as_slice() {
                 out.extend_from_slice(b);
+                guard.completing();
                 return conn.write_all(&out).await.into();
             }
             if conn.write_all(&out).await.is_err() {
                 return Delivered::ClientGone;
             }
+            guard.completing();
             conn.write_pieces(&pieces).await.into()
         }
         Body::Events(events) => {
@@ -608,13 +620,17 @@ async fn whole(
                     out.extend_from_slice(b"\r\n");
                 }
                 out.extend_from_slice(b"0\r\n\r\n");
+                guard.completing();
                 return conn.write_all(&out).await.into();
             }
             if conn.write_all(&out).await.is_err() {
                 return Delivered::ClientGone;
             }
             match send_events(conn, &events, delay_ms).await {
-                Delivered::Complete => conn.write_all(b"0\r\n\r\n").await.into(),
+                Delivered::Complete => {
+                    guard.completing();
+                    conn.write_all(b"0\r\n\r\n").await.into()
+                }
                 other => other,
             }
         }
@@ -637,34 +653,37 @@ async fn send_events(conn: &mut Conn, events: &[Vec<Piece>], delay_ms: u64) -> D
 /// Sends a body one byte at a time, `delay` apart, for at most `max_total`.
 async fn drip(
     conn: &mut Conn,
+    guard: &mut InFlight<'_>,
     pieces: &[Piece],
     delay: Duration,
     max_total: Duration,
 ) -> Delivered {
     let deadline = tokio::time::Instant::now() + max_total;
-    let mut first = true;
-    for piece in pieces {
+    let total = pieces_len(pieces);
+    let bytes = pieces.iter().flat_map(|piece| {
         let (bytes, filler) = match piece {
             Piece::Bytes(b) => (b.as_slice(), 0),
-            Piece::Filler(n) => (&[][..], *n),
+            Piece::Filler(n) => (&[][..], usize::try_from(*n).unwrap_or(usize::MAX)),
         };
-        let mut next = bytes.iter().copied().chain(std::iter::repeat_n(
-            b'x',
-            usize::try_from(filler).unwrap_or(usize::MAX),
-        ));
-        for byte in &mut next {
-            if !first {
-                if tokio::time::Instant::now() >= deadline {
-                    return Delivered::Cut;
-                }
-                if !conn.wait(delay).await {
-                    return Delivered::ClientGone;
-                }
+        bytes
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'x', filler))
+    });
+    for (i, byte) in (1..).zip(bytes) {
+        if i > 1 {
+            if tokio::time::Instant::now() >= deadline {
+                return Delivered::Cut;
             }
-            first = false;
-            if conn.write_all(&[byte]).await.is_err() {
+            if !conn.wait(delay).await {
                 return Delivered::ClientGone;
             }
+        }
+        if i == total {
+            guard.completing();
+        }
+        if conn.write_all(&[byte]).await.is_err() {
+            return Delivered::ClientGone;
         }
     }
     Delivered::Complete

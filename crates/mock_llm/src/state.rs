@@ -164,6 +164,17 @@ impl Shared {
         }
     }
 
+    /// Corrects the outcome of a request that was ended as completed too early.
+    fn amend_request(&self, seq: u64, outcome: Outcome) {
+        self.with_record(seq, |r| {
+            r.completed = outcome == Outcome::Completed;
+            r.client_closed = outcome == Outcome::ClientClosed;
+        });
+        if outcome == Outcome::ClientClosed {
+            lock(&self.stats).client_closed += 1;
+        }
+    }
+
     fn with_record(&self, seq: u64, f: impl FnOnce(&mut Record)) {
         let mut records = lock(&self.records);
         let Some(first) = records.log.front().map(|r| r.seq) else {
@@ -218,6 +229,8 @@ pub(crate) struct InFlight<'a> {
     shared: &'a Shared,
     pub seq: u64,
     ended: bool,
+    /// Ended as completed before the final write, which may still fail.
+    early: bool,
 }
 
 impl<'a> InFlight<'a> {
@@ -226,19 +239,40 @@ impl<'a> InFlight<'a> {
             shared,
             seq,
             ended: false,
+            early: false,
         }
     }
 
-    pub(crate) fn end(mut self, outcome: Outcome) {
-        self.ended = true;
-        self.shared.end_request(self.seq, outcome);
+    /// Ends the request as completed just before its final write, so that a client that has
+    /// read the whole response always finds it recorded as completed (and no longer in
+    /// flight). If that write fails, [`InFlight::end`] corrects the record.
+    pub(crate) fn completing(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.early = true;
+            self.shared.end_request(self.seq, Outcome::Completed);
+        }
+    }
+
+    /// Ends the request (once; a later call only corrects an early completion).
+    pub(crate) fn end(&mut self, outcome: Outcome) {
+        if !self.ended {
+            self.ended = true;
+            self.shared.end_request(self.seq, outcome);
+        } else if self.early {
+            // The final write's result is known now: the early completion stands or is fixed.
+            self.early = false;
+            if outcome != Outcome::Completed {
+                self.shared.amend_request(self.seq, outcome);
+            }
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.ended {
-            self.shared.end_request(self.seq, Outcome::Abandoned);
+            self.end(Outcome::Abandoned);
         }
     }
 }
