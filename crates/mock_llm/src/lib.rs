@@ -46,16 +46,43 @@
 //!   tokens are the words of the reply text (`huge_bytes / 4`, rounded up, for `huge_body`).
 //! - `chunk_chars` (default 8) and `chunk_delay_ms` (default 0): streaming text is cut into
 //!   pieces of that many characters, one event each, with that delay between events.
-//! - `fault`: `"reset"`, `"malformed_json"`, `"truncated_stream"`, `"slow_loris"`, `"hang"` or
-//!   `"huge_body"` (with `huge_bytes`, default 50 MB); see the README of the crate for details.
+//! - `fault` (applied after `latency_ms`):
+//!   - `"reset"`: close the connection without answering, with `SO_LINGER` 0 (a TCP reset).
+//!   - `"malformed_json"`: a body that is not valid JSON, with the scripted status (default
+//!     200); for a stream, one event whose data is not JSON, then the API's terminator.
+//!   - `"truncated_stream"`: the head, then about half the stream events (or half the bytes of
+//!     a plain body), then the connection closes without the terminator.
+//!   - `"slow_loris"`: the head with a Content-Length, then one body byte every
+//!     `chunk_delay_ms` (default 1000) until done, the client leaves, or
+//!     [`ServerOptions::max_hang`] passes.
+//!   - `"hang"`: never answer; wait until the client disconnects (recorded as
+//!     `client_closed`), at most [`ServerOptions::max_hang`], then close.
+//!   - `"huge_body"`: a normal answer whose text is `huge_bytes` (default 50,000,000) bytes of
+//!     `x`, written in pieces without building the body in memory.
 //! - `raw_body` (a string sent verbatim, or any other JSON value sent serialized) with
 //!   `content_type` (default `application/json`) and `status` (default 200).
 //! - `headers`: extra response headers, `{ "name": "value" }`.
 //!
 //! # Recording
 //! Each provider request is recorded as `{ seq, method, path, headers, body, model, stream,
-//! received_at_ms, completed, client_closed, connection_id, rule, status }` (the last
-//! [`ServerOptions::max_records`] are kept). `seq` never restarts, not even after a reset.
+//! received_at_ms, completed, client_closed, connection_id, rule, status }`: `path` includes
+//! the query, `headers` has lower-cased names, `body` is the parsed JSON (or the raw text if it
+//! is not JSON; bodies over 8 MiB are replaced by a note), `received_at_ms` counts from server
+//! start, `completed` means the whole response was written, `client_closed` that the client
+//! left first, `rule` is the index of the rule that answered (null for the default), `status`
+//! the HTTP status sent. `seq` starts at 1 and never restarts, not even after a reset; the last
+//! [`ServerOptions::max_records`] records are kept.
+//!
+//! # Control API
+//! - `POST /__mock/script` with the script → `{"ok":true,"rules":N}`, or 400
+//!   `{"error":{"message":"invalid mock script: …"}}` (the previous script stays).
+//! - `GET /__mock/requests` → the records, a JSON array, oldest first.
+//! - `GET /__mock/stats` → `{"requests","in_flight","max_in_flight","connections_open",
+//!   "connections_total","client_closed","uptime_ms"}`. `in_flight` counts provider requests
+//!   read in full and not yet answered or abandoned; `max_in_flight` is its high-water mark.
+//! - `POST /__mock/reset` → `{"ok":true}`: clears the script, the records and the counters
+//!   except the live `in_flight` and `connections_open` (`max_in_flight` restarts from
+//!   `in_flight`).
 
 mod http;
 mod providers;

@@ -242,7 +242,7 @@ fn max_in_flight_counts_concurrent_requests_exactly() {
     const N: usize = 40;
     let server = MockServer::start().unwrap();
     server
-        .set_script(json!({ "default": { "text": "late", "latency_ms": 400 } }))
+        .set_script(json!({ "default": { "text": "late", "latency_ms": 1000 } }))
         .unwrap();
     let addr = server.addr();
     // Connect everyone first, then send together, so all N are in flight at once.
@@ -576,4 +576,32 @@ async fn works_inside_another_tokio_runtime() {
             .unwrap();
     assert_eq!(r.status, 200);
     drop(server);
+}
+
+#[test]
+fn chunked_request_bodies_and_expect_continue_are_understood() {
+    use std::io::Write;
+    let server = MockServer::start().unwrap();
+    let mut client = Client::connect(server.addr()).unwrap();
+    let body = chat("chunky", "one two three").to_string();
+    let (a, b) = body.split_at(10);
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\
+                expect: 100-continue\r\n\r\n";
+    let mut stream = client.stream();
+    stream.write_all(head.as_bytes()).unwrap();
+    // The body waits for the interim answer, as curl does.
+    let interim = client.receive().unwrap();
+    assert_eq!(interim.status, 100);
+    let chunks = format!(
+        "{:x}\r\n{a}\r\n{:x};ext=1\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    let mut stream = client.stream();
+    stream.write_all(chunks.as_bytes()).unwrap();
+    let r = client.receive().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["model"], "chunky");
+    assert_eq!(r.json()["usage"]["prompt_tokens"], 3);
+    assert_eq!(server.requests()[0]["body"]["model"], "chunky");
 }
