@@ -14,6 +14,7 @@ use crate::convert::{from_node, to_node};
 use crate::errors::{invalid_arg, sandbox_error, throw};
 use crate::main_thread::{poster, Poster};
 use crate::runtime::BamlRuntime;
+use crate::abort::{add_listener, remove_listener};
 use crate::util::{
     call, clear_exception, delete_ref, deref, function, get, js_number, message_of, object,
     own_keys, reference, set, string, to_bool, to_f64, to_rust_string, type_of, undefined,
@@ -584,7 +585,7 @@ impl BamlContext {
         );
         if let Some(s) = signal {
             let weak: Weak<Sandbox> = Arc::downgrade(&self.sandbox);
-            let added = unsafe { add_listener(raw_env, s, (weak, id)) };
+            let added = unsafe { add_listener(raw_env, s, (weak, id), abort_evaluation) };
             if let Some(refs) = added {
                 *listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(refs);
             } else {
@@ -656,48 +657,8 @@ unsafe fn settle(
 
 type AbortTarget = (Weak<Sandbox>, u64);
 
-/// `signal.addEventListener('abort', listener, { once: true })`; returns references to both
-/// for the removal once the evaluation settles.
-unsafe fn add_listener(
-    env: RawEnv,
-    signal: Raw,
-    target: AbortTarget,
-) -> Option<(Sendable<sys::napi_ref>, Sendable<sys::napi_ref>)> {
-    unsafe {
-        let f = function(env, "onabort", target, |_env, target: &AbortTarget, _| {
-            if let Some(sandbox) = target.0.upgrade() {
-                sandbox.abort(target.1);
-            }
-        })
-        .ok()?;
-        let add = get(env, signal, "addEventListener").ok()?;
-        if type_of(env, add) != sys::ValueType::napi_function {
-            return None;
-        }
-        let opts = object(env).ok()?;
-        let t = crate::util::boolean(env, true).ok()?;
-        set(env, opts, "once", t).ok()?;
-        let kind = string(env, "abort").ok()?;
-        call(env, add, signal, &[kind, f, opts]).ok()?;
-        Some((
-            Sendable(reference(env, signal).ok()?),
-            Sendable(reference(env, f).ok()?),
-        ))
-    }
-}
-
-unsafe fn remove_listener(env: RawEnv, signal: sys::napi_ref, f: sys::napi_ref) {
-    unsafe {
-        if let (Ok(s), Ok(func)) = (deref(env, signal), deref(env, f)) {
-            if let (Ok(remove), Ok(kind)) =
-                (get(env, s, "removeEventListener"), string(env, "abort"))
-            {
-                if call(env, remove, s, &[kind, func]).is_err() {
-                    clear_exception(env);
-                }
-            }
-        }
-        delete_ref(env, signal);
-        delete_ref(env, f);
+unsafe fn abort_evaluation(_env: RawEnv, target: &AbortTarget, _arg: Raw) {
+    if let Some(sandbox) = target.0.upgrade() {
+        sandbox.abort(target.1);
     }
 }

@@ -161,3 +161,61 @@ pub(crate) unsafe fn load_error(env: Env, e: &LoadError) -> Raw {
         }
     }
 }
+
+/// A failed BAML call: `BAML_HTTP`, `BAML_FINISH_REASON`, `BAML_VALIDATION`,
+/// `BAML_INVALID_ARGUMENT` or `BAML_ABORTED`, with the fields SPEC.md names.
+pub(crate) unsafe fn call_error(env: Env, e: &baml_runtime::CallError) -> Raw {
+    use baml_runtime::CallError;
+    let message = e.to_string();
+    unsafe {
+        let s = |v: &str| string(env, v).unwrap_or(std::ptr::null_mut());
+        let null = || {
+            let mut n = std::ptr::null_mut();
+            sys::napi_get_null(env, &raw mut n);
+            n
+        };
+        let name = s(e.class_name());
+        match e {
+            CallError::Http {
+                status,
+                client,
+                raw_response,
+                ..
+            } => {
+                let status = status.map_or_else(null, |c| number(env, f64::from(c)).unwrap_or(std::ptr::null_mut()));
+                let raw = raw_response.as_deref().map_or_else(null, s);
+                error(
+                    env,
+                    e.code(),
+                    &message,
+                    &[("statusCode", status), ("clientName", s(client)), ("rawResponse", raw), ("bamlName", name)],
+                )
+            }
+            CallError::FinishReason {
+                client,
+                finish_reason,
+                raw_output,
+                ..
+            } => error(
+                env,
+                e.code(),
+                &message,
+                &[
+                    ("finishReason", s(finish_reason)),
+                    ("rawOutput", s(raw_output)),
+                    ("clientName", s(client)),
+                    ("bamlName", name),
+                ],
+            ),
+            CallError::Validation {
+                raw_output, prompt, ..
+            } => error(
+                env,
+                e.code(),
+                &message,
+                &[("rawOutput", s(raw_output)), ("prompt", s(prompt)), ("bamlName", name)],
+            ),
+            _ => error(env, e.code(), &message, &[("bamlName", name)]),
+        }
+    }
+}

@@ -10,6 +10,7 @@
     reason = "napi-rs hands arguments over by value; taking them so is the binding's shape"
 )]
 
+mod abort;
 mod context;
 mod convert;
 mod errors;

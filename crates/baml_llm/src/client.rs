@@ -36,9 +36,10 @@ impl Provider {
 
     pub fn api(self) -> Api {
         match self {
-            Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::AzureOpenAi => {
-                Api::ChatCompletions
-            }
+            Provider::OpenAi
+            | Provider::OpenAiGeneric
+            | Provider::Ollama
+            | Provider::AzureOpenAi => Api::ChatCompletions,
             Provider::Anthropic => Api::AnthropicMessages,
             Provider::GoogleAi => Api::GoogleGenerateContent,
             Provider::OpenAiResponses => Api::Responses,
@@ -167,7 +168,9 @@ pub fn resolve(
     let all_options = options.clone();
     let mut take = |k: &str| options.shift_remove(k);
 
-    let base_url_opt = take("base_url").map(|v| text(&v).ok_or_else(|| err("`base_url` must be a string".into()))).transpose()?;
+    let base_url_opt = take("base_url")
+        .map(|v| text(&v).ok_or_else(|| err("`base_url` must be a string".into())))
+        .transpose()?;
     let api_key = take("api_key").and_then(|v| text(&v));
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(h) = take("headers") {
@@ -175,18 +178,29 @@ pub fn resolve(
             return Err(err("`headers` must be a map of strings".into()));
         };
         for (k, v) in h {
-            let v = text(&v).ok_or_else(|| err(format!("header `{k}` must have a string value")))?;
+            let v =
+                text(&v).ok_or_else(|| err(format!("header `{k}` must have a string value")))?;
             headers.push((k.to_ascii_lowercase(), v));
         }
     }
     let mut query: Vec<(String, String)> = Vec::new();
     let explicit_query = take("query_params");
-    let allowed_roles_opt = take("allowed_roles").map(|v| string_list(&v).ok_or_else(|| err("`allowed_roles` must be a list of strings".into()))).transpose()?;
-    let default_role_opt = take("default_role").map(|v| text(&v).ok_or_else(|| err("`default_role` must be a string".into()))).transpose()?;
+    let allowed_roles_opt = take("allowed_roles")
+        .map(|v| {
+            string_list(&v).ok_or_else(|| err("`allowed_roles` must be a list of strings".into()))
+        })
+        .transpose()?;
+    let default_role_opt = take("default_role")
+        .map(|v| text(&v).ok_or_else(|| err("`default_role` must be a string".into())))
+        .transpose()?;
     let remap_roles = match take("remap_roles") {
         Some(Json::Object(m)) => m
             .into_iter()
-            .map(|(k, v)| text(&v).map(|v| (k.clone(), v)).ok_or_else(|| err(format!("remap_roles `{k}` must map to a string"))))
+            .map(|(k, v)| {
+                text(&v)
+                    .map(|v| (k.clone(), v))
+                    .ok_or_else(|| err(format!("remap_roles `{k}` must map to a string")))
+            })
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err(err("`remap_roles` must be a map of strings".into())),
         None => Vec::new(),
@@ -208,10 +222,19 @@ pub fn resolve(
     let deny = take("finish_reason_deny_list");
     let finish_reasons = match (allow, deny) {
         (Some(_), Some(_)) => {
-            return Err(err("finish_reason_allow_list and finish_reason_deny_list cannot be used together".into()))
+            return Err(err(
+                "finish_reason_allow_list and finish_reason_deny_list cannot be used together"
+                    .into(),
+            ))
         }
-        (Some(a), None) => FinishReasonFilter::Allow(string_list(&a).ok_or_else(|| err("values in finish_reason_allow_list must be strings".into()))?),
-        (None, Some(d)) => FinishReasonFilter::Deny(string_list(&d).ok_or_else(|| err("values in finish_reason_deny_list must be strings".into()))?),
+        (Some(a), None) => FinishReasonFilter::Allow(
+            string_list(&a)
+                .ok_or_else(|| err("values in finish_reason_allow_list must be strings".into()))?,
+        ),
+        (None, Some(d)) => FinishReasonFilter::Deny(
+            string_list(&d)
+                .ok_or_else(|| err("values in finish_reason_deny_list must be strings".into()))?,
+        ),
         (None, None) => FinishReasonFilter::All,
     };
     let mut timeouts = HttpTimeouts::default();
@@ -220,9 +243,11 @@ pub fn resolve(
             return Err(err("`http` must be a block of timeout settings".into()));
         };
         for (k, v) in http {
-            let ms = v
-                .as_u64()
-                .ok_or_else(|| err(format!("http `{k}` must be a non-negative integer (milliseconds)")))?;
+            let ms = v.as_u64().ok_or_else(|| {
+                err(format!(
+                    "http `{k}` must be a non-negative integer (milliseconds)"
+                ))
+            })?;
             match k.as_str() {
                 "connect_timeout_ms" => timeouts.connect_ms = ms,
                 "request_timeout_ms" => timeouts.request_ms = ms,
@@ -248,16 +273,23 @@ pub fn resolve(
             base_url_opt.ok_or_else(|| err("Missing required property: base_url".into()))?,
             api_key,
         ),
-        Provider::Ollama => (base_url_opt.unwrap_or_else(|| "http://localhost:11434/v1".into()), api_key),
+        Provider::Ollama => (
+            base_url_opt.unwrap_or_else(|| "http://localhost:11434/v1".into()),
+            api_key,
+        ),
         Provider::AzureOpenAi => {
             let resource = take("resource_name").and_then(|v| text(&v));
             let deployment = take("deployment_id").and_then(|v| text(&v));
             let version = take("api_version").and_then(|v| text(&v));
             let url = match (base_url_opt, resource, deployment) {
                 (Some(u), None, None) => u,
-                (None, Some(r), Some(d)) => format!("https://{r}.openai.azure.com/openai/deployments/{d}"),
+                (None, Some(r), Some(d)) => {
+                    format!("https://{r}.openai.azure.com/openai/deployments/{d}")
+                }
                 (None, None, None) => {
-                    return Err(err("Missing either base_url or both (resource_name, deployment_id)".into()))
+                    return Err(err(
+                        "Missing either base_url or both (resource_name, deployment_id)".into(),
+                    ))
                 }
                 _ => {
                     return Err(err(
@@ -290,10 +322,14 @@ pub fn resolve(
             if !options.contains_key("max_tokens") {
                 options.insert("max_tokens".into(), Json::from(4096));
             }
-            (base_url_opt.unwrap_or_else(|| "https://api.anthropic.com".into()), api_key)
+            (
+                base_url_opt.unwrap_or_else(|| "https://api.anthropic.com".into()),
+                api_key,
+            )
         }
         Provider::GoogleAi => (
-            base_url_opt.unwrap_or_else(|| "https://generativelanguage.googleapis.com/v1beta".into()),
+            base_url_opt
+                .unwrap_or_else(|| "https://generativelanguage.googleapis.com/v1beta".into()),
             api_key,
         ),
     };
@@ -302,14 +338,21 @@ pub fn resolve(
             query.push((k, text(&v).unwrap_or_else(|| v.to_string())));
         }
     }
-    let base_url = base_url.strip_suffix('/').map_or(base_url.clone(), str::to_string);
+    let base_url = base_url
+        .strip_suffix('/')
+        .map_or(base_url.clone(), str::to_string);
 
     let provider_default_roles: &[&str] = match provider {
         Provider::Anthropic => &["system", "user", "assistant"],
         Provider::GoogleAi => &["system", "user", "assistant"],
         _ => &["system", "user", "assistant"],
     };
-    let allowed_roles = allowed_roles_opt.unwrap_or_else(|| provider_default_roles.iter().map(|s| (*s).to_string()).collect());
+    let allowed_roles = allowed_roles_opt.unwrap_or_else(|| {
+        provider_default_roles
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect()
+    });
     let default_role = match default_role_opt {
         Some(r) => {
             if !allowed_roles.contains(&r) {
@@ -322,7 +365,10 @@ pub fn resolve(
         }
         None => match provider {
             Provider::Anthropic | Provider::GoogleAi | Provider::Ollama => "user".into(),
-            _ => allowed_roles.first().cloned().unwrap_or_else(|| "user".into()),
+            _ => allowed_roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "user".into()),
         },
     };
     Ok(ResolvedClient {

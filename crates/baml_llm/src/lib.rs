@@ -2,5 +2,8 @@
 //! streamed as server-sent events), and the strategies around them (retries, fallback,
 //! round-robin).
 
+pub mod client;
+pub mod http;
+pub mod request;
 pub mod response;
 pub mod sse;

@@ -1,6 +1,7 @@
 //! The HTTP request each provider expects for a list of chat messages: URL, headers and the
 //! JSON body BAML sends.
 
+use baml_ir::types::Media;
 use baml_prompt::{ContentPart, MediaSource, MediaValue, Message, Part};
 use serde_json::{json, Map, Value as Json};
 
@@ -22,7 +23,11 @@ pub struct HttpRequest {
 pub struct RequestError(pub String);
 
 /// Builds the request `client` sends for `messages` (after role rules were applied).
-pub fn build_request(client: &ResolvedClient, messages: &[Message], stream: bool) -> Result<HttpRequest, RequestError> {
+pub fn build_request(
+    client: &ResolvedClient,
+    messages: &[Message],
+    stream: bool,
+) -> Result<HttpRequest, RequestError> {
     let messages = provider_roles(client, messages);
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut body = Map::new();
@@ -56,33 +61,40 @@ pub fn build_request(client: &ResolvedClient, messages: &[Message], stream: bool
             sep = '&';
         }
     }
+    for (k, v) in &client.headers {
+        headers.push((k.clone(), v.clone()));
+    }
+    // Headers the provider needs win over custom ones (an `Authorization` header is replaced
+    // when `api_key` is set), except that a custom `anthropic-version` is kept.
+    let mut set = |k: &str, v: String| {
+        if let Some(existing) = headers.iter_mut().find(|(h, _)| h == k) {
+            existing.1 = v;
+        } else {
+            headers.push((k.to_string(), v));
+        }
+    };
     match client.provider {
         Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::OpenAiResponses => {
             if let Some(key) = &client.api_key {
-                headers.push(("authorization".into(), format!("Bearer {key}")));
+                set("authorization", format!("Bearer {key}"));
             }
         }
         Provider::AzureOpenAi => {}
         Provider::Anthropic => {
             if let Some(key) = &client.api_key {
-                headers.push(("x-api-key".into(), key.clone()));
+                set("x-api-key", key.clone());
             }
-            headers.push(("anthropic-version".into(), "2023-06-01".into()));
+            if !client.headers.iter().any(|(k, _)| k == "anthropic-version") {
+                set("anthropic-version", "2023-06-01".into());
+            }
         }
         Provider::GoogleAi => {
             if let Some(key) = &client.api_key {
-                headers.push(("x-goog-api-key".into(), key.clone()));
+                set("x-goog-api-key", key.clone());
             }
         }
     }
-    for (k, v) in &client.headers {
-        if let Some(existing) = headers.iter_mut().find(|(h, _)| h == k) {
-            existing.1.clone_from(v);
-        } else {
-            headers.push((k.clone(), v.clone()));
-        }
-    }
-    headers.push(("content-type".into(), "application/json".into()));
+    set("content-type", "application/json".into());
 
     for (k, v) in &client.properties {
         if client.provider == Provider::GoogleAi && k == "model" {
@@ -172,7 +184,7 @@ pub fn build_request(client: &ResolvedClient, messages: &[Message], stream: bool
 /// Merges consecutive same-role messages and applies Anthropic's system-message rules.
 fn provider_roles(client: &ResolvedClient, messages: &[Message]) -> Vec<Message> {
     let mut messages = baml_prompt::merge_consecutive(messages.to_vec());
-    if client.provider == Provider::Anthropic {
+    if matches!(client.provider, Provider::Anthropic | Provider::GoogleAi) {
         if messages.len() == 1 && messages[0].role == "system" {
             messages[0].role = "user".into();
         } else {
@@ -212,11 +224,22 @@ fn obj(v: Json) -> Map<String, Json> {
 
 fn media_type(m: &MediaValue) -> String {
     m.media_type.clone().unwrap_or_else(|| match m.kind {
-        baml_ir::types::Media::Image => "image/png".into(),
-        baml_ir::types::Media::Audio => "audio/mpeg".into(),
-        baml_ir::types::Media::Pdf => "application/pdf".into(),
-        baml_ir::types::Media::Video => "video/mp4".into(),
+        Media::Image => "image/png".into(),
+        Media::Audio => "audio/mpeg".into(),
+        Media::Pdf => "application/pdf".into(),
+        Media::Video => "video/mp4".into(),
     })
+}
+
+/// Audio `format` for OpenAI: the media subtype (`mpeg`), which chat completions spells `mp3`.
+fn audio_format(m: &MediaValue, mp3: bool) -> String {
+    let t = media_type(m);
+    let sub = t.split('/').nth(1).unwrap_or("mp3").to_string();
+    if mp3 && sub == "mpeg" {
+        "mp3".into()
+    } else {
+        sub
+    }
 }
 
 fn data_url(m: &MediaValue) -> String {
@@ -226,10 +249,21 @@ fn data_url(m: &MediaValue) -> String {
     }
 }
 
+fn needs_base64(client: &ResolvedClient, kind: &Media) -> RequestError {
+    RequestError(format!(
+        "client `{}`: {} needs {} given as base64 (media URLs are not downloaded)",
+        client.name,
+        client.provider_name,
+        kind.name()
+    ))
+}
+
 fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json, RequestError> {
     // openai-generic sends plain text content as a string (what most compatible servers expect).
     let plain = client.provider == Provider::OpenAiGeneric
-        && m.parts.iter().all(|p| matches!(p.part, Part::Text(_)) && !p.meta.keys().any(|k| client.allowed_metadata.allows(k)));
+        && m.parts.iter().all(|p| {
+            matches!(p.part, Part::Text(_)) && !p.meta.keys().any(|k| client.allowed_metadata.allows(k))
+        });
     if plain {
         let text: Vec<&str> = m
             .parts
@@ -241,65 +275,53 @@ fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json
             .collect();
         return Ok(json!({ "role": m.role, "content": text.join("") }));
     }
-    let parts: Vec<Json> = m
-        .parts
-        .iter()
-        .map(|p| {
-            let part = match &p.part {
-                Part::Text(t) => json!({ "type": "text", "text": t }),
-                Part::Media(media) => match media.kind {
-                    baml_ir::types::Media::Image => json!({ "type": "image_url", "image_url": { "url": data_url(media) } }),
-                    baml_ir::types::Media::Audio => match &media.source {
-                        MediaSource::Base64(b) => json!({
-                            "type": "input_audio",
-                            "input_audio": { "data": b, "format": media_type(media).trim_start_matches("audio/") }
-                        }),
-                        MediaSource::Url(_) => {
-                            return Err(RequestError(format!(
-                                "client `{}`: audio must be base64 for {}",
-                                client.name, client.provider_name
-                            )))
-                        }
-                    },
-                    baml_ir::types::Media::Pdf => json!({ "type": "file", "file": { "file_data": data_url(media) } }),
-                    baml_ir::types::Media::Video => {
-                        return Err(RequestError(format!(
-                            "client `{}`: {} does not accept video",
-                            client.name, client.provider_name
-                        )))
-                    }
-                },
-            };
-            Ok(with_meta(client, obj(part), p))
-        })
-        .collect::<Result<_, _>>()?;
+    let mut parts = Vec::with_capacity(m.parts.len());
+    for p in &m.parts {
+        let part = match &p.part {
+            Part::Text(t) => json!({ "type": "text", "text": t }),
+            Part::Media(media) => match (&media.kind, &media.source) {
+                (Media::Image, _) => json!({ "type": "image_url", "image_url": { "url": data_url(media) } }),
+                (Media::Audio, MediaSource::Base64(b)) => json!({
+                    "type": "input_audio",
+                    "input_audio": { "data": b, "format": audio_format(media, true) }
+                }),
+                (Media::Pdf, MediaSource::Base64(_)) => json!({
+                    "type": "file",
+                    "file": { "filename": "document.pdf", "file_data": data_url(media) }
+                }),
+                (Media::Pdf, MediaSource::Url(u)) => json!({
+                    "type": "file",
+                    "file": { "type": "input_file", "file_url": u, "filename": "document.pdf" }
+                }),
+                (kind, _) => return Err(needs_base64(client, kind)),
+            },
+        };
+        parts.push(with_meta(client, obj(part), p));
+    }
     Ok(json!({ "role": m.role, "content": parts }))
 }
 
 fn responses_message(client: &ResolvedClient, m: &Message) -> Result<Json, RequestError> {
     let text_type = if m.role == "assistant" { "output_text" } else { "input_text" };
-    let parts: Vec<Json> = m
-        .parts
-        .iter()
-        .map(|p| {
-            let part = match &p.part {
-                Part::Text(t) => json!({ "type": text_type, "text": t }),
-                Part::Media(media) => match media.kind {
-                    baml_ir::types::Media::Image => json!({ "type": "input_image", "image_url": data_url(media) }),
-                    baml_ir::types::Media::Pdf => json!({ "type": "input_file", "file_data": data_url(media) }),
-                    _ => {
-                        return Err(RequestError(format!(
-                            "client `{}`: {} does not accept {}",
-                            client.name,
-                            client.provider_name,
-                            media.kind.name()
-                        )))
-                    }
-                },
-            };
-            Ok(with_meta(client, obj(part), p))
-        })
-        .collect::<Result<_, _>>()?;
+    let mut parts = Vec::with_capacity(m.parts.len());
+    for p in &m.parts {
+        let part = match &p.part {
+            Part::Text(t) => json!({ "type": text_type, "text": t }),
+            Part::Media(media) => match (&media.kind, &media.source) {
+                (Media::Image, _) => json!({ "type": "input_image", "image_url": data_url(media), "detail": "auto" }),
+                (Media::Audio, MediaSource::Base64(b)) => json!({
+                    "type": "input_audio",
+                    "input_audio": { "data": b, "format": audio_format(media, false) }
+                }),
+                (Media::Pdf, MediaSource::Base64(_)) => {
+                    json!({ "type": "input_file", "file_data": data_url(media), "filename": "document.pdf" })
+                }
+                (Media::Pdf, MediaSource::Url(u)) => json!({ "type": "input_file", "file_url": u }),
+                (kind, _) => return Err(needs_base64(client, kind)),
+            },
+        };
+        parts.push(with_meta(client, obj(part), p));
+    }
     Ok(json!({ "role": m.role, "content": parts }))
 }
 
@@ -308,15 +330,10 @@ fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, Requ
         Part::Text(t) => json!({ "type": "text", "text": t }),
         Part::Media(media) => {
             let kind = match media.kind {
-                baml_ir::types::Media::Image => "image",
-                baml_ir::types::Media::Pdf => "document",
-                _ => {
-                    return Err(RequestError(format!(
-                        "client `{}`: anthropic does not accept {}",
-                        client.name,
-                        media.kind.name()
-                    )))
-                }
+                Media::Image => "image",
+                Media::Pdf => "document",
+                Media::Audio => "audio",
+                Media::Video => "video",
             };
             let source = match &media.source {
                 MediaSource::Url(u) => json!({ "type": "url", "url": u }),
@@ -332,21 +349,24 @@ fn google_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, Request
     let part = match &p.part {
         Part::Text(t) => json!({ "text": t }),
         Part::Media(media) => match &media.source {
-            MediaSource::Url(u) => json!({ "fileData": { "mimeType": media_type(media), "fileUri": u } }),
-            MediaSource::Base64(b) => json!({ "inlineData": { "mimeType": media_type(media), "data": b } }),
+            MediaSource::Url(u) => json!({ "file_data": { "file_uri": u } }),
+            MediaSource::Base64(b) => json!({ "inline_data": { "mime_type": media_type(media), "data": b } }),
         },
     };
     Ok(with_meta(client, obj(part), p))
 }
 
-/// Percent-encodes a query component.
+/// Form-encodes a query component (`+` for spaces, as BAML's URLs have them).
 fn encode(s: &str) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
             out.push(char::from(b));
+        } else if b == b' ' {
+            out.push('+');
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

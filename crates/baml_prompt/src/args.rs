@@ -52,7 +52,7 @@ pub struct ArgError {
 }
 
 /// Checks `args` (by parameter name) against `params` and coerces them. Missing optional
-/// parameters are left out (a prompt then renders them as nothing); unknown names are refused.
+/// parameters are left out (a prompt then renders them as nothing); unknown names are ignored.
 pub fn coerce_args(
     ir: &Ir,
     function: &str,
@@ -77,19 +77,7 @@ pub fn coerce_args(
             )),
         }
     }
-    for name in args.keys() {
-        if !params.iter().any(|p| &p.name == name) {
-            let known: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-            problems.push(format!(
-                "unknown argument `{name}` (parameters: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        }
-    }
+    // Arguments that are not parameters are ignored, as BAML does.
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -212,7 +200,7 @@ fn coerce(ir: &Ir, ty: &Type, v: &Json, path: &mut String, depth: usize) -> Resu
                         Ok(x) => fields.push((f.name.clone(), x)),
                         Err(e) => problems.push(e),
                     },
-                    None if f.ty.is_optional() => fields.push((f.name.clone(), ArgValue::Null)),
+                    None if f.ty.is_optional() => {}
                     None => problems.push(format!("`{path}`: missing required field (expected {})", f.ty)),
                 }
                 path.truncate(len);

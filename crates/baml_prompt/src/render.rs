@@ -128,10 +128,14 @@ impl Prompts {
             if value.is_none() {
                 out.write_str("null")?;
                 Ok(())
+            } else if value.kind() == minijinja::value::ValueKind::Bool {
+                out.write_str(if value.is_true() { "true" } else { "false" })?;
+                Ok(())
             } else {
                 minijinja::escape_formatter(out, state, value)
             }
         });
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("format", format_filter);
         env.add_filter("regex_match", regex_match);
         env.add_global("ctx", Value::from_object(Ctx));
@@ -152,7 +156,7 @@ impl Prompts {
                 "{{% macro {}({}) %}}{}{{% endmacro %}}\n",
                 t.name,
                 params.join(", "),
-                t.body
+                dedent_trim(&t.body).0
             ));
         }
         let macro_lines = u32::try_from(macros.matches('\n').count()).unwrap_or(0);
@@ -330,7 +334,10 @@ impl Object for Ctx {
         match key.as_str()? {
             "output_format" => Some(Value::from_object(OutputFormat)),
             "client" => CURRENT.with(|c| c.borrow().as_ref().map(|c| c.client.clone())),
-            "tags" => Some(Value::from_serialize(Map::new())),
+            "tags" => Some(Value::from_serialize(serde_json::json!({
+                "baml.language": "typescript",
+                "baml.runtime": concat!("baml-quickjs ", env!("CARGO_PKG_VERSION")),
+            }))),
             _ => None,
         }
     }

@@ -62,15 +62,7 @@ impl fmt::Debug for Shown<'_> {
             ValueKind::Undefined => f.write_str("undefined"),
             ValueKind::Bool => f.write_str(if v.is_true() { "true" } else { "false" }),
             ValueKind::String => fmt::Debug::fmt(v.as_str().unwrap_or_default(), f),
-            _ => match v.as_object() {
-                Some(obj) if obj.downcast_ref::<Class>().is_some()
-                    || obj.downcast_ref::<List>().is_some()
-                    || obj.downcast_ref::<Map>().is_some() =>
-                {
-                    write!(f, "{v}")
-                }
-                _ => fmt::Debug::fmt(v, f),
-            },
+            _ => fmt::Debug::fmt(v, f),
         }
     }
 }

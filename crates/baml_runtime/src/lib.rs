@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use baml_ir::{Diagnostic, Ir, Type};
 
@@ -35,12 +36,20 @@ fn summarize(diags: &[Diagnostic]) -> String {
     out
 }
 
+mod call;
+
+pub use call::{CallError, CallOptions, CallOutput, Usage};
+pub use baml_llm::request::HttpRequest;
+
 /// A loaded BAML project.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug)]
 pub struct Runtime {
     files: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
-    ir: Ir,
+    ir: Arc<Ir>,
+    prompts: baml_prompt::Prompts,
+    transport: baml_llm::http::Transport,
+    round_robin: call::RoundRobin,
 }
 
 impl Runtime {
@@ -52,12 +61,56 @@ impl Runtime {
         let files: BTreeMap<String, String> = files.into_iter().collect();
         let list: Vec<(String, String)> =
             files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let ir = baml_ir::load(&list).map_err(LoadError::Syntax)?;
-        Ok(Runtime {
+        let ir = Arc::new(baml_ir::load(&list).map_err(LoadError::Syntax)?);
+        let prompts = baml_prompt::Prompts::new(Arc::clone(&ir)).map_err(|errors| {
+            LoadError::Syntax(
+                errors
+                    .into_iter()
+                    .map(|e| match e {
+                        baml_prompt::PromptError::Syntax { file, line, message, function } => Diagnostic {
+                            file,
+                            line,
+                            column: 1,
+                            message: format!("invalid prompt template of `{function}`: {message}"),
+                        },
+                        other => Diagnostic {
+                            file: String::new(),
+                            line: 0,
+                            column: 0,
+                            message: other.to_string(),
+                        },
+                    })
+                    .collect(),
+            )
+        })?;
+        let rt = Runtime {
             files,
             env: env.into_iter().collect(),
             ir,
-        })
+            prompts,
+            transport: baml_llm::http::Transport::default(),
+            round_robin: call::RoundRobin::default(),
+        };
+        let problems = rt.client_problems();
+        if !problems.is_empty() {
+            let diags = problems
+                .into_iter()
+                .map(|(span, message)| {
+                    let (file, src) = list
+                        .get(span.file as usize)
+                        .map_or(("", ""), |(p, s)| (p.as_str(), s.as_str()));
+                    let (line, column) = baml_parser::line_col(src, span.start);
+                    Diagnostic {
+                        file: file.to_string(),
+                        line,
+                        column,
+                        message,
+                    }
+                })
+                .collect();
+            return Err(LoadError::Syntax(diags));
+        }
+        Ok(rt)
     }
 
     /// Loads every `*.baml` file under `dir`, recursively; paths are kept relative to `dir`.

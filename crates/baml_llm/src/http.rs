@@ -1,0 +1,312 @@
+//! Sending one request: a pooled HTTP client per runtime (reqwest with rustls), BAML's
+//! timeouts, and decoding the answer whole or as a stream of server-sent events.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::client::{HttpTimeouts, ResolvedClient};
+use crate::request::HttpRequest;
+use crate::response::{self, LlmOutput};
+use crate::sse::{SseDecoder, StreamAccumulator};
+
+/// Why one attempt failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LlmError {
+    /// The provider answered with a non-success status.
+    #[error("client `{client}`: the provider answered HTTP {status}: {message}")]
+    Status {
+        client: String,
+        status: u16,
+        message: String,
+        raw_response: String,
+        retry_after: Option<Duration>,
+    },
+    /// The provider could not be reached, or the connection broke.
+    #[error("client `{client}`: {message}")]
+    Network { client: String, message: String },
+    /// A timeout of the client's `http { }` settings passed.
+    #[error("client `{client}`: {message}")]
+    Timeout { client: String, message: String },
+    /// The provider answered 2xx with something that is not a valid answer.
+    #[error("client `{client}`: invalid response: {message}")]
+    InvalidResponse {
+        client: String,
+        status: u16,
+        message: String,
+        raw_response: String,
+    },
+    /// The finish reason is not allowed by the client's filter.
+    #[error("client `{client}`: finish reason {finish_reason:?} is not allowed")]
+    FinishReason {
+        client: String,
+        finish_reason: String,
+        raw_output: String,
+    },
+    /// The client's configuration cannot be used.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl LlmError {
+    /// Whether a retry policy or a fallback may try again after this.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, LlmError::FinishReason { .. } | LlmError::Config(_))
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP side of a runtime: connection pools shared by every call.
+#[derive(Debug, Default)]
+pub struct Transport {
+    /// One pooled client per connect timeout in use (reqwest sets it per client).
+    clients: Mutex<HashMap<u64, reqwest::Client>>,
+}
+
+/// Longest accepted answer body.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+fn ms(v: u64) -> Option<Duration> {
+    (v > 0).then(|| Duration::from_millis(v))
+}
+
+impl Transport {
+    fn client_for(&self, timeouts: &HttpTimeouts) -> Result<reqwest::Client, LlmError> {
+        let mut map = self
+            .clients
+            .lock()
+            .map_err(|_| LlmError::Config("the HTTP client pool is unavailable".into()))?;
+        if let Some(c) = map.get(&timeouts.connect_ms) {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if let Some(d) = ms(timeouts.connect_ms) {
+            b = b.connect_timeout(d);
+        }
+        let c = b
+            .build()
+            .map_err(|e| LlmError::Config(format!("cannot create an HTTP client: {e}")))?;
+        map.insert(timeouts.connect_ms, c.clone());
+        Ok(c)
+    }
+
+    /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
+    /// streaming one and `on_delta` sees the text accumulated so far after every event.
+    pub async fn send(
+        &self,
+        client: &ResolvedClient,
+        req: &HttpRequest,
+        on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
+    ) -> Result<LlmOutput, LlmError> {
+        let http = self.client_for(&client.timeouts)?;
+        let mut builder = http.post(&req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let body = serde_json::to_vec(&req.body).map_err(|e| LlmError::Config(e.to_string()))?;
+        builder = builder.body(body);
+        let name = client.name.clone();
+        let network = |e: &reqwest::Error| {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            if e.is_timeout() {
+                LlmError::Timeout {
+                    client: name.clone(),
+                    message: format!("timed out: {message}"),
+                }
+            } else {
+                LlmError::Network {
+                    client: name.clone(),
+                    message,
+                }
+            }
+        };
+        let t = client.timeouts;
+        let streaming = on_delta.is_some();
+        let overall = ms(t.request_ms);
+        let work = async {
+            let first = if streaming {
+                t.first_token_ms.and_then(ms)
+            } else {
+                None
+            };
+            let send = builder.send();
+            let resp = match first {
+                Some(d) => tokio::time::timeout(d, send)
+                    .await
+                    .map_err(|_| LlmError::Timeout {
+                        client: client.name.clone(),
+                        message: format!(
+                            "no answer within time_to_first_token_timeout_ms ({} ms)",
+                            d.as_millis()
+                        ),
+                    })?,
+                None => send.await,
+            }
+            .map_err(|e| network(&e))?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(600.0)));
+            if !(200..300).contains(&status) {
+                let raw = read_body(resp, &network).await.unwrap_or_default();
+                let raw = String::from_utf8_lossy(&raw).into_owned();
+                return Err(LlmError::Status {
+                    client: client.name.clone(),
+                    status,
+                    message: response::error_message(client.provider.api(), status, raw.as_bytes()),
+                    raw_response: raw,
+                    retry_after,
+                });
+            }
+            match on_delta {
+                None => {
+                    let raw = read_body(resp, &network).await?;
+                    response::parse_response(client.provider.api(), &raw).map_err(|e| {
+                        LlmError::InvalidResponse {
+                            client: client.name.clone(),
+                            status,
+                            message: e.to_string(),
+                            raw_response: String::from_utf8_lossy(&raw).into_owned(),
+                        }
+                    })
+                }
+                Some(on_delta) => {
+                    read_stream(
+                        client,
+                        resp,
+                        status,
+                        t.idle_ms.and_then(ms),
+                        on_delta,
+                        &network,
+                    )
+                    .await
+                }
+            }
+        };
+        let out = match overall {
+            Some(d) if !streaming => {
+                tokio::time::timeout(d, work)
+                    .await
+                    .map_err(|_| LlmError::Timeout {
+                        client: client.name.clone(),
+                        message: format!(
+                            "no complete answer within request_timeout_ms ({} ms)",
+                            d.as_millis()
+                        ),
+                    })??
+            }
+            _ => work.await?,
+        };
+        if !client.finish_reasons.accepts(out.finish_reason.as_deref()) {
+            return Err(LlmError::FinishReason {
+                client: client.name.clone(),
+                finish_reason: out.finish_reason.clone().unwrap_or_default(),
+                raw_output: out.content.clone(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+async fn read_body(
+    mut resp: reqwest::Response,
+    network: &impl Fn(&reqwest::Error) -> LlmError,
+) -> Result<Vec<u8>, LlmError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| network(&e))? {
+        if out.len() + chunk.len() > MAX_BODY {
+            return Err(LlmError::Network {
+                client: String::new(),
+                message: format!("the answer is larger than {MAX_BODY} bytes"),
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+async fn read_stream(
+    client: &ResolvedClient,
+    mut resp: reqwest::Response,
+    status: u16,
+    idle: Option<Duration>,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+    network: &impl Fn(&reqwest::Error) -> LlmError,
+) -> Result<LlmOutput, LlmError> {
+    let mut decoder = SseDecoder::new();
+    let mut acc = StreamAccumulator::new(client.provider.api());
+    let mut raw_len = 0usize;
+    let invalid = |message: String, raw: &str| LlmError::InvalidResponse {
+        client: client.name.clone(),
+        status,
+        message,
+        raw_response: raw.to_string(),
+    };
+    loop {
+        let next = resp.chunk();
+        let chunk = match idle {
+            Some(d) => tokio::time::timeout(d, next)
+                .await
+                .map_err(|_| LlmError::Timeout {
+                    client: client.name.clone(),
+                    message: format!(
+                        "the stream was idle longer than idle_timeout_ms ({} ms)",
+                        d.as_millis()
+                    ),
+                })?,
+            None => next.await,
+        }
+        .map_err(|e| network(&e))?;
+        let Some(chunk) = chunk else { break };
+        raw_len += chunk.len();
+        if raw_len > MAX_BODY {
+            return Err(invalid(
+                format!("the stream is longer than {MAX_BODY} bytes"),
+                acc.content(),
+            ));
+        }
+        let events = decoder
+            .push(&chunk)
+            .map_err(|e| invalid(e.to_string(), acc.content()))?;
+        let mut changed = false;
+        for ev in &events {
+            match acc.push(ev) {
+                Ok(delta) => changed |= !delta.is_empty(),
+                Err(e) => return Err(invalid(e.to_string(), acc.content())),
+            }
+        }
+        if changed {
+            on_delta(acc.content());
+        }
+    }
+    let events = decoder
+        .finish()
+        .map_err(|e| invalid(e.to_string(), acc.content()))?;
+    for ev in &events {
+        if let Err(e) = acc.push(ev) {
+            return Err(invalid(e.to_string(), acc.content()));
+        }
+    }
+    let content = acc.content().to_string();
+    acc.finish().map_err(|e| invalid(e.to_string(), &content))
+}
