@@ -332,7 +332,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
     if let [Value::String(t)] = a.args.as_slice() {
-        Some(t.value.clone())
+        Some(if t.raw {
+            dedent_trim(&t.value)
+        } else {
+            t.value.clone()
+        })
     } else {
         let at = if a.block { "@@" } else { "@" };
         cx.err(
@@ -344,6 +348,22 @@ fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
         );
         None
     }
+}
+
+/// A raw string argument as BAML reads it: the common indentation of its non-blank lines
+/// removed, then trimmed.
+fn dedent_trim(text: &str) -> String {
+    let width = text
+        .split('\n')
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.chars().take_while(|c| c.is_whitespace()).count())
+        .min()
+        .unwrap_or(0);
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.chars().skip(width).collect())
+        .collect();
+    lines.join("\n").trim().to_string()
 }
 
 fn no_args(cx: &mut Ctx<'_>, a: &Attribute) {

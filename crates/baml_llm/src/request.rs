@@ -184,13 +184,15 @@ pub fn build_request(
 /// Merges consecutive same-role messages and applies Anthropic's system-message rules.
 fn provider_roles(client: &ResolvedClient, messages: &[Message]) -> Vec<Message> {
     let mut messages = baml_prompt::merge_consecutive(messages.to_vec());
+    // Anthropic and Google take one system prompt: a lone system message becomes the user's,
+    // and system messages after the first are sent as user messages (not merged again).
     if matches!(client.provider, Provider::Anthropic | Provider::GoogleAi) {
         if messages.len() == 1 && messages[0].role == "system" {
             messages[0].role = "user".into();
         } else {
             for m in messages.iter_mut().skip(1) {
                 if m.role == "system" {
-                    m.role = "assistant".into();
+                    m.role = "user".into();
                 }
             }
         }

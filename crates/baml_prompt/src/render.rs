@@ -330,6 +330,9 @@ impl Object for Ctx {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         ObjectRepr::Map
     }
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["client", "tags", "output_format"])
+    }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "output_format" => Some(Value::from_object(OutputFormat)),
@@ -354,8 +357,7 @@ impl OutputFormat {
             let Some(c) = c.as_ref() else {
                 return Ok(String::new());
             };
-            output_format::render(&c.ir, &c.ret, options)
-                .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))
+            output_format::render(&c.ir, &c.ret, options).map_err(minijinja::Error::from)
         })
     }
 }
@@ -371,14 +373,18 @@ impl Object for OutputFormat {
         }
     }
     fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, minijinja::Error> {
-        let (kwargs,): (Kwargs,) = from_args(args)?;
+        let (kwargs,): (Kwargs,) = from_args(args).map_err(|_| {
+            minijinja::Error::new(
+                ErrorKind::TooManyArguments,
+                "output_format() may only be called with named arguments",
+            )
+        })?;
         let mut map = Map::new();
         for key in kwargs.args() {
             let v: Value = kwargs.get(key)?;
             map.insert(key.to_string(), values::to_json(&v));
         }
-        let options = OutputFormatOptions::from_kwargs(&map)
-            .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+        let options = OutputFormatOptions::from_kwargs(&map).map_err(minijinja::Error::from)?;
         Ok(Value::from(OutputFormat::text(&options)?))
     }
 }

@@ -154,10 +154,10 @@ mod tests {
 
     #[test]
     fn block_style() {
-        let v = serde_json::json!({"name": "api", "replicas": 3, "ports": [80, 443], "meta": {"a": "true", "b": [{"x": 1, "y": "z"}]}});
+        let v = serde_json::json!({"name": "api", "replicas": 3, "ports": [80, 443], "meta": {"a": "true", "b": [{"x": 1, "k": "z"}]}});
         assert_eq!(
             to_yaml(&v),
-            "name: api\nreplicas: 3\nports:\n- 80\n- 443\nmeta:\n  a: 'true'\n  b:\n  - x: 1\n    y: z\n"
+            "name: api\nreplicas: 3\nports:\n- 80\n- 443\nmeta:\n  a: 'true'\n  b:\n  - x: 1\n    k: z\n"
         );
     }
 }
