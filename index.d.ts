@@ -55,6 +55,17 @@ export declare class BamlRuntime {
    * `rawOutput` when the text cannot be read as that type.
    */
   parse(name: string, text: string, options?: { partial?: boolean }): unknown
+  /**
+   * Calls BAML function `name` from Node (no sandbox). `args` are by parameter name.
+   * Resolves with the parsed result; rejects with `BAML_HTTP`, `BAML_VALIDATION`,
+   * `BAML_FINISH_REASON`, `BAML_INVALID_ARGUMENT` or `BAML_ABORTED`.
+   */
+  callFunction(name: string, args: Record<string, unknown>, options?: CallOptions): Promise<unknown>
+  /**
+   * The HTTP request function `name` would send first (BAML's `buildRequest`), without
+   * sending it: `{ url, method, headers, body }`.
+   */
+  renderRequest(name: string, args: Record<string, unknown>, options?: RenderRequestOptions): Promise<{ url: string; method: string; headers: Record<string, string>; body: unknown }>
   /** TypeScript declarations of the `b` object that sandboxed code sees. */
   typescriptDeclarations(): string
 }
@@ -70,6 +81,20 @@ export interface BamlFunctionInfo {
 export interface BamlParamInfo {
   name: string
   type: string
+}
+
+/** Options of `callFunction()`. */
+export interface CallOptions {
+  /** Values for `env.NAME` in client options, over the runtime's `env`. */
+  env?: Record<string, string>
+  /** Aborting it drops the HTTP request and rejects with `code: 'BAML_ABORTED'`. */
+  signal?: AbortSignal
+  /** Use this client (a name from the project, or `"provider/model"`) instead of the function's. */
+  client?: string
+  /** Ask the provider to stream its answer (server-sent events). */
+  stream?: boolean
+  /** Streams the answer and calls this with each new partial result. */
+  onPartial?: (partial: unknown) => void
 }
 
 /** Options of a `BamlContext` (all optional). */
@@ -108,6 +133,16 @@ export interface MemoryUsage {
 export interface ParseOptions {
   /** Parse an unfinished stream: values not yet complete are left out or null. */
   partial?: boolean
+}
+
+/** Options of `renderRequest()`. */
+export interface RenderRequestOptions {
+  /** The request of a streaming call. */
+  stream?: boolean
+  /** Values for `env.NAME` in client options, over the runtime's `env`. */
+  env?: Record<string, string>
+  /** Use this client instead of the function's. */
+  client?: string
 }
 
 /** What `usage()` returns. */

@@ -16,8 +16,8 @@ use crate::main_thread::{poster, Poster};
 use crate::runtime::BamlRuntime;
 use crate::abort::{add_listener, remove_listener};
 use crate::util::{
-    call, clear_exception, delete_ref, deref, function, get, js_number, message_of, object,
-    own_keys, reference, set, string, to_bool, to_f64, to_rust_string, type_of, undefined,
+    call, clear_exception, delete_ref, deref, function, get, js_number, message_of,
+    own_keys, reference, string, to_bool, to_f64, to_rust_string, type_of, undefined,
     Env as RawEnv, Raw, Sendable,
 };
 

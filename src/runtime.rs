@@ -33,6 +33,42 @@ pub struct BamlParamInfo {
     pub r#type: String,
 }
 
+/// Options of `callFunction()`.
+#[expect(
+    dead_code,
+    reason = "declares the TypeScript interface; options are read field by field"
+)]
+#[napi(object, object_to_js = false)]
+pub struct CallOptions {
+    /// Values for `env.NAME` in client options, over the runtime's `env`.
+    pub env: Option<HashMap<String, String>>,
+    /// Aborting it drops the HTTP request and rejects with `code: 'BAML_ABORTED'`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<String>,
+    /// Use this client (a name from the project, or `"provider/model"`) instead of the function's.
+    pub client: Option<String>,
+    /// Ask the provider to stream its answer (server-sent events).
+    pub stream: Option<bool>,
+    /// Streams the answer and calls this with each new partial result.
+    #[napi(ts_type = "(partial: unknown) => void")]
+    pub on_partial: Option<String>,
+}
+
+/// Options of `renderRequest()`.
+#[expect(
+    dead_code,
+    reason = "declares the TypeScript interface; options are read field by field"
+)]
+#[napi(object, object_to_js = false)]
+pub struct RenderRequestOptions {
+    /// The request of a streaming call.
+    pub stream: Option<bool>,
+    /// Values for `env.NAME` in client options, over the runtime's `env`.
+    pub env: Option<HashMap<String, String>>,
+    /// Use this client instead of the function's.
+    pub client: Option<String>,
+}
+
 /// Options of `parse()`.
 #[napi(object)]
 pub struct ParseOptions {
@@ -251,7 +287,7 @@ impl BamlRuntime {
         env: Env,
         name: String,
         #[napi(ts_arg_type = "Record<string, unknown>")] args: serde_json::Value,
-        #[napi(ts_arg_type = "{ stream?: boolean; env?: Record<string, string> }")] options: Option<Unknown>,
+        #[napi(ts_arg_type = "RenderRequestOptions")] options: Option<Unknown>,
     ) -> Result<Unknown<'static>> {
         let raw_env = env.raw();
         let args = args_map(raw_env, args)?;

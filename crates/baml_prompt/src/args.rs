@@ -126,8 +126,10 @@ fn coerce(ir: &Ir, ty: &Type, v: &Json, path: &mut String, depth: usize) -> Resu
             _ => Err(mismatch(ty, v, path)),
         },
         Type::Int => match v {
+            // JavaScript numbers: integers beyond about 2^53 are not exact, and BAML refuses them.
             Json::Number(n) => n
                 .as_i64()
+                .filter(|i| i.unsigned_abs() < 9_000_000_000_000_000)
                 .or_else(|| {
                     n.as_f64().and_then(|f| {
                         #[expect(clippy::cast_possible_truncation, reason = "checked integral and in range")]
