@@ -246,7 +246,7 @@ impl BamlRuntime {
             let work = rt.call(&name, &args, &call_options, if streaming { Some(&mut sink) } else { None });
             let result = tokio::select! {
                 r = work => r,
-                _ = cancel_rx => Err(baml_runtime::CallError::Aborted),
+                Ok(()) = cancel_rx => Err(baml_runtime::CallError::Aborted),
             };
             let poster = task_poster.clone();
             task_poster.post(Box::new(move |env| unsafe {

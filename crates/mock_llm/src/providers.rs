@@ -619,7 +619,12 @@ impl Call<'_> {
                 if last {
                     self.gemini_chunk(text, Some(answer.finish.gemini()), Some(answer.usage))
                 } else {
-                    self.gemini_chunk(text, None, None)
+                    // Gemini sends usage on every chunk; output counts arrive with the last.
+                    let so_far = Usage {
+                        input: answer.usage.input,
+                        output: 0,
+                    };
+                    self.gemini_chunk(text, None, Some(so_far))
                 }
             });
             if sse_framing {
