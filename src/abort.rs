@@ -2,7 +2,10 @@
 
 use napi::sys;
 
-use crate::util::{call, clear_exception, delete_ref, deref, function, get, object, reference, set, string, type_of, Env, Raw, Sendable};
+use crate::util::{
+    call, clear_exception, delete_ref, deref, function, get, object, reference, set, string,
+    type_of, Env, Raw, Sendable,
+};
 
 /// References to a signal and its listener, for the removal.
 pub(crate) type ListenerRefs = (Sendable<sys::napi_ref>, Sendable<sys::napi_ref>);

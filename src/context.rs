@@ -10,15 +10,15 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
+use crate::abort::{add_listener, remove_listener};
 use crate::convert::{from_node, to_node};
 use crate::errors::{invalid_arg, sandbox_error, throw};
 use crate::main_thread::{poster, Poster};
 use crate::runtime::BamlRuntime;
-use crate::abort::{add_listener, remove_listener};
 use crate::util::{
-    call, clear_exception, delete_ref, deref, function, get, js_number, message_of,
-    own_keys, reference, string, to_bool, to_f64, to_rust_string, type_of, undefined,
-    Env as RawEnv, Raw, Sendable,
+    call, clear_exception, delete_ref, deref, function, get, js_number, message_of, own_keys,
+    reference, string, to_bool, to_f64, to_rust_string, type_of, undefined, Env as RawEnv, Raw,
+    Sendable,
 };
 
 /// Options of a `BamlContext` (all optional).

@@ -182,13 +182,20 @@ pub(crate) unsafe fn call_error(env: Env, e: &baml_runtime::CallError) -> Raw {
                 raw_response,
                 ..
             } => {
-                let status = status.map_or_else(null, |c| number(env, f64::from(c)).unwrap_or(std::ptr::null_mut()));
+                let status = status.map_or_else(null, |c| {
+                    number(env, f64::from(c)).unwrap_or(std::ptr::null_mut())
+                });
                 let raw = raw_response.as_deref().map_or_else(null, s);
                 error(
                     env,
                     e.code(),
                     &message,
-                    &[("statusCode", status), ("clientName", s(client)), ("rawResponse", raw), ("bamlName", name)],
+                    &[
+                        ("statusCode", status),
+                        ("clientName", s(client)),
+                        ("rawResponse", raw),
+                        ("bamlName", name),
+                    ],
                 )
             }
             CallError::FinishReason {
@@ -213,7 +220,11 @@ pub(crate) unsafe fn call_error(env: Env, e: &baml_runtime::CallError) -> Raw {
                 env,
                 e.code(),
                 &message,
-                &[("rawOutput", s(raw_output)), ("prompt", s(prompt)), ("bamlName", name)],
+                &[
+                    ("rawOutput", s(raw_output)),
+                    ("prompt", s(prompt)),
+                    ("bamlName", name),
+                ],
             ),
             _ => error(env, e.code(), &message, &[("bamlName", name)]),
         }

@@ -16,7 +16,10 @@ use napi::sys;
 use crate::abort::{add_listener, remove_listener, ListenerRefs};
 use crate::errors::{call_error, invalid_arg, load_error, throw, validation_error};
 use crate::main_thread::poster;
-use crate::util::{call, clear_exception, delete_ref, deref, get, own_keys, reference, to_bool, to_rust_string, type_of, undefined, Env as RawEnv, Raw, Sendable};
+use crate::util::{
+    call, clear_exception, delete_ref, deref, get, own_keys, reference, to_bool, to_rust_string,
+    type_of, undefined, Env as RawEnv, Raw, Sendable,
+};
 
 /// One BAML function as `functions()` lists it.
 #[napi(object)]
@@ -199,24 +202,39 @@ impl BamlRuntime {
         let opts = unsafe { call_options(raw_env, options.as_ref().map(napi::JsValue::raw))? };
         let (deferred, promise) = unsafe { new_promise(raw_env)? };
         if opts.aborted {
-            unsafe { sys::napi_reject_deferred(raw_env, deferred, call_error(raw_env, &baml_runtime::CallError::Aborted)) };
+            unsafe {
+                sys::napi_reject_deferred(
+                    raw_env,
+                    deferred,
+                    call_error(raw_env, &baml_runtime::CallError::Aborted),
+                )
+            };
             return Ok(promise);
         }
-        let poster = unsafe { poster(raw_env) }.map_err(|_| napi::Error::from_reason("cannot reach Node's thread"))?;
+        let poster = unsafe { poster(raw_env) }
+            .map_err(|_| napi::Error::from_reason("cannot reach Node's thread"))?;
         unsafe { poster.hold(raw_env) };
         let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
-        let cancel: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>> = Arc::new(Mutex::new(Some(cancel_tx)));
+        let cancel: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>> =
+            Arc::new(Mutex::new(Some(cancel_tx)));
         let listener: Arc<Mutex<Option<ListenerRefs>>> = Arc::new(Mutex::new(None));
         if let Some(signal) = opts.signal {
             match unsafe { add_listener(raw_env, signal, cancel.clone(), trip) } {
-                Some(refs) => *listener.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refs),
+                Some(refs) => {
+                    *listener
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refs)
+                }
                 None => {
                     unsafe { clear_exception(raw_env) };
                 }
             }
         }
         let on_partial = match opts.on_partial {
-            Some(f) => Some(Sendable(unsafe { reference(raw_env, f) }.map_err(|_| napi::Error::from_reason("cannot keep onPartial"))?)),
+            Some(f) => Some(Sendable(
+                unsafe { reference(raw_env, f) }
+                    .map_err(|_| napi::Error::from_reason("cannot keep onPartial"))?,
+            )),
             None => None,
         };
         let on_partial_ref = on_partial.as_ref().map(Sendable::get).map(Sendable);
@@ -234,7 +252,10 @@ impl BamlRuntime {
                 if let Some(f) = &on_partial_ref {
                     let f = Sendable(f.get());
                     partial_poster.post(Box::new(move |env| unsafe {
-                        if let (Ok(func), Ok(arg)) = (deref(env, f.get()), serde_json::Value::to_napi_value(env, v)) {
+                        if let (Ok(func), Ok(arg)) = (
+                            deref(env, f.get()),
+                            serde_json::Value::to_napi_value(env, v),
+                        ) {
                             if call(env, func, undefined(env), &[arg]).is_err() {
                                 clear_exception(env);
                             }
@@ -243,7 +264,12 @@ impl BamlRuntime {
                 }
             };
             let streaming = stream_flag || on_partial_ref.is_some();
-            let work = rt.call(&name, &args, &call_options, if streaming { Some(&mut sink) } else { None });
+            let work = rt.call(
+                &name,
+                &args,
+                &call_options,
+                if streaming { Some(&mut sink) } else { None },
+            );
             let result = tokio::select! {
                 r = work => r,
                 Ok(()) = cancel_rx => Err(baml_runtime::CallError::Aborted),
@@ -251,15 +277,18 @@ impl BamlRuntime {
             let poster = task_poster.clone();
             task_poster.post(Box::new(move |env| unsafe {
                 match result {
-                    Ok(out) => match serde_json::Value::to_napi_value(env, out.value) {
-                        Ok(v) => {
+                    Ok(out) => {
+                        if let Ok(v) = serde_json::Value::to_napi_value(env, out.value) {
                             sys::napi_resolve_deferred(env, deferred.get(), v);
-                        }
-                        Err(_) => {
+                        } else {
                             clear_exception(env);
-                            sys::napi_reject_deferred(env, deferred.get(), invalid_arg(env, "the result cannot be built in Node"));
+                            sys::napi_reject_deferred(
+                                env,
+                                deferred.get(),
+                                invalid_arg(env, "the result cannot be built in Node"),
+                            );
                         }
-                    },
+                    }
                     Err(e) => {
                         sys::napi_reject_deferred(env, deferred.get(), call_error(env, &e));
                     }
@@ -267,7 +296,11 @@ impl BamlRuntime {
                 if let Some(f) = on_partial {
                     delete_ref(env, f.get());
                 }
-                if let Some((sig, f)) = listener.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                if let Some((sig, f)) = listener
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                {
                     remove_listener(env, sig.get(), f.get());
                 }
                 poster.release(env);
@@ -297,7 +330,10 @@ impl BamlRuntime {
             env: opts.env,
             client: opts.client,
         };
-        match self.inner.render_request(&name, &args, &call_options, opts.stream) {
+        match self
+            .inner
+            .render_request(&name, &args, &call_options, opts.stream)
+        {
             Ok(req) => {
                 let headers: serde_json::Map<String, serde_json::Value> = req
                     .headers
@@ -334,21 +370,33 @@ struct CallOpts {
     on_partial: Option<Raw>,
 }
 
-fn args_map(env: RawEnv, args: serde_json::Value) -> Result<serde_json::Map<String, serde_json::Value>> {
+fn args_map(
+    env: RawEnv,
+    args: serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
     match args {
         serde_json::Value::Object(m) => Ok(m),
         serde_json::Value::Null => Ok(serde_json::Map::new()),
-        _ => Err(unsafe { throw(env, invalid_arg(env, "args must be an object of arguments by parameter name")) }),
+        _ => Err(unsafe {
+            throw(
+                env,
+                invalid_arg(env, "args must be an object of arguments by parameter name"),
+            )
+        }),
     }
 }
 
 unsafe fn new_promise(env: RawEnv) -> Result<(sys::napi_deferred, Unknown<'static>)> {
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
-    if unsafe { sys::napi_create_promise(env, &raw mut deferred, &raw mut promise) } != sys::Status::napi_ok {
+    if unsafe { sys::napi_create_promise(env, &raw mut deferred, &raw mut promise) }
+        != sys::Status::napi_ok
+    {
         return Err(napi::Error::from_reason("cannot create a promise"));
     }
-    Ok((deferred, unsafe { Unknown::from_raw_unchecked(env, promise) }))
+    Ok((deferred, unsafe {
+        Unknown::from_raw_unchecked(env, promise)
+    }))
 }
 
 unsafe fn call_options(env: RawEnv, options: Option<Raw>) -> Result<CallOpts> {
@@ -361,7 +409,9 @@ unsafe fn call_options(env: RawEnv, options: Option<Raw>) -> Result<CallOpts> {
         on_partial: None,
     };
     let bad = |m: &str| unsafe { throw(env, invalid_arg(env, m)) };
-    let Some(options) = options else { return Ok(out) };
+    let Some(options) = options else {
+        return Ok(out);
+    };
     unsafe {
         match type_of(env, options) {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => return Ok(out),
@@ -372,13 +422,15 @@ unsafe fn call_options(env: RawEnv, options: Option<Raw>) -> Result<CallOpts> {
         match type_of(env, e) {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
             sys::ValueType::napi_object => {
-                let keys = own_keys(env, e).map_err(|_| bad("option env must be an object of strings"))?;
+                let keys =
+                    own_keys(env, e).map_err(|_| bad("option env must be an object of strings"))?;
                 for (k, _) in keys {
                     let v = get(env, e, &k).unwrap_or(undefined(env));
                     if type_of(env, v) != sys::ValueType::napi_string {
                         return Err(bad(&format!("option env.{k} must be a string")));
                     }
-                    out.env.insert(k, to_rust_string(env, v).unwrap_or_default());
+                    out.env
+                        .insert(k, to_rust_string(env, v).unwrap_or_default());
                 }
             }
             _ => return Err(bad("option env must be an object of strings")),
@@ -399,7 +451,9 @@ unsafe fn call_options(env: RawEnv, options: Option<Raw>) -> Result<CallOpts> {
         match type_of(env, s) {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
             sys::ValueType::napi_object => {
-                out.aborted = get(env, s, "aborted").and_then(|a| to_bool(env, a)).unwrap_or(false);
+                out.aborted = get(env, s, "aborted")
+                    .and_then(|a| to_bool(env, a))
+                    .unwrap_or(false);
                 out.signal = Some(s);
             }
             _ => return Err(bad("option signal must be an AbortSignal")),
@@ -417,7 +471,11 @@ unsafe fn call_options(env: RawEnv, options: Option<Raw>) -> Result<CallOpts> {
 type CancelSlot = Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>;
 
 unsafe fn trip(_env: RawEnv, cancel: &CancelSlot, _arg: Raw) {
-    if let Some(tx) = cancel.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+    if let Some(tx) = cancel
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
         let _ = tx.send(());
     }
 }

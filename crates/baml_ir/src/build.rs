@@ -6,9 +6,8 @@ use baml_parser::ast::{self, Attribute, Item, TypeExpr, Value};
 use baml_parser::{Diagnostic, Span};
 
 use crate::ir::{
-    SourceAt,
     Check, Class, Client, Enum, EnumValue, Field, Function, FunctionClient, Ir, Param, RetryPolicy,
-    RetryStrategy, StreamAttrs, TemplateString, Test, TypeAlias,
+    RetryStrategy, SourceAt, StreamAttrs, TemplateString, Test, TypeAlias,
 };
 use crate::types::{Literal, Media, Type};
 

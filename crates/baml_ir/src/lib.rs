@@ -41,8 +41,12 @@ pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
                 at.column = column;
             }
         };
-        ir.functions.iter_mut().for_each(|f| resolve(&mut f.prompt_at));
-        ir.templates.iter_mut().for_each(|t| resolve(&mut t.body_at));
+        ir.functions
+            .iter_mut()
+            .for_each(|f| resolve(&mut f.prompt_at));
+        ir.templates
+            .iter_mut()
+            .for_each(|t| resolve(&mut t.body_at));
         return Ok(ir);
     }
     let mut out: Vec<Diagnostic> = raw

@@ -151,6 +151,10 @@ fn string_list(v: &Json) -> Option<Vec<String>> {
 }
 
 /// Resolves `options` (already converted to JSON with env values substituted) for `provider`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over BAML's option keys, in BAML's order"
+)]
 pub fn resolve(
     name: &str,
     provider_name: &str,
@@ -342,11 +346,7 @@ pub fn resolve(
         .strip_suffix('/')
         .map_or(base_url.clone(), str::to_string);
 
-    let provider_default_roles: &[&str] = match provider {
-        Provider::Anthropic => &["system", "user", "assistant"],
-        Provider::GoogleAi => &["system", "user", "assistant"],
-        _ => &["system", "user", "assistant"],
-    };
+    let provider_default_roles: &[&str] = &["system", "user", "assistant"];
     let allowed_roles = allowed_roles_opt.unwrap_or_else(|| {
         provider_default_roles
             .iter()

@@ -87,7 +87,7 @@ impl Transport {
             return Ok(c.clone());
         }
         let mut b = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::limited(5));
         if let Some(d) = ms(timeouts.connect_ms) {
@@ -102,6 +102,10 @@ impl Transport {
 
     /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
     /// streaming one and `on_delta` sees the text accumulated so far after every event.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the request's life in order: send, status, body or stream, filter"
+    )]
     pub async fn send(
         &self,
         client: &ResolvedClient,

@@ -23,6 +23,10 @@ pub struct HttpRequest {
 pub struct RequestError(pub String);
 
 /// Builds the request `client` sends for `messages` (after role rules were applied).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one straight-line recipe per provider"
+)]
 pub fn build_request(
     client: &ResolvedClient,
     messages: &[Message],
@@ -74,7 +78,10 @@ pub fn build_request(
         }
     };
     match client.provider {
-        Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::OpenAiResponses => {
+        Provider::OpenAi
+        | Provider::OpenAiGeneric
+        | Provider::Ollama
+        | Provider::OpenAiResponses => {
             if let Some(key) = &client.api_key {
                 set("authorization", format!("Bearer {key}"));
             }
@@ -133,7 +140,7 @@ pub fn build_request(
                     .parts
                     .iter()
                     .map(|p| anthropic_part(client, p))
-                    .collect::<Result<_, _>>()?;
+                    .collect();
                 body.insert("system".into(), Json::Array(parts));
             }
             let list: Vec<Json> = rest
@@ -141,7 +148,7 @@ pub fn build_request(
                 .map(|m| {
                     Ok(json!({
                         "role": m.role,
-                        "content": m.parts.iter().map(|p| anthropic_part(client, p)).collect::<Result<Vec<_>, RequestError>>()?,
+                        "content": m.parts.iter().map(|p| anthropic_part(client, p)).collect::<Vec<_>>(),
                     }))
                 })
                 .collect::<Result<_, RequestError>>()?;
@@ -157,16 +164,20 @@ pub fn build_request(
                     .parts
                     .iter()
                     .map(|p| google_part(client, p))
-                    .collect::<Result<_, _>>()?;
+                    .collect();
                 body.insert("system_instruction".into(), json!({ "parts": parts }));
             }
             let list: Vec<Json> = rest
                 .iter()
                 .map(|m| {
-                    let role = if m.role == "assistant" { "model" } else { m.role.as_str() };
+                    let role = if m.role == "assistant" {
+                        "model"
+                    } else {
+                        m.role.as_str()
+                    };
                     Ok(json!({
                         "role": role,
-                        "parts": m.parts.iter().map(|p| google_part(client, p)).collect::<Result<Vec<_>, RequestError>>()?,
+                        "parts": m.parts.iter().map(|p| google_part(client, p)).collect::<Vec<_>>(),
                     }))
                 })
                 .collect::<Result<_, RequestError>>()?;
@@ -264,7 +275,8 @@ fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json
     // openai-generic sends plain text content as a string (what most compatible servers expect).
     let plain = client.provider == Provider::OpenAiGeneric
         && m.parts.iter().all(|p| {
-            matches!(p.part, Part::Text(_)) && !p.meta.keys().any(|k| client.allowed_metadata.allows(k))
+            matches!(p.part, Part::Text(_))
+                && !p.meta.keys().any(|k| client.allowed_metadata.allows(k))
         });
     if plain {
         let text: Vec<&str> = m
@@ -282,7 +294,9 @@ fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json
         let part = match &p.part {
             Part::Text(t) => json!({ "type": "text", "text": t }),
             Part::Media(media) => match (&media.kind, &media.source) {
-                (Media::Image, _) => json!({ "type": "image_url", "image_url": { "url": data_url(media) } }),
+                (Media::Image, _) => {
+                    json!({ "type": "image_url", "image_url": { "url": data_url(media) } })
+                }
                 (Media::Audio, MediaSource::Base64(b)) => json!({
                     "type": "input_audio",
                     "input_audio": { "data": b, "format": audio_format(media, true) }
@@ -304,13 +318,19 @@ fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json
 }
 
 fn responses_message(client: &ResolvedClient, m: &Message) -> Result<Json, RequestError> {
-    let text_type = if m.role == "assistant" { "output_text" } else { "input_text" };
+    let text_type = if m.role == "assistant" {
+        "output_text"
+    } else {
+        "input_text"
+    };
     let mut parts = Vec::with_capacity(m.parts.len());
     for p in &m.parts {
         let part = match &p.part {
             Part::Text(t) => json!({ "type": text_type, "text": t }),
             Part::Media(media) => match (&media.kind, &media.source) {
-                (Media::Image, _) => json!({ "type": "input_image", "image_url": data_url(media), "detail": "auto" }),
+                (Media::Image, _) => {
+                    json!({ "type": "input_image", "image_url": data_url(media), "detail": "auto" })
+                }
                 (Media::Audio, MediaSource::Base64(b)) => json!({
                     "type": "input_audio",
                     "input_audio": { "data": b, "format": audio_format(media, false) }
@@ -327,7 +347,7 @@ fn responses_message(client: &ResolvedClient, m: &Message) -> Result<Json, Reque
     Ok(json!({ "role": m.role, "content": parts }))
 }
 
-fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, RequestError> {
+fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Json {
     let part = match &p.part {
         Part::Text(t) => json!({ "type": "text", "text": t }),
         Part::Media(media) => {
@@ -339,23 +359,27 @@ fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, Requ
             };
             let source = match &media.source {
                 MediaSource::Url(u) => json!({ "type": "url", "url": u }),
-                MediaSource::Base64(b) => json!({ "type": "base64", "media_type": media_type(media), "data": b }),
+                MediaSource::Base64(b) => {
+                    json!({ "type": "base64", "media_type": media_type(media), "data": b })
+                }
             };
             json!({ "type": kind, "source": source })
         }
     };
-    Ok(with_meta(client, obj(part), p))
+    with_meta(client, obj(part), p)
 }
 
-fn google_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, RequestError> {
+fn google_part(client: &ResolvedClient, p: &ContentPart) -> Json {
     let part = match &p.part {
         Part::Text(t) => json!({ "text": t }),
         Part::Media(media) => match &media.source {
             MediaSource::Url(u) => json!({ "file_data": { "file_uri": u } }),
-            MediaSource::Base64(b) => json!({ "inline_data": { "mime_type": media_type(media), "data": b } }),
+            MediaSource::Base64(b) => {
+                json!({ "inline_data": { "mime_type": media_type(media), "data": b } })
+            }
         },
     };
-    Ok(with_meta(client, obj(part), p))
+    with_meta(client, obj(part), p)
 }
 
 /// Form-encodes a query component (`+` for spaces, as BAML's URLs have them).

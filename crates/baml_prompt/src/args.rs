@@ -116,7 +116,14 @@ fn mismatch(ty: &Type, v: &Json, path: &str) -> String {
     format!("`{path}`: expected {ty}, got {}", describe(v))
 }
 
-fn coerce(ir: &Ir, ty: &Type, v: &Json, path: &mut String, depth: usize) -> Result<ArgValue, String> {
+#[expect(clippy::too_many_lines, reason = "one match arm per BAML type")]
+fn coerce(
+    ir: &Ir,
+    ty: &Type,
+    v: &Json,
+    path: &mut String,
+    depth: usize,
+) -> Result<ArgValue, String> {
     if depth > MAX_DEPTH {
         return Err(format!("`{path}`: nested too deeply"));
     }
@@ -132,8 +139,15 @@ fn coerce(ir: &Ir, ty: &Type, v: &Json, path: &mut String, depth: usize) -> Resu
                 .filter(|i| i.unsigned_abs() < 9_000_000_000_000_000)
                 .or_else(|| {
                     n.as_f64().and_then(|f| {
-                        #[expect(clippy::cast_possible_truncation, reason = "checked integral and in range")]
-                        (f.fract() == 0.0 && f.abs() < 9.0e15).then(|| f as i64)
+                        if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                            #[expect(
+                                clippy::cast_possible_truncation,
+                                reason = "checked integral and in range"
+                            )]
+                            Some(f as i64)
+                        } else {
+                            None
+                        }
                     })
                 })
                 .map(ArgValue::Int)
@@ -141,7 +155,10 @@ fn coerce(ir: &Ir, ty: &Type, v: &Json, path: &mut String, depth: usize) -> Resu
             _ => Err(mismatch(ty, v, path)),
         },
         Type::Float => match v {
-            Json::Number(n) => n.as_f64().map(ArgValue::Float).ok_or_else(|| mismatch(ty, v, path)),
+            Json::Number(n) => n
+                .as_f64()
+                .map(ArgValue::Float)
+                .ok_or_else(|| mismatch(ty, v, path)),
             _ => Err(mismatch(ty, v, path)),
         },
         Type::Bool => match v {
@@ -203,7 +220,10 @@ fn coerce(ir: &Ir, ty: &Type, v: &Json, path: &mut String, depth: usize) -> Resu
                         Err(e) => problems.push(e),
                     },
                     None if f.ty.is_optional() => {}
-                    None => problems.push(format!("`{path}`: missing required field (expected {})", f.ty)),
+                    None => problems.push(format!(
+                        "`{path}`: missing required field (expected {})",
+                        f.ty
+                    )),
                 }
                 path.truncate(len);
             }
@@ -294,11 +314,16 @@ fn untyped(v: &Json, depth: usize) -> Result<ArgValue, String> {
     Ok(match v {
         Json::Null => ArgValue::Null,
         Json::Bool(b) => ArgValue::Bool(*b),
-        Json::Number(n) => n
-            .as_i64()
-            .map_or_else(|| ArgValue::Float(n.as_f64().unwrap_or(f64::NAN)), ArgValue::Int),
+        Json::Number(n) => n.as_i64().map_or_else(
+            || ArgValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            ArgValue::Int,
+        ),
         Json::String(s) => ArgValue::String(s.clone()),
-        Json::Array(a) => ArgValue::List(a.iter().map(|x| untyped(x, depth + 1)).collect::<Result<_, _>>()?),
+        Json::Array(a) => ArgValue::List(
+            a.iter()
+                .map(|x| untyped(x, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
         Json::Object(o) => ArgValue::Map(
             o.iter()
                 .map(|(k, x)| Ok((k.clone(), untyped(x, depth + 1)?)))

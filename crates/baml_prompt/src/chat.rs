@@ -125,7 +125,10 @@ fn media_from_marker(json: &Json) -> Option<MediaValue> {
     Some(MediaValue {
         kind,
         source,
-        media_type: json.get("media_type").and_then(Json::as_str).map(str::to_string),
+        media_type: json
+            .get("media_type")
+            .and_then(Json::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -148,7 +151,10 @@ pub(crate) fn split(rendered: String, delim: &str, rules: &RoleRules<'_>) -> Ren
     let mut meta = Map::new();
     let mut allow_dupe = false;
     let mut parts: Vec<ContentPart> = Vec::new();
-    let flush = |role: &Option<String>, allow_dupe: bool, parts: &mut Vec<ContentPart>, messages: &mut Vec<Message>| {
+    let flush = |role: &Option<String>,
+                 allow_dupe: bool,
+                 parts: &mut Vec<ContentPart>,
+                 messages: &mut Vec<Message>| {
         if parts.is_empty() {
             return;
         }
@@ -179,7 +185,9 @@ pub(crate) fn split(rendered: String, delim: &str, rules: &RoleRules<'_>) -> Ren
             "r" => {
                 flush(&role, allow_dupe, &mut parts, &mut messages);
                 let Json::Object(mut m) = json else { continue };
-                role = m.remove("role").and_then(|r| r.as_str().map(str::to_string));
+                role = m
+                    .remove("role")
+                    .and_then(|r| r.as_str().map(str::to_string));
                 allow_dupe = m
                     .remove("__baml_allow_dupe_role__")
                     .and_then(|v| v.as_bool())
@@ -210,7 +218,9 @@ pub fn merge_consecutive(messages: Vec<Message>) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::with_capacity(messages.len());
     for m in messages {
         match out.last_mut() {
-            Some(prev) if prev.role == m.role && !m.allow_duplicate_role => prev.parts.extend(m.parts),
+            Some(prev) if prev.role == m.role && !m.allow_duplicate_role => {
+                prev.parts.extend(m.parts);
+            }
             _ => out.push(m),
         }
     }

@@ -1,9 +1,9 @@
 //! Prompt rendering with BAML's semantics: the minijinja environment a function's prompt runs
 //! in, `ctx.output_format` (the schema text shown to the model) and chat roles.
 
-pub mod output_format;
 pub mod args;
 pub mod chat;
+pub mod output_format;
 pub mod render;
 mod values;
 mod yaml;

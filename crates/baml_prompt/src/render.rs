@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use baml_ir::ir::Function;
@@ -90,7 +91,9 @@ struct Offset {
 
 impl std::fmt::Debug for Prompts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prompts").field("functions", &self.offsets.len()).finish()
+        f.debug_struct("Prompts")
+            .field("functions", &self.offsets.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,10 +106,15 @@ fn dedent_trim(text: &str) -> (String, u32) {
         .map(|l| l.chars().take_while(|c| c.is_whitespace()).count())
         .min()
         .unwrap_or(0);
-    let dedented: Vec<String> = text.split('\n').map(|l| l.chars().skip(width).collect()).collect();
+    let dedented: Vec<String> = text
+        .split('\n')
+        .map(|l| l.chars().skip(width).collect())
+        .collect();
     let joined = dedented.join("\n");
     let trimmed_start = joined.trim_start();
-    let removed = joined[..joined.len() - trimmed_start.len()].matches('\n').count();
+    let removed = joined[..joined.len() - trimmed_start.len()]
+        .matches('\n')
+        .count();
     (
         trimmed_start.trim_end().to_string(),
         u32::try_from(removed).unwrap_or(0),
@@ -140,24 +148,32 @@ impl Prompts {
         env.add_filter("regex_match", regex_match);
         env.add_global("ctx", Value::from_object(Ctx));
         let role = Value::from_function(role_fn);
-        env.add_global("_", minijinja::context! { role => role.clone(), chat => role });
+        env.add_global(
+            "_",
+            minijinja::context! { role => role.clone(), chat => role },
+        );
         for e in &ir.enums {
             env.add_global(
                 e.name.clone(),
                 Value::from_object(values::EnumType {
-                    values: e.values.iter().map(|v| (v.name.clone(), v.alias.clone())).collect(),
+                    values: e
+                        .values
+                        .iter()
+                        .map(|v| (v.name.clone(), v.alias.clone()))
+                        .collect(),
                 }),
             );
         }
         let mut macros = String::new();
         for t in &ir.templates {
             let params: Vec<&str> = t.params.iter().map(|p| p.name.as_str()).collect();
-            macros.push_str(&format!(
-                "{{% macro {}({}) %}}{}{{% endmacro %}}\n",
+            let _ = writeln!(
+                macros,
+                "{{% macro {}({}) %}}{}{{% endmacro %}}",
                 t.name,
                 params.join(", "),
                 dedent_trim(&t.body).0
-            ));
+            );
         }
         let macro_lines = u32::try_from(macros.matches('\n').count()).unwrap_or(0);
         let mut errors = Vec::new();
@@ -253,7 +269,9 @@ impl Offset {
 
 /// An error's message with its causes, without minijinja's source excerpt.
 fn describe(e: &minijinja::Error) -> String {
-    let mut out = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+    let mut out = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         out.push_str(": ");
@@ -264,6 +282,10 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 /// `_.role("user", cache_control={...})` / `_.chat(role="user")`.
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "minijinja hands arguments over by value"
+)]
 fn role_fn(role: Option<String>, kwargs: Kwargs) -> Result<String, minijinja::Error> {
     let named: Option<String> = kwargs.get("role")?;
     let role = match (role, named) {
@@ -293,6 +315,10 @@ fn role_fn(role: Option<String>, kwargs: Kwargs) -> Result<String, minijinja::Er
     Ok(chat::role_marker(&meta))
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "minijinja hands arguments over by value"
+)]
 fn format_filter(value: Value, kwargs: Kwargs) -> Result<String, minijinja::Error> {
     let kind: Option<String> = kwargs.get("type")?;
     let kind = match kind {
@@ -315,9 +341,16 @@ fn format_filter(value: Value, kwargs: Kwargs) -> Result<String, minijinja::Erro
     }
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "minijinja hands arguments over by value"
+)]
 fn regex_match(value: String, pattern: String) -> Result<bool, minijinja::Error> {
     let re = regex::Regex::new(&pattern).map_err(|e| {
-        minijinja::Error::new(ErrorKind::InvalidOperation, format!("invalid regex {pattern:?}: {e}"))
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("invalid regex {pattern:?}: {e}"),
+        )
     })?;
     Ok(re.is_match(&value))
 }
@@ -372,7 +405,11 @@ impl Object for OutputFormat {
             Err(_) => Err(std::fmt::Error),
         }
     }
-    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, minijinja::Error> {
+    fn call(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
         let (kwargs,): (Kwargs,) = from_args(args).map_err(|_| {
             minijinja::Error::new(
                 ErrorKind::TooManyArguments,

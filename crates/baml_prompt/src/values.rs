@@ -17,10 +17,13 @@ pub fn to_value(ir: &baml_ir::Ir, v: &ArgValue) -> Value {
         ArgValue::Int(i) => Value::from(*i),
         ArgValue::Float(f) => Value::from(*f),
         ArgValue::String(s) => Value::from(s.as_str()),
-        ArgValue::List(items) => Value::from_object(List(items.iter().map(|x| to_value(ir, x)).collect())),
-        ArgValue::Map(entries) => Value::from_object(Map(
-            entries.iter().map(|(k, x)| (k.clone(), to_value(ir, x))).collect(),
-        )),
+        ArgValue::List(items) => {
+            Value::from_object(List(items.iter().map(|x| to_value(ir, x)).collect()))
+        }
+        ArgValue::Map(entries) => Value::from_object(Map(entries
+            .iter()
+            .map(|(k, x)| (k.clone(), to_value(ir, x)))
+            .collect())),
         ArgValue::Class { name, fields } => {
             let class = ir.class(name);
             Value::from_object(Class {
@@ -81,10 +84,18 @@ impl Object for Map {
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.0.iter().map(|(k, _)| Value::from(k.as_str())).collect())
+        Enumerator::Values(
+            self.0
+                .iter()
+                .map(|(k, _)| Value::from(k.as_str()))
+                .collect(),
+        )
     }
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
@@ -131,10 +142,18 @@ impl Object for Class {
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
-        self.fields.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v.clone())
+        self.fields
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, v)| v.clone())
     }
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.fields.iter().map(|(k, _, _)| Value::from(k.as_str())).collect())
+        Enumerator::Values(
+            self.fields
+                .iter()
+                .map(|(k, _, _)| Value::from(k.as_str()))
+                .collect(),
+        )
     }
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Always the multi-line form, wherever the class appears.
@@ -177,9 +196,16 @@ impl Object for EnumValue {
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.shown())
     }
-    fn custom_cmp(self: &Arc<Self>, other: &minijinja::value::DynObject) -> Option<std::cmp::Ordering> {
+    fn custom_cmp(
+        self: &Arc<Self>,
+        other: &minijinja::value::DynObject,
+    ) -> Option<std::cmp::Ordering> {
         let other = other.downcast_ref::<Self>()?;
-        Some(self.value.cmp(&other.value).then(self.alias.cmp(&other.alias)))
+        Some(
+            self.value
+                .cmp(&other.value)
+                .then(self.alias.cmp(&other.alias)),
+        )
     }
 }
 
@@ -248,7 +274,9 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         if let Some(m) = obj.downcast_ref::<MediaMarker>() {
             return match &m.0.source {
                 MediaSource::Url(u) => serde_json::json!({ "url": u }),
-                MediaSource::Base64(b) => serde_json::json!({ "base64": b, "media_type": m.0.media_type }),
+                MediaSource::Base64(b) => {
+                    serde_json::json!({ "base64": b, "media_type": m.0.media_type })
+                }
             };
         }
     }
@@ -266,9 +294,11 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             }
         }
         ValueKind::String => Json::String(v.as_str().unwrap_or_default().to_string()),
-        ValueKind::Seq | ValueKind::Iterable => {
-            Json::Array(v.try_iter().map(|it| it.map(|x| to_json(&x)).collect()).unwrap_or_default())
-        }
+        ValueKind::Seq | ValueKind::Iterable => Json::Array(
+            v.try_iter()
+                .map(|it| it.map(|x| to_json(&x)).collect())
+                .unwrap_or_default(),
+        ),
         ValueKind::Map => {
             let mut out = serde_json::Map::new();
             if let Ok(keys) = v.try_iter() {
@@ -282,4 +312,3 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         _ => Json::String(v.to_string()),
     }
 }
-

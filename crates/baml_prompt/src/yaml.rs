@@ -115,7 +115,19 @@ fn string(s: &str) -> String {
     let looks_special = s.is_empty()
         || matches!(
             s.to_ascii_lowercase().as_str(),
-            "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".nan" | ".inf" | "-.inf"
+            "null"
+                | "~"
+                | "true"
+                | "false"
+                | "yes"
+                | "no"
+                | "on"
+                | "off"
+                | "y"
+                | "n"
+                | ".nan"
+                | ".inf"
+                | "-.inf"
         )
         || s.parse::<f64>().is_ok()
         || s.starts_with(|c: char| " -?:,[]{}#&*!|>'\"%@`".contains(c))
@@ -123,11 +135,11 @@ fn string(s: &str) -> String {
         || s.contains(": ")
         || s.contains(" #")
         || s.ends_with(':')
-        || s.chars().any(|c| c.is_control());
+        || s.chars().any(char::is_control);
     if !looks_special {
         return s.to_string();
     }
-    if s.chars().any(|c| c.is_control()) {
+    if s.chars().any(char::is_control) {
         let mut out = String::from("\"");
         for c in s.chars() {
             match c {

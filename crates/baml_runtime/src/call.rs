@@ -260,10 +260,13 @@ fn strategy_of(c: &Client) -> Vec<String> {
 }
 
 fn start_of(c: &Client) -> Option<usize> {
-    c.options.iter().find(|e| e.key.name == "start").and_then(|e| match &e.value {
-        AstValue::Number(n, _) => n.parse().ok(),
-        _ => None,
-    })
+    c.options
+        .iter()
+        .find(|e| e.key.name == "start")
+        .and_then(|e| match &e.value {
+            AstValue::Number(n, _) => n.parse().ok(),
+            _ => None,
+        })
 }
 
 impl Runtime {
@@ -287,12 +290,19 @@ impl Runtime {
         out
     }
 
-    fn env_layers<'a>(&'a self, call_env: &'a BTreeMap<String, String>) -> [&'a BTreeMap<String, String>; 2] {
+    fn env_layers<'a>(
+        &'a self,
+        call_env: &'a BTreeMap<String, String>,
+    ) -> [&'a BTreeMap<String, String>; 2] {
         [call_env, &self.env]
     }
 
     /// Converts `options { }` entries to JSON, substituting `env.NAME`.
-    fn options_json(&self, entries: &[ConfigEntry], env: &BTreeMap<String, String>) -> Map<String, Json> {
+    fn options_json(
+        &self,
+        entries: &[ConfigEntry],
+        env: &BTreeMap<String, String>,
+    ) -> Map<String, Json> {
         entries
             .iter()
             .map(|e| (e.key.name.clone(), self.value_json(&e.value, env)))
@@ -306,7 +316,12 @@ impl Runtime {
                 .parse::<i64>()
                 .map(Json::from)
                 .ok()
-                .or_else(|| n.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number))
+                .or_else(|| {
+                    n.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Json::Number)
+                })
                 .unwrap_or_else(|| Json::String(n.clone())),
             AstValue::Bool(b, _) => Json::Bool(*b),
             AstValue::Null(_) => Json::Null,
@@ -315,7 +330,9 @@ impl Runtime {
                 // BAML sends an unset variable as `$NAME` rather than failing.
                 None => Json::String(format!("${name}")),
             },
-            AstValue::Array(items, _) => Json::Array(items.iter().map(|x| self.value_json(x, env)).collect()),
+            AstValue::Array(items, _) => {
+                Json::Array(items.iter().map(|x| self.value_json(x, env)).collect())
+            }
             AstValue::Map(entries, _) => Json::Object(self.options_json(entries, env)),
             AstValue::Jinja(s, _) => Json::String(s.clone()),
         }
@@ -333,10 +350,12 @@ impl Runtime {
                 });
             }
         }
-        Err(CallError::InvalidArgument(format!("client `{name}` is not defined")))
+        Err(CallError::InvalidArgument(format!(
+            "client `{name}` is not defined"
+        )))
     }
 
-    fn function_client_name(&self, f: &baml_ir::ir::Function, opts: &CallOptions) -> String {
+    fn function_client_name(f: &baml_ir::ir::Function, opts: &CallOptions) -> String {
         if let Some(c) = &opts.client {
             return c.clone();
         }
@@ -347,9 +366,17 @@ impl Runtime {
     }
 
     /// Resolves a primitive client for this call.
-    fn resolve_primitive(&self, node: &Node<'_>, env: &BTreeMap<String, String>) -> Result<ResolvedClient, CallError> {
+    fn resolve_primitive(
+        &self,
+        node: &Node<'_>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<ResolvedClient, CallError> {
         let (name, provider, mut options) = match node {
-            Node::Named(c) => (c.name.clone(), c.provider.clone(), self.options_json(&c.options, env)),
+            Node::Named(c) => (
+                c.name.clone(),
+                c.provider.clone(),
+                self.options_json(&c.options, env),
+            ),
             Node::Shorthand { provider, model } => {
                 let mut o = Map::new();
                 o.insert("model".into(), Json::String(model.clone()));
@@ -365,26 +392,33 @@ impl Runtime {
                 }
             }
         }
-        llm_client::resolve(&name, &provider, options).map_err(|e| CallError::InvalidArgument(e.to_string()))
+        llm_client::resolve(&name, &provider, options)
+            .map_err(|e| CallError::InvalidArgument(e.to_string()))
     }
 
     /// The primitive client the first attempt uses (fallback: its first; round-robin: the
     /// next in rotation without advancing it).
     fn first_primitive<'a>(&'a self, name: &str, depth: usize) -> Result<Node<'a>, CallError> {
         if depth > 16 {
-            return Err(CallError::InvalidArgument(format!("client `{name}` nests strategies too deeply")));
+            return Err(CallError::InvalidArgument(format!(
+                "client `{name}` nests strategies too deeply"
+            )));
         }
         let node = self.node(name)?;
         if let Node::Named(c) = &node {
             let items = strategy_of(c);
             match c.provider.as_str() {
                 "fallback" => {
-                    let first = items.first().ok_or_else(|| CallError::InvalidArgument(format!("client `{name}` has an empty strategy")))?;
+                    let first = items.first().ok_or_else(|| {
+                        CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))
+                    })?;
                     return self.first_primitive(first, depth + 1);
                 }
                 "round-robin" => {
                     let i = self.round_robin.peek(&c.name, start_of(c), items.len());
-                    let item = items.get(i).ok_or_else(|| CallError::InvalidArgument(format!("client `{name}` has an empty strategy")))?;
+                    let item = items.get(i).ok_or_else(|| {
+                        CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))
+                    })?;
                     return self.first_primitive(item, depth + 1);
                 }
                 _ => {}
@@ -408,11 +442,10 @@ impl Runtime {
         &self,
         function: &str,
         args: &Map<String, Json>,
-    ) -> Result<(&baml_ir::ir::Function, Vec<(String, baml_prompt::ArgValue)>), CallError> {
-        let f = self
-            .ir
-            .function(function)
-            .ok_or_else(|| CallError::InvalidArgument(format!("function `{function}` is not defined")))?;
+    ) -> Result<(&baml_ir::ir::Function, Args), CallError> {
+        let f = self.ir.function(function).ok_or_else(|| {
+            CallError::InvalidArgument(format!("function `{function}` is not defined"))
+        })?;
         let args = baml_prompt::coerce_args(&self.ir, function, &f.params, args)
             .map_err(|e| CallError::InvalidArgument(e.message))?;
         Ok((f, args))
@@ -428,7 +461,8 @@ impl Runtime {
         let prompt = self.prompts.render(f, args, &Self::client_info(client))?;
         let messages = prompt.into_messages(&client.default_role);
         let shown = prompt_text(&messages);
-        let req = build_request(client, &messages, stream).map_err(|e| CallError::InvalidArgument(e.to_string()))?;
+        let req = build_request(client, &messages, stream)
+            .map_err(|e| CallError::InvalidArgument(e.to_string()))?;
         Ok((req, shown))
     }
 
@@ -441,7 +475,7 @@ impl Runtime {
         stream: bool,
     ) -> Result<HttpRequest, CallError> {
         let (f, args) = self.prepare(function, args)?;
-        let name = self.function_client_name(f, opts);
+        let name = Self::function_client_name(f, opts);
         let node = self.first_primitive(&name, 0)?;
         let client = self.resolve_primitive(&node, &opts.env)?;
         Ok(self.render_for(f, &args, &client, stream)?.0)
@@ -457,7 +491,7 @@ impl Runtime {
         mut on_partial: Option<&mut (dyn FnMut(Json) + Send)>,
     ) -> Result<CallOutput, CallError> {
         let (f, args) = self.prepare(function, args)?;
-        let name = self.function_client_name(f, opts);
+        let name = Self::function_client_name(f, opts);
         let mut state = CallState {
             usage: Usage::default(),
             attempts: 0,
@@ -484,10 +518,12 @@ impl Runtime {
         state: &'a mut CallState,
         on_partial: &'a mut Option<&mut (dyn FnMut(Json) + Send)>,
         depth: usize,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Json, String, String), CallError>> + Send + 'a>> {
+    ) -> BoxedAttempt<'a> {
         Box::pin(async move {
             if depth > 16 {
-                return Err(CallError::InvalidArgument(format!("client `{name}` nests strategies too deeply")));
+                return Err(CallError::InvalidArgument(format!(
+                    "client `{name}` nests strategies too deeply"
+                )));
             }
             let node = self.node(name)?;
             let policy: Option<&RetryPolicy> = match &node {
@@ -505,7 +541,10 @@ impl Runtime {
                         let items = strategy_of(c);
                         let mut last = None;
                         for item in &items {
-                            match self.run_client(item, f, args, opts, state, on_partial, depth + 1).await {
+                            match self
+                                .run_client(item, f, args, opts, state, on_partial, depth + 1)
+                                .await
+                            {
                                 Ok(v) => {
                                     last = Some(Ok(v));
                                     break;
@@ -517,15 +556,22 @@ impl Runtime {
                                 }
                             }
                         }
-                        last.unwrap_or_else(|| Err(CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))))
+                        last.unwrap_or_else(|| {
+                            Err(CallError::InvalidArgument(format!(
+                                "client `{name}` has an empty strategy"
+                            )))
+                        })
                     }
                     Node::Named(c) if c.provider == "round-robin" => {
                         let items = strategy_of(c);
                         if items.is_empty() {
-                            Err(CallError::InvalidArgument(format!("client `{name}` has an empty strategy")))
+                            Err(CallError::InvalidArgument(format!(
+                                "client `{name}` has an empty strategy"
+                            )))
                         } else {
                             let i = self.round_robin.next(&c.name, start_of(c), items.len());
-                            self.run_client(&items[i], f, args, opts, state, on_partial, depth + 1).await
+                            self.run_client(&items[i], f, args, opts, state, on_partial, depth + 1)
+                                .await
                         }
                     }
                     _ => self.attempt(&node, f, args, opts, state, on_partial).await,
@@ -578,7 +624,9 @@ impl Runtime {
                     }
                 }
             };
-            self.transport.send(&client, &req, Some(&mut on_delta)).await
+            self.transport
+                .send(&client, &req, Some(&mut on_delta))
+                .await
         } else {
             self.transport.send(&client, &req, None).await
         }
@@ -595,6 +643,15 @@ impl Runtime {
         }
     }
 }
+
+/// Coerced arguments by parameter name.
+type Args = Vec<(String, baml_prompt::ArgValue)>;
+
+/// The value, the raw output and the client that answered.
+type Answer = (Json, String, String);
+
+type BoxedAttempt<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Answer, CallError>> + Send + 'a>>;
 
 struct CallState {
     usage: Usage,
@@ -613,8 +670,14 @@ fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
             multiplier,
             max_delay_ms,
         } => {
-            #[expect(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "delays are small positive numbers")]
-            let d = (delay_ms as f64 * multiplier.powi(i32::try_from(attempt).unwrap_or(i32::MAX))).min(max_delay_ms as f64) as u64;
+            #[expect(
+                clippy::cast_precision_loss,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "delays are small positive numbers"
+            )]
+            let d = (delay_ms as f64 * multiplier.powi(i32::try_from(attempt).unwrap_or(i32::MAX)))
+                .min(max_delay_ms as f64) as u64;
             Duration::from_millis(d)
         }
     }

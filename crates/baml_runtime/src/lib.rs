@@ -38,8 +38,8 @@ fn summarize(diags: &[Diagnostic]) -> String {
 
 mod call;
 
-pub use call::{CallError, CallOptions, CallOutput, Usage};
 pub use baml_llm::request::HttpRequest;
+pub use call::{CallError, CallOptions, CallOutput, Usage};
 
 /// A loaded BAML project.
 #[derive(Debug)]
@@ -67,7 +67,12 @@ impl Runtime {
                 errors
                     .into_iter()
                     .map(|e| match e {
-                        baml_prompt::PromptError::Syntax { file, line, message, function } => Diagnostic {
+                        baml_prompt::PromptError::Syntax {
+                            file,
+                            line,
+                            message,
+                            function,
+                        } => Diagnostic {
                             file,
                             line,
                             column: 1,

@@ -8,7 +8,14 @@ use std::collections::BTreeMap;
 use baml_runtime::{CallOptions, Runtime};
 use serde_json::Value as Json;
 
-const KEPT: &[&str] = &["content-type", "authorization", "x-api-key", "api-key", "anthropic-version", "x-goog-api-key"];
+const KEPT: &[&str] = &[
+    "content-type",
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "anthropic-version",
+    "x-goog-api-key",
+];
 
 fn load(path: &str) -> Vec<Json> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -25,13 +32,22 @@ fn run(case: &Json) -> Result<(), String> {
         .collect();
     let env: BTreeMap<String, String> = case["env"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     let loaded = Runtime::from_files(files, []);
     let phase = case["error_phase"].as_str();
     let rt = match (loaded, phase) {
         (Err(_), Some("load")) => return Ok(()),
-        (Ok(_), Some("load")) => return Err(format!("BAML refused to load ({}) but we loaded", case["expected_error"])),
+        (Ok(_), Some("load")) => {
+            return Err(format!(
+                "BAML refused to load ({}) but we loaded",
+                case["expected_error"]
+            ))
+        }
         (Err(e), _) => return Err(format!("we refused to load: {e}")),
         (Ok(rt), _) => rt,
     };
@@ -41,7 +57,12 @@ fn run(case: &Json) -> Result<(), String> {
     let got = rt.render_request(case["function"].as_str().unwrap(), &args, &opts, stream);
     let req = match (got, phase) {
         (Err(_), Some("request")) => return Ok(()),
-        (Ok(r), Some("request")) => return Err(format!("BAML refused ({}) but we built {}", case["expected_error"], r.body)),
+        (Ok(r), Some("request")) => {
+            return Err(format!(
+                "BAML refused ({}) but we built {}",
+                case["expected_error"], r.body
+            ))
+        }
         (Err(e), _) => return Err(format!("we refused: {e}")),
         (Ok(r), _) => r,
     };
@@ -50,11 +71,18 @@ fn run(case: &Json) -> Result<(), String> {
     if exp["url"].as_str() != Some(req.url.as_str()) {
         diffs.push(format!("url: expected {} got {}", exp["url"], req.url));
     }
-    let headers: BTreeMap<&str, &str> = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let headers: BTreeMap<&str, &str> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let exp_headers = exp["headers"].as_object().unwrap();
     for (k, v) in exp_headers {
         if headers.get(k.as_str()).copied() != v.as_str() {
-            diffs.push(format!("header {k}: expected {v} got {:?}", headers.get(k.as_str())));
+            diffs.push(format!(
+                "header {k}: expected {v} got {:?}",
+                headers.get(k.as_str())
+            ));
         }
     }
     for (k, v) in &headers {
@@ -63,7 +91,10 @@ fn run(case: &Json) -> Result<(), String> {
         }
     }
     if exp["body"] != req.body {
-        diffs.push(format!("body:\n  expected {}\n  got      {}", exp["body"], req.body));
+        diffs.push(format!(
+            "body:\n  expected {}\n  got      {}",
+            exp["body"], req.body
+        ));
     }
     if diffs.is_empty() {
         Ok(())
@@ -99,7 +130,10 @@ fn run_all(path: &str) -> (usize, Vec<String>) {
         }
         let name = case["name"].as_str().unwrap();
         if KNOWN.iter().any(|(n, _)| *n == name) {
-            assert!(run(case).is_err(), "{name} is listed as a known difference but now matches BAML: remove it from KNOWN");
+            assert!(
+                run(case).is_err(),
+                "{name} is listed as a known difference but now matches BAML: remove it from KNOWN"
+            );
             continue;
         }
         if let Err(d) = run(case) {
@@ -111,17 +145,26 @@ fn run_all(path: &str) -> (usize, Vec<String>) {
 
 fn check(path: &str) {
     let (n, failures) = run_all(path);
-    if !failures.is_empty() {
-        panic!("{} of {n} cases differ from BAML:\n\n{}", failures.len(), failures.join("\n\n"));
-    }
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases differ from BAML:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
 fn shared_starter_requests() {
-    check(concat!(env!("CARGO_MANIFEST_DIR"), "/../../__test__/conformance/requests.shared.json"));
+    check(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../__test__/conformance/requests.shared.json"
+    ));
 }
 
 #[test]
 fn recorded_requests() {
-    check(concat!(env!("CARGO_MANIFEST_DIR"), "/../../__test__/conformance/requests.baml.json"));
+    check(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../__test__/conformance/requests.baml.json"
+    ));
 }
