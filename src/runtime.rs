@@ -190,6 +190,10 @@ impl BamlRuntime {
     /// Resolves with the parsed result; rejects with `BAML_HTTP`, `BAML_VALIDATION`,
     /// `BAML_FINISH_REASON`, `BAML_INVALID_ARGUMENT` or `BAML_ABORTED`.
     #[napi(ts_return_type = "Promise<unknown>", catch_unwind)]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "options, promise, abort listener and the spawned call in one place"
+    )]
     pub fn call_function(
         &self,
         env: Env,
@@ -223,7 +227,7 @@ impl BamlRuntime {
                 Some(refs) => {
                     *listener
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refs)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refs);
                 }
                 None => {
                     unsafe { clear_exception(raw_env) };
