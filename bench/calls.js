@@ -111,11 +111,12 @@ async function callsSuite() {
         return r.parsed(false)
       }
     }
+    await mock.script({ default: { text: REPLY } })
     const check = await ours.callFunction('Extract', { text: 'Ann is 36.' })
     if (check.name !== 'Ann') throw new Error(`unexpected result ${JSON.stringify(check)}`)
+    if (ref && (await ref()).name !== 'Ann') throw new Error('@boundaryml/baml did not parse the reply')
 
     const result = { latency0: {}, latency100: {} }
-    await mock.script({ default: { text: REPLY } })
     process.stderr.write('calls: zero-latency per call...\n')
     result.latency0.plain = await perCall(() => plainPost(agent, url, body))
     result.latency0.ours = await perCall(() => ours.callFunction('Extract', { text: 'Ann is 36.' }))

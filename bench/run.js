@@ -13,6 +13,7 @@ try { peers.qjs = require(path.join(__dirname, 'node_modules', 'quickjs-emscript
 try { peers.ivm = require(path.join(__dirname, 'node_modules', 'isolated-vm')) } catch {}
 const nodeVm = require('node:vm')
 const { BamlRuntime, BamlContext } = require(ROOT)
+const { callsSuite, printCalls } = require('./calls.js')
 
 const now = () => process.hrtime.bigint()
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -304,6 +305,9 @@ async function main() {
   if (process.argv.includes('--only-parse')) {
     return printParse(await parseSuite())
   }
+  if (process.argv.includes('--only-calls')) {
+    return printCalls(await callsSuite())
+  }
   const engines = [
     ['baml-quickjs', oursSuite, 'ours'],
     ['quickjs-emscripten', peers.qjs && qjsSuite, 'qjs'],
@@ -336,6 +340,7 @@ async function main() {
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
   for (const r of body) console.log(line(r))
   printParse(await parseSuite())
+  printCalls(await callsSuite())
   const load = await loadSuite()
   console.log(`\nBAML loading: a ${load.lines}-line project (${Object.keys(syntheticProject(5000).files).length} files) loads in ${load.ms.toFixed(1)} ms (median; target < 50 ms)`)
   const [ours, qjs, ivm] = cols

@@ -636,7 +636,7 @@ impl Runtime {
         match baml_sap::parse(&self.ir, &f.ret, &out.content, false) {
             Ok(v) => Ok((v, out.content, client.name.clone())),
             Err(e) => Err(CallError::Validation {
-                message: format!("failed to parse the model's output as {}: {e}", f.ret),
+                message: e.to_string(),
                 raw_output: out.content,
                 prompt,
             }),
