@@ -15,10 +15,10 @@ use serde_json::{json, Map, Value};
 
 const CASES: &str = include_str!("output_format/cases.json");
 
-/// Cases that differ because of `baml_ir`, not this renderer: BAML dedents and trims raw
-/// strings (`#"..."#`) given to `@description`, our IR keeps them as written. Remove a name
-/// once the IR matches (`known_ir_gaps_still_differ` says when).
-const KNOWN_IR_GAPS: &[&str] = &["raw_string_descriptions", "raw_string_enum_description"];
+/// Cases that differ because of `baml_ir`, not this renderer (none now: raw-string
+/// descriptions are dedented and trimmed as BAML does). `known_ir_gaps_still_differ` says
+/// when a listed case starts to match.
+const KNOWN_IR_GAPS: &[&str] = &[];
 
 struct Case {
     name: String,
