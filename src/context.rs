@@ -11,6 +11,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::abort::{add_listener, remove_listener};
+use crate::baml_calls::{BamlBinding, UsageCounters};
 use crate::convert::{from_node, to_node};
 use crate::errors::{invalid_arg, sandbox_error, throw};
 use crate::main_thread::{poster, Poster};
@@ -128,6 +129,8 @@ struct NodeHost {
     refs: Arc<HostRefs>,
     /// The thread of the environment that created the context.
     node_thread: std::thread::ThreadId,
+    /// The runtime's BAML functions, called on tokio (never on Node's thread).
+    baml: Arc<BamlBinding>,
 }
 
 impl Host for NodeHost {
@@ -140,6 +143,16 @@ impl Host for NodeHost {
         self.refs.poster.post(Box::new(move |env| unsafe {
             run_host_function(env, &refs, index, &args, reply);
         }));
+    }
+
+    fn baml_call(
+        &self,
+        index: usize,
+        args: Vec<Value>,
+        partial: Option<baml_sandbox::Partial>,
+        reply: Reply,
+    ) -> Option<baml_sandbox::CallGuard> {
+        self.baml.call(index, args, partial, reply)
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {
@@ -222,13 +235,13 @@ unsafe fn run_host_function(
             || "host function failed".into(),
             |e| unsafe { message_of(env, e) },
         );
-        reply(Err(message));
+        reply(Err(message.into()));
         return;
     };
     let mut is_promise = false;
     unsafe { sys::napi_is_promise(env, result, &raw mut is_promise) };
     if !is_promise {
-        reply(copy_result(env, result));
+        reply(copy_result(env, result).map_err(Into::into));
         return;
     }
     let slot: ReplySlot = Arc::new(Mutex::new(Some(reply)));
@@ -239,7 +252,7 @@ unsafe fn run_host_function(
             slot.clone(),
             |env, slot: &ReplySlot, v| {
                 if let Some(reply) = take_reply(slot) {
-                    reply(copy_result(env, v));
+                    reply(copy_result(env, v).map_err(Into::into));
                 }
             },
         )
@@ -251,7 +264,7 @@ unsafe fn run_host_function(
             slot.clone(),
             |env, slot: &ReplySlot, v| {
                 if let Some(reply) = take_reply(slot) {
-                    reply(Err(message_of(env, v)));
+                    reply(Err(message_of(env, v).into()));
                 }
             },
         )
@@ -284,16 +297,8 @@ pub struct BamlContext {
     sandbox: Arc<Sandbox>,
     refs: Arc<HostRefs>,
     timeout: Duration,
-    #[allow(
-        dead_code,
-        reason = "BAML calls from the sandbox use these in a later step"
-    )]
-    runtime: Arc<baml_runtime::Runtime>,
-    #[allow(
-        dead_code,
-        reason = "BAML calls from the sandbox use these in a later step"
-    )]
-    env: Vec<(String, String)>,
+    /// Calls and tokens of the BAML calls this context made.
+    usage: Arc<UsageCounters>,
 }
 
 /// Reads an optional positive number option.
@@ -474,9 +479,16 @@ impl BamlContext {
             }
         }
         let timeout = opts.timeout;
+        let baml = Arc::new(BamlBinding::new(
+            runtime.inner.clone(),
+            ctx_env.iter().cloned().collect(),
+        ));
+        opts.baml_functions = baml.names();
+        let usage = baml.usage.clone();
         let host = Arc::new(NodeHost {
             refs: refs.clone(),
             node_thread: std::thread::current().id(),
+            baml,
         });
         let sandbox = Sandbox::new(&opts, host, crate::tokio_handle()).map_err(|e| unsafe {
             refs.clear(raw_env);
@@ -486,8 +498,7 @@ impl BamlContext {
             sandbox: Arc::new(sandbox),
             refs,
             timeout,
-            runtime: runtime.inner.clone(),
-            env: ctx_env,
+            usage,
         })
     }
 
@@ -599,10 +610,15 @@ impl BamlContext {
     /// BAML calls made by this context and the tokens they used.
     #[napi(catch_unwind)]
     pub fn usage(&self) -> Usage {
+        let n = |c: &std::sync::atomic::AtomicU64| {
+            js_number(
+                usize::try_from(c.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(usize::MAX),
+            )
+        };
         Usage {
-            calls: 0.0,
-            input_tokens: 0.0,
-            output_tokens: 0.0,
+            calls: n(&self.usage.calls),
+            input_tokens: n(&self.usage.input_tokens),
+            output_tokens: n(&self.usage.output_tokens),
         }
     }
 

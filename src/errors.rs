@@ -44,7 +44,13 @@ pub(crate) unsafe fn sandbox_error(env: Env, e: &SandboxError) -> Raw {
     let message = e.to_string();
     unsafe {
         match e {
-            SandboxError::Js { name, stack, .. } => {
+            SandboxError::Js {
+                name,
+                stack,
+                code,
+                fields,
+                ..
+            } => {
                 let js_name = name.as_deref().map_or_else(
                     || crate::util::undefined(env),
                     |n| string(env, n).unwrap_or(std::ptr::null_mut()),
@@ -53,12 +59,25 @@ pub(crate) unsafe fn sandbox_error(env: Env, e: &SandboxError) -> Raw {
                     || crate::util::undefined(env),
                     |s| string(env, s).unwrap_or(std::ptr::null_mut()),
                 );
-                error(
-                    env,
-                    e.code(),
-                    &message,
-                    &[("jsName", js_name), ("jsStack", js_stack)],
-                )
+                let mut props = vec![("jsName", js_name), ("jsStack", js_stack)];
+                // A BAML error that escaped the sandbox keeps its BAML_* code and its fields,
+                // named as `callFunction`'s errors name them.
+                for (k, v) in fields {
+                    let key = match k.as_str() {
+                        "raw_output" if code.as_deref() == Some("BAML_HTTP") => "rawResponse",
+                        "raw_output" => "rawOutput",
+                        "prompt" => "prompt",
+                        "status_code" => "statusCode",
+                        "client_name" => "clientName",
+                        "finish_reason" => "finishReason",
+                        "detailed_message" => "detailedMessage",
+                        _ => continue,
+                    };
+                    if let Ok(js) = crate::convert::to_node(env, v) {
+                        props.push((key, js));
+                    }
+                }
+                error(env, code.as_deref().unwrap_or(e.code()), &message, &props)
             }
             SandboxError::Timeout { timeout_ms } => error(
                 env,

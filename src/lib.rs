@@ -11,6 +11,7 @@
 )]
 
 mod abort;
+mod baml_calls;
 mod context;
 mod convert;
 mod errors;

@@ -11,6 +11,10 @@ pub enum SandboxError {
         name: Option<String>,
         message: String,
         stack: Option<String>,
+        /// A `BAML_*` code when the exception is a BAML error that escaped (`await b.F()`
+        /// without a catch), with BAML's fields (`raw_output`, `status_code`, ...).
+        code: Option<String>,
+        fields: Vec<(String, crate::Value)>,
     },
     #[error("evaluation timed out after {timeout_ms} ms")]
     Timeout { timeout_ms: u64 },

@@ -16,7 +16,8 @@ mod value;
 
 pub use error::SandboxError;
 pub use sandbox::{
-    ConsoleLevel, Done, EvalId, Host, Reply, Sandbox, SandboxOptions, DEFAULT_MAX_STACK,
-    DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS, MAX_STACK_LIMIT, MAX_TIMERS,
+    CallGuard, ConsoleLevel, Done, EvalId, Host, HostError, Partial, Reply, Sandbox,
+    SandboxOptions, DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS,
+    MAX_STACK_LIMIT, MAX_TIMERS,
 };
 pub use value::{push_path, Value, MAX_DEPTH};

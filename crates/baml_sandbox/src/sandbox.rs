@@ -66,8 +66,39 @@ impl ConsoleLevel {
     }
 }
 
-/// Completion of a host-function call: the copied result, or the error message to reject with.
-pub type Reply = Box<dyn FnOnce(Result<Value, String>) + Send>;
+/// Completion of a host-function call: the copied result, or the error to reject with.
+pub type Reply = Box<dyn FnOnce(Result<Value, HostError>) + Send>;
+
+/// A partial result of a streaming BAML call (called from any thread, in order).
+pub type Partial = Box<dyn Fn(Value) + Send + Sync>;
+
+/// Dropping it cancels a BAML call in flight (its HTTP request is dropped).
+pub type CallGuard = Box<dyn Send>;
+
+/// What a host call rejects with inside the sandbox: an `Error` with this `name`, `message`
+/// and extra own properties (`code`, `raw_output`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostError {
+    pub name: String,
+    pub message: String,
+    pub fields: Vec<(String, Value)>,
+}
+
+impl From<&str> for HostError {
+    fn from(message: &str) -> Self {
+        HostError::from(message.to_string())
+    }
+}
+
+impl From<String> for HostError {
+    fn from(message: String) -> Self {
+        HostError {
+            name: "Error".into(),
+            message,
+            fields: Vec::new(),
+        }
+    }
+}
 /// Completion of an evaluation.
 pub type Done = Box<dyn FnOnce(Result<Value, SandboxError>) + Send>;
 
@@ -76,6 +107,23 @@ pub trait Host: Send + Sync + 'static {
     /// Runs host function `index` (of `SandboxOptions::host_functions`) with copied arguments.
     /// Must not block: answer later through `reply`, from any thread.
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply);
+    /// Starts BAML function `index` (of `SandboxOptions::baml_functions`) with positional
+    /// arguments; with `partial`, the call streams and reports each partial value. Must not
+    /// block. The returned guard cancels the call when dropped (after the reply it does
+    /// nothing).
+    fn baml_call(
+        &self,
+        index: usize,
+        args: Vec<Value>,
+        partial: Option<Partial>,
+        reply: Reply,
+    ) -> Option<CallGuard> {
+        let _ = (index, args, partial);
+        reply(Err(HostError::from(
+            "BAML functions are not available here".to_string(),
+        )));
+        None
+    }
     /// A formatted `console.*` line. Only called when `SandboxOptions::console` is set.
     fn console(&self, level: ConsoleLevel, message: String);
     /// Whether the calling thread may run turns itself for a short time slice (the embedder's
@@ -95,6 +143,9 @@ pub struct SandboxOptions {
     pub globals: Vec<(String, Value)>,
     pub host_functions: Vec<String>,
     pub console: bool,
+    /// BAML functions, exposed as `b.<name>`, `b.stream.<name>` and (where that shadows no
+    /// existing global) `<name>`.
+    pub baml_functions: Vec<String>,
 }
 
 impl Default for SandboxOptions {
@@ -106,6 +157,7 @@ impl Default for SandboxOptions {
             globals: Vec::new(),
             host_functions: Vec::new(),
             console: false,
+            baml_functions: Vec::new(),
         }
     }
 }
@@ -120,7 +172,11 @@ enum Event {
     },
     HostDone {
         id: u64,
-        result: Result<Value, String>,
+        result: Result<Value, HostError>,
+    },
+    HostPartial {
+        id: u64,
+        value: Value,
     },
     Timer {
         id: u64,
@@ -188,6 +244,8 @@ struct JsStore {
     /// resolves to `{ value }` (the completion value) rather than to the value.
     evals: HashMap<EvalId, (Persistent<JsValue<'static>>, bool)>,
     calls: HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>,
+    /// BAML calls in flight: the guard that cancels each, and its partial-result callback.
+    baml: HashMap<u64, (Option<CallGuard>, Option<Persistent<Function<'static>>>)>,
     timers: HashMap<u64, TimerEntry>,
     next_id: u64,
 }
@@ -479,6 +537,8 @@ impl Inner {
                     name: Some("InternalError".into()),
                     message: "internal error in the sandbox; the context was disposed".into(),
                     stack: None,
+                    code: None,
+                    fields: Vec::new(),
                 }));
             }
             self.signals.disposed.store(true, Ordering::Release);
@@ -528,6 +588,7 @@ impl Inner {
             match event {
                 Event::Eval { id, code } => oom |= self.start_eval(ctx, bridge, id, code),
                 Event::HostDone { id, result } => Self::finish_call(ctx, bridge, id, result),
+                Event::HostPartial { id, value } => Self::deliver_partial(ctx, bridge, id, &value),
                 Event::Timer { id } => self.fire_timer(ctx, bridge, id),
                 Event::Wake => {}
             }
@@ -553,6 +614,13 @@ impl Inner {
                 .collect();
             for t in timers {
                 t.task.abort();
+            }
+            // ... and so do BAML calls in flight: their HTTP requests are dropped.
+            let mut store = bridge.store.borrow_mut();
+            let ids: Vec<u64> = store.baml.keys().copied().collect();
+            for id in ids {
+                store.baml.remove(&id);
+                store.calls.remove(&id);
             }
         }
         oom
@@ -779,6 +847,8 @@ impl Inner {
                 name: None,
                 message: format!("Uncaught {text}"),
                 stack: None,
+                code: None,
+                fields: Vec::new(),
             };
         };
         let is_error = unsafe { qjs::JS_IsError(exc.as_raw()) };
@@ -808,6 +878,8 @@ impl Inner {
                 name: None,
                 message: format!("Uncaught {text}"),
                 stack: None,
+                code: None,
+                fields: Vec::new(),
             };
         }
         let head = match (&name, message.is_empty()) {
@@ -815,15 +887,41 @@ impl Inner {
             (Some(n), true) => n.clone(),
             (None, _) => message.clone(),
         };
+        // A BAML error thrown through (uncaught `await b.F()`): keep its code and fields.
+        let code: Option<String> = obj
+            .get::<_, Option<String>>("code")
+            .ok()
+            .flatten()
+            .filter(|c| c.starts_with("BAML_"));
+        let mut fields = Vec::new();
+        if code.is_some() {
+            for key in BAML_ERROR_FIELDS {
+                if let Ok(v) = obj.get::<_, JsValue>(*key) {
+                    if let Ok(v) = copy_out(ctx, &v, key) {
+                        if v != Value::Undefined {
+                            fields.push(((*key).to_string(), v));
+                        }
+                    }
+                }
+            }
+        }
+        let _ = ctx.catch();
         SandboxError::Js {
             name,
             message: head,
             stack,
+            code,
+            fields,
         }
     }
 
-    fn finish_call(ctx: &Ctx<'_>, bridge: &Bridge, id: u64, result: Result<Value, String>) {
-        let Some((resolve, reject)) = bridge.store.borrow_mut().calls.remove(&id) else {
+    fn finish_call(ctx: &Ctx<'_>, bridge: &Bridge, id: u64, result: Result<Value, HostError>) {
+        let entry = {
+            let mut store = bridge.store.borrow_mut();
+            store.baml.remove(&id);
+            store.calls.remove(&id)
+        };
+        let Some((resolve, reject)) = entry else {
             return;
         };
         let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
@@ -831,8 +929,7 @@ impl Inner {
         };
         let outcome = match result {
             Ok(v) => copy_in(ctx, &v).and_then(|v| resolve.call::<_, ()>((v,))),
-            Err(message) => Exception::from_message(ctx.clone(), &message)
-                .and_then(|e| reject.call::<_, ()>((e,))),
+            Err(e) => host_error(ctx, &e).and_then(|e| reject.call::<_, ()>((e,))),
         };
         if outcome.is_err() {
             let exc = ctx.catch();
@@ -841,6 +938,23 @@ impl Inner {
                 let _ = reject.call::<_, ()>((exc,));
                 let _ = ctx.catch();
             }
+        }
+    }
+
+    fn deliver_partial(ctx: &Ctx<'_>, bridge: &Bridge, id: u64, value: &Value) {
+        let callback = {
+            let store = bridge.store.borrow();
+            match store.baml.get(&id) {
+                Some((_, Some(f))) => f.clone(),
+                _ => return,
+            }
+        };
+        let Ok(callback) = callback.restore(ctx) else {
+            return;
+        };
+        let outcome = copy_in(ctx, value).and_then(|v| callback.call::<_, ()>((v,)));
+        if outcome.is_err() {
+            let _ = ctx.catch();
         }
     }
 
@@ -919,11 +1033,24 @@ impl State {
             }
             store.evals.clear();
             store.calls.clear();
+            store.baml.clear();
         });
         drop(bridge);
         // Dropping frees the realm, then the runtime (whose free collects the garbage).
         drop(self);
     }
+}
+
+/// The `Error` a failed host call rejects with.
+fn host_error<'js>(ctx: &Ctx<'js>, e: &HostError) -> rquickjs::Result<JsValue<'js>> {
+    let err = Exception::from_message(ctx.clone(), &e.message)?;
+    if e.name != "Error" {
+        err.set("name", e.name.as_str())?;
+    }
+    for (k, v) in &e.fields {
+        err.set(k.as_str(), copy_in(ctx, v)?)?;
+    }
+    Ok(err.into_value())
 }
 
 fn is_uncatchable(v: &JsValue<'_>) -> bool {
@@ -1008,6 +1135,19 @@ fn install<'js>(
                 .configurable(),
         )?;
     }
+    if !options.baml_functions.is_empty() {
+        let b = bridge.clone();
+        let call = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| b.baml_call(&ctx, &args.0),
+        )?;
+        let names = rquickjs::Array::new(ctx.clone())?;
+        for (i, n) in options.baml_functions.iter().enumerate() {
+            names.set(i, n.as_str())?;
+        }
+        let prelude: Function = ctx.eval(BAML_PRELUDE)?;
+        prelude.call::<_, ()>((call, names))?;
+    }
     for (index, name) in options.host_functions.iter().enumerate() {
         let b = bridge.clone();
         let fname = name.clone();
@@ -1023,7 +1163,170 @@ fn install<'js>(
     Ok(())
 }
 
+/// Fields of BAML's error classes, kept when such an error escapes the sandbox.
+const BAML_ERROR_FIELDS: &[&str] = &[
+    "raw_output",
+    "prompt",
+    "status_code",
+    "client_name",
+    "finish_reason",
+    "detailed_message",
+];
+
+/// Builds `b`, `b.stream` and the global function names from the native call function.
+/// `call(i, args, onPartial?)` returns the call's promise.
+const BAML_PRELUDE: &str = r#"(function (call, names) {
+  'use strict';
+  const b = Object.create(null);
+  const stream = Object.create(null);
+  const makeStream = (i, args) => {
+    const queue = [];
+    const waiters = [];
+    let finished = false;
+    let failure = null;
+    const settleWaiters = () => {
+      while (waiters.length && (queue.length || finished)) {
+        const w = waiters.shift();
+        if (queue.length) w.resolve({ value: queue.shift(), done: false });
+        else if (failure) w.reject(failure.error);
+        else w.resolve({ value: undefined, done: true });
+      }
+    };
+    const final = call(i, args, (partial) => {
+      queue.push(partial);
+      settleWaiters();
+    });
+    final.then(
+      () => { finished = true; settleWaiters(); },
+      (error) => { finished = true; failure = { error }; settleWaiters(); },
+    );
+    const iterator = {
+      next() {
+        return new Promise((resolve, reject) => {
+          waiters.push({ resolve, reject });
+          settleWaiters();
+        });
+      },
+      return() {
+        finished = true;
+        queue.length = 0;
+        settleWaiters();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() { return this; },
+      getFinalResponse() { return final; },
+    };
+    return iterator;
+  };
+  names.forEach((name, i) => {
+    const f = { [name]: (...args) => call(i, args) }[name];
+    const s = { [name]: (...args) => makeStream(i, args) }[name];
+    Object.defineProperty(b, name, { value: f, enumerable: true });
+    Object.defineProperty(stream, name, { value: s, enumerable: true });
+  });
+  Object.defineProperty(b, 'stream', { value: Object.freeze(stream) });
+  Object.freeze(b);
+  Object.defineProperty(globalThis, 'b', { value: b, writable: true, configurable: true });
+  names.forEach((name) => {
+    if (!(name in globalThis)) {
+      Object.defineProperty(globalThis, name, { value: b[name], writable: true, configurable: true });
+    }
+  });
+})"#;
+
 impl Bridge {
+    fn baml_call<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        args: &[JsValue<'js>],
+    ) -> rquickjs::Result<JsValue<'js>> {
+        let index = args.first().and_then(JsValue::as_number).unwrap_or(-1.0);
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked to be a small non-negative integer"
+        )]
+        let index = if index >= 0.0 && index.fract() == 0.0 && index < 1e9 {
+            index as usize
+        } else {
+            return Err(Exception::throw_type(ctx, "bad BAML call"));
+        };
+        let list: Vec<JsValue<'js>> = match args.get(1).and_then(|a| a.as_array()) {
+            Some(a) => a.iter::<JsValue>().collect::<rquickjs::Result<_>>()?,
+            None => Vec::new(),
+        };
+        let on_partial = args.get(2).and_then(|f| f.clone().into_function());
+        let mut copied = Vec::with_capacity(list.len());
+        for (i, a) in list.iter().enumerate() {
+            match copy_out(ctx, a, &format!("argument {i}")) {
+                Ok(v) => copied.push(v),
+                Err(CopyError::Shape { path, reason }) => {
+                    return Err(Exception::throw_type(
+                        ctx,
+                        &format!("{path} cannot be passed to a BAML function: {reason}"),
+                    ))
+                }
+                Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
+            }
+        }
+        let (promise, resolve, reject) = ctx.promise()?;
+        let id = {
+            let mut store = self.store.borrow_mut();
+            if store.calls.len() >= MAX_HOST_CALLS {
+                return Err(Exception::throw_range(
+                    ctx,
+                    &format!("more than {MAX_HOST_CALLS} calls in flight"),
+                ));
+            }
+            store.next_id += 1;
+            let id = store.next_id;
+            store.calls.insert(
+                id,
+                (
+                    Persistent::save(ctx, resolve),
+                    Persistent::save(ctx, reject),
+                ),
+            );
+            store.baml.insert(
+                id,
+                (
+                    None,
+                    on_partial
+                        .as_ref()
+                        .map(|f| Persistent::save(ctx, f.clone())),
+                ),
+            );
+            id
+        };
+        let weak = self.inner.clone();
+        let partial: Option<Partial> = on_partial.map(|_| {
+            let weak = self.inner.clone();
+            Box::new(move |value: Value| {
+                if let Some(inner) = weak.upgrade() {
+                    if !inner.signals.disposed.load(Ordering::Acquire) {
+                        inner.push(Event::HostPartial { id, value });
+                    }
+                }
+            }) as Partial
+        });
+        let guard = self.host.baml_call(
+            index,
+            copied,
+            partial,
+            Box::new(move |result| {
+                if let Some(inner) = weak.upgrade() {
+                    if !inner.signals.disposed.load(Ordering::Acquire) {
+                        inner.push(Event::HostDone { id, result });
+                    }
+                }
+            }),
+        );
+        if let Some(entry) = self.store.borrow_mut().baml.get_mut(&id) {
+            entry.0 = guard;
+        }
+        Ok(promise.into_value())
+    }
+
     fn set_timeout<'js>(
         &self,
         ctx: &Ctx<'js>,

@@ -44,7 +44,7 @@ fn realm_persists() {
 fn uncaught_errors() {
     let h = simple();
     match h.eval("throw new TypeError('bad thing')") {
-        Err(SandboxError::Js { name, message, stack }) => {
+        Err(SandboxError::Js { name, message, stack, .. }) => {
             assert_eq!(name.as_deref(), Some("TypeError"));
             assert_eq!(message, "TypeError: bad thing");
             assert!(stack.is_some());
