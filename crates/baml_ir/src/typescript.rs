@@ -25,6 +25,21 @@ interface BamlCheck { name: string; expression: string; status: \"succeeded\" | 
 /** A value with `@check`s: the value and each check's outcome by name. */
 type Checked<T, Names extends string> = { value: T; checks: { [name in Names]: BamlCheck } }
 
+/** What a failed BAML call rejects with inside the sandbox (BAML's error classes). */
+interface BamlError extends Error {
+  name: \"BamlValidationError\" | \"BamlClientHttpError\" | \"BamlClientFinishReasonError\" | \"BamlTimeoutError\" | \"BamlAbortError\" | \"BamlInvalidArgumentError\"
+  code: \"BAML_VALIDATION\" | \"BAML_HTTP\" | \"BAML_FINISH_REASON\" | \"BAML_INVALID_ARGUMENT\" | \"BAML_ABORTED\"
+  /** The model's output (validation, finish reason) or the provider's answer (HTTP). */
+  raw_output?: string | null
+  /** The prompt sent (validation errors). */
+  prompt?: string
+  /** The provider's HTTP status, null when there was no answer. */
+  status_code?: number | null
+  client_name?: string
+  finish_reason?: string
+  detailed_message?: string
+}
+
 /** The partial results of a streamed BAML function, then its final result. */
 interface BamlStream<Partial, Final> extends AsyncIterable<Partial> {
   getFinalResponse(): Promise<Final>
@@ -309,8 +324,40 @@ pub fn typescript_declarations(ir: &Ir) -> String {
         );
     }
     out.push_str("  }\n}\n");
+    let globals: Vec<&str> = ir
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|n| !STANDARD_GLOBALS.contains(n))
+        .collect();
+    if !globals.is_empty() {
+        out.push_str("\n/** The same functions as globals (those that would shadow a standard global are only on `b`). */\n");
+        for f in &ir.functions {
+            if globals.contains(&f.name.as_str()) {
+                let _ = writeln!(
+                    out,
+                    "declare const {}: typeof b.{}",
+                    f.name, f.name
+                );
+            }
+        }
+    }
     out
 }
+
+/// Globals of the sandbox realm that BAML functions never replace.
+pub const STANDARD_GLOBALS: &[&str] = &[
+    "AggregateError", "Array", "ArrayBuffer", "Atomics", "BigInt", "BigInt64Array", "BigUint64Array",
+    "Boolean", "DOMException", "DataView", "Date", "Error", "EvalError", "FinalizationRegistry",
+    "Float16Array", "Float32Array", "Float64Array", "Function", "Infinity", "Int16Array",
+    "Int32Array", "Int8Array", "InternalError", "Iterator", "JSON", "Map", "Math", "NaN", "Number",
+    "Object", "Promise", "Proxy", "RangeError", "ReferenceError", "Reflect", "RegExp", "Set",
+    "SharedArrayBuffer", "String", "Symbol", "SyntaxError", "TypeError", "URIError", "Uint16Array",
+    "Uint32Array", "Uint8Array", "Uint8ClampedArray", "WeakMap", "WeakRef", "WeakSet", "atob", "b",
+    "btoa", "clearTimeout", "console", "decodeURI", "decodeURIComponent", "encodeURI",
+    "encodeURIComponent", "escape", "eval", "globalThis", "isFinite", "isNaN", "parseFloat",
+    "parseInt", "performance", "queueMicrotask", "setTimeout", "undefined", "unescape",
+];
 
 #[cfg(test)]
 mod tests {
