@@ -101,7 +101,7 @@ void main
   )
   const tsc = require.resolve('typescript/bin/tsc')
   try {
-    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--lib', 'es2022', path.join(dir, 'baml.d.ts'), path.join(dir, 'usage.ts')], {
+    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--typeRoots', path.join(dir, 'no-types'), '--target', 'es2022', '--lib', 'es2022', path.join(dir, 'baml.d.ts'), path.join(dir, 'usage.ts')], {
       encoding: 'utf8',
     })
     t.pass()
@@ -111,7 +111,7 @@ void main
   // And a misuse is caught, so the check can fail.
   fs.writeFileSync(path.join(dir, 'misuse.ts'), 'async function m() { const n: number = await b.ExtractResume(42) }\nvoid m\n')
   const misuse = t.throws(() =>
-    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--lib', 'es2022', path.join(dir, 'baml.d.ts'), path.join(dir, 'misuse.ts')], { encoding: 'utf8' }),
+    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--typeRoots', path.join(dir, 'no-types'), '--target', 'es2022', '--lib', 'es2022', path.join(dir, 'baml.d.ts'), path.join(dir, 'misuse.ts')], { encoding: 'utf8' }),
   )
   t.regex(misuse.stdout, /error TS2345|error TS2322/)
   fs.rmSync(dir, { recursive: true, force: true })

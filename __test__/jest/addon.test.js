@@ -1,0 +1,62 @@
+// The addon under jest's module registry and realm: jest runs each test file in its own vm
+// context with its own globals (Error, Promise, ...), which is where native addons often break
+// `instanceof Error` and `rejects.toThrow`. Kept small; run by `npm test`.
+const path = require('node:path')
+const { BamlRuntime, BamlContext } = require('../..')
+const { startMockLlm } = require('../../crates/mock_llm/node.js')
+
+let mock
+let runtime
+
+beforeAll(async () => {
+  mock = await startMockLlm()
+  await mock.script({
+    rules: [
+      { contains: 'You extract resumes', replies: [{ text: '{"name": "Ada", "skills": ["math"], "years_experience": 3}' }] },
+      { contains: 'You judge', replies: [{ text: 'not json at all' }] },
+    ],
+  })
+  runtime = BamlRuntime.fromDirectory(path.join(__dirname, '..', '..', 'examples', 'baml_src'))
+}, 60_000)
+
+afterAll(async () => {
+  await mock.stop()
+})
+
+const env = () => ({ OPENAI_API_KEY: 'sk-jest', DEMO_BASE_URL: `${mock.url}/v1` })
+
+test('results arrive as plain values of this realm', async () => {
+  const ctx = new BamlContext(runtime, { env: env() })
+  const out = await ctx.evaluate(`({ r: await b.ExtractResume('Ada'), list: [1, 2], when: new Date(0) })`)
+  ctx.dispose()
+  expect(out.r).toEqual({ name: 'Ada', email: null, skills: ['math'], years_experience: 3 })
+  expect(Array.isArray(out.list)).toBe(true)
+  expect(out.when).toBeInstanceOf(Date)
+})
+
+test('rejections are Errors with codes, and rejects.toThrow works', async () => {
+  const ctx = new BamlContext(runtime, { env: env() })
+  const failing = ctx.evaluate(`await b.MatchJob('job', 'text')`)
+  await expect(failing).rejects.toThrow(/Failed to parse|could not|expected/)
+  await expect(ctx.evaluate(`await b.MatchJob('job', 'text')`)).rejects.toMatchObject({ code: 'BAML_VALIDATION', rawOutput: 'not json at all' })
+  await expect(ctx.evaluate('for (;;) {}', { timeoutMs: 50 })).rejects.toMatchObject({ code: 'SANDBOX_TIMEOUT' })
+  const err = await ctx.evaluate('null.x').catch((e) => e)
+  expect(err).toBeInstanceOf(Error)
+  expect(err.code).toBe('SANDBOX_ERROR')
+  ctx.dispose()
+})
+
+test('callFunction and BAML_SYNTAX work the same way', async () => {
+  const value = await runtime.callFunction('ExtractResume', { text: 'Ada' }, { env: env() })
+  expect(value.name).toBe('Ada')
+  let thrown
+  try {
+    BamlRuntime.fromFiles({ 'x.baml': 'class {' })
+  } catch (e) {
+    thrown = e
+  }
+  expect(thrown).toBeInstanceOf(Error)
+  expect(thrown.code).toBe('BAML_SYNTAX')
+  expect(thrown.diagnostics[0]).toMatchObject({ file: 'x.baml', line: 1 })
+  await expect(runtime.callFunction('Nope', {})).rejects.toThrow('function `Nope` is not defined')
+})
