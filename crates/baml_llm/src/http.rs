@@ -144,22 +144,19 @@ impl Transport {
         let streaming = on_delta.is_some();
         let overall = ms(t.request_ms);
         let work = async {
+            // BAML's "first token": the first streamed text, not just the response head.
             let first = if streaming {
-                t.first_token_ms.and_then(ms)
+                t.first_token_ms
+                    .and_then(ms)
+                    .map(|d| (tokio::time::Instant::now() + d, d))
             } else {
                 None
             };
             let send = builder.send();
             let resp = match first {
-                Some(d) => tokio::time::timeout(d, send)
+                Some((at, d)) => tokio::time::timeout_at(at, send)
                     .await
-                    .map_err(|_| LlmError::Timeout {
-                        client: client.name.clone(),
-                        message: format!(
-                            "no answer within time_to_first_token_timeout_ms ({} ms)",
-                            d.as_millis()
-                        ),
-                    })?,
+                    .map_err(|_| first_token_timeout(&client.name, d))?,
                 None => send.await,
             }
             .map_err(|e| network(&e))?;
@@ -172,7 +169,9 @@ impl Transport {
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(|s| Duration::from_secs_f64(s.min(600.0)));
             if !(200..300).contains(&status) {
-                let raw = read_body(resp, &network).await.unwrap_or_default();
+                let raw = read_body(&client.name, resp, &network)
+                    .await
+                    .unwrap_or_default();
                 let raw = String::from_utf8_lossy(&raw).into_owned();
                 return Err(LlmError::Status {
                     client: client.name.clone(),
@@ -184,7 +183,7 @@ impl Transport {
             }
             match on_delta {
                 None => {
-                    let raw = read_body(resp, &network).await?;
+                    let raw = read_body(&client.name, resp, &network).await?;
                     response::parse_response(client.provider.api(), &raw).map_err(|e| {
                         LlmError::InvalidResponse {
                             client: client.name.clone(),
@@ -199,6 +198,7 @@ impl Transport {
                         client,
                         resp,
                         status,
+                        first,
                         t.idle_ms.and_then(ms),
                         on_delta,
                         &network,
@@ -207,18 +207,17 @@ impl Transport {
                 }
             }
         };
+        // As BAML documents, request_timeout_ms bounds a stream's whole duration too.
         let out = match overall {
-            Some(d) if !streaming => {
-                tokio::time::timeout(d, work)
-                    .await
-                    .map_err(|_| LlmError::Timeout {
-                        client: client.name.clone(),
-                        message: format!(
-                            "no complete answer within request_timeout_ms ({} ms)",
-                            d.as_millis()
-                        ),
-                    })??
-            }
+            Some(d) => tokio::time::timeout(d, work)
+                .await
+                .map_err(|_| LlmError::Timeout {
+                    client: client.name.clone(),
+                    message: format!(
+                        "no complete answer within request_timeout_ms ({} ms)",
+                        d.as_millis()
+                    ),
+                })??,
             _ => work.await?,
         };
         if !client.finish_reasons.accepts(out.finish_reason.as_deref()) {
@@ -232,7 +231,18 @@ impl Transport {
     }
 }
 
+fn first_token_timeout(client: &str, d: Duration) -> LlmError {
+    LlmError::Timeout {
+        client: client.to_string(),
+        message: format!(
+            "no answer within time_to_first_token_timeout_ms ({} ms)",
+            d.as_millis()
+        ),
+    }
+}
+
 async fn read_body(
+    client: &str,
     mut resp: reqwest::Response,
     network: &impl Fn(&reqwest::Error) -> LlmError,
 ) -> Result<Vec<u8>, LlmError> {
@@ -240,7 +250,7 @@ async fn read_body(
     while let Some(chunk) = resp.chunk().await.map_err(|e| network(&e))? {
         if out.len() + chunk.len() > MAX_BODY {
             return Err(LlmError::Network {
-                client: String::new(),
+                client: client.to_string(),
                 message: format!("the answer is larger than {MAX_BODY} bytes"),
             });
         }
@@ -253,6 +263,7 @@ async fn read_stream(
     client: &ResolvedClient,
     mut resp: reqwest::Response,
     status: u16,
+    mut first_token: Option<(tokio::time::Instant, Duration)>,
     idle: Option<Duration>,
     on_delta: &mut (dyn FnMut(&str) + Send),
     network: &impl Fn(&reqwest::Error) -> LlmError,
@@ -268,17 +279,25 @@ async fn read_stream(
     };
     loop {
         let next = resp.chunk();
-        let chunk = match idle {
-            Some(d) => tokio::time::timeout(d, next)
-                .await
-                .map_err(|_| LlmError::Timeout {
-                    client: client.name.clone(),
-                    message: format!(
-                        "the stream was idle longer than idle_timeout_ms ({} ms)",
-                        d.as_millis()
-                    ),
-                })?,
-            None => next.await,
+        let idle_at = idle.map(|d| tokio::time::Instant::now() + d);
+        let chunk = match (first_token, idle_at) {
+            (Some((at, d)), idle_at) if idle_at.is_none_or(|i| at <= i) => {
+                tokio::time::timeout_at(at, next)
+                    .await
+                    .map_err(|_| first_token_timeout(&client.name, d))?
+            }
+            (_, Some(at)) => {
+                tokio::time::timeout_at(at, next)
+                    .await
+                    .map_err(|_| LlmError::Timeout {
+                        client: client.name.clone(),
+                        message: format!(
+                            "the stream was idle longer than idle_timeout_ms ({} ms)",
+                            idle.unwrap_or_default().as_millis()
+                        ),
+                    })?
+            }
+            (_, None) => next.await,
         }
         .map_err(|e| network(&e))?;
         let Some(chunk) = chunk else { break };
@@ -300,7 +319,11 @@ async fn read_stream(
             }
         }
         if changed {
+            first_token = None;
             on_delta(acc.content());
+            // `on_delta` parses partials (CPU work). When chunks are always ready this loop
+            // would never return Pending, so the request_timeout_ms around it could not fire.
+            tokio::task::yield_now().await;
         }
     }
     let events = decoder
