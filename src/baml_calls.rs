@@ -28,6 +28,23 @@ pub(crate) struct BamlBinding {
     pub(crate) usage: Arc<UsageCounters>,
 }
 
+thread_local! {
+    /// Set while a BAML call's result is handed to its sandbox on a tokio worker: the turn
+    /// that applies it may start right here (for one short slice) instead of hopping threads.
+    static REPLYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is handing over a BAML result (see `REPLYING`).
+pub(crate) fn replying() -> bool {
+    REPLYING.with(std::cell::Cell::get)
+}
+
+fn reply_here(reply: Reply, result: Result<Value, HostError>) {
+    REPLYING.with(|r| r.set(true));
+    reply(result);
+    REPLYING.with(|r| r.set(false));
+}
+
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -119,9 +136,9 @@ impl BamlBinding {
                     usage
                         .output_tokens
                         .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
-                    reply(Ok(from_json(&out.value)));
+                    reply_here(reply, Ok(from_json(&out.value)));
                 }
-                Err(e) => reply(Err(host_error(&e))),
+                Err(e) => reply_here(reply, Err(host_error(&e))),
             }
         });
         Some(Box::new(AbortOnDrop(task.abort_handle())))

@@ -135,7 +135,7 @@ struct NodeHost {
 
 impl Host for NodeHost {
     fn may_run_here(&self) -> bool {
-        std::thread::current().id() == self.node_thread
+        std::thread::current().id() == self.node_thread || crate::baml_calls::replying()
     }
 
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {

@@ -240,6 +240,10 @@ fn signature(ir: &Ir, f: &Function) -> String {
 }
 
 /// The declarations of everything the sandbox sees of a project.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the declarations in the order they are printed"
+)]
 pub fn typescript_declarations(ir: &Ir) -> String {
     let mut out = String::from(PRELUDE);
     for e in &ir.enums {
@@ -334,11 +338,7 @@ pub fn typescript_declarations(ir: &Ir) -> String {
         out.push_str("\n/** The same functions as globals (those that would shadow a standard global are only on `b`). */\n");
         for f in &ir.functions {
             if globals.contains(&f.name.as_str()) {
-                let _ = writeln!(
-                    out,
-                    "declare const {}: typeof b.{}",
-                    f.name, f.name
-                );
+                let _ = writeln!(out, "declare const {}: typeof b.{}", f.name, f.name);
             }
         }
     }
@@ -347,16 +347,77 @@ pub fn typescript_declarations(ir: &Ir) -> String {
 
 /// Globals of the sandbox realm that BAML functions never replace.
 pub const STANDARD_GLOBALS: &[&str] = &[
-    "AggregateError", "Array", "ArrayBuffer", "Atomics", "BigInt", "BigInt64Array", "BigUint64Array",
-    "Boolean", "DOMException", "DataView", "Date", "Error", "EvalError", "FinalizationRegistry",
-    "Float16Array", "Float32Array", "Float64Array", "Function", "Infinity", "Int16Array",
-    "Int32Array", "Int8Array", "InternalError", "Iterator", "JSON", "Map", "Math", "NaN", "Number",
-    "Object", "Promise", "Proxy", "RangeError", "ReferenceError", "Reflect", "RegExp", "Set",
-    "SharedArrayBuffer", "String", "Symbol", "SyntaxError", "TypeError", "URIError", "Uint16Array",
-    "Uint32Array", "Uint8Array", "Uint8ClampedArray", "WeakMap", "WeakRef", "WeakSet", "atob", "b",
-    "btoa", "clearTimeout", "console", "decodeURI", "decodeURIComponent", "encodeURI",
-    "encodeURIComponent", "escape", "eval", "globalThis", "isFinite", "isNaN", "parseFloat",
-    "parseInt", "performance", "queueMicrotask", "setTimeout", "undefined", "unescape",
+    "AggregateError",
+    "Array",
+    "ArrayBuffer",
+    "Atomics",
+    "BigInt",
+    "BigInt64Array",
+    "BigUint64Array",
+    "Boolean",
+    "DOMException",
+    "DataView",
+    "Date",
+    "Error",
+    "EvalError",
+    "FinalizationRegistry",
+    "Float16Array",
+    "Float32Array",
+    "Float64Array",
+    "Function",
+    "Infinity",
+    "Int16Array",
+    "Int32Array",
+    "Int8Array",
+    "InternalError",
+    "Iterator",
+    "JSON",
+    "Map",
+    "Math",
+    "NaN",
+    "Number",
+    "Object",
+    "Promise",
+    "Proxy",
+    "RangeError",
+    "ReferenceError",
+    "Reflect",
+    "RegExp",
+    "Set",
+    "SharedArrayBuffer",
+    "String",
+    "Symbol",
+    "SyntaxError",
+    "TypeError",
+    "URIError",
+    "Uint16Array",
+    "Uint32Array",
+    "Uint8Array",
+    "Uint8ClampedArray",
+    "WeakMap",
+    "WeakRef",
+    "WeakSet",
+    "atob",
+    "b",
+    "btoa",
+    "clearTimeout",
+    "console",
+    "decodeURI",
+    "decodeURIComponent",
+    "encodeURI",
+    "encodeURIComponent",
+    "escape",
+    "eval",
+    "globalThis",
+    "isFinite",
+    "isNaN",
+    "parseFloat",
+    "parseInt",
+    "performance",
+    "queueMicrotask",
+    "setTimeout",
+    "undefined",
+    "unescape",
 ];
 
 #[cfg(test)]

@@ -614,7 +614,16 @@ impl Runtime {
             let ir = &self.ir;
             let ret = &f.ret;
             let mut sink = on_partial.as_deref_mut();
+            // Partial results re-parse the whole text so far: for long outputs that is done at
+            // most every 50 ms, so a multi-megabyte stream stays linear-ish, not quadratic.
+            let mut last_parse: Option<std::time::Instant> = None;
             let mut on_delta = |text: &str| {
+                let due = text.len() < 16 * 1024
+                    || last_parse.map_or(true, |t| t.elapsed() >= Duration::from_millis(50));
+                if !due {
+                    return;
+                }
+                last_parse = Some(std::time::Instant::now());
                 if let Ok(v) = baml_sap::parse(ir, ret, text, true) {
                     if last.as_ref() != Some(&v) {
                         last = Some(v.clone());

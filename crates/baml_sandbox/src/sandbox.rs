@@ -1175,7 +1175,7 @@ const BAML_ERROR_FIELDS: &[&str] = &[
 
 /// Builds `b`, `b.stream` and the global function names from the native call function.
 /// `call(i, args, onPartial?)` returns the call's promise.
-const BAML_PRELUDE: &str = r#"(function (call, names) {
+const BAML_PRELUDE: &str = r"(function (call, names) {
   'use strict';
   const b = Object.create(null);
   const stream = Object.create(null);
@@ -1232,7 +1232,7 @@ const BAML_PRELUDE: &str = r#"(function (call, names) {
       Object.defineProperty(globalThis, name, { value: b[name], writable: true, configurable: true });
     }
   });
-})"#;
+})";
 
 impl Bridge {
     fn baml_call<'js>(
