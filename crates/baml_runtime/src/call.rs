@@ -618,8 +618,11 @@ impl Runtime {
             // most every 50 ms, so a multi-megabyte stream stays linear-ish, not quadratic.
             let mut last_parse: Option<std::time::Instant> = None;
             let mut on_delta = |text: &str| {
-                let due = text.len() < 16 * 1024
-                    || last_parse.map_or(true, |t| t.elapsed() >= Duration::from_millis(50));
+                let due = match last_parse {
+                    _ if text.len() < 16 * 1024 => true,
+                    None => true,
+                    Some(t) => t.elapsed() >= Duration::from_millis(50),
+                };
                 if !due {
                     return;
                 }
