@@ -240,10 +240,6 @@ fn signature(ir: &Ir, f: &Function) -> String {
 }
 
 /// The declarations of everything the sandbox sees of a project.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the declarations in the order they are printed"
-)]
 pub fn typescript_declarations(ir: &Ir) -> String {
     let mut out = String::from(PRELUDE);
     for e in &ir.enums {
