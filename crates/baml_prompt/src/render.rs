@@ -66,7 +66,14 @@ struct Current {
     ir: Arc<Ir>,
     ret: Type,
     client: Value,
+    formats: Arc<FormatCache>,
 }
+
+/// Rendered `ctx.output_format` texts by return type and options (they depend on nothing else).
+type FormatCache = std::sync::Mutex<HashMap<String, String>>;
+
+/// Entries kept before the cache starts over (a project has few return types and options).
+const FORMAT_CACHE_MAX: usize = 4096;
 
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
@@ -78,6 +85,7 @@ pub struct Prompts {
     ir: Arc<Ir>,
     /// Per function: lines the template's first line is below the prompt's first line.
     offsets: HashMap<String, Offset>,
+    formats: Arc<FormatCache>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,7 +205,12 @@ impl Prompts {
             offsets.insert(f.name.clone(), offset);
         }
         if errors.is_empty() {
-            Ok(Prompts { env, ir, offsets })
+            Ok(Prompts {
+                env,
+                ir,
+                offsets,
+                formats: Arc::default(),
+            })
         } else {
             Err(errors)
         }
@@ -237,6 +250,7 @@ impl Prompts {
                 ir: Arc::clone(&self.ir),
                 ret: function.ret.clone(),
                 client: client_value,
+                formats: Arc::clone(&self.formats),
             });
         });
         let result = template.render(Value::from_iter(ctx_args));
@@ -390,7 +404,19 @@ impl OutputFormat {
             let Some(c) = c.as_ref() else {
                 return Ok(String::new());
             };
-            output_format::render(&c.ir, &c.ret, options).map_err(minijinja::Error::from)
+            let key = format!("{}\u{0}{options:?}", c.ret);
+            if let Some(hit) = c.formats.lock().ok().and_then(|m| m.get(&key).cloned()) {
+                return Ok(hit);
+            }
+            let text =
+                output_format::render(&c.ir, &c.ret, options).map_err(minijinja::Error::from)?;
+            if let Ok(mut m) = c.formats.lock() {
+                if m.len() >= FORMAT_CACHE_MAX {
+                    m.clear();
+                }
+                m.insert(key, text.clone());
+            }
+            Ok(text)
         })
     }
 }
