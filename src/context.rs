@@ -5,7 +5,9 @@ use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use baml_sandbox::{ConsoleLevel, Host, Reply, Sandbox, SandboxError, SandboxOptions, Value};
+use baml_sandbox::{
+    ConsoleLevel, ConsoleLine, Host, Reply, Sandbox, SandboxError, SandboxOptions, Value,
+};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
@@ -156,6 +158,21 @@ impl Host for NodeHost {
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {
+        self.post_console(level, message);
+    }
+
+    /// The line (and the room it takes in the sandbox's outbox) is kept until Node has it.
+    fn console_line(&self, level: ConsoleLevel, line: ConsoleLine) {
+        self.post_console(level, line);
+    }
+}
+
+impl NodeHost {
+    fn post_console<M: std::ops::Deref<Target = str> + Send + 'static>(
+        &self,
+        level: ConsoleLevel,
+        message: M,
+    ) {
         let refs = self.refs.clone();
         self.refs.poster.post(Box::new(move |env| unsafe {
             let Some(r) = refs

@@ -2,15 +2,19 @@
 
 use rquickjs::{object::Property, qjs, Array, Ctx, Function, Object, Type, Value as JsValue};
 
+use crate::sandbox::Signals;
 use crate::value::{push_path, Value, MAX_DEPTH};
 
 /// Why a value could not be copied out of the sandbox.
 pub(crate) enum CopyError {
-    /// The value's shape cannot be copied (cycle, BigInt, too deep).
+    /// The value's shape cannot be copied (cycle, BigInt, too deep, too large).
     Shape { path: String, reason: String },
     /// Sandboxed code (a getter or a Proxy trap) threw while the value was read; the exception
     /// is pending on the context.
     Thrown,
+    /// The copy took past the deadline (or the evaluation was stopped): it was abandoned, as
+    /// running bytecode would have been interrupted.
+    Interrupted,
 }
 
 impl From<rquickjs::Error> for CopyError {
@@ -19,24 +23,117 @@ impl From<rquickjs::Error> for CopyError {
     }
 }
 
-/// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
-/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`).
-pub(crate) fn copy_out<'js>(
-    ctx: &Ctx<'js>,
-    value: &JsValue<'js>,
-    root: &str,
-) -> Result<Value, CopyError> {
-    let mut ancestors = Vec::new();
-    copy_rec(ctx, value, root.to_owned(), 0, &mut ancestors)
+impl CopyError {
+    /// The same error seen from the parent value: `segment` goes in front of the path.
+    fn under(self, segment: &str) -> Self {
+        match self {
+            CopyError::Shape { path, reason } => CopyError::Shape {
+                path: format!("{segment}{path}"),
+                reason,
+            },
+            other => other,
+        }
+    }
 }
 
-fn copy_rec<'js>(
-    ctx: &Ctx<'js>,
-    value: &JsValue<'js>,
-    path: String,
-    depth: usize,
-    ancestors: &mut Vec<Object<'js>>,
+/// How many bytes a copy may take, for a sandbox with this memory limit. A tree the sandbox
+/// can hold always fits (its copy is at most about three times its size in QuickJS); only
+/// shared subtrees (`x = [x, x]` repeated) and sparse arrays (`a.length = 2 ** 32 - 1`) can
+/// make a copy larger, and those are refused instead of exhausting the process's memory.
+pub(crate) fn copy_budget(memory_limit: usize) -> usize {
+    memory_limit.saturating_mul(4).max(1 << 20)
+}
+
+/// The length of an array, read without assuming it fits an `i32` (it can be up to 2^32 - 1).
+fn array_len(obj: &Object<'_>) -> rquickjs::Result<u64> {
+    let len: JsValue = obj.get("length")?;
+    let n = len.as_number().unwrap_or(0.0);
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "an array length is an integer in [0, 2^32)"
+    )]
+    Ok(if n.is_finite() && n > 0.0 {
+        n as u64
+    } else {
+        0
+    })
+}
+
+struct Copier<'a, 'js> {
+    ancestors: Vec<Object<'js>>,
+    /// Bytes the copy may still take.
+    left: usize,
+    budget: usize,
+    signals: &'a Signals,
+    visited: u32,
+}
+
+impl Copier<'_, '_> {
+    /// Called for every value: a large copy checks the interrupt handler's conditions (so it
+    /// stops at the deadline, and moves off the embedder's thread when the slice ends) as
+    /// running bytecode would.
+    fn tick(&mut self) -> Result<(), CopyError> {
+        self.visited = self.visited.wrapping_add(1);
+        if self.visited.is_multiple_of(1024) && self.signals.should_interrupt() {
+            return Err(CopyError::Interrupted);
+        }
+        Ok(())
+    }
+
+    fn charge(&mut self, bytes: u64) -> Result<(), CopyError> {
+        match usize::try_from(bytes) {
+            Ok(b) if b <= self.left => {
+                self.left -= b;
+                Ok(())
+            }
+            _ => Err(CopyError::Shape {
+                path: String::new(),
+                reason: format!(
+                    "the copy would take more than {} bytes (4 times the memory limit)",
+                    self.budget
+                ),
+            }),
+        }
+    }
+}
+
+const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
+const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
+
+/// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
+/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`). The copy may take at
+/// most `budget` bytes (see `copy_budget`).
+pub(crate) fn copy_out(
+    value: &JsValue<'_>,
+    root: &str,
+    budget: usize,
+    signals: &Signals,
 ) -> Result<Value, CopyError> {
+    let mut copier = Copier {
+        ancestors: Vec::new(),
+        left: budget,
+        budget,
+        signals,
+        visited: 0,
+    };
+    copier
+        .charge(VALUE_BYTES)
+        .and_then(|()| copy_rec(value, 0, &mut copier))
+        .map_err(|e| e.under(root))
+}
+
+/// Copies one value. Shape errors carry the path below `value` (the caller prepends).
+fn copy_rec<'js>(
+    value: &JsValue<'js>,
+    depth: usize,
+    copier: &mut Copier<'_, 'js>,
+) -> Result<Value, CopyError> {
+    copier.tick()?;
+    let shape = |reason: &str| CopyError::Shape {
+        path: String::new(),
+        reason: reason.to_owned(),
+    };
     Ok(match value.type_of() {
         Type::Uninitialized
         | Type::Undefined
@@ -47,43 +144,39 @@ fn copy_rec<'js>(
         Type::Bool => Value::Bool(value.as_bool().unwrap_or(false)),
         Type::Int => Value::Number(f64::from(value.as_int().unwrap_or(0))),
         Type::Float => Value::Number(value.as_float().unwrap_or(f64::NAN)),
-        Type::String => Value::String(value.get::<String>()?),
-        Type::BigInt => {
-            return Err(CopyError::Shape {
-                path,
-                reason: "BigInt values cannot be copied".into(),
-            })
+        Type::String => {
+            let s = value.get::<String>()?;
+            copier.charge(s.len() as u64)?;
+            Value::String(s)
         }
-        Type::Module | Type::Unknown => {
-            return Err(CopyError::Shape {
-                path,
-                reason: "this kind of value cannot be copied".into(),
-            })
-        }
+        Type::BigInt => return Err(shape("BigInt values cannot be copied")),
+        Type::Module | Type::Unknown => return Err(shape("this kind of value cannot be copied")),
         Type::Array | Type::Object | Type::Promise | Type::Exception | Type::Proxy => {
             let Some(obj) = value.as_object() else {
                 return Ok(Value::Undefined);
             };
             if depth >= MAX_DEPTH {
-                return Err(CopyError::Shape {
-                    path,
-                    reason: format!("nested deeper than {MAX_DEPTH} levels"),
-                });
+                return Err(shape(&format!("nested deeper than {MAX_DEPTH} levels")));
             }
-            if ancestors.iter().any(|a| a == obj) {
-                return Err(CopyError::Shape {
-                    path,
-                    reason: "cyclic reference".into(),
-                });
+            if copier.ancestors.iter().any(|a| a == obj) {
+                return Err(shape("cyclic reference"));
             }
             if unsafe { qjs::JS_IsDate(value.as_raw()) } {
-                let get_time: Function = obj.get("getTime")?;
-                let ms: f64 = get_time.call((rquickjs::function::This(obj.clone()),))?;
+                // Sandboxed code may have replaced `getTime`: whatever is not a number reads
+                // as an invalid date.
+                let get_time: JsValue = obj.get("getTime")?;
+                let ms = match get_time.as_function() {
+                    Some(f) => f
+                        .call::<_, JsValue>((rquickjs::function::This(obj.clone()),))?
+                        .as_number()
+                        .unwrap_or(f64::NAN),
+                    None => f64::NAN,
+                };
                 return Ok(Value::Date(ms));
             }
-            ancestors.push(obj.clone());
-            let out = if let Some(arr) = obj.as_array() {
-                copy_array(ctx, arr, &path, depth, ancestors)?
+            copier.ancestors.push(obj.clone());
+            let out = if obj.as_array().is_some() {
+                copy_array(obj, depth, copier)?
             } else {
                 let mut props = Vec::new();
                 for key in obj.keys::<String>() {
@@ -95,35 +188,41 @@ fn copy_rec<'js>(
                     ) {
                         continue;
                     }
-                    let child = copy_rec(ctx, &v, push_path(&path, &key), depth + 1, ancestors)?;
+                    copier.charge(PROP_BYTES + key.len() as u64)?;
+                    let child = copy_rec(&v, depth + 1, copier)
+                        .map_err(|e| e.under(&push_path("", &key)))?;
                     props.push((key, child));
                 }
                 Value::Object(props)
             };
-            ancestors.pop();
+            copier.ancestors.pop();
             out
         }
     })
 }
 
 fn copy_array<'js>(
-    ctx: &Ctx<'js>,
-    arr: &Array<'js>,
-    path: &str,
+    arr: &Object<'js>,
     depth: usize,
-    ancestors: &mut Vec<Object<'js>>,
+    copier: &mut Copier<'_, 'js>,
 ) -> Result<Value, CopyError> {
-    let len = arr.len();
-    let mut items = Vec::with_capacity(len.min(1 << 16));
+    let len = array_len(arr)?;
+    // Every element takes a slot, holes included: charge them all before reading any.
+    copier.charge(len.saturating_mul(VALUE_BYTES))?;
+    let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
     for i in 0..len {
-        let v: JsValue = arr.get(i)?;
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "array indices are below 2^32"
+        )]
+        let v: JsValue = arr.get(i as u32)?;
         let item = if matches!(
             v.type_of(),
             Type::Function | Type::Constructor | Type::Symbol
         ) {
             Value::Null
         } else {
-            copy_rec(ctx, &v, format!("{path}[{i}]"), depth + 1, ancestors)?
+            copy_rec(&v, depth + 1, copier).map_err(|e| e.under(&format!("[{i}]")))?
         };
         items.push(item);
     }
@@ -424,16 +523,17 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String 
             }
             seen.path.push(obj.clone());
             let mut parts = Vec::new();
-            if let Some(arr) = obj.as_array() {
-                let len = arr.len();
-                for i in 0..len.min(INSPECT_ITEMS) {
-                    let item: JsValue = arr
-                        .get(i)
+            if is_array {
+                let len = array_len(obj).unwrap_or(0);
+                for i in 0..len.min(INSPECT_ITEMS as u64) {
+                    #[expect(clippy::cast_possible_truncation, reason = "below INSPECT_ITEMS")]
+                    let item: JsValue = obj
+                        .get(i as u32)
                         .unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
                     parts.push(inspect(&item, depth + 1, seen));
                 }
-                if len > INSPECT_ITEMS {
-                    parts.push(format!("... {} more items", len - INSPECT_ITEMS));
+                if len > INSPECT_ITEMS as u64 {
+                    parts.push(format!("... {} more items", len - INSPECT_ITEMS as u64));
                 }
             } else {
                 for key in obj.keys::<String>().flatten().take(INSPECT_ITEMS) {

@@ -9,12 +9,14 @@ mod alloc;
 mod convert;
 mod error;
 mod intrinsics;
+mod outbox;
 mod sandbox;
 #[cfg(target_os = "linux")]
 mod slice;
 mod value;
 
 pub use error::SandboxError;
+pub use outbox::ConsoleLine;
 pub use sandbox::{
     CallGuard, ConsoleLevel, Done, EvalId, Host, HostError, Partial, Reply, Sandbox,
     SandboxOptions, DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS,

@@ -27,8 +27,9 @@ use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
 use crate::alloc::{LimitedAllocator, MemoryStats};
-use crate::convert::{copy_in, copy_out, format_console, CopyError};
+use crate::convert::{copy_budget, copy_in, copy_out, format_console, CopyError};
 use crate::error::SandboxError;
+use crate::outbox::{weight, ConsoleLine, Outbox, Ticket};
 use crate::value::Value;
 
 /// Default `memoryLimitBytes`: 64 MiB.
@@ -126,6 +127,12 @@ pub trait Host: Send + Sync + 'static {
     }
     /// A formatted `console.*` line. Only called when `SandboxOptions::console` is set.
     fn console(&self, level: ConsoleLevel, message: String);
+    /// The same, for hosts that deliver lines later (on another thread): the line counts
+    /// against the sandbox's bytes waiting for the host until it is dropped, so keep it until
+    /// it is delivered. By default it is handed to `console` at once.
+    fn console_line(&self, level: ConsoleLevel, line: ConsoleLine) {
+        self.console(level, line.to_string());
+    }
     /// Whether the calling thread may run turns itself for a short time slice (the embedder's
     /// own thread, to spare it two thread hops per evaluation). Work that outlasts the slice
     /// moves to a worker thread mid-flight, so the caller is never blocked for longer.
@@ -212,7 +219,10 @@ impl Signals {
     pub(crate) fn at(&self, t: Instant) -> u64 {
         u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
-    fn should_interrupt(&self) -> bool {
+
+    /// Whether running code must stop now (deadline passed, an evaluation stopped, disposed).
+    /// Also where a turn whose slice has ended moves off the embedder's thread.
+    pub(crate) fn should_interrupt(&self) -> bool {
         #[cfg(target_os = "linux")]
         crate::slice::maybe_move_off_thread(self);
         if self.stop_pending.load(Ordering::Acquire) > 0 || self.disposed.load(Ordering::Acquire) {
@@ -263,6 +273,12 @@ struct Bridge {
     handle: Handle,
     store: RefCell<JsStore>,
     console: bool,
+    /// Bytes one copied value (a host-function or BAML argument) may take.
+    copy_budget: usize,
+    signals: Arc<Signals>,
+    /// Bytes handed to the host and not consumed yet (arguments of calls in flight, console
+    /// lines not yet delivered).
+    outbox: Arc<Outbox>,
 }
 
 pub(crate) struct State {
@@ -346,6 +362,9 @@ impl Sandbox {
             handle,
             store: RefCell::new(JsStore::default()),
             console: options.console,
+            copy_budget: copy_budget(options.memory_limit_bytes),
+            signals: inner.signals.clone(),
+            outbox: Outbox::new(copy_budget(options.memory_limit_bytes)),
         });
         let installed = context.with(|ctx| {
             install(&ctx, &bridge, options)
@@ -542,6 +561,15 @@ impl Inner {
                 }));
             }
             self.signals.disposed.store(true, Ordering::Release);
+            // The realm is in an unknown state and rquickjs's runtime lock is poisoned:
+            // freeing it could abort the process, so it is leaked instead.
+            let state = match self.state.try_lock() {
+                Ok(mut guard) => guard.take(),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            std::mem::forget(state);
+            return;
         }
         if self.signals.disposed.load(Ordering::Acquire) {
             self.free_if_idle();
@@ -801,7 +829,12 @@ impl Inner {
                         progress = true;
                         continue;
                     }
-                    let result = match copy_out(ctx, &completion, "result") {
+                    let result = match copy_out(
+                        &completion,
+                        "result",
+                        copy_budget(self.memory.limit),
+                        &self.signals,
+                    ) {
                         Ok(v) => Ok(v),
                         Err(CopyError::Shape { path, reason }) => {
                             Err(SandboxError::Result { path, reason })
@@ -810,7 +843,19 @@ impl Inner {
                             let exc = ctx.catch();
                             Err(self.classify(ctx, &exc))
                         }
+                        Err(CopyError::Interrupted) => {
+                            // Settle what interrupted the copy (timeout, abort, dispose);
+                            // if this evaluation is still live, copy its result again.
+                            self.after_interrupt(bridge);
+                            if lock(&self.evals).get(&id).is_some_and(|e| !e.stopped) {
+                                progress = true;
+                            }
+                            continue;
+                        }
                     };
+                    // A getter that ran out the clock while the result was copied (and was
+                    // interrupted) makes this a timeout, not the getter's error.
+                    self.expire(bridge);
                     self.finish(bridge, id, result);
                     progress = true;
                 }
@@ -822,6 +867,8 @@ impl Inner {
                     };
                     let err = self.classify(ctx, &reason);
                     oom |= matches!(err, SandboxError::Memory { .. });
+                    // Reading the error's fields may have run getters past the deadline.
+                    self.expire(bridge);
                     if !is_uncatchable(&reason) {
                         self.finish(bridge, id, Err(err));
                     }
@@ -897,7 +944,8 @@ impl Inner {
         if code.is_some() {
             for key in BAML_ERROR_FIELDS {
                 if let Ok(v) = obj.get::<_, JsValue>(*key) {
-                    if let Ok(v) = copy_out(ctx, &v, key) {
+                    if let Ok(v) = copy_out(&v, key, copy_budget(self.memory.limit), &self.signals)
+                    {
                         if v != Value::Undefined {
                             fields.push(((*key).to_string(), v));
                         }
@@ -978,9 +1026,13 @@ impl Inner {
             let exc = ctx.catch();
             if !is_uncatchable(&exc) && bridge.console {
                 let err = self.classify(ctx, &exc);
-                bridge
-                    .host
-                    .console(ConsoleLevel::Error, format!("Uncaught {err}"));
+                let text = format!("Uncaught {err}");
+                // Over the outbox cap the line is dropped: there is no caller to throw to.
+                if let Some(ticket) = bridge.outbox.reserve(text.len()) {
+                    bridge
+                        .host
+                        .console_line(ConsoleLevel::Error, ConsoleLine::new(text, ticket));
+                }
             }
         }
     }
@@ -1053,6 +1105,20 @@ fn host_error<'js>(ctx: &Ctx<'js>, e: &HostError) -> rquickjs::Result<JsValue<'j
     Ok(err.into_value())
 }
 
+/// Throws what QuickJS throws when the interrupt handler stops running code: an uncatchable
+/// `InternalError: interrupted`.
+fn throw_interrupted(ctx: &Ctx<'_>) -> rquickjs::Error {
+    let Ok(err) = Exception::from_message(ctx.clone(), "interrupted") else {
+        return rquickjs::Error::Exception;
+    };
+    if err.set("name", "InternalError").is_err() {
+        return rquickjs::Error::Exception;
+    }
+    let value = err.into_value();
+    unsafe { qjs::JS_SetUncatchableError(ctx.as_raw().as_ptr(), value.as_raw()) };
+    ctx.throw(value)
+}
+
 fn is_uncatchable(v: &JsValue<'_>) -> bool {
     unsafe { qjs::JS_IsUncatchableError(v.as_raw()) }
 }
@@ -1077,11 +1143,17 @@ fn install<'js>(
         ConsoleLevel::Debug,
     ] {
         let b = bridge.clone();
-        let f = Function::new(ctx.clone(), move |args: Rest<JsValue<'js>>| {
-            if b.console {
-                b.host.console(level, format_console(&args.0));
-            }
-        })?
+        let f = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| -> rquickjs::Result<()> {
+                if b.console {
+                    let text = format_console(&args.0);
+                    let ticket = b.reserve(&ctx, text.len(), "console output")?;
+                    b.host.console_line(level, ConsoleLine::new(text, ticket));
+                }
+                Ok(())
+            },
+        )?
         .with_name(level.as_str())?;
         console.set(level.as_str(), f)?;
     }
@@ -1235,6 +1307,19 @@ const BAML_PRELUDE: &str = r"(function (call, names) {
 })";
 
 impl Bridge {
+    /// Reserves outbox room for `bytes` handed to the host, or throws a `RangeError`.
+    fn reserve(&self, ctx: &Ctx<'_>, bytes: usize, what: &str) -> rquickjs::Result<Ticket> {
+        self.outbox.reserve(bytes).ok_or_else(|| {
+            Exception::throw_range(
+                ctx,
+                &format!(
+                    "{what}: more than {} bytes would be waiting for the host",
+                    self.outbox.limit()
+                ),
+            )
+        })
+    }
+
     fn baml_call<'js>(
         &self,
         ctx: &Ctx<'js>,
@@ -1258,7 +1343,7 @@ impl Bridge {
         let on_partial = args.get(2).and_then(|f| f.clone().into_function());
         let mut copied = Vec::with_capacity(list.len());
         for (i, a) in list.iter().enumerate() {
-            match copy_out(ctx, a, &format!("argument {i}")) {
+            match copy_out(a, &format!("argument {i}"), self.copy_budget, &self.signals) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
                     return Err(Exception::throw_type(
@@ -1267,8 +1352,14 @@ impl Bridge {
                     ))
                 }
                 Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
+                Err(CopyError::Interrupted) => return Err(throw_interrupted(ctx)),
             }
         }
+        let ticket = self.reserve(
+            ctx,
+            copied.iter().map(weight).sum(),
+            "BAML function arguments",
+        )?;
         let (promise, resolve, reject) = ctx.promise()?;
         let id = {
             let mut store = self.store.borrow_mut();
@@ -1314,6 +1405,7 @@ impl Bridge {
             copied,
             partial,
             Box::new(move |result| {
+                drop(ticket);
                 if let Some(inner) = weak.upgrade() {
                     if !inner.signals.disposed.load(Ordering::Acquire) {
                         inner.push(Event::HostDone { id, result });
@@ -1389,7 +1481,12 @@ impl Bridge {
     ) -> rquickjs::Result<JsValue<'js>> {
         let mut copied = Vec::with_capacity(args.len());
         for (i, a) in args.iter().enumerate() {
-            match copy_out(ctx, a, &format!("{name} argument {i}")) {
+            match copy_out(
+                a,
+                &format!("{name} argument {i}"),
+                self.copy_budget,
+                &self.signals,
+            ) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
                     return Err(Exception::throw_type(
@@ -1398,8 +1495,14 @@ impl Bridge {
                     ))
                 }
                 Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
+                Err(CopyError::Interrupted) => return Err(throw_interrupted(ctx)),
             }
         }
+        let ticket = self.reserve(
+            ctx,
+            copied.iter().map(weight).sum(),
+            &format!("{name} arguments"),
+        )?;
         let (promise, resolve, reject) = ctx.promise()?;
         let id = {
             let mut store = self.store.borrow_mut();
@@ -1425,6 +1528,7 @@ impl Bridge {
             index,
             copied,
             Box::new(move |result| {
+                drop(ticket);
                 if let Some(inner) = weak.upgrade() {
                     if !inner.signals.disposed.load(Ordering::Acquire) {
                         inner.push(Event::HostDone { id, result });

@@ -304,3 +304,85 @@ fn a_second_pending_evaluation_still_times_out() {
         assert_eq!(b.recv_timeout(Duration::from_secs(10)).unwrap(), Err(SandboxError::Timeout { timeout_ms: 120 }));
     }
 }
+
+#[test]
+fn huge_sparse_arrays_and_shared_subtrees_are_refused_not_copied() {
+    // Regressions: a length of 2^32 - 1 made rquickjs's `Array::len` panic (then the process
+    // aborted freeing the runtime), and `x = [x, x]` repeated made the copy exponential in
+    // time and memory, outside the sandbox's limit, on the caller's thread.
+    let h = with(SandboxOptions { memory_limit_bytes: 8 << 20, ..Default::default() }, vec![]);
+    for code in [
+        "{ const a = []; a.length = 2 ** 32 - 1; a }",
+        "{ const a = []; a.length = 2 ** 31 - 1; ({ a }) }",
+        "{ let x = [1]; for (let i = 0; i < 40; i++) x = [x, x]; x }",
+        "{ const s = 'x'.repeat(1 << 20); Array(64).fill(s) }",
+    ] {
+        let t = Instant::now();
+        match h.eval(code) {
+            Err(SandboxError::Result { reason, .. }) => assert!(reason.contains("more than"), "{code}: {reason}"),
+            other => panic!("{code}: {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{code} took {:?}", t.elapsed());
+    }
+    match h.eval("const b = []; b.length = 2 ** 32 - 1; ({ list: b })") {
+        Err(SandboxError::Result { path, .. }) => assert_eq!(path, "result.list"),
+        other => panic!("{other:?}"),
+    }
+    // Throwing one shows it through `console`'s formatter, which read the length the same way.
+    assert!(matches!(h.eval("const c = []; c.length = 2 ** 32 - 1; throw c"), Err(SandboxError::Js { .. })));
+    // What fits is still copied, sparse or not.
+    assert_eq!(h.eval("const d = []; d.length = 3; d").unwrap(), Value::Array(vec![Value::Undefined; 3]));
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn a_getter_that_runs_out_the_clock_while_the_result_is_copied_is_a_timeout() {
+    let h = simple();
+    let limit = Some(Duration::from_millis(100));
+    assert_eq!(h.eval_with("({ get a() { for (;;) {} } })", limit), Err(SandboxError::Timeout { timeout_ms: 100 }));
+    assert_eq!(
+        h.eval_with("const e = new Error('m'); Object.defineProperty(e, 'name', { get() { for (;;) {} } }); throw e", limit),
+        Err(SandboxError::Timeout { timeout_ms: 100 })
+    );
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn a_copy_that_outlasts_the_deadline_stops_there() {
+    // With a large memory limit the copy budget is large too; the deadline still stops a
+    // copy of a shared subtree, for a result and for a host-function argument.
+    let echo: HostFn = Box::new(|args, reply| reply(Ok(Value::Array(args))));
+    let h = with(SandboxOptions { memory_limit_bytes: 1 << 30, ..Default::default() }, vec![("echo", echo)]);
+    let limit = Some(Duration::from_millis(300));
+    for code in [
+        "{ let x = [1]; for (let i = 0; i < 40; i++) x = [x, x]; x }",
+        "{ let x = [1]; for (let i = 0; i < 40; i++) x = [x, x]; await echo(x) }",
+    ] {
+        let t = Instant::now();
+        assert_eq!(h.eval_with(code, limit), Err(SandboxError::Timeout { timeout_ms: 300 }), "{code}");
+        assert!(t.elapsed() < Duration::from_secs(3), "{code} took {:?}", t.elapsed());
+    }
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn arguments_waiting_for_the_host_are_capped() {
+    // Regression: `for (;;) f(s)` with a 1 MB `s` copied a megabyte per call out of the
+    // sandbox's heap, gigabytes within a second while the host worked through them. Calls in
+    // flight now hold their arguments' bytes against a cap of 4 times the memory limit.
+    let held: std::sync::Arc<std::sync::Mutex<Vec<baml_sandbox::Reply>>> = std::sync::Arc::default();
+    let replies = held.clone();
+    let never_answers: HostFn = Box::new(move |_, reply| replies.lock().unwrap().push(reply));
+    let h = with(SandboxOptions { memory_limit_bytes: 8 << 20, ..Default::default() }, vec![("hold", never_answers)]);
+    let r = h.eval("const s = 'x'.repeat(1 << 20); let n = 0; \
+        try { for (;;) { hold(s); n++ } } catch (e) { [e.name, e.message.includes('waiting for the host'), n] }").unwrap();
+    let Value::Array(items) = r else { panic!("{r:?}") };
+    assert_eq!(items[0], Value::String("RangeError".into()));
+    assert_eq!(items[1], Value::Bool(true));
+    assert!(matches!(items[2], Value::Number(n) if (20.0..=32.0).contains(&n)), "{:?}", items[2]);
+    // Answering the calls frees the room again.
+    for reply in held.lock().unwrap().drain(..) {
+        reply(Ok(Value::Null));
+    }
+    assert_eq!(h.eval("hold('small'); 'ok'").unwrap(), Value::String("ok".into()));
+}
