@@ -614,19 +614,16 @@ impl Runtime {
             let ir = &self.ir;
             let ret = &f.ret;
             let mut sink = on_partial.as_deref_mut();
-            // Partial results re-parse the whole text so far: for long outputs that is done at
-            // most every 50 ms, so a multi-megabyte stream stays linear-ish, not quadratic.
-            let mut last_parse: Option<std::time::Instant> = None;
+            // Partial results re-parse the whole text so far: for long outputs the next parse
+            // waits 50 ms, or twice as long as the last one took (parsing and handing the value
+            // over) if that is longer, so parsing takes at most a third of the stream's time and
+            // a multi-megabyte stream stays linear-ish, not quadratic.
+            let mut next_parse: Option<std::time::Instant> = None;
             let mut on_delta = |text: &str| {
-                let due = match last_parse {
-                    _ if text.len() < 16 * 1024 => true,
-                    None => true,
-                    Some(t) => t.elapsed() >= Duration::from_millis(50),
-                };
-                if !due {
+                let started = std::time::Instant::now();
+                if text.len() >= 16 * 1024 && next_parse.is_some_and(|t| started < t) {
                     return;
                 }
-                last_parse = Some(std::time::Instant::now());
                 if let Ok(v) = baml_sap::parse(ir, ret, text, true) {
                     if last.as_ref() != Some(&v) {
                         last = Some(v.clone());
@@ -635,6 +632,9 @@ impl Runtime {
                         }
                     }
                 }
+                let took = started.elapsed();
+                next_parse =
+                    Some(std::time::Instant::now() + (took * 2).max(Duration::from_millis(50)));
             };
             self.transport
                 .send(&client, &req, Some(&mut on_delta))

@@ -631,7 +631,9 @@ impl Inner {
             }
         }
         self.expire(bridge);
-        if lock(&self.evals).is_empty() {
+        // Evaluations whose script has started (not those only queued: `await a; evaluate(b)`
+        // may queue `b` while this turn still runs, and `b` must not inherit `a`'s timers).
+        if bridge.store.borrow().evals.is_empty() {
             // Nothing awaits the realm: pending timers die with the last evaluation.
             let timers: Vec<TimerEntry> = bridge
                 .store
@@ -1096,6 +1098,12 @@ impl State {
 /// The `Error` a failed host call rejects with.
 fn host_error<'js>(ctx: &Ctx<'js>, e: &HostError) -> rquickjs::Result<JsValue<'js>> {
     let err = Exception::from_message(ctx.clone(), &e.message)?;
+    // Errors made by `new Error` have an own `stack`; this one was made outside any sandbox
+    // frame, so its stack is empty (code reading `e.stack` still gets a string).
+    err.prop(
+        "stack",
+        rquickjs::object::Property::from("").writable().configurable(),
+    )?;
     if e.name != "Error" {
         err.set("name", e.name.as_str())?;
     }
