@@ -1,5 +1,7 @@
 //! A mutation fuzzer for the `.baml` front end and the output parser (stable Rust, no
-//! sanitizers needed): `cargo run --release -p baml_sap --example fuzz -- <seconds>`.
+//! sanitizers needed): `cargo run --release -p baml_sap --example fuzz -- <seconds> [target]`,
+//! where `target` is `baml` (the `.baml` front end: parser and validator), `output` (the output
+//! parser) or `both` (the default, alternating).
 //!
 //! Seeds are the `.baml` fixtures and the recorded model outputs; each round mutates one
 //! (byte edits, splices with another seed, repeated chunks), loads it as a project, and parses
@@ -117,6 +119,16 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(60);
+    let target = std::env::args().nth(2).unwrap_or_else(|| "both".into());
+    let (do_baml, do_output) = match target.as_str() {
+        "baml" => (true, false),
+        "output" => (false, true),
+        "both" => (true, true),
+        other => {
+            println!("unknown target {other:?}: expected baml, output or both");
+            std::process::exit(2);
+        }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let findings = root.join("target/fuzz-findings");
     let (baml, raws) = seeds(&root);
@@ -132,35 +144,26 @@ fn main() {
     let (mut rounds, mut problems, mut slowest) = (0usize, 0usize, Duration::ZERO);
     while Instant::now() < deadline {
         rounds += 1;
-        let (a, b) = (rng.below(baml.len()), rng.below(baml.len()));
-        let src = mutate(&mut rng, &baml[a], &baml[b]);
-        let started = Instant::now();
-        let ok = std::panic::catch_unwind(|| baml_ir::load(&[("f.baml".to_string(), src.clone())]))
-            .is_ok();
-        let took = started.elapsed();
-        slowest = slowest.max(took);
-        if !ok || took > Duration::from_secs(1) {
-            problems += 1;
-            println!(
-                "{} on a .baml input ({took:?}): {}",
-                if ok { "slow" } else { "PANIC" },
-                save(&findings, "baml", rounds, &src).display()
+        if do_baml {
+            fuzz_baml(
+                &mut rng,
+                &baml,
+                rounds,
+                &findings,
+                &mut problems,
+                &mut slowest,
             );
         }
-        let (a, b) = (rng.below(raws.len()), rng.below(raws.len()));
-        let raw = mutate(&mut rng, &raws[a], &raws[b]);
-        let ty = &types[rng.below(types.len())];
-        let partial = rng.below(2) == 1;
-        let started = Instant::now();
-        let ok = std::panic::catch_unwind(|| baml_sap::parse(&project, ty, &raw, partial)).is_ok();
-        let took = started.elapsed();
-        slowest = slowest.max(took);
-        if !ok || took > Duration::from_secs(1) {
-            problems += 1;
-            println!(
-                "{} parsing as {ty} ({took:?}): {}",
-                if ok { "slow" } else { "PANIC" },
-                save(&findings, "output", rounds, &raw).display()
+        if do_output {
+            fuzz_output(
+                &mut rng,
+                &project,
+                &types,
+                &raws,
+                rounds,
+                &findings,
+                &mut problems,
+                &mut slowest,
             );
         }
         if rounds % 20_000 == 0 {
@@ -168,7 +171,63 @@ fn main() {
         }
     }
     println!(
-        "done: {rounds} rounds in {seconds} s, {problems} problems, slowest input {slowest:?}"
+        "done ({target}): {rounds} rounds in {seconds} s, {problems} problems, slowest input {slowest:?}"
     );
     std::process::exit(i32::from(problems > 0));
+}
+
+/// One mutated `.baml` file, loaded as a project.
+fn fuzz_baml(
+    rng: &mut Rng,
+    baml: &[String],
+    rounds: usize,
+    findings: &Path,
+    problems: &mut usize,
+    slowest: &mut Duration,
+) {
+    let (a, b) = (rng.below(baml.len()), rng.below(baml.len()));
+    let src = mutate(rng, &baml[a], &baml[b]);
+    let started = Instant::now();
+    let ok =
+        std::panic::catch_unwind(|| baml_ir::load(&[("f.baml".to_string(), src.clone())])).is_ok();
+    let took = started.elapsed();
+    *slowest = (*slowest).max(took);
+    if !ok || took > Duration::from_secs(1) {
+        *problems += 1;
+        println!(
+            "{} on a .baml input ({took:?}): {}",
+            if ok { "slow" } else { "PANIC" },
+            save(findings, "baml", rounds, &src).display()
+        );
+    }
+}
+
+/// One mutated model output, parsed as one of the project's return types, whole or partial.
+#[allow(clippy::too_many_arguments)]
+fn fuzz_output(
+    rng: &mut Rng,
+    project: &baml_ir::Ir,
+    types: &[baml_ir::Type],
+    raws: &[String],
+    rounds: usize,
+    findings: &Path,
+    problems: &mut usize,
+    slowest: &mut Duration,
+) {
+    let (a, b) = (rng.below(raws.len()), rng.below(raws.len()));
+    let raw = mutate(rng, &raws[a], &raws[b]);
+    let ty = &types[rng.below(types.len())];
+    let partial = rng.below(2) == 1;
+    let started = Instant::now();
+    let ok = std::panic::catch_unwind(|| baml_sap::parse(project, ty, &raw, partial)).is_ok();
+    let took = started.elapsed();
+    *slowest = (*slowest).max(took);
+    if !ok || took > Duration::from_secs(1) {
+        *problems += 1;
+        println!(
+            "{} parsing as {ty} ({took:?}): {}",
+            if ok { "slow" } else { "PANIC" },
+            save(findings, "output", rounds, &raw).display()
+        );
+    }
 }
