@@ -72,15 +72,22 @@ function plainPost(agent, url, body) {
   })
 }
 
-/** Median over samples of the mean µs per sequential call. */
-async function perCall(fn, { batch = 100, samples = 9, warmup = 2 } = {}) {
-  const out = []
+/**
+ * The median over samples of the mean µs per sequential call, for several clients at once,
+ * their samples interleaved (a, b, c, a, b, c, ...)
+ * so that a noisy neighbour on the machine slows every client alike rather than whichever
+ * happened to be running. Returns the median per client, by name.
+ */
+async function perCallInterleaved(clients, { samples = 15, warmup = 2 } = {}) {
+  const out = Object.fromEntries(Object.keys(clients).map((k) => [k, []]))
   for (let s = 0; s < samples + warmup; s++) {
-    const t0 = now()
-    for (let i = 0; i < batch; i++) await fn()
-    if (s >= warmup) out.push(Number(now() - t0) / 1000 / batch)
+    for (const [name, { fn, batch }] of Object.entries(clients)) {
+      const t0 = now()
+      for (let i = 0; i < batch; i++) await fn()
+      if (s >= warmup) out[name].push(Number(now() - t0) / 1000 / batch)
+    }
   }
-  return median(out)
+  return Object.fromEntries(Object.entries(out).map(([k, xs]) => [k, median(xs)]))
 }
 
 /** Median ms for `n` concurrent calls. */
@@ -118,11 +125,14 @@ async function callsSuite() {
 
     const result = { latency0: {}, latency100: {} }
     process.stderr.write('calls: zero-latency per call...\n')
-    result.latency0.plain = await perCall(() => plainPost(agent, url, body))
-    result.latency0.ours = await perCall(() => ours.callFunction('Extract', { text: 'Ann is 36.' }))
     const ctx = new BamlContext(ours)
-    result.latency0.sandbox = await perCall(() => ctx.evaluate(`await b.Extract('Ann is 36.')`))
-    if (ref) result.latency0.baml = await perCall(ref, { batch: 50 })
+    const clients = {
+      plain: { fn: () => plainPost(agent, url, body), batch: 100 },
+      ours: { fn: () => ours.callFunction('Extract', { text: 'Ann is 36.' }), batch: 100 },
+      sandbox: { fn: () => ctx.evaluate(`await b.Extract('Ann is 36.')`), batch: 100 },
+    }
+    if (ref) clients.baml = { fn: ref, batch: 50 }
+    result.latency0 = await perCallInterleaved(clients)
 
     await mock.script({ default: { text: REPLY, latency_ms: 100 } })
     process.stderr.write('calls: 1,000 concurrent at 100 ms...\n')

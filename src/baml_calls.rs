@@ -205,7 +205,7 @@ fn host_error(e: &CallError) -> HostError {
     }
 }
 
-/// A copied sandbox value as JSON (dates as ISO strings, `undefined` dropped from objects).
+/// A copied sandbox value as JSON (dates as their time in ms, `undefined` dropped from objects).
 pub(crate) fn to_json(v: &Value) -> Json {
     match v {
         Value::Undefined | Value::Null => Json::Null,
