@@ -539,12 +539,20 @@ impl Inner {
 
     fn run_turn(self: Arc<Self>) {
         let guard = lock(&self.state);
-        self.run_turn_locked(guard);
+        self.run_turn_locked(guard, || {});
     }
 
     /// Runs turns until no events are left, with the state already locked. Never panics.
-    pub(crate) fn run_turn_locked(self: &Arc<Self>, guard: MutexGuard<'_, Option<State>>) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.turn(guard)));
+    /// `before_unlock` runs while the state is still locked, after the last turn: whatever
+    /// describes this turn only (a slice's yielder) must be gone before another thread can
+    /// start the next one.
+    pub(crate) fn run_turn_locked(
+        self: &Arc<Self>,
+        mut guard: MutexGuard<'_, Option<State>>,
+        before_unlock: impl FnOnce(),
+    ) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.turn(&mut guard)));
+        before_unlock();
         if outcome.is_err() {
             // A bug, not a sandbox program's doing: fail loudly but keep Node alive.
             let dones: Vec<Done> = lock(&self.evals)
@@ -563,20 +571,17 @@ impl Inner {
             self.signals.disposed.store(true, Ordering::Release);
             // The realm is in an unknown state and rquickjs's runtime lock is poisoned:
             // freeing it could abort the process, so it is leaked instead.
-            let state = match self.state.try_lock() {
-                Ok(mut guard) => guard.take(),
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            };
-            std::mem::forget(state);
+            std::mem::forget(guard.take());
             return;
         }
         if self.signals.disposed.load(Ordering::Acquire) {
-            self.free_if_idle();
+            if let Some(state) = guard.take() {
+                state.destroy();
+            }
         }
     }
 
-    fn turn(self: &Arc<Self>, mut guard: MutexGuard<'_, Option<State>>) {
+    fn turn(self: &Arc<Self>, guard: &mut MutexGuard<'_, Option<State>>) {
         loop {
             self.scheduled.store(false, Ordering::Release);
             if self.signals.disposed.load(Ordering::Acquire) {

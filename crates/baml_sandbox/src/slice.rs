@@ -77,11 +77,15 @@ pub(crate) fn run_here(inner: &Arc<Inner>) -> bool {
             signals
                 .slice_end_ns
                 .store(signals.at(Instant::now() + SLICE), Ordering::Release);
-            me.run_turn_locked(guard);
-            signals.slice_end_ns.store(u64::MAX, Ordering::Release);
-            signals
-                .yielder
-                .store(std::ptr::null_mut(), Ordering::Release);
+            // The yielder is cleared before the state is unlocked: the next turn may start on
+            // another thread at once, and its interrupt handler must never find this
+            // coroutine's yielder (it would suspend a coroutine it is not running on).
+            me.run_turn_locked(guard, || {
+                signals.slice_end_ns.store(u64::MAX, Ordering::Release);
+                signals
+                    .yielder
+                    .store(std::ptr::null_mut(), Ordering::Release);
+            });
             true
         });
     match co.resume(()) {

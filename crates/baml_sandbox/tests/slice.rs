@@ -81,3 +81,43 @@ fn many_contexts_moving_at_once() {
         );
     }
 }
+
+/// A turn that ends inside its slice must not leave its coroutine's yielder behind: a turn
+/// that takes the state lock next on another thread (not in a coroutine) once suspended the
+/// finished coroutine from that thread when its own work outlasted the stale slice end, two
+/// threads then ran on one stack, and Node died with SIGSEGV (seen in the soak). Turns here
+/// start on many threads at once: the test thread, a replying thread and tokio's workers,
+/// some short (inside the slice), some long (1 ms of work), for a few seconds.
+#[test]
+fn a_finished_slice_never_suspends_another_threads_turn() {
+    use std::sync::mpsc;
+    let (tx, rx) = mpsc::channel::<baml_sandbox::Reply>();
+    let tx = std::sync::Mutex::new(tx);
+    // Replies come from their own thread, after a few microseconds, in order.
+    std::thread::spawn(move || {
+        let mut n = 0u32;
+        while let Ok(reply) = rx.recv() {
+            n = n.wrapping_add(1);
+            std::thread::sleep(Duration::from_micros(u64::from(n % 7) * 20));
+            reply(Ok(Value::Number(f64::from(n % 5))));
+        }
+    });
+    let later: HostFn = Box::new(move |_args, reply| {
+        let _ = tx.lock().unwrap().send(reply);
+    });
+    let h = Harness::with_mode(SandboxOptions::default(), vec![("later", later)], true);
+    let script = "(async () => { let s = 0; for (let i = 0; i < 60; i++) { const k = await later(); \
+                  s += k; if (k === 0) { const t = Date.now(); while (Date.now() - t < 1) {} } } \
+                  return s })()";
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut rounds = 0;
+    while Instant::now() < until {
+        let pending: Vec<_> = (0..6).map(|_| h.start(script, None)).collect();
+        for rx in pending {
+            let v = rx.recv_timeout(Duration::from_mins(1)).unwrap().unwrap();
+            assert!(matches!(v, Value::Number(_)), "{v:?}");
+        }
+        rounds += 1;
+    }
+    assert!(rounds > 0);
+}
