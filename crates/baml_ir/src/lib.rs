@@ -32,10 +32,19 @@ pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
     }
     let (mut ir, diags) = build::build(&asts);
     raw.extend(diags);
+    // One index per file: a file with thousands of errors (or functions) would otherwise be
+    // scanned from the top for each one.
+    let lines: Vec<baml_parser::LineIndex> = files
+        .iter()
+        .map(|(_, src)| baml_parser::LineIndex::new(src))
+        .collect();
     if raw.is_empty() {
         let resolve = |at: &mut SourceAt| {
-            if let Some((path, src)) = files.get(at.span.file as usize) {
-                let (line, column) = baml_parser::line_col(src, at.span.start);
+            if let (Some((path, _)), Some(index)) = (
+                files.get(at.span.file as usize),
+                lines.get(at.span.file as usize),
+            ) {
+                let (line, column) = index.line_col(at.span.start);
                 at.file.clone_from(path);
                 at.line = line;
                 at.column = column;
@@ -52,10 +61,12 @@ pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
     let mut out: Vec<Diagnostic> = raw
         .into_iter()
         .map(|d| {
-            let (path, src) = files
+            let path = files
                 .get(d.span.file as usize)
-                .map_or(("", ""), |(p, s)| (p.as_str(), s.as_str()));
-            let (line, column) = baml_parser::line_col(src, d.span.start);
+                .map_or("", |(p, _)| p.as_str());
+            let (line, column) = lines
+                .get(d.span.file as usize)
+                .map_or((1, 1), |index| index.line_col(d.span.start));
             Diagnostic {
                 file: path.to_string(),
                 line,

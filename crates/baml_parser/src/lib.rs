@@ -8,4 +8,4 @@ mod parser;
 mod span;
 
 pub use parser::parse;
-pub use span::{line_col, Diagnostic, Span};
+pub use span::{line_col, Diagnostic, LineIndex, Span};
