@@ -1,9 +1,9 @@
 //! Copying values across the sandbox boundary, and Node-style formatting for `console`.
 
-use rquickjs::{object::Property, qjs, Array, Ctx, Function, Object, Type, Value as JsValue};
+use rquickjs::{object::Property, qjs, Array, Atom, Ctx, Function, Object, Type, Value as JsValue};
 
 use crate::sandbox::Signals;
-use crate::value::{push_path, Value, MAX_DEPTH};
+use crate::value::{over_deep, push_path, Value, MAX_DEPTH};
 
 /// Why a value could not be copied out of the sandbox.
 pub(crate) enum CopyError {
@@ -18,9 +18,71 @@ pub(crate) enum CopyError {
 }
 
 impl From<rquickjs::Error> for CopyError {
-    fn from(_: rquickjs::Error) -> Self {
-        CopyError::Thrown
+    fn from(e: rquickjs::Error) -> Self {
+        match e {
+            rquickjs::Error::Exception => CopyError::Thrown,
+            // Not an exception (none is pending): reported as what it is, since catching
+            // would find nothing and report `undefined` as the thrown value.
+            other => CopyError::Shape {
+                path: String::new(),
+                reason: format!("it cannot be read: {other}"),
+            },
+        }
     }
+}
+
+/// A JavaScript string as Rust text, in full: NUL characters are kept, and a lone surrogate
+/// (which JavaScript strings may hold and UTF-8 cannot) becomes U+FFFD, as Node's UTF-8
+/// encoding does. rquickjs's own conversions refuse such strings, and cut property names at
+/// the first NUL.
+pub(crate) fn text(s: &rquickjs::String<'_>) -> rquickjs::Result<String> {
+    let ctx = s.ctx().as_raw().as_ptr();
+    let mut len = 0usize;
+    let ptr = unsafe { qjs::JS_ToCStringLen(ctx, &raw mut len, s.as_raw()) };
+    if ptr.is_null() {
+        // Out of memory; the exception is pending.
+        return Err(rquickjs::Error::Exception);
+    }
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    let out = from_wtf8(bytes);
+    unsafe { qjs::JS_FreeCString(ctx, ptr) };
+    Ok(out)
+}
+
+/// QuickJS writes a string as UTF-8, except that a lone surrogate is written as the three
+/// bytes UTF-8 would give its code point (`ED A0..BF 80..BF`). Each of those becomes U+FFFD.
+fn from_wtf8(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{fffd}');
+                let skip = match bad {
+                    [0xED, 0xA0..=0xBF, 0x80..=0xBF, ..] => 3,
+                    _ => e.error_len().unwrap_or(bad.len()),
+                };
+                rest = &bad[skip..];
+            }
+        }
+    }
+}
+
+/// A property's name as Rust text (see `text`).
+fn key_text(key: &Atom<'_>) -> rquickjs::Result<String> {
+    text(&key.to_js_string()?)
+}
+
+/// A property read as text, if it is a string (a getter may run; a throw reads as `None`).
+pub(crate) fn string_prop(obj: &Object<'_>, key: &str) -> Option<String> {
+    let v: JsValue = obj.get(key).ok()?;
+    v.as_string().and_then(|s| text(s).ok())
 }
 
 impl CopyError {
@@ -145,7 +207,10 @@ fn copy_rec<'js>(
         Type::Int => Value::Number(f64::from(value.as_int().unwrap_or(0))),
         Type::Float => Value::Number(value.as_float().unwrap_or(f64::NAN)),
         Type::String => {
-            let s = value.get::<String>()?;
+            let s = match value.as_string() {
+                Some(s) => text(s)?,
+                None => String::new(),
+            };
             copier.charge(s.len() as u64)?;
             Value::String(s)
         }
@@ -179,9 +244,10 @@ fn copy_rec<'js>(
                 copy_array(obj, depth, copier)?
             } else {
                 let mut props = Vec::new();
-                for key in obj.keys::<String>() {
-                    let key = key?;
-                    let v: JsValue = obj.get(key.as_str())?;
+                for atom in obj.keys::<Atom>() {
+                    let atom = atom?;
+                    let key = key_text(&atom)?;
+                    let v: JsValue = obj.get(atom)?;
                     if matches!(
                         v.type_of(),
                         Type::Function | Type::Constructor | Type::Symbol
@@ -229,9 +295,37 @@ fn copy_array<'js>(
     Ok(Value::Array(items))
 }
 
-/// Builds a fresh sandbox value from a copy. Object keys are defined as own data properties,
-/// so a `__proto__` key stays an ordinary key and never reaches a prototype.
-pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
+/// Why a value could not be copied into the sandbox.
+pub(crate) enum InError {
+    /// Nested deeper than `MAX_DEPTH`, at this path below the value.
+    TooDeep(String),
+    /// QuickJS ran out of memory; the exception is pending.
+    Js(rquickjs::Error),
+}
+
+/// Why the value at `root` (a global, a host function's result) was refused: its value at
+/// `path` below is nested too deep. The napi layer words its own refusals the same way.
+pub(crate) fn too_deep_message(root: &str, path: &str) -> String {
+    format!("{root}{path} cannot be copied into the sandbox: nested deeper than {MAX_DEPTH} levels")
+}
+
+/// Builds a fresh sandbox value from a copy that sits `depth` levels down in what sandboxed
+/// code will see. Object keys are defined as own data properties, so a `__proto__` key stays
+/// an ordinary key and never reaches a prototype. A tree nested deeper than `MAX_DEPTH` is
+/// refused before anything is built, as it would be on the way out.
+pub(crate) fn copy_in<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value,
+    depth: usize,
+) -> Result<JsValue<'js>, InError> {
+    if let Some(path) = over_deep(value, depth) {
+        return Err(InError::TooDeep(path));
+    }
+    build(ctx, value).map_err(InError::Js)
+}
+
+/// Builds a value already known to nest at most `MAX_DEPTH` deep (so this recursion is bounded).
+fn build<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
     Ok(match value {
         Value::Undefined => JsValue::new_undefined(ctx.clone()),
         Value::Null => JsValue::new_null(ctx.clone()),
@@ -241,7 +335,7 @@ pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<Js
         Value::Array(items) => {
             let arr = Array::new(ctx.clone())?;
             for (i, item) in items.iter().enumerate() {
-                arr.set(i, copy_in(ctx, item)?)?;
+                arr.set(i, build(ctx, item)?)?;
             }
             arr.into_value()
         }
@@ -250,7 +344,7 @@ pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<Js
             for (k, v) in props {
                 obj.prop(
                     k.as_str(),
-                    Property::from(copy_in(ctx, v)?)
+                    Property::from(build(ctx, v)?)
                         .writable()
                         .enumerable()
                         .configurable(),
@@ -269,14 +363,47 @@ pub(crate) fn copy_in<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<Js
     })
 }
 
+/// Whether `v` is the uncatchable error the interrupt handler stops running code with.
+pub(crate) fn is_uncatchable(v: &JsValue<'_>) -> bool {
+    unsafe { qjs::JS_IsUncatchableError(v.as_raw()) }
+}
+
 /// Formats `console.*` arguments the way Node's `console` does for strings, numbers and
 /// JSON-able objects (`util.format`: `%s %d %i %f %j %o %O %c %%`, then the rest inspected),
 /// on one line.
-pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
+///
+/// Formatting runs sandboxed code (getters, proxy traps, `toJSON`), which the interrupt
+/// handler may stop. Whatever else such code throws is shown as a missing value, but that
+/// stop is returned with the text formatted so far: `console.log` must rethrow it, or a loop
+/// logging a slow getter would outlive its deadline, abort and dispose forever.
+pub(crate) fn format_console<'js>(args: &[JsValue<'js>]) -> (String, Option<JsValue<'js>>) {
+    let mut interrupted = None;
+    let out = format_args(args, &mut interrupted);
+    (out, interrupted)
+}
+
+/// A fresh `Seen` for one argument, which hands a stop it saw on to `interrupted`.
+fn inspect_arg<'js>(
+    arg: &JsValue<'js>,
+    depth: usize,
+    interrupted: &mut Option<JsValue<'js>>,
+) -> String {
+    if interrupted.is_some() {
+        return "...".into();
+    }
+    let mut seen = Seen::default();
+    let out = inspect(arg, depth, &mut seen);
+    if interrupted.is_none() {
+        *interrupted = seen.interrupted;
+    }
+    out
+}
+
+fn format_args<'js>(args: &[JsValue<'js>], interrupted: &mut Option<JsValue<'js>>) -> String {
     let mut out = String::new();
     let mut rest = args;
     if let Some(first) = args.first() {
-        if let Some(fmt) = first.as_string().and_then(|s| s.to_string().ok()) {
+        if let Some(fmt) = first.as_string().and_then(|s| text(s).ok()) {
             rest = &args[1..];
             let mut chars = fmt.chars().peekable();
             while let Some(c) = chars.next() {
@@ -303,8 +430,8 @@ pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
                 rest = &rest[1..];
                 match spec {
                     's' => match arg.as_string() {
-                        Some(s) => out.push_str(&s.to_string().unwrap_or_default()),
-                        None => out.push_str(&inspect(arg, 1, &mut Seen::default())),
+                        Some(s) => out.push_str(&text(s).unwrap_or_default()),
+                        None => out.push_str(&inspect_arg(arg, 1, interrupted)),
                     },
                     'd' | 'i' => {
                         let n = number_of(arg);
@@ -312,9 +439,9 @@ pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
                         out.push_str(&fmt_number(n));
                     }
                     'f' => out.push_str(&fmt_number(number_of(arg))),
-                    'j' => out.push_str(&json_of(arg)),
+                    'j' => out.push_str(&json_of(arg, interrupted)),
                     'c' => {}
-                    _ => out.push_str(&inspect(arg, 0, &mut Seen::default())),
+                    _ => out.push_str(&inspect_arg(arg, 0, interrupted)),
                 }
             }
         }
@@ -324,8 +451,8 @@ pub(crate) fn format_console(args: &[JsValue<'_>]) -> String {
             out.push(' ');
         }
         match arg.as_string() {
-            Some(s) => out.push_str(&s.to_string().unwrap_or_default()),
-            None => out.push_str(&inspect(arg, 0, &mut Seen::default())),
+            Some(s) => out.push_str(&text(s).unwrap_or_default()),
+            None => out.push_str(&inspect_arg(arg, 0, interrupted)),
         }
     }
     out
@@ -336,18 +463,50 @@ fn number_of(v: &JsValue<'_>) -> f64 {
         return n;
     }
     v.as_string()
-        .and_then(|s| s.to_string().ok())
+        .and_then(|s| text(s).ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
         .unwrap_or(f64::NAN)
 }
 
-fn json_of(v: &JsValue<'_>) -> String {
-    match v.ctx().json_stringify(v.clone()) {
-        Ok(Some(s)) => s.to_string().unwrap_or_default(),
+/// Values `%j` serializes at most; past that, the argument is shown as `%o` shows it.
+///
+/// QuickJS's `JSON.stringify` never consults the interrupt handler, and once its output buffer
+/// fails (out of memory) it keeps walking without writing: `x = [x, x]` repeated 40 times would
+/// hold the thread for hours, past any deadline. An identity replacer makes it call us once per
+/// value, which counts them, and lets QuickJS check the interrupt handler on the way.
+const JSON_BUDGET: usize = 1_000_000;
+
+fn json_of<'js>(v: &JsValue<'js>, interrupted: &mut Option<JsValue<'js>>) -> String {
+    if interrupted.is_some() {
+        return "...".into();
+    }
+    let ctx = v.ctx();
+    let left = std::rc::Rc::new(std::cell::Cell::new(JSON_BUDGET));
+    let count = left.clone();
+    let replacer = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, _key: JsValue<'js>, value: JsValue<'js>| {
+            if count.get() == 0 {
+                return Err(rquickjs::Exception::throw_range(&ctx, "too large for %j"));
+            }
+            count.set(count.get() - 1);
+            Ok(value)
+        },
+    );
+    let stringified = replacer.and_then(|r| ctx.json_stringify_replacer(v.clone(), r));
+    match stringified {
+        Ok(Some(s)) => text(&s).unwrap_or_default(),
         Ok(None) => "undefined".into(),
         Err(_) => {
-            let _ = v.ctx().catch();
-            "[Circular]".into()
+            let exc = ctx.catch();
+            if is_uncatchable(&exc) {
+                *interrupted = Some(exc);
+                "...".into()
+            } else if left.get() == 0 {
+                inspect_arg(v, 0, interrupted)
+            } else {
+                "[Circular]".into()
+            }
         }
     }
 }
@@ -414,10 +573,12 @@ const INSPECT_ITEMS: usize = 100;
 /// Values one `console` argument may show in all, so formatting stays cheap whatever is logged.
 const INSPECT_BUDGET: usize = 10_000;
 
-/// What `inspect` has on its path (for cycles) and how many values it may still show.
+/// What `inspect` has on its path (for cycles), how many values it may still show, and the
+/// interrupt handler's stop if sandboxed code it ran was stopped (then it shows no more).
 struct Seen<'js> {
     path: Vec<Object<'js>>,
     budget: usize,
+    interrupted: Option<JsValue<'js>>,
 }
 
 impl Default for Seen<'_> {
@@ -425,6 +586,17 @@ impl Default for Seen<'_> {
         Seen {
             path: Vec::new(),
             budget: INSPECT_BUDGET,
+            interrupted: None,
+        }
+    }
+}
+
+impl<'js> Seen<'js> {
+    /// Clears what sandboxed code threw (if anything), keeping the interrupt handler's stop.
+    fn caught(&mut self, ctx: &Ctx<'js>) {
+        let exc = ctx.catch();
+        if is_uncatchable(&exc) && self.interrupted.is_none() {
+            self.interrupted = Some(exc);
         }
     }
 }
@@ -435,10 +607,11 @@ impl Default for Seen<'_> {
     reason = "one match over every value kind reads best whole"
 )]
 fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String {
-    if seen.budget == 0 {
+    if seen.budget == 0 || seen.interrupted.is_some() {
         return "...".into();
     }
     seen.budget -= 1;
+    let ctx = v.ctx();
     match v.type_of() {
         Type::Uninitialized | Type::Undefined => "undefined".into(),
         Type::Null => "null".into(),
@@ -446,10 +619,7 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String 
         Type::Int => v.as_int().unwrap_or(0).to_string(),
         Type::Float => fmt_number(v.as_float().unwrap_or(f64::NAN)),
         Type::String => {
-            let s = v
-                .as_string()
-                .and_then(|s| s.to_string().ok())
-                .unwrap_or_default();
+            let s = v.as_string().and_then(|s| text(s).ok()).unwrap_or_default();
             if depth == 0 {
                 s
             } else {
@@ -460,7 +630,7 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String 
             let desc = v
                 .as_symbol()
                 .and_then(|s| s.description().ok())
-                .and_then(|d| d.as_string().and_then(|s| s.to_string().ok()))
+                .and_then(|d| d.as_string().and_then(|s| text(s).ok()))
                 .unwrap_or_default();
             format!("Symbol({desc})")
         }
@@ -469,10 +639,11 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String 
             n.map_or_else(|| "[BigInt]".into(), |n| format!("{n}n"))
         }
         Type::Function | Type::Constructor => {
-            let name: String = v
+            let name = v
                 .as_object()
-                .and_then(|o| o.get::<_, String>("name").ok())
+                .and_then(|o| string_prop(o, "name"))
                 .unwrap_or_default();
+            seen.caught(ctx);
             if name.is_empty() {
                 "[Function (anonymous)]".into()
             } else {
@@ -492,14 +663,15 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String 
                     .get::<_, Function>("toISOString")
                     .and_then(|f| f.call::<_, String>((rquickjs::function::This(obj.clone()),)));
                 return iso.unwrap_or_else(|_| {
-                    let _ = v.ctx().catch();
+                    seen.caught(ctx);
                     "Invalid Date".into()
                 });
             }
             if v.type_of() == Type::Exception {
-                let stack: Option<String> = obj.get("stack").ok();
-                let name: String = obj.get("name").unwrap_or_else(|_| "Error".into());
-                let message: String = obj.get("message").unwrap_or_default();
+                let stack = string_prop(obj, "stack");
+                let name = string_prop(obj, "name").unwrap_or_else(|| "Error".into());
+                let message = string_prop(obj, "message").unwrap_or_default();
+                seen.caught(ctx);
                 let head = if message.is_empty() {
                     name
                 } else {
@@ -523,29 +695,41 @@ fn inspect<'js>(v: &JsValue<'js>, depth: usize, seen: &mut Seen<'js>) -> String 
             }
             seen.path.push(obj.clone());
             let mut parts = Vec::new();
+            // Each read may run a getter or a trap: what it throws is cleared at once, so that
+            // a stop is never overwritten by what the next one throws.
+            let read = |seen: &mut Seen<'js>, got: rquickjs::Result<JsValue<'js>>| {
+                got.unwrap_or_else(|_| {
+                    seen.caught(ctx);
+                    JsValue::new_undefined(ctx.clone())
+                })
+            };
             if is_array {
-                let len = array_len(obj).unwrap_or(0);
+                let len = array_len(obj).unwrap_or_else(|_| {
+                    seen.caught(ctx);
+                    0
+                });
                 for i in 0..len.min(INSPECT_ITEMS as u64) {
                     #[expect(clippy::cast_possible_truncation, reason = "below INSPECT_ITEMS")]
-                    let item: JsValue = obj
-                        .get(i as u32)
-                        .unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
+                    let item = read(seen, obj.get(i as u32));
                     parts.push(inspect(&item, depth + 1, seen));
                 }
                 if len > INSPECT_ITEMS as u64 {
                     parts.push(format!("... {} more items", len - INSPECT_ITEMS as u64));
                 }
             } else {
-                for key in obj.keys::<String>().flatten().take(INSPECT_ITEMS) {
-                    let item: JsValue = obj
-                        .get(key.as_str())
-                        .unwrap_or_else(|_| JsValue::new_undefined(v.ctx().clone()));
+                for atom in obj.keys::<Atom>().take(INSPECT_ITEMS) {
+                    let Ok(atom) = atom else {
+                        seen.caught(ctx);
+                        break;
+                    };
+                    let key = key_text(&atom).unwrap_or_default();
+                    let item = read(seen, obj.get(atom));
                     let k = if is_ident(&key) { key } else { quote(&key) };
                     parts.push(format!("{k}: {}", inspect(&item, depth + 1, seen)));
                 }
             }
             seen.path.pop();
-            let _ = v.ctx().catch();
+            seen.caught(ctx);
             match (is_array, parts.is_empty()) {
                 (true, true) => "[]".into(),
                 (false, true) => "{}".into(),

@@ -27,10 +27,13 @@ use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
 use crate::alloc::{LimitedAllocator, MemoryStats};
-use crate::convert::{copy_budget, copy_in, copy_out, format_console, CopyError};
+use crate::convert::{
+    copy_budget, copy_in, copy_out, format_console, is_uncatchable, string_prop, too_deep_message,
+    CopyError, InError,
+};
 use crate::error::SandboxError;
 use crate::outbox::{weight, ConsoleLine, Outbox, Ticket};
-use crate::value::Value;
+use crate::value::{drop_flat, over_deep, push_path, Value};
 
 /// Default `memoryLimitBytes`: 64 MiB.
 pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
@@ -192,6 +195,26 @@ enum Event {
     Wake,
 }
 
+impl Drop for Event {
+    /// Values from the host may nest arbitrarily deep (the Rust API builds any tree); they are
+    /// refused past `MAX_DEPTH` on the way in, and must not overflow the stack on the way out
+    /// either, wherever the event is dropped (applied, or discarded by `dispose`).
+    fn drop(&mut self) {
+        match self {
+            Event::HostDone { result, .. } => {
+                match std::mem::replace(result, Ok(Value::Undefined)) {
+                    Ok(v) => drop_flat(v),
+                    Err(e) => drop_flat(Value::Object(e.fields)),
+                }
+            }
+            Event::HostPartial { value, .. } => {
+                drop_flat(std::mem::replace(value, Value::Undefined));
+            }
+            _ => {}
+        }
+    }
+}
+
 struct EvalEntry {
     done: Option<Done>,
     deadline: Instant,
@@ -317,6 +340,13 @@ impl Sandbox {
                 "maxStackBytes must be at most {MAX_STACK_LIMIT}, got {}",
                 options.max_stack_bytes
             )));
+        }
+        // Refused as the napi layer refuses a global from Node, before anything is built.
+        for (key, value) in &options.globals {
+            if let Some(path) = over_deep(value, 0) {
+                let root = push_path("globals", key);
+                return Err(SandboxError::Setup(too_deep_message(&root, &path)));
+            }
         }
         let memory = MemoryStats::new(options.memory_limit_bytes);
         let runtime = Runtime::new_with_alloc(LimitedAllocator {
@@ -618,11 +648,14 @@ impl Inner {
             if self.signals.disposed.load(Ordering::Acquire) {
                 return oom;
             }
-            match event {
-                Event::Eval { id, code } => oom |= self.start_eval(ctx, bridge, id, code),
-                Event::HostDone { id, result } => Self::finish_call(ctx, bridge, id, result),
-                Event::HostPartial { id, value } => Self::deliver_partial(ctx, bridge, id, &value),
-                Event::Timer { id } => self.fire_timer(ctx, bridge, id),
+            let mut event = event;
+            match &mut event {
+                Event::Eval { id, code } => {
+                    oom |= self.start_eval(ctx, bridge, *id, std::mem::take(code));
+                }
+                Event::HostDone { id, result } => Self::finish_call(ctx, bridge, *id, result),
+                Event::HostPartial { id, value } => Self::deliver_partial(ctx, bridge, *id, value),
+                Event::Timer { id } => self.fire_timer(ctx, bridge, *id),
                 Event::Wake => {}
             }
             self.after_interrupt(bridge);
@@ -906,13 +939,9 @@ impl Inner {
             };
         };
         let is_error = unsafe { qjs::JS_IsError(exc.as_raw()) };
-        let name: Option<String> = obj.get::<_, Option<String>>("name").ok().flatten();
-        let message: String = obj
-            .get::<_, Option<String>>("message")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let stack: Option<String> = obj.get::<_, Option<String>>("stack").ok().flatten();
+        let name = string_prop(obj, "name");
+        let message = string_prop(obj, "message").unwrap_or_default();
+        let stack = string_prop(obj, "stack");
         let _ = ctx.catch();
         let n = name.as_deref().unwrap_or("");
         if is_error && (n == "InternalError" || n == "RangeError") {
@@ -942,11 +971,7 @@ impl Inner {
             (None, _) => message.clone(),
         };
         // A BAML error thrown through (uncaught `await b.F()`): keep its code and fields.
-        let code: Option<String> = obj
-            .get::<_, Option<String>>("code")
-            .ok()
-            .flatten()
-            .filter(|c| c.starts_with("BAML_"));
+        let code = string_prop(obj, "code").filter(|c| c.starts_with("BAML_"));
         let mut fields = Vec::new();
         if code.is_some() {
             for key in BAML_ERROR_FIELDS {
@@ -970,11 +995,11 @@ impl Inner {
         }
     }
 
-    fn finish_call(ctx: &Ctx<'_>, bridge: &Bridge, id: u64, result: Result<Value, HostError>) {
-        let entry = {
+    fn finish_call(ctx: &Ctx<'_>, bridge: &Bridge, id: u64, result: &Result<Value, HostError>) {
+        let (entry, baml) = {
             let mut store = bridge.store.borrow_mut();
-            store.baml.remove(&id);
-            store.calls.remove(&id)
+            let baml = store.baml.remove(&id).is_some();
+            (store.calls.remove(&id), baml)
         };
         let Some((resolve, reject)) = entry else {
             return;
@@ -982,9 +1007,25 @@ impl Inner {
         let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
             return;
         };
-        let outcome = match result {
-            Ok(v) => copy_in(ctx, &v).and_then(|v| resolve.call::<_, ()>((v,))),
-            Err(e) => host_error(ctx, &e).and_then(|e| reject.call::<_, ()>((e,))),
+        let who = if baml {
+            "BAML function"
+        } else {
+            "host function"
+        };
+        let copied = match result {
+            Ok(v) => copy_in(ctx, v, 0).map_err(|e| (e, format!("{who} result"))),
+            Err(e) => host_error(ctx, e)
+                .map_err(|(e, field)| (e, push_path(&format!("{who} error"), &field))),
+        };
+        let outcome = match copied {
+            Ok(v) if result.is_ok() => resolve.call::<_, ()>((v,)),
+            Ok(e) => reject.call::<_, ()>((e,)),
+            // The call rejects instead, as it does for an argument too deep to leave.
+            Err((InError::TooDeep(path), root)) => {
+                new_error(ctx, ErrorKind::Type, &too_deep_message(&root, &path))
+                    .and_then(|e| reject.call::<_, ()>((e,)))
+            }
+            Err((InError::Js(e), _)) => Err(e),
         };
         if outcome.is_err() {
             let exc = ctx.catch();
@@ -1007,7 +1048,13 @@ impl Inner {
         let Ok(callback) = callback.restore(ctx) else {
             return;
         };
-        let outcome = copy_in(ctx, value).and_then(|v| callback.call::<_, ()>((v,)));
+        let outcome = match copy_in(ctx, value, 0) {
+            Ok(v) => callback.call::<_, ()>((v,)),
+            // Nothing to reject: the stream goes on without this partial (a final result as
+            // deep rejects the call).
+            Err(InError::TooDeep(_)) => Ok(()),
+            Err(InError::Js(e)) => Err(e),
+        };
         if outcome.is_err() {
             let _ = ctx.catch();
         }
@@ -1100,22 +1147,82 @@ impl State {
     }
 }
 
-/// The `Error` a failed host call rejects with.
-fn host_error<'js>(ctx: &Ctx<'js>, e: &HostError) -> rquickjs::Result<JsValue<'js>> {
-    let err = Exception::from_message(ctx.clone(), &e.message)?;
+/// The `Error` a failed host call rejects with. Its fields are defined as own data properties
+/// (as `copy_in` defines keys), so a `__proto__` field stays a field and a setter sandboxed code
+/// put on `Error.prototype` never runs. A field that cannot be copied in is returned with its
+/// name; fields sit one level below the error, as they do when it is copied out.
+fn host_error<'js>(ctx: &Ctx<'js>, e: &HostError) -> Result<JsValue<'js>, (InError, String)> {
+    let js = |e: rquickjs::Error| (InError::Js(e), String::new());
+    let err = Exception::from_message(ctx.clone(), &e.message).map_err(js)?;
     // Errors made by `new Error` have an own `stack`; this one was made outside any sandbox
     // frame, so its stack is empty (code reading `e.stack` still gets a string).
     err.prop(
         "stack",
-        rquickjs::object::Property::from("").writable().configurable(),
-    )?;
+        rquickjs::object::Property::from("")
+            .writable()
+            .configurable(),
+    )
+    .map_err(js)?;
     if e.name != "Error" {
-        err.set("name", e.name.as_str())?;
+        err.prop(
+            "name",
+            Property::from(e.name.as_str())
+                .writable()
+                .enumerable()
+                .configurable(),
+        )
+        .map_err(js)?;
     }
     for (k, v) in &e.fields {
-        err.set(k.as_str(), copy_in(ctx, v)?)?;
+        let v = copy_in(ctx, v, 1).map_err(|e| (e, k.clone()))?;
+        err.prop(
+            k.as_str(),
+            Property::from(v).writable().enumerable().configurable(),
+        )
+        .map_err(js)?;
     }
     Ok(err.into_value())
+}
+
+/// The kinds of error the sandbox itself throws at sandboxed code.
+#[derive(Clone, Copy)]
+enum ErrorKind {
+    Type,
+    Range,
+}
+
+/// A new `TypeError` or `RangeError` with `message` in full. QuickJS's own constructors (and
+/// rquickjs's `Exception::throw_*`) format the message into 256 bytes, which would cut a long
+/// path off before the reason, and cut it at a NUL.
+fn new_error<'js>(
+    ctx: &Ctx<'js>,
+    kind: ErrorKind,
+    message: &str,
+) -> rquickjs::Result<JsValue<'js>> {
+    let raw = unsafe {
+        let ctx = ctx.as_raw().as_ptr();
+        match kind {
+            ErrorKind::Type => qjs::JS_NewTypeError(ctx, c"%s".as_ptr(), c"".as_ptr()),
+            ErrorKind::Range => qjs::JS_NewRangeError(ctx, c"%s".as_ptr(), c"".as_ptr()),
+        }
+    };
+    let err = unsafe { JsValue::from_raw(ctx.clone(), raw) };
+    if err.is_exception() {
+        return Err(rquickjs::Error::Exception);
+    }
+    if let Some(obj) = err.as_object() {
+        // Where QuickJS puts it: an own, writable, configurable, non-enumerable property.
+        obj.prop("message", Property::from(message).writable().configurable())?;
+    }
+    Ok(err)
+}
+
+/// Throws `new_error(kind, message)` (or, out of memory, whatever that threw).
+fn throw(ctx: &Ctx<'_>, kind: ErrorKind, message: &str) -> rquickjs::Error {
+    match new_error(ctx, kind, message) {
+        Ok(err) => ctx.throw(err),
+        Err(e) => e,
+    }
 }
 
 /// Throws what QuickJS throws when the interrupt handler stops running code: an uncatchable
@@ -1132,12 +1239,10 @@ fn throw_interrupted(ctx: &Ctx<'_>) -> rquickjs::Error {
     ctx.throw(value)
 }
 
-fn is_uncatchable(v: &JsValue<'_>) -> bool {
-    unsafe { qjs::JS_IsUncatchableError(v.as_raw()) }
-}
-
+/// A thrown value as text, for an evaluation that has stopped running (a stop while its
+/// getters run is moot: the interrupt handler still says so at the next check).
 fn display_value(v: &JsValue<'_>) -> String {
-    format_console(std::slice::from_ref(v))
+    format_console(std::slice::from_ref(v)).0
 }
 
 /// Installs `console`, timers, globals and host functions into a fresh realm.
@@ -1160,7 +1265,10 @@ fn install<'js>(
             ctx.clone(),
             move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| -> rquickjs::Result<()> {
                 if b.console {
-                    let text = format_console(&args.0);
+                    let (text, interrupted) = format_console(&args.0);
+                    if let Some(stop) = interrupted {
+                        return Err(ctx.throw(stop));
+                    }
                     let ticket = b.reserve(&ctx, text.len(), "console output")?;
                     b.host.console_line(level, ConsoleLine::new(text, ticket));
                 }
@@ -1211,16 +1319,16 @@ fn install<'js>(
         Property::from(clear_timeout).writable().configurable(),
     )?;
 
-    for (key, value) in &options.globals {
-        global.prop(
-            key.as_str(),
-            Property::from(copy_in(ctx, value)?)
-                .writable()
-                .enumerable()
-                .configurable(),
-        )?;
-    }
-    if !options.baml_functions.is_empty() {
+    // The BAML prelude takes the built-ins it uses now, before a global can shadow them (an
+    // embedder may well name one `Object` or `globalThis`); it runs after the globals, which
+    // decide which function names are free.
+    let prelude: Option<Function> = if options.baml_functions.is_empty() {
+        None
+    } else {
+        Some(ctx.eval(BAML_PRELUDE)?)
+    };
+    install_globals(ctx, &options.globals)?;
+    if let Some(prelude) = prelude {
         let b = bridge.clone();
         let call = Function::new(
             ctx.clone(),
@@ -1230,7 +1338,6 @@ fn install<'js>(
         for (i, n) in options.baml_functions.iter().enumerate() {
             names.set(i, n.as_str())?;
         }
-        let prelude: Function = ctx.eval(BAML_PRELUDE)?;
         prelude.call::<_, ()>((call, names))?;
     }
     for (index, name) in options.host_functions.iter().enumerate() {
@@ -1248,6 +1355,27 @@ fn install<'js>(
     Ok(())
 }
 
+/// Copies `globals` in as properties of the global object.
+fn install_globals(ctx: &Ctx<'_>, globals: &[(String, Value)]) -> rquickjs::Result<()> {
+    let global = ctx.globals();
+    for (key, value) in globals {
+        // Depth was checked in `Sandbox::new`; what is left is running out of memory.
+        let value = match copy_in(ctx, value, 0) {
+            Ok(v) => v,
+            Err(InError::Js(e)) => return Err(e),
+            Err(InError::TooDeep(path)) => {
+                let message = too_deep_message(&push_path("globals", key), &path);
+                return Err(throw(ctx, ErrorKind::Type, &message));
+            }
+        };
+        global.prop(
+            key.as_str(),
+            Property::from(value).writable().enumerable().configurable(),
+        )?;
+    }
+    Ok(())
+}
+
 /// Fields of BAML's error classes, kept when such an error escapes the sandbox.
 const BAML_ERROR_FIELDS: &[&str] = &[
     "raw_output",
@@ -1259,8 +1387,9 @@ const BAML_ERROR_FIELDS: &[&str] = &[
 ];
 
 /// Builds `b`, `b.stream` and the global function names from the native call function.
-/// `call(i, args, onPartial?)` returns the call's promise.
-const BAML_PRELUDE: &str = r"(function (call, names) {
+/// `call(i, args, onPartial?)` returns the call's promise. Evaluated before the globals are
+/// installed, it keeps the built-ins it needs from then on.
+const BAML_PRELUDE: &str = r"((Object, Promise, Symbol, globalThis) => function (call, names) {
   'use strict';
   const b = Object.create(null);
   const stream = Object.create(null);
@@ -1317,14 +1446,15 @@ const BAML_PRELUDE: &str = r"(function (call, names) {
       Object.defineProperty(globalThis, name, { value: b[name], writable: true, configurable: true });
     }
   });
-})";
+})(Object, Promise, Symbol, globalThis)";
 
 impl Bridge {
     /// Reserves outbox room for `bytes` handed to the host, or throws a `RangeError`.
     fn reserve(&self, ctx: &Ctx<'_>, bytes: usize, what: &str) -> rquickjs::Result<Ticket> {
         self.outbox.reserve(bytes).ok_or_else(|| {
-            Exception::throw_range(
+            throw(
                 ctx,
+                ErrorKind::Range,
                 &format!(
                     "{what}: more than {} bytes would be waiting for the host",
                     self.outbox.limit()
@@ -1347,7 +1477,7 @@ impl Bridge {
         let index = if index >= 0.0 && index.fract() == 0.0 && index < 1e9 {
             index as usize
         } else {
-            return Err(Exception::throw_type(ctx, "bad BAML call"));
+            return Err(throw(ctx, ErrorKind::Type, "bad BAML call"));
         };
         let list: Vec<JsValue<'js>> = match args.get(1).and_then(|a| a.as_array()) {
             Some(a) => a.iter::<JsValue>().collect::<rquickjs::Result<_>>()?,
@@ -1359,8 +1489,9 @@ impl Bridge {
             match copy_out(a, &format!("argument {i}"), self.copy_budget, &self.signals) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
-                    return Err(Exception::throw_type(
+                    return Err(throw(
                         ctx,
+                        ErrorKind::Type,
                         &format!("{path} cannot be passed to a BAML function: {reason}"),
                     ))
                 }
@@ -1377,8 +1508,9 @@ impl Bridge {
         let id = {
             let mut store = self.store.borrow_mut();
             if store.calls.len() >= MAX_HOST_CALLS {
-                return Err(Exception::throw_range(
+                return Err(throw(
                     ctx,
+                    ErrorKind::Range,
                     &format!("more than {MAX_HOST_CALLS} calls in flight"),
                 ));
             }
@@ -1406,9 +1538,10 @@ impl Bridge {
         let partial: Option<Partial> = on_partial.map(|_| {
             let weak = self.inner.clone();
             Box::new(move |value: Value| {
+                let event = Event::HostPartial { id, value };
                 if let Some(inner) = weak.upgrade() {
                     if !inner.signals.disposed.load(Ordering::Acquire) {
-                        inner.push(Event::HostPartial { id, value });
+                        inner.push(event);
                     }
                 }
             }) as Partial
@@ -1419,9 +1552,12 @@ impl Bridge {
             partial,
             Box::new(move |result| {
                 drop(ticket);
+                // An event from the start, so that a result nobody waits for any more is
+                // dropped as flat as one that is applied.
+                let event = Event::HostDone { id, result };
                 if let Some(inner) = weak.upgrade() {
                     if !inner.signals.disposed.load(Ordering::Acquire) {
-                        inner.push(Event::HostDone { id, result });
+                        inner.push(event);
                     }
                 }
             }),
@@ -1440,8 +1576,9 @@ impl Bridge {
         args: Vec<JsValue<'js>>,
     ) -> rquickjs::Result<f64> {
         let Some(callback) = callback.into_function() else {
-            return Err(Exception::throw_type(
+            return Err(throw(
                 ctx,
+                ErrorKind::Type,
                 "setTimeout: the callback must be a function",
             ));
         };
@@ -1453,8 +1590,9 @@ impl Bridge {
         };
         let mut store = self.store.borrow_mut();
         if store.timers.len() >= MAX_TIMERS {
-            return Err(Exception::throw_range(
+            return Err(throw(
                 ctx,
+                ErrorKind::Range,
                 &format!("setTimeout: more than {MAX_TIMERS} timers pending"),
             ));
         }
@@ -1502,8 +1640,9 @@ impl Bridge {
             ) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
-                    return Err(Exception::throw_type(
+                    return Err(throw(
                         ctx,
+                        ErrorKind::Type,
                         &format!("{path} cannot be passed to the host: {reason}"),
                     ))
                 }
@@ -1520,8 +1659,9 @@ impl Bridge {
         let id = {
             let mut store = self.store.borrow_mut();
             if store.calls.len() >= MAX_HOST_CALLS {
-                return Err(Exception::throw_range(
+                return Err(throw(
                     ctx,
+                    ErrorKind::Range,
                     &format!("more than {MAX_HOST_CALLS} host calls in flight"),
                 ));
             }
@@ -1542,9 +1682,12 @@ impl Bridge {
             copied,
             Box::new(move |result| {
                 drop(ticket);
+                // An event from the start, so that a result nobody waits for any more is
+                // dropped as flat as one that is applied.
+                let event = Event::HostDone { id, result };
                 if let Some(inner) = weak.upgrade() {
                     if !inner.signals.disposed.load(Ordering::Acquire) {
-                        inner.push(Event::HostDone { id, result });
+                        inner.push(event);
                     }
                 }
             }),

@@ -30,6 +30,92 @@ impl Value {
     }
 }
 
+/// Where the first value (in copy order) nested deeper than `MAX_DEPTH` sits below `value`,
+/// which itself sits `depth` levels down: `Some("")` for `value` itself, `Some("[3].a")` below
+/// it. Arrays, objects and dates count as levels, as they do when a copy comes out.
+///
+/// Only Rust code can build such a tree (values copied out of a sandbox or out of Node are
+/// refused past the limit), but it must not crash whoever copies it in: this walk keeps its own
+/// stack, and stops at the limit so that the copy that follows recurses at most that deep.
+pub(crate) fn over_deep(value: &Value, depth: usize) -> Option<String> {
+    /// How a value was reached from its parent.
+    enum Step<'a> {
+        Index(usize),
+        Key(&'a str),
+    }
+    /// A container on the way down: how it was reached, and its children left to visit
+    /// (last first).
+    type Frame<'a> = (Option<Step<'a>>, Vec<(Step<'a>, &'a Value)>);
+    fn nests(v: &Value) -> bool {
+        matches!(v, Value::Array(_) | Value::Object(_) | Value::Date(_))
+    }
+    fn children(v: &Value) -> Vec<(Step<'_>, &Value)> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, item)| (Step::Index(i), item))
+                .collect(),
+            Value::Object(props) => props
+                .iter()
+                .rev()
+                .map(|(k, item)| (Step::Key(k.as_str()), item))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    if !nests(value) {
+        return None;
+    }
+    if depth >= MAX_DEPTH {
+        return Some(String::new());
+    }
+    let mut frames: Vec<Frame<'_>> = vec![(None, children(value))];
+    while let Some((_, left)) = frames.last_mut() {
+        let Some((step, child)) = left.pop() else {
+            frames.pop();
+            continue;
+        };
+        if !nests(child) {
+            continue;
+        }
+        if depth + frames.len() >= MAX_DEPTH {
+            let mut path = String::new();
+            for s in frames.iter().filter_map(|(s, _)| s.as_ref()).chain([&step]) {
+                path = match s {
+                    Step::Index(i) => format!("{path}[{i}]"),
+                    Step::Key(k) => push_path(&path, k),
+                };
+            }
+            return Some(path);
+        }
+        frames.push((Some(step), children(child)));
+    }
+    None
+}
+
+/// Drops a value without recursing: the derived drop of a tree nested 100,000 deep (which
+/// only Rust code can build) would overflow the stack of the thread that happens to drop it.
+pub(crate) fn drop_flat(value: Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        let nested = |item: &Value| match item {
+            Value::Array(items) => !items.is_empty(),
+            Value::Object(props) => !props.is_empty(),
+            _ => false,
+        };
+        match v {
+            Value::Array(items) => stack.extend(items.into_iter().filter(nested)),
+            Value::Object(props) => {
+                stack.extend(props.into_iter().map(|(_, item)| item).filter(nested));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Appends one path segment the way JavaScript would write it (`.a`, `[3]`, `["a b"]`).
 pub fn push_path(path: &str, key: &str) -> String {
     let ident = !key.is_empty()

@@ -386,3 +386,202 @@ fn arguments_waiting_for_the_host_are_capped() {
     }
     assert_eq!(h.eval("hold('small'); 'ok'").unwrap(), Value::String("ok".into()));
 }
+
+#[test]
+fn values_nested_past_the_limit_are_refused_on_the_way_in_not_fatal() {
+    // Regression: copying a value in recursed without a limit, so a tree 100,000 deep (which
+    // only the Rust API can build) overflowed the stack and aborted the process, as a global,
+    // a host function's result or a host error's field. Now each is refused at `MAX_DEPTH`,
+    // as on the way out, and the sandbox drops what it was given without recursing.
+    use baml_sandbox::{HostError, Sandbox, MAX_DEPTH};
+    use common::{chain, drop_deep, zeros, TestHost};
+    let rt = common::runtime();
+    let host = std::sync::Arc::new(TestHost { inline: INLINE, ..Default::default() });
+    for depth in [MAX_DEPTH + 1, 100_000] {
+        let opts = SandboxOptions { globals: vec![("ok".into(), num(1.0)), ("deep".into(), chain(depth))], ..Default::default() };
+        match Sandbox::new(&opts, host.clone(), rt.handle().clone()) {
+            Err(SandboxError::Setup(message)) => assert_eq!(
+                message,
+                format!("globals.deep{} cannot be copied into the sandbox: nested deeper than {MAX_DEPTH} levels", zeros(MAX_DEPTH))
+            ),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a global {depth} deep was accepted"),
+        }
+        drop_deep(Value::Object(opts.globals));
+    }
+    // As deep as a result may be: accepted, and it comes back out whole.
+    let opts = SandboxOptions { globals: vec![("deep".into(), chain(MAX_DEPTH))], ..Default::default() };
+    let h = Harness::with_mode(opts, vec![], INLINE);
+    assert_eq!(h.eval("let d = deep, n = 0; while (Array.isArray(d)) { d = d[0]; n++ } n").unwrap(), num(512.0));
+    drop_deep(h.eval("deep").unwrap());
+
+    // How deep to nest, as a string argument.
+    let depth_of = |args: &[Value]| if let Some(Value::String(s)) = args.first() { s.parse::<usize>().unwrap() } else { 0 };
+    let give: HostFn = Box::new(move |args, reply| {
+        let depth = depth_of(&args);
+        reply(Ok(chain(depth)));
+    });
+    let fail: HostFn = Box::new(move |args, reply| {
+        let depth = depth_of(&args);
+        reply(Err(HostError { name: "Error".into(), message: "failed".into(), fields: vec![("detail".into(), chain(depth))] }));
+    });
+    let h = with(SandboxOptions::default(), vec![("give", give), ("fail", fail)]);
+    let caught = |code: &str| match h.eval(code) {
+        Ok(Value::Array(items)) => items,
+        other => panic!("{code}: {other:?}"),
+    };
+    for depth in [MAX_DEPTH + 1, 100_000] {
+        let r = caught(&format!("try {{ await give('{depth}'); [] }} catch (e) {{ [e.name, e.message] }}"));
+        assert_eq!(r, vec![
+            Value::String("TypeError".into()),
+            Value::String(format!("host function result{} cannot be copied into the sandbox: nested deeper than {MAX_DEPTH} levels", zeros(MAX_DEPTH))),
+        ]);
+        // A field sits one level below its error, so one level less of it fits.
+        let r = caught(&format!("try {{ await fail('{depth}'); [] }} catch (e) {{ [e.name, e.message] }}"));
+        assert_eq!(r, vec![
+            Value::String("TypeError".into()),
+            Value::String(format!("host function error.detail{} cannot be copied into the sandbox: nested deeper than {MAX_DEPTH} levels", zeros(MAX_DEPTH - 1))),
+        ]);
+    }
+    let r = caught(&format!("let d = await give('{MAX_DEPTH}'), n = 0; while (Array.isArray(d)) {{ d = d[0]; n++ }} [n]"));
+    assert_eq!(r, vec![num(512.0)]);
+    let r = caught(&format!("try {{ await fail('{}') }} catch (e) {{ [e.message, Array.isArray(e.detail)] }}", MAX_DEPTH - 1));
+    assert_eq!(r, vec![Value::String("failed".into()), Value::Bool(true)]);
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn a_deep_result_nobody_waits_for_is_dropped_without_recursing() {
+    // The reply outlives the sandbox: what it carries is dropped on the replying thread (here
+    // a test thread with a small stack), and must not overflow it.
+    let held: std::sync::Arc<std::sync::Mutex<Vec<baml_sandbox::Reply>>> = std::sync::Arc::default();
+    let replies = held.clone();
+    let never_answers: HostFn = Box::new(move |_, reply| replies.lock().unwrap().push(reply));
+    let h = with(SandboxOptions::default(), vec![("hold", never_answers)]);
+    let rx = h.start("await hold()", None);
+    let t = Instant::now();
+    while held.lock().unwrap().is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "hold() was never called");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    h.sandbox.dispose();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(SandboxError::Disposed));
+    let reply = held.lock().unwrap().pop().unwrap();
+    reply(Ok(common::chain(100_000)));
+}
+
+#[test]
+fn object_keys_keep_nul_characters() {
+    // Regression: keys were read through a C string, so "a\0b" came out as "a" (and the value
+    // read was that of "a"), and "\0" as "".
+    let key_set = || Value::Object(vec![("a\0b".into(), num(1.0)), ("\0".into(), num(2.0)), (String::new(), num(3.0)), ("a".into(), num(4.0))]);
+    let opts = SandboxOptions { globals: vec![("g".into(), key_set())], ..Default::default() };
+    let echo: HostFn = Box::new(|args, reply| reply(Ok(Value::Array(args))));
+    let h = with(opts, vec![("echo", echo)]);
+    assert_eq!(h.eval("Object.keys(g).map((k) => k.length)").unwrap(), Value::Array(vec![num(3.0), num(1.0), num(0.0), num(1.0)]));
+    assert_eq!(h.eval("g").unwrap(), key_set());
+    assert_eq!(h.eval("({ 'a\\0b': 1, '\\0': 2, '': 3, a: 4 })").unwrap(), key_set());
+    assert_eq!(h.eval("(await echo(g))[0]").unwrap(), key_set());
+}
+
+#[test]
+fn lone_surrogates_cross_as_replacement_characters() {
+    // Regression: a string holding a lone surrogate (valid in JavaScript, not in UTF-8) made
+    // the copy fail with no exception to report, so the evaluation rejected with
+    // "Uncaught undefined"; as a key it became invalid UTF-8 inside a Rust `String`.
+    let echo: HostFn = Box::new(|args, reply| reply(Ok(Value::Array(args))));
+    let h = with(SandboxOptions { console: true, ..Default::default() }, vec![("echo", echo)]);
+    let s = |s: &str| Value::String(s.into());
+    assert_eq!(h.eval("'a\\ud800b'").unwrap(), s("a\u{fffd}b"));
+    assert_eq!(h.eval("'\\udfff\\ud83d\\ude00\\ud83d'").unwrap(), s("\u{fffd}😀\u{fffd}"));
+    assert_eq!(h.eval("({ ['k\\udc00']: ['\\ud800'] })").unwrap(), Value::Object(vec![("k\u{fffd}".into(), Value::Array(vec![s("\u{fffd}")]))]));
+    assert_eq!(h.eval("await echo('\\ud800', { ['\\ud800']: 1 })").unwrap(), Value::Array(vec![s("\u{fffd}"), Value::Object(vec![("\u{fffd}".into(), num(1.0))])]));
+    match h.eval("throw new RangeError('bad \\ud800')") {
+        Err(SandboxError::Js { name, message, .. }) => {
+            assert_eq!(name.as_deref(), Some("RangeError"));
+            assert_eq!(message, "RangeError: bad \u{fffd}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.eval("throw '\\ud800'"), Err(SandboxError::Js { name: None, message: "Uncaught \u{fffd}".into(), stack: None, code: None, fields: vec![] }));
+    h.eval("console.log('\\ud800', { ['\\udc00']: '\\ud800' })").unwrap();
+    assert_eq!(h.host.console.lock().unwrap().last().unwrap().1, "\u{fffd} { '\u{fffd}': '\u{fffd}' }");
+}
+
+#[test]
+fn a_refusal_with_a_long_path_keeps_its_reason() {
+    // Regression: errors thrown at sandboxed code were formatted into QuickJS's 256-byte
+    // buffer, so a path 512 levels long cut the message off before it said why.
+    let echo: HostFn = Box::new(|args, reply| reply(Ok(Value::Array(args))));
+    let h = with(SandboxOptions::default(), vec![("echo", echo)]);
+    let r = h.eval("let d = 1; for (let i = 0; i < 600; i++) d = [d]; try { await echo(d) } catch (e) { [e.name, e.message] }").unwrap();
+    assert_eq!(r, Value::Array(vec![
+        Value::String("TypeError".into()),
+        Value::String(format!("echo argument 0{} cannot be passed to the host: nested deeper than 512 levels", common::zeros(512))),
+    ]));
+}
+
+#[test]
+fn host_error_fields_are_own_properties() {
+    // Regression: fields were assigned, so a `__proto__` field became the error's prototype,
+    // and a setter sandboxed code had put on `Error.prototype` ran (and could throw instead).
+    let fail: HostFn = Box::new(|_, reply| reply(Err(baml_sandbox::HostError {
+        name: "BamlError".into(),
+        message: "m".into(),
+        fields: vec![("code".into(), Value::String("X".into())), ("__proto__".into(), Value::Object(vec![("polluted".into(), Value::Bool(true))]))],
+    })));
+    let h = with(SandboxOptions::default(), vec![("fail", fail)]);
+    h.eval("Object.defineProperty(Error.prototype, 'code', { set() { throw 'setter ran' }, configurable: true })").unwrap();
+    let r = h.eval("try { await fail() } catch (e) { [e instanceof Error, e.polluted === undefined, Object.keys(e).join(), e.code, e.name, e.__proto__.polluted] }").unwrap();
+    assert_eq!(r, Value::Array(vec![
+        Value::Bool(true), Value::Bool(true), Value::String("message,name,code,__proto__".into()), Value::String("X".into()), Value::String("BamlError".into()), Value::Bool(true),
+    ]));
+}
+
+#[test]
+fn globals_named_like_built_ins_do_not_break_baml_functions() {
+    // Regression: the BAML prelude read `Object`, `Promise`, `Symbol` and `globalThis` after
+    // the globals were installed, so a global by one of those names made `Sandbox::new` fail
+    // ("not a function") for any context with BAML functions.
+    let opts = SandboxOptions {
+        baml_functions: vec!["Fn".into()],
+        globals: ["Object", "globalThis", "Promise", "Symbol"].iter().map(|k| ((*k).to_string(), Value::String((*k).into()))).collect(),
+        ..Default::default()
+    };
+    let h = with(opts, vec![]);
+    assert_eq!(h.eval("[typeof b.Fn, typeof b.stream.Fn, typeof Fn, Object, globalThis, Promise, Symbol].join()").unwrap(),
+        Value::String("function,function,function,Object,globalThis,Promise,Symbol".into()));
+    // Streams use the built-ins kept at setup (this host has no BAML, so the call fails).
+    let r = h.eval("const s = b.stream.Fn(); try { for await (const p of s) {} 'no error' } catch (e) { e.message }");
+    assert_eq!(r.unwrap(), Value::String("BAML functions are not available here".into()));
+}
+
+#[test]
+fn console_formatting_stops_at_the_deadline() {
+    // Regressions: formatting a `console` argument cleared every exception its getters threw,
+    // the interrupt handler's stop included, so `for (;;) console.log(slowGetter)` ran past its
+    // deadline (and abort, and dispose) for good; and `%j` handed a shared subtree to QuickJS's
+    // `JSON.stringify`, which neither checks the deadline nor stops when its output runs out of
+    // memory, so it held the thread for hours.
+    let h = with(SandboxOptions { console: true, memory_limit_bytes: 8 << 20, ..Default::default() }, vec![]);
+    let limit = Some(Duration::from_millis(200));
+    for code in [
+        "for (;;) console.log({ get a() { for (;;) {} } })",
+        "for (;;) console.log('%j', { get a() { for (;;) {} } })",
+        "let x = [1]; for (let i = 0; i < 40; i++) x = [x, x]; for (;;) console.log('%j', x)",
+    ] {
+        let t = Instant::now();
+        let rx = h.start(code, limit);
+        let r = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{code}: still running after 10 s"));
+        assert_eq!(r, Err(SandboxError::Timeout { timeout_ms: 200 }), "{code}");
+        assert!(t.elapsed() < Duration::from_secs(3), "{code} took {:?}", t.elapsed());
+    }
+    // Once: too large to serialize, shown as `%o` would show it.
+    h.host.console.lock().unwrap().clear();
+    h.eval("let y = [1]; for (let i = 0; i < 40; i++) y = [y, y]; console.log('%j', y); console.log('%j', { a: [1, 'x'] })").unwrap();
+    let lines = h.host.console.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].1.starts_with("[ [ [ [Array], [Array] ]"), "{}", lines[0].1);
+    assert_eq!(lines[1].1, r#"{"a":[1,"x"]}"#);
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
