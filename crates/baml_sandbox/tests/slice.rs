@@ -106,7 +106,8 @@ fn a_finished_slice_never_suspends_another_threads_turn() {
         let _ = tx.lock().unwrap().send(reply);
     });
     let h = Harness::with_mode(SandboxOptions::default(), vec![("later", later)], true);
-    let script = "(async () => { let s = 0; for (let i = 0; i < 60; i++) { const k = await later(); \
+    let script =
+        "(async () => { let s = 0; for (let i = 0; i < 60; i++) { const k = await later(); \
                   s += k; if (k === 0) { const t = Date.now(); while (Date.now() - t < 1) {} } } \
                   return s })()";
     let until = Instant::now() + Duration::from_secs(4);
