@@ -845,7 +845,10 @@ async fn transport_faults_are_http_errors() {
         );
         assert_eq!(mock.requests().len(), i + 1, "{name}");
         let took = start.elapsed();
-        assert!(took < Duration::from_secs(if timeout { 3 } else { 8 }), "{name}: {took:?}");
+        assert!(
+            took < Duration::from_secs(if timeout { 3 } else { 8 }),
+            "{name}: {took:?}"
+        );
     }
     // The runtime still works after all that.
     script(&mock, json!({ "default": { "text": PERSON } }));
