@@ -1319,6 +1319,8 @@ fn install<'js>(
         Property::from(clear_timeout).writable().configurable(),
     )?;
 
+    ctx.eval::<(), _>(JSON_GUARD)?;
+
     // The BAML prelude takes the built-ins it uses now, before a global can shadow them (an
     // embedder may well name one `Object` or `globalThis`); it runs after the globals, which
     // decide which function names are free.
@@ -1375,6 +1377,72 @@ fn install_globals(ctx: &Ctx<'_>, globals: &[(String, Value)]) -> rquickjs::Resu
     }
     Ok(())
 }
+
+/// Makes `JSON.stringify` interruptible. QuickJS serializes in C without polling its interrupt
+/// handler, so `JSON.stringify` of a value sharing one subtree 2^40 times ran for hours past any
+/// timeout, and, started on Node's thread, blocked Node (the slice cannot end inside C code;
+/// running out of memory does not stop the walk either). With a replacer function QuickJS calls
+/// back into JavaScript for every value, and every call polls the handler. So `stringify` always
+/// passes one: the caller's function (same `this`, key and value), or an identity function, or,
+/// for an array replacer (a property list), a function that shows each plain object through a
+/// proxy listing exactly the listed keys in list order (values read with `Get`, as the
+/// specification's `SerializeJSONProperty` does). Output is unchanged; the cost is one call per
+/// value. The built-ins it needs are taken now, before sandboxed code can replace them.
+const JSON_GUARD: &str = r"(() => {
+  'use strict';
+  const json = JSON;
+  const native = json.stringify;
+  const apply = Reflect.apply;
+  const isArray = Array.isArray;
+  const ProxyCtor = Proxy;
+  const StringCtor = String;
+  const NumberCtor = Number;
+  const toStr = (x) => StringCtor(x);
+  const define = Object.defineProperty;
+  const nullObject = Object.create;
+  const identity = function (key, value) { return value; };
+  const listOf = (replacer) => {
+    const out = [];
+    const seen = nullObject(null);
+    const len = replacer.length;
+    for (let i = 0; i < len; i++) {
+      const v = replacer[i];
+      let key;
+      if (typeof v === 'string') key = v;
+      else if (typeof v === 'number') key = toStr(v);
+      else if (v instanceof StringCtor || v instanceof NumberCtor) key = toStr(v);
+      else continue;
+      if (seen[key] !== true) { seen[key] = true; out[out.length] = key; }
+    }
+    return out;
+  };
+  const filtering = (list) => function (key, value) {
+    if (value === null || typeof value !== 'object' || isArray(value)) return value;
+    const target = {};
+    const keys = [];
+    for (let i = 0; i < list.length; i++) {
+      const k = list[i];
+      const v = value[k];
+      if (v === undefined) continue;
+      define(target, k, { value: v, writable: true, enumerable: true, configurable: true });
+      keys[keys.length] = k;
+    }
+    return new ProxyCtor(target, { ownKeys: () => keys });
+  };
+  const stringify = {
+    stringify(value, replacer, space) {
+      let fn = identity;
+      if (typeof replacer === 'function') {
+        const user = replacer;
+        fn = function (key, v) { return apply(user, this, [key, v]); };
+      } else if (isArray(replacer)) {
+        fn = filtering(listOf(replacer));
+      }
+      return apply(native, json, [value, fn, space]);
+    },
+  }.stringify;
+  define(json, 'stringify', { value: stringify, writable: true, configurable: true, enumerable: false });
+})()";
 
 /// Fields of BAML's error classes, kept when such an error escapes the sandbox.
 const BAML_ERROR_FIELDS: &[&str] = &[

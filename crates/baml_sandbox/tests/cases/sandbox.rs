@@ -585,3 +585,58 @@ fn console_formatting_stops_at_the_deadline() {
     assert_eq!(lines[1].1, r#"{"a":[1,"x"]}"#);
     assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
 }
+
+/// `JSON.stringify` is replaced by a wrapper that always passes QuickJS a replacer function
+/// (so serializing polls the interrupt handler): its output must stay exactly what a standard
+/// `JSON.stringify` gives. Expected values are Node's own for the same code.
+#[test]
+fn json_stringify_output_is_unchanged_by_the_guard() {
+    let h = simple();
+    let cases: &[(&str, Option<&str>)] = &[
+        ("JSON.stringify({a: 1, b: [1, \"x\", null, undefined, () => 1, Symbol()], c: undefined, d: new Date(0), e: {toJSON() { return \"tj\" }}})", Some("{\"a\":1,\"b\":[1,\"x\",null,null,null,null],\"d\":\"1970-01-01T00:00:00.000Z\",\"e\":\"tj\"}")),
+        ("JSON.stringify({a: 1, b: {c: 2}}, null, 2)", Some("{\n  \"a\": 1,\n  \"b\": {\n    \"c\": 2\n  }\n}")),
+        ("JSON.stringify({a: 1, b: {c: 2, d: [1, 2]}}, function (k, v) { return typeof v === \"number\" ? v * 10 + (this.c === 2 ? 1 : 0) : v }, \"--\")", Some("{\n--\"a\": 10,\n--\"b\": {\n----\"c\": 21,\n----\"d\": [\n------10,\n------20\n----]\n--}\n}")),
+        ("JSON.stringify({b: 1, a: 2, 1: 3, 0: 4, __proto__x: 5, nested: {a: 1, b: 2, 1: 9}}, [\"nested\", \"1\", \"b\", 0, \"b\", new String(\"a\"), {}, true])", Some("{\"nested\":{\"1\":9,\"b\":2,\"a\":1},\"1\":3,\"b\":1,\"0\":4,\"a\":2}")),
+        ("JSON.stringify(Object.assign(Object.create({inh: \"yes\"}), {own: 1}), [\"inh\", \"own\", \"missing\"])", Some("{\"inh\":\"yes\",\"own\":1}")),
+        ("JSON.stringify([{a: 1, b: 2}, {b: 3}], [\"b\"])", Some("[{\"b\":2},{\"b\":3}]")),
+        ("JSON.stringify(JSON.parse('{\"__proto__\": 1, \"x\": 2}'), [\"__proto__\", \"x\"])", Some("{\"__proto__\":1,\"x\":2}")),
+        ("JSON.stringify(\"s\")", Some("\"s\"")),
+        ("JSON.stringify(undefined)", None),
+        ("JSON.stringify(() => 1)", None),
+        ("String(JSON.stringify(1n === 1n))", Some("true")),
+        ("JSON.stringify({a: [new Proxy({z: 1, y: 2}, {})]}, [\"a\", \"y\"])", Some("{\"a\":[{\"y\":2}]}")),
+        ("JSON.stringify({k: 1}, (k, v) => k === \"\" ? {replaced: true} : v)", Some("{\"replaced\":true}")),
+        ("[JSON.stringify.length, JSON.stringify.name, Object.getOwnPropertyDescriptor(JSON, \"stringify\").enumerable].join()", Some("3,stringify,false")),
+    ];
+    for (code, want) in cases {
+        let got = h.eval(code).unwrap_or_else(|e| panic!("{code}: {e}"));
+        let want = want.map_or(Value::Undefined, |w| Value::String(w.to_string()));
+        assert_eq!(got, want, "{code}");
+    }
+}
+
+/// Found while fuzzing: QuickJS serializes in C without polling the interrupt handler, so
+/// `JSON.stringify` of a value sharing one subtree 2^40 times ran for hours past its timeout,
+/// and blocked the thread that started the turn (Node's, inline). With and without an array or
+/// function replacer it now stops at the deadline, and the caller is not blocked.
+#[test]
+fn json_stringify_of_an_exponential_value_stops_at_the_deadline() {
+    let h = simple();
+    for replacer in ["undefined", "['x', 'y', 'v']", "(k, v) => v"] {
+        let code = format!(
+            "var a = {{ v: 1 }}; for (let i = 0; i < 40; i++) a = {{ x: a, y: a }}; \
+             JSON.stringify(a, {replacer}).length"
+        );
+        let started = Instant::now();
+        let rx = h.start(&code, Some(Duration::from_millis(200)));
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "{replacer}: evaluate blocked its caller for {:?}",
+            started.elapsed()
+        );
+        let r = rx.recv_timeout(Duration::from_secs(30)).expect("never settled");
+        assert!(matches!(r, Err(SandboxError::Timeout { .. })), "{replacer}: {r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{replacer}: {:?}", started.elapsed());
+        assert_eq!(h.eval("1 + 1").unwrap(), num(2.0), "{replacer}: usable afterwards");
+    }
+}
