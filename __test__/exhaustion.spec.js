@@ -57,6 +57,9 @@ const TIMEOUTS = {
   'a promise that never settles': 'await new Promise(() => {})',
   'catastrophic regex backtracking': "/(a+)+$/.test('a'.repeat(40) + '!')",
   'a busy loop in a timer callback': 'await new Promise((r) => setTimeout(() => { for (;;) {} }, 0))',
+  // QuickJS serializes in C; without the JSON.stringify guard this blocked Node for hours.
+  'JSON.stringify of a subtree shared 2^40 times': 'var a = [1]; for (let i = 0; i < 40; i++) a = { x: a, y: a }; JSON.stringify(a)',
+  'the same with a property-list replacer': 'var a = [1]; for (let i = 0; i < 40; i++) a = { x: a, y: a }; JSON.stringify(a, ["x", "y"])',
 }
 
 for (const [name, code] of Object.entries(TIMEOUTS)) {
