@@ -493,6 +493,35 @@ impl Inner {
         self.schedule();
     }
 
+    /// Queues a partial result, replacing one of the same call still waiting to be applied:
+    /// a partial is a snapshot of the whole result so far, so a sandbox that falls behind a
+    /// fast stream sees the newest one, and memory holds one snapshot per call, not every one
+    /// the stream produced meanwhile (with a 64 MiB answer, hundreds of MB under load).
+    fn push_partial(self: &Arc<Self>, id: u64, value: Value) {
+        let stale = {
+            let mut events = lock(&self.events);
+            let waiting = events.iter_mut().rev().find_map(|e| match e {
+                Event::HostPartial {
+                    id: queued,
+                    value: v,
+                } if *queued == id => Some(v),
+                _ => None,
+            });
+            match waiting {
+                Some(v) => Some(std::mem::replace(v, value)),
+                None => {
+                    events.push_back(Event::HostPartial { id, value });
+                    None
+                }
+            }
+        };
+        match stale {
+            // Already scheduled; freed outside the lock.
+            Some(old) => drop_flat(old),
+            None => self.schedule(),
+        }
+    }
+
     fn schedule(self: &Arc<Self>) {
         if self.scheduled.swap(true, Ordering::AcqRel) {
             return;
@@ -1606,12 +1635,13 @@ impl Bridge {
         let partial: Option<Partial> = on_partial.map(|_| {
             let weak = self.inner.clone();
             Box::new(move |value: Value| {
-                let event = Event::HostPartial { id, value };
                 if let Some(inner) = weak.upgrade() {
                     if !inner.signals.disposed.load(Ordering::Acquire) {
-                        inner.push(event);
+                        inner.push_partial(id, value);
+                        return;
                     }
                 }
+                drop_flat(value);
             }) as Partial
         });
         let guard = self.host.baml_call(
