@@ -507,12 +507,11 @@ impl Inner {
                 } if *queued == id => Some(v),
                 _ => None,
             });
-            match waiting {
-                Some(v) => Some(std::mem::replace(v, value)),
-                None => {
-                    events.push_back(Event::HostPartial { id, value });
-                    None
-                }
+            if let Some(v) = waiting {
+                Some(std::mem::replace(v, value))
+            } else {
+                events.push_back(Event::HostPartial { id, value });
+                None
             }
         };
         match stale {
