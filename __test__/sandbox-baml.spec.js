@@ -59,7 +59,7 @@ async function setup(t) {
   t.teardown(() => mock.stop())
   await mock.script({
     rules: [
-      { contains: 'Extract the resume', replies: [{ text: '```json\n{"name": "Ada", "skills": ["math", "engines"]}\n```', chunk_chars: 7 }] },
+      { contains: 'Extract the resume', replies: [{ text: '```json\n{"name": "Ada", "skills": ["math", "engines"]}\n```', chunk_chars: 7, chunk_delay_ms: 3 }] },
       { contains: 'Rate:', replies: [{ text: 'SENIOR' }] },
       { contains: 'Summarize', replies: [{ text: 'Ada wrote programs.' }] },
     ],

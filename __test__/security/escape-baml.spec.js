@@ -151,7 +151,8 @@ test.serial('polluted prototypes and a replaced JSON inside do not change the re
 })
 
 test.serial('b.stream: partials are fresh copies; a hostile iterator protocol and early return end cleanly', async (t) => {
-  await reply(RESUME, { chunk_chars: 5 })
+  // Chunks 3 ms apart: a sandbox that falls behind a stream sees only the newest partial.
+  await reply(RESUME, { chunk_chars: 5, chunk_delay_ms: 3 })
   await attempt(t, async ({ ev }) => {
     const r = await ev(`
       const s = b.stream.ExtractResume('x')

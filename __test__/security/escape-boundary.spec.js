@@ -2,6 +2,10 @@
 // `globals`, thrown host errors and `console` arguments, attacked with getters, Proxy traps
 // (throwing, lying, revoked, self-referential), species and thenables, sparse arrays and shared
 // subtrees (after isolated-vm's and quickjs-emscripten's marshalling issues).
+//
+// The three heaviest attempts (a sparse array with a huge length, a 2^40-shared subtree, a
+// console flood) are serial: run alongside the others on a 2-core machine they kept Node's
+// thread and both cores busy long enough to push other attempts past their 3 s timeout.
 const test = require('ava')
 const { attempt, plain, sandboxError } = require('./_harness')
 
@@ -254,7 +258,7 @@ test('Array.prototype index getters, Symbol.species and a replaced iterator do n
   })
 })
 
-test('a sparse array with a huge length is refused, as a result, a host argument, thrown or logged', async (t) => {
+test.serial('a sparse array with a huge length is refused, as a result, a host argument, thrown or logged', async (t) => {
   await attempt(t, async ({ ev, calls, logs }) => {
     await ev('globalThis.huge = []; huge.length = 2 ** 32 - 1')
     const result = await sandboxError(t, ev('({ huge })'), 'SANDBOX_RESULT')
@@ -274,7 +278,7 @@ test('a sparse array with a huge length is refused, as a result, a host argument
   })
 })
 
-test('a value sharing one subtree 2^40 times is refused quickly while Node keeps ticking', async (t) => {
+test.serial('a value sharing one subtree 2^40 times is refused quickly while Node keeps ticking', async (t) => {
   await attempt(t, async ({ ev }) => {
     let ticks = 0
     const timer = setInterval(() => ticks++, 10)
@@ -312,7 +316,7 @@ test('console arguments with throwing getters, toString, toPrimitive and traps n
   })
 })
 
-test('a huge console line arrives whole as a string; a flood Node cannot keep up with throws inside', async (t) => {
+test.serial('a huge console line arrives whole as a string; a flood Node cannot keep up with throws inside', async (t) => {
   const MiB = 1024 * 1024
   await attempt(t, async ({ ev, logs }) => {
     await ev('console.log("x".repeat(4 * 1024 * 1024))')
