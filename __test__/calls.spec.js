@@ -68,7 +68,7 @@ for (const [provider, base, path] of PROVIDERS) {
   test(`${provider}: a plain call and a streamed call`, async (t) => {
     const mock = await withMock(t)
     const rt = project([client('C', provider, base(mock.url), 'm-1')])
-    await mock.script({ default: { text: `Here you go:\n${PERSON}`, chunk_chars: 6 } })
+    await mock.script({ default: { text: `Here you go:\n${PERSON}`, chunk_chars: 6, chunk_delay_ms: 10 } })
     t.deepEqual(await rt.callFunction('Extract', { text: 'Ann is 36' }), { name: 'Ann', age: 36 })
     const partials = []
     const streamed = await rt.callFunction('Extract', { text: 'Ann is 36' }, { onPartial: (p) => partials.push(p) })
@@ -82,6 +82,25 @@ for (const [provider, base, path] of PROVIDERS) {
     t.true(reqs.every((r) => JSON.stringify(r.body).includes('Ann is 36')))
   })
 }
+
+test('a slow onPartial gets the newest partials, in order, not every one the stream produced', async (t) => {
+  const mock = await withMock(t)
+  const rt = project([client('C', 'openai', `${mock.url}/v1`, 'm-1')])
+  const name = 'A'.repeat(300)
+  await mock.script({ default: { text: `{"name": "${name}", "age": 36}`, chunk_chars: 1 } })
+  const lengths = []
+  const final = await rt.callFunction('Extract', { text: 'x' }, {
+    onPartial: (p) => {
+      lengths.push(p.name?.length ?? 0)
+      const until = Date.now() + 3
+      while (Date.now() < until) {}
+    },
+  })
+  t.deepEqual(final, { name, age: 36 })
+  // About 300 distinct partials were produced; one waiting for Node is replaced by the next.
+  t.true(lengths.length >= 1 && lengths.length < 150, `${lengths.length} partials delivered`)
+  t.true(lengths.every((n, i) => i === 0 || n >= lengths[i - 1]), 'in order')
+})
 
 test('max_retries 2 against 500s makes exactly 3 requests, then BAML_HTTP with its fields', async (t) => {
   const mock = await withMock(t)

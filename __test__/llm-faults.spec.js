@@ -193,7 +193,7 @@ test.serial('malformed JSON: BAML_HTTP with the raw answer, plain and streamed',
 
 test.serial('a truncated stream: partials arrive, then BAML_HTTP (b.stream in a sandbox, onPartial from Node)', async (t) => {
   const text = 'the quick brown fox jumps over the lazy dog'
-  await scripted({ default: { fault: 'truncated_stream', text, chunk_chars: 3 } })
+  await scripted({ default: { fault: 'truncated_stream', text, chunk_chars: 3, chunk_delay_ms: 3 } })
   const rt = project(mock.url, { retries: 1 })
   const ctx = new BamlContext(rt)
   t.teardown(() => ctx.dispose())

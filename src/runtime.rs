@@ -9,7 +9,7 @@ use napi_derive::napi;
 
 use std::collections::BTreeMap;
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use napi::sys;
 
@@ -252,10 +252,27 @@ impl BamlRuntime {
         };
         crate::tokio_handle().spawn(async move {
             let partial_poster = task_poster.clone();
+            // The newest partial not yet handed to Node: a partial is a snapshot of the whole
+            // result so far, so when Node falls behind the stream it gets the newest one, and
+            // memory holds one snapshot, not every one produced meanwhile.
+            let waiting: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
             let mut sink = |v: serde_json::Value| {
                 if let Some(f) = &on_partial_ref {
+                    let stale = waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .replace(v);
+                    if stale.is_some() {
+                        // A task is already posted; it will take this one.
+                        return;
+                    }
                     let f = Sendable(f.get());
+                    let slot = waiting.clone();
                     partial_poster.post(Box::new(move |env| unsafe {
+                        let Some(v) = slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+                        else {
+                            return;
+                        };
                         if let (Ok(func), Ok(arg)) = (
                             deref(env, f.get()),
                             serde_json::Value::to_napi_value(env, v),
