@@ -93,7 +93,10 @@ export interface CallOptions {
   client?: string
   /** Ask the provider to stream its answer (server-sent events). */
   stream?: boolean
-  /** Streams the answer and calls this with each new partial result. */
+  /**
+   * Streams the answer and calls this with partial results (snapshots of the result so far;
+   * one still waiting for Node is replaced by a newer one).
+   */
   onPartial?: (partial: unknown) => void
 }
 

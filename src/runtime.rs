@@ -52,7 +52,8 @@ pub struct CallOptions {
     pub client: Option<String>,
     /// Ask the provider to stream its answer (server-sent events).
     pub stream: Option<bool>,
-    /// Streams the answer and calls this with each new partial result.
+    /// Streams the answer and calls this with partial results (snapshots of the result so far;
+    /// one still waiting for Node is replaced by a newer one).
     #[napi(ts_type = "(partial: unknown) => void")]
     pub on_partial: Option<String>,
 }
