@@ -1580,57 +1580,23 @@ impl Bridge {
             None => Vec::new(),
         };
         let on_partial = args.get(2).and_then(|f| f.clone().into_function());
-        let mut copied = Vec::with_capacity(list.len());
-        for (i, a) in list.iter().enumerate() {
-            match copy_out(a, &format!("argument {i}"), self.copy_budget, &self.signals) {
-                Ok(v) => copied.push(v),
-                Err(CopyError::Shape { path, reason }) => {
-                    return Err(throw(
-                        ctx,
-                        ErrorKind::Type,
-                        &format!("{path} cannot be passed to a BAML function: {reason}"),
-                    ))
-                }
-                Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
-                Err(CopyError::Interrupted) => return Err(throw_interrupted(ctx)),
-            }
-        }
-        let ticket = self.reserve(
+        let (copied, ticket) = self.copy_args(
             ctx,
-            copied.iter().map(weight).sum(),
+            &list,
+            "argument",
+            "a BAML function",
             "BAML function arguments",
         )?;
-        let (promise, resolve, reject) = ctx.promise()?;
-        let id = {
-            let mut store = self.store.borrow_mut();
-            if store.calls.len() >= MAX_HOST_CALLS {
-                return Err(throw(
-                    ctx,
-                    ErrorKind::Range,
-                    &format!("more than {MAX_HOST_CALLS} calls in flight"),
-                ));
-            }
-            store.next_id += 1;
-            let id = store.next_id;
-            store.calls.insert(
-                id,
-                (
-                    Persistent::save(ctx, resolve),
-                    Persistent::save(ctx, reject),
-                ),
-            );
-            store.baml.insert(
-                id,
-                (
-                    None,
-                    on_partial
-                        .as_ref()
-                        .map(|f| Persistent::save(ctx, f.clone())),
-                ),
-            );
-            id
-        };
-        let weak = self.inner.clone();
+        let (promise, id) = self.pending_call(ctx, "calls")?;
+        self.store.borrow_mut().baml.insert(
+            id,
+            (
+                None,
+                on_partial
+                    .as_ref()
+                    .map(|f| Persistent::save(ctx, f.clone())),
+            ),
+        );
         let partial: Option<Partial> = on_partial.map(|_| {
             let weak = self.inner.clone();
             Box::new(move |value: Value| {
@@ -1643,26 +1609,13 @@ impl Bridge {
                 drop_flat(value);
             }) as Partial
         });
-        let guard = self.host.baml_call(
-            index,
-            copied,
-            partial,
-            Box::new(move |result| {
-                drop(ticket);
-                // An event from the start, so that a result nobody waits for any more is
-                // dropped as flat as one that is applied.
-                let event = Event::HostDone { id, result };
-                if let Some(inner) = weak.upgrade() {
-                    if !inner.signals.disposed.load(Ordering::Acquire) {
-                        inner.push(event);
-                    }
-                }
-            }),
-        );
+        let guard = self
+            .host
+            .baml_call(index, copied, partial, self.reply_for(id, ticket));
         if let Some(entry) = self.store.borrow_mut().baml.get_mut(&id) {
             entry.0 = guard;
         }
-        Ok(promise.into_value())
+        Ok(promise)
     }
 
     fn set_timeout<'js>(
@@ -1727,68 +1680,88 @@ impl Bridge {
         name: &str,
         args: &[JsValue<'js>],
     ) -> rquickjs::Result<JsValue<'js>> {
+        let (copied, ticket) = self.copy_args(
+            ctx,
+            args,
+            &format!("{name} argument"),
+            "the host",
+            &format!("{name} arguments"),
+        )?;
+        let (promise, id) = self.pending_call(ctx, "host calls")?;
+        self.host.call(index, copied, self.reply_for(id, ticket));
+        Ok(promise)
+    }
+
+    /// Copies a call's arguments out (`{label} {i}` names each in errors) and reserves outbox
+    /// room for them; a value that cannot cross is a `TypeError` naming it and `target`.
+    fn copy_args(
+        &self,
+        ctx: &Ctx<'_>,
+        args: &[JsValue<'_>],
+        label: &str,
+        target: &str,
+        what: &str,
+    ) -> rquickjs::Result<(Vec<Value>, Ticket)> {
         let mut copied = Vec::with_capacity(args.len());
         for (i, a) in args.iter().enumerate() {
-            match copy_out(
-                a,
-                &format!("{name} argument {i}"),
-                self.copy_budget,
-                &self.signals,
-            ) {
+            match copy_out(a, &format!("{label} {i}"), self.copy_budget, &self.signals) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
                     return Err(throw(
                         ctx,
                         ErrorKind::Type,
-                        &format!("{path} cannot be passed to the host: {reason}"),
+                        &format!("{path} cannot be passed to {target}: {reason}"),
                     ))
                 }
                 Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
                 Err(CopyError::Interrupted) => return Err(throw_interrupted(ctx)),
             }
         }
-        let ticket = self.reserve(
-            ctx,
-            copied.iter().map(weight).sum(),
-            &format!("{name} arguments"),
-        )?;
+        let ticket = self.reserve(ctx, copied.iter().map(weight).sum(), what)?;
+        Ok((copied, ticket))
+    }
+
+    /// A new call in flight (host or BAML): its promise and id, or a `RangeError` past
+    /// `MAX_HOST_CALLS` (`kind` names them in the message).
+    fn pending_call<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        kind: &str,
+    ) -> rquickjs::Result<(JsValue<'js>, u64)> {
+        let mut store = self.store.borrow_mut();
+        if store.calls.len() >= MAX_HOST_CALLS {
+            return Err(throw(
+                ctx,
+                ErrorKind::Range,
+                &format!("more than {MAX_HOST_CALLS} {kind} in flight"),
+            ));
+        }
         let (promise, resolve, reject) = ctx.promise()?;
-        let id = {
-            let mut store = self.store.borrow_mut();
-            if store.calls.len() >= MAX_HOST_CALLS {
-                return Err(throw(
-                    ctx,
-                    ErrorKind::Range,
-                    &format!("more than {MAX_HOST_CALLS} host calls in flight"),
-                ));
-            }
-            store.next_id += 1;
-            let id = store.next_id;
-            store.calls.insert(
-                id,
-                (
-                    Persistent::save(ctx, resolve),
-                    Persistent::save(ctx, reject),
-                ),
-            );
-            id
-        };
-        let weak = self.inner.clone();
-        self.host.call(
-            index,
-            copied,
-            Box::new(move |result| {
-                drop(ticket);
-                // An event from the start, so that a result nobody waits for any more is
-                // dropped as flat as one that is applied.
-                let event = Event::HostDone { id, result };
-                if let Some(inner) = weak.upgrade() {
-                    if !inner.signals.disposed.load(Ordering::Acquire) {
-                        inner.push(event);
-                    }
-                }
-            }),
+        store.next_id += 1;
+        let id = store.next_id;
+        store.calls.insert(
+            id,
+            (
+                Persistent::save(ctx, resolve),
+                Persistent::save(ctx, reject),
+            ),
         );
-        Ok(promise.into_value())
+        Ok((promise.into_value(), id))
+    }
+
+    /// The reply that hands call `id`'s result to the next turn and frees its arguments' room.
+    fn reply_for(&self, id: u64, ticket: Ticket) -> Reply {
+        let weak = self.inner.clone();
+        Box::new(move |result| {
+            drop(ticket);
+            // An event from the start, so that a result nobody waits for any more is
+            // dropped as flat as one that is applied.
+            let event = Event::HostDone { id, result };
+            if let Some(inner) = weak.upgrade() {
+                if !inner.signals.disposed.load(Ordering::Acquire) {
+                    inner.push(event);
+                }
+            }
+        })
     }
 }
