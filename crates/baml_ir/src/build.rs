@@ -349,9 +349,9 @@ fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
     }
 }
 
-/// A raw string argument as BAML reads it: the common indentation of its non-blank lines
-/// removed, then trimmed.
-fn dedent_trim(text: &str) -> String {
+/// BAML's dedent: the common leading whitespace of the non-blank lines removed from every line
+/// (raw string arguments, prompts and template bodies).
+pub fn dedent(text: &str) -> String {
     let width = text
         .split('\n')
         .filter(|l| !l.trim().is_empty())
@@ -362,7 +362,12 @@ fn dedent_trim(text: &str) -> String {
         .split('\n')
         .map(|l| l.chars().skip(width).collect())
         .collect();
-    lines.join("\n").trim().to_string()
+    lines.join("\n")
+}
+
+/// A raw string argument as BAML reads it: dedented, then trimmed.
+fn dedent_trim(text: &str) -> String {
+    dedent(text).trim().to_string()
 }
 
 fn no_args(cx: &mut Ctx<'_>, a: &Attribute) {

@@ -6,7 +6,7 @@ pub mod ir;
 pub mod types;
 mod typescript;
 
-pub use build::{build, PROVIDERS};
+pub use build::{build, dedent, PROVIDERS};
 pub use ir::{Ir, SourceAt};
 pub use types::Type;
 pub use typescript::typescript_declarations;

@@ -108,17 +108,7 @@ impl std::fmt::Debug for Prompts {
 /// BAML's dedent (common leading whitespace of non-blank lines) then trim; also returns how
 /// many lines the trim removed at the start.
 fn dedent_trim(text: &str) -> (String, u32) {
-    let width = text
-        .split('\n')
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.chars().take_while(|c| c.is_whitespace()).count())
-        .min()
-        .unwrap_or(0);
-    let dedented: Vec<String> = text
-        .split('\n')
-        .map(|l| l.chars().skip(width).collect())
-        .collect();
-    let joined = dedented.join("\n");
+    let joined = baml_ir::dedent(text);
     let trimmed_start = joined.trim_start();
     let removed = joined[..joined.len() - trimmed_start.len()]
         .matches('\n')
