@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use rquickjs::function::Rest;
+use rquickjs::function::{Opt, Rest};
 use rquickjs::promise::PromiseState;
 use rquickjs::{
     object::Property, qjs, CatchResultExt, Context, Ctx, Exception, Function, Object, Persistent,
@@ -281,6 +281,15 @@ struct JsStore {
     baml: HashMap<u64, (Option<CallGuard>, Option<Persistent<Function<'static>>>)>,
     timers: HashMap<u64, TimerEntry>,
     next_id: u64,
+    json: Option<JsonGuard>,
+}
+
+/// What the realm's `JSON.stringify` wrapper calls (see `install_json_guard`).
+struct JsonGuard {
+    native: Persistent<Function<'static>>,
+    identity: Persistent<Function<'static>>,
+    /// `JSON_LIST_FILTER`, once an array replacer was used.
+    list_filter: Option<Persistent<Function<'static>>>,
 }
 
 struct TimerEntry {
@@ -1168,6 +1177,7 @@ impl State {
             store.evals.clear();
             store.calls.clear();
             store.baml.clear();
+            store.json = None;
         });
         drop(bridge);
         // Dropping frees the realm, then the runtime (whose free collects the garbage).
@@ -1347,7 +1357,7 @@ fn install<'js>(
         Property::from(clear_timeout).writable().configurable(),
     )?;
 
-    ctx.eval::<(), _>(JSON_GUARD)?;
+    install_json_guard(ctx, bridge)?;
 
     // The BAML prelude takes the built-ins it uses now, before a global can shadow them (an
     // embedder may well name one `Object` or `globalThis`); it runs after the globals, which
@@ -1408,68 +1418,74 @@ fn install_globals(ctx: &Ctx<'_>, globals: &[(String, Value)]) -> rquickjs::Resu
 
 /// Makes `JSON.stringify` interruptible. QuickJS serializes in C without polling its interrupt
 /// handler, so `JSON.stringify` of a value sharing one subtree 2^40 times ran for hours past any
-/// timeout, and, started on Node's thread, blocked Node (the slice cannot end inside C code;
+/// timeout and, started on Node's thread, blocked Node (the slice cannot end inside C code;
 /// running out of memory does not stop the walk either). With a replacer function QuickJS calls
-/// back into JavaScript for every value, and every call polls the handler. So `stringify` always
-/// passes one: the caller's function (same `this`, key and value), or an identity function, or,
-/// for an array replacer (a property list), a function that shows each plain object through a
-/// proxy listing exactly the listed keys in list order (values read with `Get`, as the
-/// specification's `SerializeJSONProperty` does). Output is unchanged; the cost is one call per
-/// value. The built-ins it needs are taken now, before sandboxed code can replace them.
-const JSON_GUARD: &str = r"(() => {
+/// back for every value, and every call polls the handler. So the realm's `stringify` is a
+/// native wrapper that always passes one: the caller's function, an identity function, or for
+/// an array replacer the filter of `JSON_LIST_FILTER`. Output is unchanged; the cost is one call
+/// per value. Native, so that a context does not pay for compiling a script at creation.
+fn install_json_guard<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>) -> rquickjs::Result<()> {
+    let json: Object = ctx.globals().get("JSON")?;
+    let native: Function = json.get("stringify")?;
+    let identity = Function::new(ctx.clone(), |_key: JsValue<'js>, value: JsValue<'js>| value)?;
+    let b = bridge.clone();
+    let stringify = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>,
+              value: JsValue<'js>,
+              replacer: Opt<JsValue<'js>>,
+              space: Opt<JsValue<'js>>| { b.stringify(&ctx, value, replacer.0, space.0) },
+    )?
+    .with_name("stringify")?;
+    stringify.set_length(3)?;
+    json.prop(
+        "stringify",
+        Property::from(stringify).writable().configurable(),
+    )?;
+    bridge.store.borrow_mut().json = Some(JsonGuard {
+        native: Persistent::save(ctx, native),
+        identity: Persistent::save(ctx, identity),
+        list_filter: None,
+    });
+    Ok(())
+}
+
+/// The property-list part of the `JSON.stringify` guard (see `install_json_guard`), compiled on
+/// first use of an array replacer: a function of the list giving a replacer function that shows
+/// each plain object through a proxy listing exactly the listed keys in list order (values read
+/// with `Get`, as the specification's `SerializeJSONProperty` does). Sandboxed code that replaced
+/// the built-ins it uses by then only changes its own output: QuickJS still calls the replacer
+/// for every value, which is what bounds the time.
+const JSON_LIST_FILTER: &str = r"(() => {
   'use strict';
-  const json = JSON;
-  const native = json.stringify;
-  const apply = Reflect.apply;
   const isArray = Array.isArray;
-  const ProxyCtor = Proxy;
-  const StringCtor = String;
-  const NumberCtor = Number;
-  const toStr = (x) => StringCtor(x);
   const define = Object.defineProperty;
-  const nullObject = Object.create;
-  const identity = function (key, value) { return value; };
-  const listOf = (replacer) => {
-    const out = [];
-    const seen = nullObject(null);
-    const len = replacer.length;
-    for (let i = 0; i < len; i++) {
+  return (replacer) => {
+    if (!isArray(replacer)) return (key, value) => value;
+    const list = [];
+    const seen = Object.create(null);
+    for (let i = 0; i < replacer.length; i++) {
       const v = replacer[i];
       let key;
       if (typeof v === 'string') key = v;
-      else if (typeof v === 'number') key = toStr(v);
-      else if (v instanceof StringCtor || v instanceof NumberCtor) key = toStr(v);
+      else if (typeof v === 'number' || v instanceof String || v instanceof Number) key = String(v);
       else continue;
-      if (seen[key] !== true) { seen[key] = true; out[out.length] = key; }
+      if (seen[key] !== true) { seen[key] = true; list[list.length] = key; }
     }
-    return out;
-  };
-  const filtering = (list) => function (key, value) {
-    if (value === null || typeof value !== 'object' || isArray(value)) return value;
-    const target = {};
-    const keys = [];
-    for (let i = 0; i < list.length; i++) {
-      const k = list[i];
-      const v = value[k];
-      if (v === undefined) continue;
-      define(target, k, { value: v, writable: true, enumerable: true, configurable: true });
-      keys[keys.length] = k;
-    }
-    return new ProxyCtor(target, { ownKeys: () => keys });
-  };
-  const stringify = {
-    stringify(value, replacer, space) {
-      let fn = identity;
-      if (typeof replacer === 'function') {
-        const user = replacer;
-        fn = function (key, v) { return apply(user, this, [key, v]); };
-      } else if (isArray(replacer)) {
-        fn = filtering(listOf(replacer));
+    return function (key, value) {
+      if (value === null || typeof value !== 'object' || isArray(value)) return value;
+      const target = {};
+      const keys = [];
+      for (let i = 0; i < list.length; i++) {
+        const k = list[i];
+        const v = value[k];
+        if (v === undefined) continue;
+        define(target, k, { value: v, writable: true, enumerable: true, configurable: true });
+        keys[keys.length] = k;
       }
-      return apply(native, json, [value, fn, space]);
-    },
-  }.stringify;
-  define(json, 'stringify', { value: stringify, writable: true, configurable: true, enumerable: false });
+      return new Proxy(target, { ownKeys: () => keys });
+    };
+  };
 })()";
 
 /// Fields of BAML's error classes, kept when such an error escapes the sandbox.
@@ -1690,6 +1706,45 @@ impl Bridge {
         let (promise, id) = self.pending_call(ctx, "host calls")?;
         self.host.call(index, copied, self.reply_for(id, ticket));
         Ok(promise)
+    }
+
+    /// The realm's `JSON.stringify`: QuickJS's, always given a replacer function.
+    fn stringify<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        value: JsValue<'js>,
+        replacer: Option<JsValue<'js>>,
+        space: Option<JsValue<'js>>,
+    ) -> rquickjs::Result<JsValue<'js>> {
+        // Taken out of the store before calling: replacers and getters run sandboxed code,
+        // which may call back here or into the store.
+        let (native, identity, filter) = {
+            let store = self.store.borrow();
+            let Some(g) = store.json.as_ref() else {
+                return Err(throw(ctx, ErrorKind::Type, "JSON.stringify is unavailable"));
+            };
+            (g.native.clone(), g.identity.clone(), g.list_filter.clone())
+        };
+        let native = native.restore(ctx)?;
+        let space = space.unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+        let replacer = match replacer {
+            Some(r) if r.is_function() => r,
+            // A proxy may stand for an array: the filter decides (`Array.isArray` sees through).
+            Some(r) if r.is_array() || unsafe { qjs::JS_IsProxy(r.as_raw()) } => {
+                let factory = if let Some(f) = filter {
+                    f.restore(ctx)?
+                } else {
+                    let f: Function = ctx.eval(JSON_LIST_FILTER)?;
+                    if let Some(g) = self.store.borrow_mut().json.as_mut() {
+                        g.list_filter = Some(Persistent::save(ctx, f.clone()));
+                    }
+                    f
+                };
+                factory.call::<_, JsValue>((r,))?
+            }
+            _ => identity.restore(ctx)?.into_value(),
+        };
+        native.call((value, replacer, space))
     }
 
     /// Copies a call's arguments out (`{label} {i}` names each in errors) and reserves outbox

@@ -593,6 +593,11 @@ fn console_formatting_stops_at_the_deadline() {
 fn json_stringify_output_is_unchanged_by_the_guard() {
     let h = simple();
     let cases: &[(&str, Option<&str>)] = &[
+        (
+            "JSON.stringify({a: 1, b: 2}, new Proxy(['b'], {}))",
+            Some("{\"b\":2}"),
+        ),
+        ("JSON.stringify({a: 1}, {})", Some("{\"a\":1}")),
         ("JSON.stringify({a: 1, b: [1, \"x\", null, undefined, () => 1, Symbol()], c: undefined, d: new Date(0), e: {toJSON() { return \"tj\" }}})", Some("{\"a\":1,\"b\":[1,\"x\",null,null,null,null],\"d\":\"1970-01-01T00:00:00.000Z\",\"e\":\"tj\"}")),
         ("JSON.stringify({a: 1, b: {c: 2}}, null, 2)", Some("{\n  \"a\": 1,\n  \"b\": {\n    \"c\": 2\n  }\n}")),
         ("JSON.stringify({a: 1, b: {c: 2, d: [1, 2]}}, function (k, v) { return typeof v === \"number\" ? v * 10 + (this.c === 2 ? 1 : 0) : v }, \"--\")", Some("{\n--\"a\": 10,\n--\"b\": {\n----\"c\": 21,\n----\"d\": [\n------10,\n------20\n----]\n--}\n}")),
