@@ -209,15 +209,17 @@ impl Transport {
         };
         // As BAML documents, request_timeout_ms bounds a stream's whole duration too.
         let out = match overall {
-            Some(d) => tokio::time::timeout(d, work)
-                .await
-                .map_err(|_| LlmError::Timeout {
-                    client: client.name.clone(),
-                    message: format!(
-                        "no complete answer within request_timeout_ms ({} ms)",
-                        d.as_millis()
-                    ),
-                })??,
+            Some(d) => {
+                crate::deadline::timeout(d, work)
+                    .await
+                    .ok_or_else(|| LlmError::Timeout {
+                        client: client.name.clone(),
+                        message: format!(
+                            "no complete answer within request_timeout_ms ({} ms)",
+                            d.as_millis()
+                        ),
+                    })??
+            }
             _ => work.await?,
         };
         if !client.finish_reasons.accepts(out.finish_reason.as_deref()) {

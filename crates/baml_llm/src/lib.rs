@@ -3,6 +3,7 @@
 //! round-robin).
 
 pub mod client;
+mod deadline;
 pub mod http;
 pub mod request;
 pub mod response;

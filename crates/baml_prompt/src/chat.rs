@@ -68,8 +68,11 @@ pub(crate) struct DelimiterGuard;
 impl DelimiterGuard {
     pub(crate) fn install() -> (DelimiterGuard, String) {
         use std::hash::{BuildHasher, Hasher};
+        // RandomState's keys are random per thread and change with every call; a counter
+        // makes the input differ too (the process id cost a system call per render).
+        static RENDERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(u64::from(std::process::id()));
+        h.write_u64(RENDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let nonce = h.finish();
         let delim = format!("\u{E000}baml{nonce:016x}\u{E001}");
         DELIMITER.with(|d| d.borrow_mut().clone_from(&delim));

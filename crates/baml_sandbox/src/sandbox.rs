@@ -1136,11 +1136,11 @@ impl Inner {
             .map(|e| e.deadline)
             .min();
         match (earliest, &state.armed) {
-            (None, _) => {
-                if let Some((_, task)) = state.armed.take() {
-                    task.abort();
-                }
-            }
+            // Nothing awaits a deadline: an armed timer is left to fire (one idle turn) rather
+            // than aborted, so that the next evaluation, whose deadline is later, finds it armed.
+            // Arming and aborting a timer task for every evaluation cost a spawn, a timer
+            // registration and a wake-up of the timer thread each (`dispose` still aborts it).
+            (None, _) => {}
             // Armed for this deadline or an earlier one that has not passed yet: it will wake the
             // turn in time. An armed deadline already in the past has fired (or fired early, as
             // timers may round), so it is re-armed rather than trusted.
