@@ -113,6 +113,7 @@ pub(crate) async fn timeout<F: Future>(d: Duration, work: F) -> Option<F::Output
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
