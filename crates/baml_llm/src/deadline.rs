@@ -11,8 +11,12 @@
 //! timeout fires at most that much late. A slot's timer lives until its deadline even when every
 //! request waiting on it has ended: the wheel then always holds a timer earlier than the next
 //! request's, which needs no wake-up, and a new timer is made about once per slot.
+//!
+//! Slots belong to the runtime that made their timer (tests run several runtimes in one
+//! process; a runtime that shuts down drops its timers, and requests on another runtime must
+//! not wait on those).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,17 +46,19 @@ impl Slot {
     }
 }
 
+/// Per runtime: slot deadline in ms after `epoch`, to its slot while anything holds it.
+type Live = HashMap<tokio::runtime::Id, BTreeMap<u64, Weak<Slot>>>;
+
 struct Slots {
     epoch: Instant,
-    /// Slot deadline in ms after `epoch`, to its slot while anything holds it.
-    live: Mutex<BTreeMap<u64, Weak<Slot>>>,
+    live: Mutex<Live>,
 }
 
 fn slots() -> &'static Slots {
     static SLOTS: OnceLock<Slots> = OnceLock::new();
     SLOTS.get_or_init(|| Slots {
         epoch: Instant::now(),
-        live: Mutex::new(BTreeMap::new()),
+        live: Mutex::new(HashMap::new()),
     })
 }
 
@@ -73,27 +79,46 @@ fn slot_for(d: Duration) -> Arc<Slot> {
     let since = u64::try_from(now.saturating_duration_since(slots.epoch).as_millis())
         .unwrap_or(u64::MAX / 2);
     let key = since.saturating_add(ms).div_ceil(step).saturating_mul(step);
-    let mut live = slots.live.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(slot) = live.get(&key).and_then(Weak::upgrade) {
+    let runtime = tokio::runtime::Handle::current();
+    let mut all = slots.live.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(slot) = all
+        .get(&runtime.id())
+        .and_then(|live| live.get(&key))
+        .and_then(Weak::upgrade)
+    {
         return slot;
     }
-    // Slots whose deadline has passed are done: forget them while the lock is held anyway.
-    let ahead = live.split_off(&since);
-    *live = ahead;
+    // While the lock is held anyway: forget slots whose deadline has passed, and runtimes with
+    // no slot left (a runtime that shut down).
+    let live = all.entry(runtime.id()).or_default();
+    *live = live.split_off(&since);
+    all.retain(|_, live| live.values().any(|w| w.strong_count() > 0));
     let slot = Arc::new(Slot {
         fired: AtomicBool::new(false),
         notify: Notify::new(),
     });
-    live.insert(key, Arc::downgrade(&slot));
-    drop(live);
+    all.entry(runtime.id())
+        .or_default()
+        .insert(key, Arc::downgrade(&slot));
+    drop(all);
     let at = slots.epoch + Duration::from_millis(key);
-    let timer = slot.clone();
-    tokio::spawn(async move {
+    let timer = Fire(slot.clone());
+    runtime.spawn(async move {
         tokio::time::sleep_until(at).await;
-        timer.fired.store(true, Ordering::Release);
-        timer.notify.notify_waiters();
+        drop(timer);
     });
     slot
+}
+
+/// Fires its slot when dropped: when the timer ends, and also if the runtime drops the timer
+/// task unfinished (shutting down), so that nothing waits on a timer that will never fire.
+struct Fire(Arc<Slot>);
+
+impl Drop for Fire {
+    fn drop(&mut self) {
+        self.0.fired.store(true, Ordering::Release);
+        self.0.notify.notify_waiters();
+    }
 }
 
 /// Runs `work` for at most `d` (and at most one grid step more); `None` if the time ran out
@@ -156,6 +181,23 @@ mod tests {
             );
             let out = timeout(Duration::from_secs(30), async { 7 }).await;
             assert_eq!(out, Some(7));
+        });
+    }
+
+    #[test]
+    fn runtimes_do_not_share_slots_and_a_dropped_timer_fires() {
+        let first = rt();
+        let a = first.block_on(async { slot_for(Duration::from_secs(30)) });
+        drop(first);
+        assert!(
+            a.fired.load(Ordering::Acquire),
+            "a runtime that shut down fires its slots"
+        );
+        rt().block_on(async {
+            let b = slot_for(Duration::from_secs(30));
+            assert!(!Arc::ptr_eq(&a, &b), "another runtime gets its own timer");
+            let out = timeout(Duration::from_millis(30), std::future::pending::<()>()).await;
+            assert_eq!(out, None);
         });
     }
 
