@@ -174,7 +174,24 @@ function printCalls(r) {
   }
   if (z.baml != null) console.log(`  sandboxed call vs @boundaryml/baml callFunction from Node: ${fmt(z.sandbox, 'µs')} vs ${fmt(z.baml, 'µs')} = ${((z.sandbox / z.baml) * 100).toFixed(0)}% (target <= 50%, issue #6)`)
   console.log(`  100 contexts x 10 concurrent calls at 100 ms: ${fmt(r.contexts, 'ms')} (target <= 200 ms, issue #6)`)
+  const idle = idleState()
+  if (idle) console.log(`  (this machine: ${idle}; the per-call ratios depend on it, see BENCHMARKS.md)`)
   console.log(`  1,000 concurrent: ours ${fmt(c.ours, 'ms')} vs plain HTTP ${fmt(c.plain, 'ms')} = ${((c.ours / c.plain - 1) * 100).toFixed(1)}% slower (target <= 10%); mock saw up to ${r.maxInFlight} requests in flight`)
+}
+
+/** How this machine's idle CPUs sleep (Linux), which sets what a thread wake-up costs. */
+function idleState() {
+  const read = (f) => {
+    try {
+      return require('node:fs').readFileSync(f, 'utf8').trim()
+    } catch {
+      return null
+    }
+  }
+  const driver = read('/sys/devices/system/cpu/cpuidle/current_driver')
+  const poll = read('/sys/module/haltpoll/parameters/guest_halt_poll_ns')
+  if (driver == null) return null
+  return `cpuidle driver ${driver}${poll == null ? '' : `, guest_halt_poll_ns ${poll}${poll === '0' ? ' (an idle vCPU halts at once)' : ''}`}`
 }
 
 module.exports = { callsSuite, printCalls }
