@@ -54,8 +54,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baml_sandbox::{
-    push_path, ConsoleLevel, Host, HostError, Reply, Sandbox, SandboxError, SandboxOptions, Value,
-    MAX_DEPTH,
+    drop_flat, push_path, ConsoleLevel, Host, HostError, Reply, Sandbox, SandboxError,
+    SandboxOptions, Value, MAX_DEPTH,
 };
 
 /// How long past its timeout an evaluation may take to settle (the machine may be busy).
@@ -585,18 +585,6 @@ struct FuzzHost {
 }
 
 const HOST_FUNCTIONS: &[&str] = &["echo", "give", "fail", "later"];
-
-/// Drops a value without recursing.
-fn drop_flat(v: Value) {
-    let mut stack = vec![v];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items),
-            Value::Object(props) => stack.extend(props.into_iter().map(|(_, v)| v)),
-            _ => {}
-        }
-    }
-}
 
 impl Drop for FuzzHost {
     /// The sandbox holds the host too, and may be the last to let go of it on any of its

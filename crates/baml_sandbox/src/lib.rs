@@ -22,4 +22,4 @@ pub use sandbox::{
     SandboxOptions, DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS,
     MAX_STACK_LIMIT, MAX_TIMERS,
 };
-pub use value::{push_path, Value, MAX_DEPTH};
+pub use value::{drop_flat, push_path, Value, MAX_DEPTH};

@@ -98,7 +98,8 @@ pub(crate) fn over_deep(value: &Value, depth: usize) -> Option<String> {
 
 /// Drops a value without recursing: the derived drop of a tree nested 100,000 deep (which
 /// only Rust code can build) would overflow the stack of the thread that happens to drop it.
-pub(crate) fn drop_flat(value: Value) {
+/// Embedders that build or receive such values drop them with this too.
+pub fn drop_flat(value: Value) {
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         let nested = |item: &Value| match item {

@@ -394,7 +394,8 @@ fn values_nested_past_the_limit_are_refused_on_the_way_in_not_fatal() {
     // a host function's result or a host error's field. Now each is refused at `MAX_DEPTH`,
     // as on the way out, and the sandbox drops what it was given without recursing.
     use baml_sandbox::{HostError, Sandbox, MAX_DEPTH};
-    use common::{chain, drop_deep, zeros, TestHost};
+    use baml_sandbox::drop_flat;
+    use common::{chain, zeros, TestHost};
     let rt = common::runtime();
     let host = std::sync::Arc::new(TestHost { inline: INLINE, ..Default::default() });
     for depth in [MAX_DEPTH + 1, 100_000] {
@@ -407,13 +408,13 @@ fn values_nested_past_the_limit_are_refused_on_the_way_in_not_fatal() {
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("a global {depth} deep was accepted"),
         }
-        drop_deep(Value::Object(opts.globals));
+        drop_flat(Value::Object(opts.globals));
     }
     // As deep as a result may be: accepted, and it comes back out whole.
     let opts = SandboxOptions { globals: vec![("deep".into(), chain(MAX_DEPTH))], ..Default::default() };
     let h = Harness::with_mode(opts, vec![], INLINE);
     assert_eq!(h.eval("let d = deep, n = 0; while (Array.isArray(d)) { d = d[0]; n++ } n").unwrap(), num(512.0));
-    drop_deep(h.eval("deep").unwrap());
+    drop_flat(h.eval("deep").unwrap());
 
     // How deep to nest, as a string argument.
     let depth_of = |args: &[Value]| if let Some(Value::String(s)) = args.first() { s.parse::<usize>().unwrap() } else { 0 };

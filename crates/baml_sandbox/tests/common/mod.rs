@@ -111,19 +111,6 @@ pub fn chain(depth: usize) -> Value {
     v
 }
 
-/// Drops a value without recursing (a test thread's stack is too small for the derived drop
-/// of a tree nested 100,000 deep).
-pub fn drop_deep(v: Value) {
-    let mut stack = vec![v];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items),
-            Value::Object(props) => stack.extend(props.into_iter().map(|(_, v)| v)),
-            _ => {}
-        }
-    }
-}
-
 /// The path of a value `n` levels down a `chain`.
 pub fn zeros(n: usize) -> String {
     "[0]".repeat(n)
