@@ -173,11 +173,14 @@ mod tests {
     #[test]
     fn finished_work_wins_and_requests_share_a_slot() {
         rt().block_on(async {
+            // Three in a row: a slot boundary may fall between two of them, not between both
+            // pairs.
             let a = slot_for(Duration::from_secs(30));
             let b = slot_for(Duration::from_secs(30));
+            let c = slot_for(Duration::from_secs(30));
             assert!(
-                Arc::ptr_eq(&a, &b),
-                "two 30 s timeouts started together share a timer"
+                Arc::ptr_eq(&a, &b) || Arc::ptr_eq(&b, &c),
+                "30 s timeouts started together share a timer"
             );
             let out = timeout(Duration::from_secs(30), async { 7 }).await;
             assert_eq!(out, Some(7));
