@@ -45,14 +45,6 @@ fn reply_here(reply: Reply, result: Result<Value, HostError>) {
     REPLYING.with(|r| r.set(false));
 }
 
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl BamlBinding {
     pub(crate) fn new(runtime: Arc<Runtime>, env: BTreeMap<String, String>) -> BamlBinding {
         let functions = runtime
@@ -113,35 +105,41 @@ impl BamlBinding {
             client: None,
         };
         let name = name.clone();
-        let task = crate::tokio_handle().spawn(async move {
-            let mut sink = |v: Json| {
-                if let Some(p) = &partial {
-                    p(from_json(&v));
+        let handle = crate::tokio_handle();
+        let _in_runtime = handle.enter();
+        let task = crate::eager::spawn_call(
+            handle.clone(),
+            crate::eager::small_args(&named),
+            async move {
+                let mut sink = |v: Json| {
+                    if let Some(p) = &partial {
+                        p(from_json(&v));
+                    }
+                };
+                let streaming = partial.is_some();
+                let result = runtime
+                    .call(
+                        &name,
+                        &named,
+                        &options,
+                        if streaming { Some(&mut sink) } else { None },
+                    )
+                    .await;
+                match result {
+                    Ok(out) => {
+                        usage
+                            .input_tokens
+                            .fetch_add(out.usage.input_tokens, Ordering::Relaxed);
+                        usage
+                            .output_tokens
+                            .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
+                        reply_here(reply, Ok(from_json(&out.value)));
+                    }
+                    Err(e) => reply_here(reply, Err(host_error(&e))),
                 }
-            };
-            let streaming = partial.is_some();
-            let result = runtime
-                .call(
-                    &name,
-                    &named,
-                    &options,
-                    if streaming { Some(&mut sink) } else { None },
-                )
-                .await;
-            match result {
-                Ok(out) => {
-                    usage
-                        .input_tokens
-                        .fetch_add(out.usage.input_tokens, Ordering::Relaxed);
-                    usage
-                        .output_tokens
-                        .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
-                    reply_here(reply, Ok(from_json(&out.value)));
-                }
-                Err(e) => reply_here(reply, Err(host_error(&e))),
-            }
-        });
-        Some(Box::new(AbortOnDrop(task.abort_handle())))
+            },
+        );
+        Some(Box::new(task))
     }
 }
 

@@ -14,6 +14,7 @@ mod abort;
 mod baml_calls;
 mod context;
 mod convert;
+mod eager;
 mod errors;
 mod main_thread;
 mod runtime;

@@ -2,10 +2,11 @@
 //! timeouts, and decoding the answer whole or as a stream of server-sent events.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::client::{HttpTimeouts, ResolvedClient};
+use crate::h1::{self, NetError};
 use crate::request::HttpRequest;
 use crate::response::{self, LlmOutput};
 use crate::sse::{SseDecoder, StreamAccumulator};
@@ -68,6 +69,10 @@ impl LlmError {
 pub struct Transport {
     /// One pooled client per connect timeout in use (reqwest sets it per client).
     clients: Mutex<HashMap<u64, reqwest::Client>>,
+    /// Plain `http://` requests, when no proxy is configured (see `h1`).
+    plain: h1::Pool,
+    /// Whether the environment names no proxy, read once like reqwest does.
+    no_proxy_env: OnceLock<bool>,
 }
 
 /// Longest accepted answer body.
@@ -75,6 +80,73 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 fn ms(v: u64) -> Option<Duration> {
     (v > 0).then(|| Duration::from_millis(v))
+}
+
+/// The environment variables reqwest reads proxies from for `http://` URLs.
+const PROXY_VARS: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
+
+/// An answer whose body is still to be read, from either client.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per request, held on the request's own future, never moved in a loop"
+)]
+enum Answer<'p> {
+    Reqwest(reqwest::Response),
+    Plain(h1::Response<'p>),
+}
+
+impl Answer<'_> {
+    fn status(&self) -> u16 {
+        match self {
+            Answer::Reqwest(r) => r.status().as_u16(),
+            Answer::Plain(r) => r.status,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            Answer::Reqwest(r) => r.headers().get(name),
+            Answer::Plain(r) => r.headers.get(name),
+        }
+        .and_then(|v| v.to_str().ok())
+    }
+
+    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, NetError> {
+        match self {
+            Answer::Reqwest(r) => r.chunk().await.map_err(|e| NetError::from_reqwest(&e)),
+            Answer::Plain(r) => r.chunk().await,
+        }
+    }
+}
+
+impl NetError {
+    fn from_reqwest(e: &reqwest::Error) -> Self {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        NetError {
+            message,
+            timeout: e.is_timeout(),
+        }
+    }
+
+    fn into_llm(self, client: &str) -> LlmError {
+        if self.timeout {
+            LlmError::Timeout {
+                client: client.to_string(),
+                message: format!("timed out: {}", self.message),
+            }
+        } else {
+            LlmError::Network {
+                client: client.to_string(),
+                message: self.message,
+            }
+        }
+    }
 }
 
 impl Transport {
@@ -100,46 +172,65 @@ impl Transport {
         Ok(c)
     }
 
+    /// Where `url` goes when it can skip reqwest: plain HTTP with no proxy configured.
+    fn plain_target(&self, url: &str) -> Option<h1::Target> {
+        let no_proxy = *self.no_proxy_env.get_or_init(|| {
+            PROXY_VARS
+                .iter()
+                .all(|v| std::env::var_os(v).is_none_or(|x| x.is_empty()))
+        });
+        no_proxy.then(|| h1::Target::parse(url)).flatten()
+    }
+
+    async fn post(
+        &self,
+        client: &ResolvedClient,
+        req: &HttpRequest,
+        body: Vec<u8>,
+    ) -> Result<Answer<'_>, LlmError> {
+        let body = bytes::Bytes::from(body);
+        if let Some(target) = self.plain_target(&req.url) {
+            let answer = self
+                .plain
+                .post(
+                    &target,
+                    &req.url,
+                    &req.headers,
+                    body.clone(),
+                    ms(client.timeouts.connect_ms),
+                )
+                .await
+                .map_err(|e| e.into_llm(&client.name))?;
+            // A redirect: the request was not handled there. reqwest sends it again and
+            // follows the redirect, as BAML's client does.
+            if !(matches!(answer.status, 301 | 302 | 303 | 307 | 308)
+                && answer.headers.contains_key("location"))
+            {
+                return Ok(Answer::Plain(answer));
+            }
+        }
+        let http = self.client_for(&client.timeouts)?;
+        let mut builder = http.post(&req.url);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        builder
+            .body(body)
+            .send()
+            .await
+            .map(Answer::Reqwest)
+            .map_err(|e| NetError::from_reqwest(&e).into_llm(&client.name))
+    }
+
     /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
     /// streaming one and `on_delta` sees the text accumulated so far after every event.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "the request's life in order: send, status, body or stream, filter"
-    )]
     pub async fn send(
         &self,
         client: &ResolvedClient,
         req: &HttpRequest,
         on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
     ) -> Result<LlmOutput, LlmError> {
-        let http = self.client_for(&client.timeouts)?;
-        let mut builder = http.post(&req.url);
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
-        }
         let body = serde_json::to_vec(&req.body).map_err(|e| LlmError::Config(e.to_string()))?;
-        builder = builder.body(body);
-        let name = client.name.clone();
-        let network = |e: &reqwest::Error| {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                message.push_str(": ");
-                message.push_str(&s.to_string());
-                source = s.source();
-            }
-            if e.is_timeout() {
-                LlmError::Timeout {
-                    client: name.clone(),
-                    message: format!("timed out: {message}"),
-                }
-            } else {
-                LlmError::Network {
-                    client: name.clone(),
-                    message,
-                }
-            }
-        };
         let t = client.timeouts;
         let streaming = on_delta.is_some();
         let overall = ms(t.request_ms);
@@ -152,26 +243,21 @@ impl Transport {
             } else {
                 None
             };
-            let send = builder.send();
-            let resp = match first {
+            let send = self.post(client, req, body);
+            let mut resp = match first {
                 Some((at, d)) => tokio::time::timeout_at(at, send)
                     .await
                     .map_err(|_| first_token_timeout(&client.name, d))?,
                 None => send.await,
-            }
-            .map_err(|e| network(&e))?;
-            let status = resp.status().as_u16();
+            }?;
+            let status = resp.status();
             let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
+                .header("retry-after")
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(|s| Duration::from_secs_f64(s.min(600.0)));
             if !(200..300).contains(&status) {
-                let raw = read_body(&client.name, resp, &network)
-                    .await
-                    .unwrap_or_default();
+                let raw = read_body(&client.name, &mut resp).await.unwrap_or_default();
                 let raw = String::from_utf8_lossy(&raw).into_owned();
                 return Err(LlmError::Status {
                     client: client.name.clone(),
@@ -183,7 +269,7 @@ impl Transport {
             }
             match on_delta {
                 None => {
-                    let raw = read_body(&client.name, resp, &network).await?;
+                    let raw = read_body(&client.name, &mut resp).await?;
                     response::parse_response(client.provider.api(), &raw).map_err(|e| {
                         LlmError::InvalidResponse {
                             client: client.name.clone(),
@@ -196,12 +282,11 @@ impl Transport {
                 Some(on_delta) => {
                     read_stream(
                         client,
-                        resp,
+                        &mut resp,
                         status,
                         first,
                         t.idle_ms.and_then(ms),
                         on_delta,
-                        &network,
                     )
                     .await
                 }
@@ -243,13 +328,9 @@ fn first_token_timeout(client: &str, d: Duration) -> LlmError {
     }
 }
 
-async fn read_body(
-    client: &str,
-    mut resp: reqwest::Response,
-    network: &impl Fn(&reqwest::Error) -> LlmError,
-) -> Result<Vec<u8>, LlmError> {
+async fn read_body(client: &str, resp: &mut Answer<'_>) -> Result<Vec<u8>, LlmError> {
     let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| network(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.into_llm(client))? {
         if out.len() + chunk.len() > MAX_BODY {
             return Err(LlmError::Network {
                 client: client.to_string(),
@@ -263,12 +344,11 @@ async fn read_body(
 
 async fn read_stream(
     client: &ResolvedClient,
-    mut resp: reqwest::Response,
+    resp: &mut Answer<'_>,
     status: u16,
     mut first_token: Option<(tokio::time::Instant, Duration)>,
     idle: Option<Duration>,
     on_delta: &mut (dyn FnMut(&str) + Send),
-    network: &impl Fn(&reqwest::Error) -> LlmError,
 ) -> Result<LlmOutput, LlmError> {
     let mut decoder = SseDecoder::new();
     let mut acc = StreamAccumulator::new(client.provider.api());
@@ -301,7 +381,7 @@ async fn read_stream(
             }
             (_, None) => next.await,
         }
-        .map_err(|e| network(&e))?;
+        .map_err(|e| e.into_llm(&client.name))?;
         let Some(chunk) = chunk else { break };
         raw_len += chunk.len();
         if raw_len > MAX_BODY {

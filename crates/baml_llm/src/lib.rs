@@ -4,6 +4,7 @@
 
 pub mod client;
 mod deadline;
+mod h1;
 pub mod http;
 pub mod request;
 pub mod response;

@@ -979,3 +979,122 @@ async fn env_keys_per_call_over_the_runtime() {
         ]
     );
 }
+
+/// Plain `http://` requests go through `baml_llm`'s own keep-alive client: one connection
+/// carries every call made one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_calls_reuse_one_connection() {
+    let mock = MockServer::start().unwrap();
+    let url = mock.url();
+    let rt = runtime(&openai("Main", &url, "m1", ""));
+    script(&mock, json!({ "default": { "text": PERSON } }));
+    for _ in 0..20 {
+        assert_eq!(
+            bounded(call(&rt, &CallOptions::default()))
+                .await
+                .unwrap()
+                .value,
+            person()
+        );
+    }
+    let stats = mock.stats();
+    assert_eq!(stats["requests"], 20);
+    assert_eq!(stats["connections_total"], 1, "{stats}");
+}
+
+/// A pooled connection the server closed while it was idle is not used again: the next call
+/// opens a new one and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closed_while_idle_is_replaced() {
+    let mock = MockServer::start_with(mock_llm::ServerOptions {
+        idle_timeout: Duration::from_millis(100),
+        ..mock_llm::ServerOptions::default()
+    })
+    .unwrap();
+    let url = mock.url();
+    let rt = runtime(&openai("Main", &url, "m1", ""));
+    script(&mock, json!({ "default": { "text": PERSON } }));
+    for round in 1..=3u64 {
+        assert_eq!(
+            bounded(call(&rt, &CallOptions::default()))
+                .await
+                .unwrap()
+                .value,
+            person()
+        );
+        // Until the server has closed the idle connection.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while mock.stats()["connections_open"] != 0 {
+            assert!(Instant::now() < deadline, "{}", mock.stats());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let stats = mock.stats();
+        assert_eq!(stats["requests"], round);
+        assert_eq!(stats["connections_total"], round, "{stats}");
+    }
+}
+
+/// A server that accepts the connection and closes it without answering fails the call with
+/// a network error naming the URL; it does not hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_closing_without_an_answer_is_a_network_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = std::io::Read::read(&mut s, &mut buf);
+    });
+    let url = format!("http://{addr}");
+    let rt = runtime(&openai("Main", &url, "m1", ""));
+    let e = bounded(call(&rt, &CallOptions::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "BAML_HTTP");
+    let (status, timeout, client) = http_error(&e);
+    assert_eq!((status, timeout, client.as_str()), (None, false, "Main"));
+    assert!(
+        e.to_string()
+            .contains(&format!("{url}/v1/chat/completions")),
+        "{e}"
+    );
+    closer.join().unwrap();
+}
+
+/// A plain-HTTP endpoint that redirects (as FastAPI does for a trailing slash) is followed, as
+/// BAML's client (reqwest) follows it: same method, same body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_plain_http_endpoint_is_followed() {
+    let mock = MockServer::start().unwrap();
+    script(&mock, json!({ "default": { "text": PERSON } }));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let target = format!("{}/v1/chat/completions", mock.url());
+    let redirector = std::thread::spawn(move || {
+        let mut served = 0;
+        // One redirect per connection: ours, then reqwest's.
+        listener.set_nonblocking(false).unwrap();
+        while served < 2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+                assert!(n > 0, "closed before a request head");
+                got.extend_from_slice(&buf[..n]);
+            }
+            let reply = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            std::io::Write::write_all(&mut s, reply.as_bytes()).unwrap();
+            served += 1;
+        }
+    });
+    let rt = runtime(&openai("Main", &format!("http://{addr}"), "m1", ""));
+    let out = bounded(call(&rt, &CallOptions::default())).await.unwrap();
+    assert_eq!(out.value, person());
+    redirector.join().unwrap();
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(models(&mock), ["m1"]);
+}
