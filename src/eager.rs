@@ -31,6 +31,9 @@ enum State {
     Polling(bool),
     /// Pending, and nothing has woken it since.
     Parked(Task),
+    /// Being handed to tokio (outside the lock: spawning on a runtime that has shut down drops
+    /// the task at once, and its drops may wake this very waker).
+    Spawning,
     /// Handed to tokio.
     Running(tokio::task::AbortHandle),
     /// Finished, or cancelled.
@@ -54,12 +57,35 @@ impl Wake for Shared {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        let task = {
+            let mut state = self.lock();
+            match std::mem::replace(&mut *state, State::Spawning) {
+                State::Parked(task) => task,
+                State::Polling(_) => {
+                    *state = State::Polling(true);
+                    return;
+                }
+                other => {
+                    *state = other;
+                    return;
+                }
+            }
+        };
+        self.spawn(task);
+    }
+}
+
+impl Shared {
+    /// Hands `task` to tokio; the state must be `Spawning`. If the call was cancelled
+    /// meanwhile (the state is `Done`), the spawned task is aborted.
+    fn spawn(&self, task: Task) {
+        let running = self.handle.spawn(task).abort_handle();
         let mut state = self.lock();
-        match std::mem::replace(&mut *state, State::Done) {
-            State::Polling(_) => *state = State::Polling(true),
-            // Spawning never calls this waker, so holding the lock is fine.
-            State::Parked(task) => *state = State::Running(self.handle.spawn(task).abort_handle()),
-            other => *state = other,
+        if matches!(*state, State::Spawning) {
+            *state = State::Running(running);
+        } else {
+            drop(state);
+            running.abort();
         }
     }
 }
@@ -82,9 +108,11 @@ impl Drop for EagerGuard {
         let old = std::mem::replace(&mut *self.0.lock(), State::Done);
         match old {
             State::Running(h) => h.abort(),
-            // Dropped here, outside the lock: the task's own drops may take time.
+            // Dropped here, outside the lock: the task's own drops may take time, and may wake
+            // its waker (which then finds `Done`).
             State::Parked(task) => drop(task),
-            State::Polling(_) | State::Done => {}
+            // `Spawning` sees `Done` and aborts what it spawned.
+            State::Polling(_) | State::Spawning | State::Done => {}
         }
     }
 }
@@ -178,13 +206,20 @@ pub(crate) fn spawn_call(
     if ready {
         *shared.lock() = State::Done;
         drop(task);
-    } else {
+        return EagerGuard(shared, true);
+    }
+    let woken = {
         let mut state = shared.lock();
-        *state = if matches!(*state, State::Polling(true)) {
-            State::Running(shared.handle.spawn(task).abort_handle())
+        if matches!(*state, State::Polling(true)) {
+            *state = State::Spawning;
+            Some(task)
         } else {
-            State::Parked(task)
-        };
+            *state = State::Parked(task);
+            None
+        }
+    };
+    if let Some(task) = woken {
+        shared.spawn(task);
     }
     EagerGuard(shared, true)
 }
