@@ -57,7 +57,7 @@ impl NetError {
 }
 
 /// `e` with its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -121,15 +121,8 @@ impl Answer<'_> {
 
 impl NetError {
     fn from_reqwest(e: &reqwest::Error) -> Self {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
         NetError {
-            message,
+            message: h1::chain(e),
             timeout: e.is_timeout(),
         }
     }
