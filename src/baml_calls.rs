@@ -105,40 +105,34 @@ impl BamlBinding {
             client: None,
         };
         let name = name.clone();
-        let handle = crate::tokio_handle();
-        let _in_runtime = handle.enter();
-        let task = crate::eager::spawn_call(
-            handle.clone(),
-            crate::eager::small_args(&named),
-            async move {
-                let mut sink = |v: Json| {
-                    if let Some(p) = &partial {
-                        p(from_json(&v));
-                    }
-                };
-                let streaming = partial.is_some();
-                let result = runtime
-                    .call(
-                        &name,
-                        &named,
-                        &options,
-                        if streaming { Some(&mut sink) } else { None },
-                    )
-                    .await;
-                match result {
-                    Ok(out) => {
-                        usage
-                            .input_tokens
-                            .fetch_add(out.usage.input_tokens, Ordering::Relaxed);
-                        usage
-                            .output_tokens
-                            .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
-                        reply_here(reply, Ok(from_json(&out.value)));
-                    }
-                    Err(e) => reply_here(reply, Err(host_error(&e))),
+        let task = crate::eager::spawn_call(crate::eager::small_args(&named), async move {
+            let mut sink = |v: Json| {
+                if let Some(p) = &partial {
+                    p(from_json(&v));
                 }
-            },
-        );
+            };
+            let streaming = partial.is_some();
+            let result = runtime
+                .call(
+                    &name,
+                    &named,
+                    &options,
+                    if streaming { Some(&mut sink) } else { None },
+                )
+                .await;
+            match result {
+                Ok(out) => {
+                    usage
+                        .input_tokens
+                        .fetch_add(out.usage.input_tokens, Ordering::Relaxed);
+                    usage
+                        .output_tokens
+                        .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
+                    reply_here(reply, Ok(from_json(&out.value)));
+                }
+                Err(e) => reply_here(reply, Err(host_error(&e))),
+            }
+        });
         Some(Box::new(task))
     }
 }

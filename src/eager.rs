@@ -169,14 +169,15 @@ pub(crate) fn small_args(args: &serde_json::Map<String, serde_json::Value>) -> b
     args.values().all(|v| fits(v, &mut budget))
 }
 
-/// Runs `fut` on this thread until it first waits, then lets tokio finish it; with `small`
-/// false or many calls in flight, spawns it (see the module docs). Must be called inside
-/// `handle`'s context.
+/// Runs `fut` on this thread until it first waits, then lets the addon's tokio runtime finish
+/// it; with `small` false or many calls in flight, spawns it there (see the module docs).
 pub(crate) fn spawn_call(
-    handle: Handle,
     small: bool,
     fut: impl Future<Output = ()> + Send + 'static,
 ) -> EagerGuard {
+    let handle = crate::tokio_handle();
+    // The first poll creates timers and sockets: they need the runtime's context.
+    let _in_runtime = handle.enter();
     let (counted, few) = InFlight::start();
     let fut = async move {
         let _counted = counted;

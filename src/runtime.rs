@@ -251,90 +251,83 @@ impl BamlRuntime {
             env: opts.env,
             client: opts.client,
         };
-        let handle = crate::tokio_handle();
-        let _in_runtime = handle.enter();
-        crate::eager::spawn_call(
-            handle.clone(),
-            crate::eager::small_args(&args),
-            async move {
-                let partial_poster = task_poster.clone();
-                // The newest partial not yet handed to Node: a partial is a snapshot of the whole
-                // result so far, so when Node falls behind the stream it gets the newest one, and
-                // memory holds one snapshot, not every one produced meanwhile.
-                let waiting: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
-                let mut sink = |v: serde_json::Value| {
-                    if let Some(f) = &on_partial_ref {
-                        let stale = waiting
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .replace(v);
-                        if stale.is_some() {
-                            // A task is already posted; it will take this one.
-                            return;
-                        }
-                        let f = Sendable(f.get());
-                        let slot = waiting.clone();
-                        partial_poster.post(Box::new(move |env| unsafe {
-                            let Some(v) =
-                                slot.lock().unwrap_or_else(PoisonError::into_inner).take()
-                            else {
-                                return;
-                            };
-                            if let (Ok(func), Ok(arg)) = (
-                                deref(env, f.get()),
-                                serde_json::Value::to_napi_value(env, v),
-                            ) {
-                                if call(env, func, undefined(env), &[arg]).is_err() {
-                                    clear_exception(env);
-                                }
-                            }
-                        }));
-                    }
-                };
-                let streaming = stream_flag || on_partial_ref.is_some();
-                let work = rt.call(
-                    &name,
-                    &args,
-                    &call_options,
-                    if streaming { Some(&mut sink) } else { None },
-                );
-                let result = tokio::select! {
-                    r = work => r,
-                    Ok(()) = cancel_rx => Err(baml_runtime::CallError::Aborted),
-                };
-                let poster = task_poster.clone();
-                task_poster.post(Box::new(move |env| unsafe {
-                    match result {
-                        Ok(out) => {
-                            if let Ok(v) = serde_json::Value::to_napi_value(env, out.value) {
-                                sys::napi_resolve_deferred(env, deferred.get(), v);
-                            } else {
-                                clear_exception(env);
-                                sys::napi_reject_deferred(
-                                    env,
-                                    deferred.get(),
-                                    invalid_arg(env, "the result cannot be built in Node"),
-                                );
-                            }
-                        }
-                        Err(e) => {
-                            sys::napi_reject_deferred(env, deferred.get(), call_error(env, &e));
-                        }
-                    }
-                    if let Some(f) = on_partial {
-                        delete_ref(env, f.get());
-                    }
-                    if let Some((sig, f)) = listener
+        crate::eager::spawn_call(crate::eager::small_args(&args), async move {
+            let partial_poster = task_poster.clone();
+            // The newest partial not yet handed to Node: a partial is a snapshot of the whole
+            // result so far, so when Node falls behind the stream it gets the newest one, and
+            // memory holds one snapshot, not every one produced meanwhile.
+            let waiting: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+            let mut sink = |v: serde_json::Value| {
+                if let Some(f) = &on_partial_ref {
+                    let stale = waiting
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .take()
-                    {
-                        remove_listener(env, sig.get(), f.get());
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .replace(v);
+                    if stale.is_some() {
+                        // A task is already posted; it will take this one.
+                        return;
                     }
-                    poster.release(env);
-                }));
-            },
-        )
+                    let f = Sendable(f.get());
+                    let slot = waiting.clone();
+                    partial_poster.post(Box::new(move |env| unsafe {
+                        let Some(v) = slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+                        else {
+                            return;
+                        };
+                        if let (Ok(func), Ok(arg)) = (
+                            deref(env, f.get()),
+                            serde_json::Value::to_napi_value(env, v),
+                        ) {
+                            if call(env, func, undefined(env), &[arg]).is_err() {
+                                clear_exception(env);
+                            }
+                        }
+                    }));
+                }
+            };
+            let streaming = stream_flag || on_partial_ref.is_some();
+            let work = rt.call(
+                &name,
+                &args,
+                &call_options,
+                if streaming { Some(&mut sink) } else { None },
+            );
+            let result = tokio::select! {
+                r = work => r,
+                Ok(()) = cancel_rx => Err(baml_runtime::CallError::Aborted),
+            };
+            let poster = task_poster.clone();
+            task_poster.post(Box::new(move |env| unsafe {
+                match result {
+                    Ok(out) => {
+                        if let Ok(v) = serde_json::Value::to_napi_value(env, out.value) {
+                            sys::napi_resolve_deferred(env, deferred.get(), v);
+                        } else {
+                            clear_exception(env);
+                            sys::napi_reject_deferred(
+                                env,
+                                deferred.get(),
+                                invalid_arg(env, "the result cannot be built in Node"),
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        sys::napi_reject_deferred(env, deferred.get(), call_error(env, &e));
+                    }
+                }
+                if let Some(f) = on_partial {
+                    delete_ref(env, f.get());
+                }
+                if let Some((sig, f)) = listener
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                {
+                    remove_listener(env, sig.get(), f.get());
+                }
+                poster.release(env);
+            }));
+        })
         .detach();
         Ok(promise)
     }
