@@ -105,6 +105,12 @@ async fn call(rt: &Runtime, opts: &CallOptions) -> Result<CallOutput, CallError>
 }
 
 /// A streaming call; returns the result and every partial seen.
+/// One call with default options, within [`bounded`]'s time, that must return [`person`].
+async fn call_returns_person(rt: &Runtime) {
+    let out = bounded(call(rt, &CallOptions::default())).await.unwrap();
+    assert_eq!(out.value, person());
+}
+
 async fn stream(rt: &Runtime, opts: &CallOptions) -> (Result<CallOutput, CallError>, Vec<Json>) {
     let mut partials = Vec::new();
     let mut sink = |v: Json| partials.push(v);
@@ -989,13 +995,7 @@ async fn sequential_calls_reuse_one_connection() {
     let rt = runtime(&openai("Main", &url, "m1", ""));
     script(&mock, json!({ "default": { "text": PERSON } }));
     for _ in 0..20 {
-        assert_eq!(
-            bounded(call(&rt, &CallOptions::default()))
-                .await
-                .unwrap()
-                .value,
-            person()
-        );
+        call_returns_person(&rt).await;
     }
     let stats = mock.stats();
     assert_eq!(stats["requests"], 20);
@@ -1015,13 +1015,7 @@ async fn a_connection_the_server_closed_while_idle_is_replaced() {
     let rt = runtime(&openai("Main", &url, "m1", ""));
     script(&mock, json!({ "default": { "text": PERSON } }));
     for round in 1..=3u64 {
-        assert_eq!(
-            bounded(call(&rt, &CallOptions::default()))
-                .await
-                .unwrap()
-                .value,
-            person()
-        );
+        call_returns_person(&rt).await;
         // Until the server has closed the idle connection.
         let deadline = Instant::now() + Duration::from_secs(5);
         while mock.stats()["connections_open"] != 0 {
@@ -1091,8 +1085,7 @@ async fn a_redirecting_plain_http_endpoint_is_followed() {
         }
     });
     let rt = runtime(&openai("Main", &format!("http://{addr}"), "m1", ""));
-    let out = bounded(call(&rt, &CallOptions::default())).await.unwrap();
-    assert_eq!(out.value, person());
+    call_returns_person(&rt).await;
     redirector.join().unwrap();
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
