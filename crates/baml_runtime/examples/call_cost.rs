@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use mock_llm::MockServer;
 
+mod common;
+
 fn main() {
     let n: usize = std::env::args().nth(1).map_or(3000, |s| s.parse().unwrap());
     let mock = MockServer::start().unwrap();
@@ -21,32 +23,7 @@ fn main() {
     )
     .unwrap();
     let url = mock.url();
-    let src = format!(
-        r##"
-class Person {{
-  name string
-  age int
-}}
-client<llm> Mock {{
-  provider openai
-  options {{
-    model "bench"
-    api_key "sk-bench"
-    base_url "{url}/v1"
-  }}
-}}
-function Extract(text: string) -> Person {{
-  client Mock
-  prompt #"
-    Extract the person from the text.
-    {{{{ text }}}}
-    {{{{ ctx.output_format }}}}
-  "#
-}}
-"##
-    );
-    let rt =
-        Arc::new(baml_runtime::Runtime::from_files([("main.baml".to_string(), src)], []).unwrap());
+    let rt = Arc::new(common::extract_runtime(&url));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -9,6 +9,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+mod common;
+
 const ANSWER: &str = r#"{"id":"chatcmpl-mock1","object":"chat.completion","created":1795567752,"model":"x","choices":[{"index":0,"message":{"role":"assistant","content":"{\"name\": \"Ann\", \"age\": 36}","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":4,"total_tokens":5,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_mock"}"#;
 
 fn time(label: &str, n: u32, mut f: impl FnMut()) {
@@ -26,30 +28,8 @@ fn time(label: &str, n: u32, mut f: impl FnMut()) {
 }
 
 fn main() {
-    let src = r##"
-class Person {
-  name string
-  age int
-}
-client<llm> Mock {
-  provider openai
-  options {
-    model "bench"
-    api_key "sk-bench"
-    base_url "http://127.0.0.1:9/v1"
-  }
-}
-function Extract(text: string) -> Person {
-  client Mock
-  prompt #"
-    Extract the person from the text.
-    {{ text }}
-    {{ ctx.output_format }}
-  "#
-}
-"##;
-    let rt = baml_runtime::Runtime::from_files([("main.baml".to_string(), src.to_string())], [])
-        .unwrap();
+    // Nothing listens there: nothing is sent.
+    let rt = common::extract_runtime("http://127.0.0.1:9");
     let mut args = serde_json::Map::new();
     args.insert("text".into(), "Ann is 36.".into());
     let opts = baml_runtime::CallOptions::default();
@@ -60,9 +40,6 @@ function Extract(text: string) -> Person {
     let req = rt.render_request("Extract", &args, &opts, false).unwrap();
     time("serialize body", n, || {
         black_box(serde_json::to_vec(&req.body).unwrap());
-    });
-    time("url parse", n, || {
-        black_box(req.url.parse::<std::net::SocketAddr>().ok());
     });
     time("decode answer", n, || {
         black_box(
