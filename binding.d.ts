@@ -18,7 +18,7 @@ export declare class BamlContext {
   constructor(runtime: BamlRuntime, options?: ContextOptions)
   /**
    * Runs `code` as a script (top-level `await` allowed) and resolves with its completion
-   * value, copied out of the sandbox.
+   * value, copied out of the sandbox. Bad arguments reject with `ERR_INVALID_ARG_VALUE`.
    */
   evaluate(code: string, options?: EvaluateOptions): Promise<unknown>
   /** BAML calls made by this context and the tokens they used. */
@@ -30,7 +30,7 @@ export declare class BamlContext {
    * does every later `evaluate()`. Calling it again does nothing.
    */
   dispose(): void
-  /** Whether `dispose()` was called. */
+  /** Whether `dispose()` was called (or the context's worker process died). */
   get disposed(): boolean
 }
 
@@ -54,7 +54,7 @@ export declare class BamlRuntime {
    * `partial: true`, `b.parseStream` for an unfinished stream). Throws `BAML_VALIDATION` with
    * `rawOutput` when the text cannot be read as that type.
    */
-  parse(name: string, text: string, options?: { partial?: boolean }): unknown
+  parse(name: string, text: string, options?: ParseOptions): unknown
   /**
    * Calls BAML function `name` from Node (no sandbox). `args` are by parameter name.
    * Resolves with the parsed result; rejects with `BAML_HTTP`, `BAML_VALIDATION`,
@@ -102,13 +102,13 @@ export interface CallOptions {
 
 /** Options of a `BamlContext` (all optional). */
 export interface ContextOptions {
-  /** QuickJS heap limit in bytes. Default 64 MiB. */
+  /** QuickJS heap limit in bytes, at least 1 MiB. Default 64 MiB. */
   memoryLimitBytes?: number
   /** Wall-clock limit of each `evaluate()`, awaits included. Default 30000. */
   timeoutMs?: number
-  /** Stack limit in bytes (at most 4 MiB). Default 512 KiB. */
+  /** Stack limit in bytes, from 64 KiB to 4 MiB. Default 512 KiB. */
   maxStackBytes?: number
-  /** Copied (JSON semantics) into the global scope. */
+  /** Copied (JSON semantics plus `undefined`, NaN, ±Infinity and `Date`) into the global scope. */
   globals?: Record<string, unknown>
   /** Node functions callable from the sandbox as globals; they may return a Promise. */
   hostFunctions?: Record<string, (...args: any[]) => unknown>
@@ -116,6 +116,12 @@ export interface ContextOptions {
   onConsole?: (level: 'log' | 'info' | 'warn' | 'error' | 'debug', message: string) => void
   /** Values for `env.NAME` in BAML clients, over the runtime's. */
   env?: Record<string, string>
+  /**
+   * `'process'` (default): the runtime lives in a supervised, confined worker process, so
+   * nothing sandboxed code does (or an engine bug) can crash or block Node. `'thread'`: it
+   * lives on the addon's sandbox threads in this process (faster to reach; for trusted code).
+   */
+  isolation?: 'process' | 'thread'
 }
 
 /** Options of one `evaluate()` call. */
@@ -124,6 +130,8 @@ export interface EvaluateOptions {
   timeoutMs?: number
   /** Aborting it rejects the evaluation with `code: 'SANDBOX_ABORTED'`. */
   signal?: AbortSignal
+  /** The script's name in stack traces (default `<sandbox>`). */
+  filename?: string
 }
 
 /** What `memoryUsage()` returns. */

@@ -143,7 +143,8 @@ test.serial('millions of timers: refused past 100,000 pending with a RangeError,
   t.regex(err?.message ?? '', /more than 100000 timers pending/)
   t.log(`100,000 timers: ${r.took.toFixed(0)} ms, ${r.ticks} ticks`)
   t.true(r.took < 8000, `${r.took} ms`)
-  t.true(r.ticks >= 10, `Node ticked ${r.ticks} times`)
+  // Node's 10 ms interval kept ticking while the sandbox worked (at least every 40 ms).
+  t.true(r.ticks >= Math.floor(r.took / 40), `Node ticked ${r.ticks} times in ${r.took.toFixed(0)} ms`)
   // The cap is per pending timer: those of the failed evaluation were cancelled with it.
   t.is(await ctx.evaluate('let n = 0; for (let i = 0; i < 1000; i++) setTimeout(() => n++, 0); await new Promise((r) => setTimeout(r, 5)); n'), 1000)
   // Caught inside, the RangeError leaves the script in control, which then times out.

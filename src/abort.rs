@@ -1,53 +1,58 @@
 //! `AbortSignal` listeners: added for an operation in flight, removed once it settles.
+//!
+//! napi-rs's own `AbortSignal` conversion overwrites the signal's `onabort` (breaking the
+//! embedder's own handler) and keeps every callback registered for the signal's lifetime (a
+//! long-lived signal passed to every evaluation would grow without bound), so listeners are
+//! added and removed with `addEventListener`/`removeEventListener` instead.
 
-use napi::sys;
+use napi::bindgen_prelude::*;
 
-use crate::util::{
-    call, clear_exception, delete_ref, deref, function, get, object, reference, set, string,
-    type_of, Env, Raw, Sendable,
-};
+type EventMethod<'env> = Function<'env, FnArgs<(&'static str, Unknown<'env>)>, Unknown<'env>>;
 
-/// References to a signal and its listener, for the removal.
-pub(crate) type ListenerRefs = (Sendable<sys::napi_ref>, Sendable<sys::napi_ref>);
-
-/// `signal.addEventListener('abort', listener, { once: true })` where the listener calls
-/// `on_abort(data)`; returns references to both for `remove_listener`.
-pub(crate) unsafe fn add_listener<T: 'static>(
-    env: Env,
-    signal: Raw,
-    data: T,
-    on_abort: unsafe fn(Env, &T, Raw),
-) -> Option<ListenerRefs> {
-    unsafe {
-        let f = function(env, "onabort", data, on_abort).ok()?;
-        let add = get(env, signal, "addEventListener").ok()?;
-        if type_of(env, add) != sys::ValueType::napi_function {
-            return None;
-        }
-        let opts = object(env).ok()?;
-        let t = crate::util::boolean(env, true).ok()?;
-        set(env, opts, "once", t).ok()?;
-        let kind = string(env, "abort").ok()?;
-        call(env, add, signal, &[kind, f, opts]).ok()?;
-        Some((
-            Sendable(reference(env, signal).ok()?),
-            Sendable(reference(env, f).ok()?),
-        ))
-    }
+/// A listener added to a signal, removed by `remove` (on Node's thread).
+pub(crate) struct Listener {
+    signal: ObjectRef<false>,
+    listener: FunctionRef<Unknown<'static>, ()>,
 }
 
-pub(crate) unsafe fn remove_listener(env: Env, signal: sys::napi_ref, f: sys::napi_ref) {
-    unsafe {
-        if let (Ok(s), Ok(func)) = (deref(env, signal), deref(env, f)) {
-            if let (Ok(remove), Ok(kind)) =
-                (get(env, s, "removeEventListener"), string(env, "abort"))
-            {
-                if call(env, remove, s, &[kind, func]).is_err() {
-                    clear_exception(env);
-                }
-            }
-        }
-        delete_ref(env, signal);
-        delete_ref(env, f);
+/// Whether `signal.aborted` is true now.
+pub(crate) fn aborted(signal: &Object<'_>) -> bool {
+    signal
+        .get_named_property::<Unknown>("aborted")
+        .and_then(|a| a.coerce_to_bool())
+        .unwrap_or(false)
+}
+
+/// `signal.addEventListener('abort', listener)`, where the listener runs `on_abort` once.
+pub(crate) fn listen(
+    env: &Env,
+    signal: &Object<'_>,
+    on_abort: impl Fn() + 'static,
+) -> Result<Listener> {
+    let listener = env.create_function_from_closure::<Unknown, (), _>("onabort", move |_| {
+        on_abort();
+        Ok(())
+    })?;
+    let add: EventMethod = signal.get_named_property("addEventListener")?;
+    add.apply(signal, FnArgs::from(("abort", listener.to_unknown())))?;
+    Ok(Listener {
+        signal: signal.create_ref::<false>()?,
+        listener: listener.create_ref()?,
+    })
+}
+
+impl Listener {
+    /// `signal.removeEventListener('abort', listener)`; errors (a signal whose method was
+    /// replaced) are ignored.
+    pub(crate) fn remove(self, env: &Env) {
+        let removed = (|| -> Result<()> {
+            let signal = self.signal.get_value(env)?;
+            let listener = self.listener.borrow_back(env)?;
+            let remove: EventMethod = signal.get_named_property("removeEventListener")?;
+            remove.apply(signal, FnArgs::from(("abort", listener.to_unknown())))?;
+            Ok(())
+        })();
+        drop(removed);
+        let _ = self.signal.unref(env);
     }
 }

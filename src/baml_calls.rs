@@ -2,10 +2,14 @@
 //! (no Node thread involved), its result or BAML error is copied back into the sandbox, and
 //! dropping the call's guard (the evaluation ended, the context was disposed) aborts the task,
 //! which drops its HTTP request.
+//!
+//! The errors a context's calls failed with are kept (the newest [`GENUINE_ERRORS`]), each under
+//! the origin id the sandbox's copy carries: if that very error escapes an evaluation, Node gets
+//! it back with its `BAML_*` code and fields, which sandboxed code can therefore not forge.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use baml_runtime::{CallError, CallOptions, Runtime};
 use baml_sandbox::{CallGuard, HostError, Partial, Reply, Value};
@@ -19,6 +23,13 @@ pub(crate) struct UsageCounters {
     pub(crate) output_tokens: AtomicU64,
 }
 
+/// How many failed calls' errors a context keeps for `BAML_*` errors that escape (the sandbox
+/// remembers as many error objects).
+const GENUINE_ERRORS: usize = 256;
+
+/// The most BAML calls one context may have in flight; past it a call rejects at once.
+pub(crate) const MAX_CALLS_PER_CONTEXT: usize = 1_000;
+
 /// What a context needs to run BAML calls.
 pub(crate) struct BamlBinding {
     runtime: Arc<Runtime>,
@@ -26,23 +37,18 @@ pub(crate) struct BamlBinding {
     /// Per exposed function: its name and parameter names in order.
     functions: Vec<(String, Vec<String>)>,
     pub(crate) usage: Arc<UsageCounters>,
+    in_flight: Arc<AtomicUsize>,
+    next_origin: AtomicU64,
+    genuine: Arc<Genuine>,
 }
 
-thread_local! {
-    /// Set while a BAML call's result is handed to its sandbox on a tokio worker: the turn
-    /// that applies it may start right here (for one short slice) instead of hopping threads.
-    static REPLYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
+/// Counts a call in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
 
-/// Whether the current thread is handing over a BAML result (see `REPLYING`).
-pub(crate) fn replying() -> bool {
-    REPLYING.with(std::cell::Cell::get)
-}
-
-fn reply_here(reply: Reply, result: Result<Value, HostError>) {
-    REPLYING.with(|r| r.set(true));
-    reply(result);
-    REPLYING.with(|r| r.set(false));
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl BamlBinding {
@@ -63,7 +69,21 @@ impl BamlBinding {
             env,
             functions,
             usage: Arc::new(UsageCounters::default()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            next_origin: AtomicU64::new(1),
+            genuine: Arc::default(),
         }
+    }
+
+    /// The error a call of this context failed with, by the origin its sandbox copy carries.
+    pub(crate) fn genuine(&self, origin: u64) -> Option<Arc<CallError>> {
+        self.genuine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|(o, _)| *o == origin)
+            .map(|(_, e)| e.clone())
     }
 
     /// The names the sandbox exposes, in index order.
@@ -82,13 +102,28 @@ impl BamlBinding {
             reply(Err(HostError::from("unknown BAML function")));
             return None;
         };
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_CALLS_PER_CONTEXT {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            reply(Err(HostError {
+                name: "RangeError".into(),
+                message: format!(
+                    "more than {MAX_CALLS_PER_CONTEXT} BAML calls in flight in this context"
+                ),
+                fields: Vec::new(),
+                origin: None,
+            }));
+            return None;
+        }
+        let counted = InFlight(self.in_flight.clone());
         if args.len() > params.len() {
-            reply(Err(invalid_argument(format!(
+            let e = CallError::InvalidArgument(format!(
                 "{name} takes {} argument(s) ({}), got {}",
                 params.len(),
                 params.join(", "),
                 args.len()
-            ))));
+            ));
+            let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+            reply(Err(keep_genuine(&self.genuine, origin, e)));
             return None;
         }
         let mut named = serde_json::Map::new();
@@ -105,7 +140,10 @@ impl BamlBinding {
             client: None,
         };
         let name = name.clone();
+        let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+        let genuine = self.genuine.clone();
         let task = crate::eager::spawn_call(crate::eager::small_args(&named), async move {
+            let _counted = counted;
             let mut sink = |v: Json| {
                 if let Some(p) = &partial {
                     p(from_json(&v));
@@ -128,21 +166,27 @@ impl BamlBinding {
                     usage
                         .output_tokens
                         .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
-                    reply_here(reply, Ok(from_json(&out.value)));
+                    reply(Ok(from_json(&out.value)));
                 }
-                Err(e) => reply_here(reply, Err(host_error(&e))),
+                Err(e) => reply(Err(keep_genuine(&genuine, origin, e))),
             }
         });
         Some(Box::new(task))
     }
 }
 
-fn invalid_argument(message: String) -> HostError {
-    HostError {
-        name: "BamlInvalidArgumentError".into(),
-        message,
-        fields: vec![("code".into(), Value::String("BAML_INVALID_ARGUMENT".into()))],
+type Genuine = Mutex<VecDeque<(u64, Arc<CallError>)>>;
+
+/// Keeps `e` as the genuine error of call `origin` and returns the sandbox's copy of it.
+fn keep_genuine(genuine: &Genuine, origin: u64, e: CallError) -> HostError {
+    let mut err = host_error(&e);
+    err.origin = Some(origin);
+    let mut kept = genuine.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() >= GENUINE_ERRORS {
+        kept.pop_front();
     }
+    kept.push_back((origin, Arc::new(e)));
+    err
 }
 
 /// A BAML error as sandboxed code sees it: BAML's class name and snake_case fields, plus `code`.
@@ -194,6 +238,7 @@ fn host_error(e: &CallError) -> HostError {
         name: e.class_name().into(),
         message: e.to_string(),
         fields,
+        origin: None,
     }
 }
 

@@ -1,70 +1,29 @@
 //! `BamlContext`: one sandbox, driven from Node.
 
-use std::collections::HashMap;
-use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use baml_sandbox::{
-    ConsoleLevel, ConsoleLine, Host, Reply, Sandbox, SandboxError, SandboxOptions, Value,
+    copy_budget, EvalOptions, Sandbox, SandboxError, SandboxHandle, SandboxOptions, Value,
+    DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MIN_MEMORY_LIMIT,
+    MIN_STACK_LIMIT,
 };
 use napi::bindgen_prelude::*;
-use napi::sys;
+use napi::{KeyCollectionMode, KeyConversion, KeyFilter};
 use napi_derive::napi;
 
-use crate::abort::{add_listener, remove_listener};
+use crate::abort::{self, Listener};
 use crate::baml_calls::{BamlBinding, UsageCounters};
 use crate::convert::{from_node, to_node};
-use crate::errors::{invalid_arg, sandbox_error, throw};
-use crate::main_thread::{poster, Poster};
-use crate::runtime::BamlRuntime;
-use crate::util::{
-    call, clear_exception, delete_ref, deref, function, get, js_number, message_of, own_keys,
-    reference, string, to_bool, to_f64, to_rust_string, type_of, undefined, Env as RawEnv, Raw,
-    Sendable,
+use crate::errors::{failure, js_number, sandbox_error, throw, throw_invalid, JsErr};
+use crate::host::{HostFn, NodeFunctions, NodeHost};
+use crate::mailbox::{mailbox, Job, Mailbox};
+use crate::options::{
+    self, ContextOptions, EvaluateOptions, Isolation, CONTEXT_KEYS, EVALUATE_KEYS,
 };
-
-/// Options of a `BamlContext` (all optional).
-#[expect(
-    dead_code,
-    reason = "declares the TypeScript interface; options are read field by field"
-)]
-#[napi(object, object_to_js = false)]
-pub struct ContextOptions {
-    /// QuickJS heap limit in bytes. Default 64 MiB.
-    pub memory_limit_bytes: Option<f64>,
-    /// Wall-clock limit of each `evaluate()`, awaits included. Default 30000.
-    pub timeout_ms: Option<f64>,
-    /// Stack limit in bytes (at most 4 MiB). Default 512 KiB.
-    pub max_stack_bytes: Option<f64>,
-    /// Copied (JSON semantics) into the global scope.
-    #[napi(ts_type = "Record<string, unknown>")]
-    pub globals: Option<HashMap<String, String>>,
-    /// Node functions callable from the sandbox as globals; they may return a Promise.
-    #[napi(ts_type = "Record<string, (...args: any[]) => unknown>")]
-    pub host_functions: Option<HashMap<String, String>>,
-    /// Receives the sandbox's `console.*` output.
-    #[napi(
-        ts_type = "(level: 'log' | 'info' | 'warn' | 'error' | 'debug', message: string) => void"
-    )]
-    pub on_console: Option<String>,
-    /// Values for `env.NAME` in BAML clients, over the runtime's.
-    pub env: Option<HashMap<String, String>>,
-}
-
-/// Options of one `evaluate()` call.
-#[expect(
-    dead_code,
-    reason = "declares the TypeScript interface; options are read field by field"
-)]
-#[napi(object, object_to_js = false)]
-pub struct EvaluateOptions {
-    /// Overrides the context's `timeoutMs` for this evaluation.
-    pub timeout_ms: Option<f64>,
-    /// Aborting it rejects the evaluation with `code: 'SANDBOX_ABORTED'`.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<String>,
-}
+use crate::promise::Deferred;
+use crate::runtime::BamlRuntime;
 
 /// What `usage()` returns.
 #[napi(object)]
@@ -81,373 +40,125 @@ pub struct MemoryUsage {
     pub limit_bytes: f64,
 }
 
-/// Node functions the sandbox may call. The references are created, used and deleted on
-/// Node's thread only.
-struct HostRefs {
-    poster: Arc<Poster>,
-    functions: Mutex<Vec<Sendable<sys::napi_ref>>>,
-    console: Mutex<Option<Sendable<sys::napi_ref>>>,
-}
-
-impl HostRefs {
-    /// Takes every reference out (to delete on Node's thread).
-    fn take_all(&self) -> Vec<Sendable<sys::napi_ref>> {
-        let functions = std::mem::take(
-            &mut *self
-                .functions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        let console = self
-            .console
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        functions.into_iter().chain(console).collect()
-    }
-
-    /// Deletes every reference (Node thread only).
-    unsafe fn clear(&self, env: RawEnv) {
-        for r in self.take_all() {
-            unsafe { delete_ref(env, r.0) };
-        }
-    }
-}
-
-impl Drop for HostRefs {
-    fn drop(&mut self) {
-        let refs = self.take_all();
-        if !refs.is_empty() {
-            self.poster.post(Box::new(move |env| {
-                for r in refs {
-                    unsafe { delete_ref(env, r.0) };
-                }
-            }));
-        }
-    }
-}
-
-struct NodeHost {
-    refs: Arc<HostRefs>,
-    /// The thread of the environment that created the context.
-    node_thread: std::thread::ThreadId,
-    /// The runtime's BAML functions, called on tokio (never on Node's thread).
-    baml: Arc<BamlBinding>,
-}
-
-impl Host for NodeHost {
-    fn may_run_here(&self) -> bool {
-        std::thread::current().id() == self.node_thread || crate::baml_calls::replying()
-    }
-
-    fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {
-        let refs = self.refs.clone();
-        self.refs.poster.post(Box::new(move |env| unsafe {
-            run_host_function(env, &refs, index, &args, reply);
-        }));
-    }
-
-    fn baml_call(
-        &self,
-        index: usize,
-        args: Vec<Value>,
-        partial: Option<baml_sandbox::Partial>,
-        reply: Reply,
-    ) -> Option<baml_sandbox::CallGuard> {
-        self.baml.call(index, args, partial, reply)
-    }
-
-    fn console(&self, level: ConsoleLevel, message: String) {
-        self.post_console(level, message);
-    }
-
-    /// The line (and the room it takes in the sandbox's outbox) is kept until Node has it.
-    fn console_line(&self, level: ConsoleLevel, line: ConsoleLine) {
-        self.post_console(level, line);
-    }
-}
-
-impl NodeHost {
-    fn post_console<M: std::ops::Deref<Target = str> + Send + 'static>(
-        &self,
-        level: ConsoleLevel,
-        message: M,
-    ) {
-        let refs = self.refs.clone();
-        self.refs.poster.post(Box::new(move |env| unsafe {
-            let Some(r) = refs
-                .console
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .map(|r| r.0)
-            else {
-                return;
-            };
-            let (Ok(f), Ok(l), Ok(m)) = (
-                deref(env, r),
-                string(env, level.as_str()),
-                string(env, &message),
-            ) else {
-                return;
-            };
-            if call(env, f, undefined(env), &[l, m]).is_err() {
-                clear_exception(env);
-            }
-        }));
-    }
-}
-
-type ReplySlot = Arc<Mutex<Option<Reply>>>;
-
-/// References to an evaluation's `signal` and its abort listener, for removing the listener.
-type ListenerSlot = Arc<Mutex<Option<(Sendable<sys::napi_ref>, Sendable<sys::napi_ref>)>>>;
-
-/// A validated positive byte count option as `usize`.
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "validated finite, positive and at most 1e15"
-)]
-fn whole_bytes(n: f64) -> usize {
-    n as usize
-}
-
-fn take_reply(slot: &ReplySlot) -> Option<Reply> {
-    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
-}
-
-/// Runs host function `index` on Node's thread and answers `reply` with its (awaited) result.
-unsafe fn run_host_function(
-    env: RawEnv,
-    refs: &HostRefs,
-    index: usize,
-    args: &[Value],
-    reply: Reply,
-) {
-    let fref = refs
-        .functions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(index)
-        .map(|r| r.0);
-    let Some(f) = fref.and_then(|r| unsafe { deref(env, r) }.ok()) else {
-        reply(Err("the context was disposed".into()));
-        return;
-    };
-    let mut js_args = Vec::with_capacity(args.len());
-    for a in args {
-        if let Ok(v) = unsafe { to_node(env, a) } {
-            js_args.push(v);
-        } else {
-            unsafe { clear_exception(env) };
-            reply(Err(
-                "host function arguments could not be copied into Node".into()
-            ));
-            return;
-        }
-    }
-    let Ok(result) = (unsafe { call(env, f, undefined(env), &js_args) }) else {
-        let message = unsafe { clear_exception(env) }.map_or_else(
-            || "host function failed".into(),
-            |e| unsafe { message_of(env, e) },
-        );
-        reply(Err(message.into()));
-        return;
-    };
-    let mut is_promise = false;
-    unsafe { sys::napi_is_promise(env, result, &raw mut is_promise) };
-    if !is_promise {
-        reply(copy_result(env, result).map_err(Into::into));
-        return;
-    }
-    let slot: ReplySlot = Arc::new(Mutex::new(Some(reply)));
-    let on_ok = unsafe {
-        function(
-            env,
-            "onFulfilled",
-            slot.clone(),
-            |env, slot: &ReplySlot, v| {
-                if let Some(reply) = take_reply(slot) {
-                    reply(copy_result(env, v).map_err(Into::into));
-                }
-            },
-        )
-    };
-    let on_err = unsafe {
-        function(
-            env,
-            "onRejected",
-            slot.clone(),
-            |env, slot: &ReplySlot, v| {
-                if let Some(reply) = take_reply(slot) {
-                    reply(Err(message_of(env, v).into()));
-                }
-            },
-        )
-    };
-    let attached = match (on_ok, on_err, unsafe { get(env, result, "then") }) {
-        (Ok(a), Ok(b), Ok(then)) => unsafe { call(env, then, result, &[a, b]) }.is_ok(),
-        _ => false,
-    };
-    if !attached {
-        unsafe { clear_exception(env) };
-        if let Some(reply) = take_reply(&slot) {
-            reply(Err("cannot await the host function's promise".into()));
-        }
-    }
-}
-
-fn copy_result(env: RawEnv, v: Raw) -> std::result::Result<Value, String> {
-    unsafe { from_node(env, v, "result") }.map_err(|e| {
-        format!(
-            "host function {} cannot be copied into the sandbox: {}",
-            e.path, e.reason
-        )
-    })
-}
-
 /// A sandboxed JavaScript context: its own QuickJS runtime, global scope, memory, stack and
 /// time limits, and no access to the host beyond the `hostFunctions` you give it.
 #[napi]
 pub struct BamlContext {
-    sandbox: Arc<Sandbox>,
-    refs: Arc<HostRefs>,
+    sandbox: Arc<dyn SandboxHandle>,
+    functions: Arc<NodeFunctions>,
+    baml: Arc<BamlBinding>,
+    mailbox: Arc<Mailbox>,
     timeout: Duration,
-    /// Calls and tokens of the BAML calls this context made.
-    usage: Arc<UsageCounters>,
 }
 
-/// Reads an optional positive number option.
-unsafe fn opt_number(env: RawEnv, options: Raw, key: &str, max: f64) -> Result<Option<f64>> {
-    let v = unsafe { get(env, options, key) }.map_err(|_| unsafe {
-        throw(env, invalid_arg(env, &format!("cannot read option {key}")))
-    })?;
-    match unsafe { type_of(env, v) } {
-        sys::ValueType::napi_undefined => Ok(None),
-        sys::ValueType::napi_number => {
-            let n = unsafe { to_f64(env, v) }.unwrap_or(f64::NAN);
-            if n.is_finite() && n > 0.0 && n <= max {
-                Ok(Some(n))
-            } else {
-                Err(unsafe {
-                    throw(env, invalid_arg(env, &format!("option {key} must be a positive number no larger than {max}, got {n}")))
-                })
-            }
-        }
-        _ => Err(unsafe {
-            throw(
-                env,
-                invalid_arg(env, &format!("option {key} must be a number")),
+/// The own enumerable string keys of an object option and their values.
+fn entries<'env>(
+    env: &Env,
+    object: &Object<'env>,
+    name: &str,
+) -> std::result::Result<Vec<(String, Unknown<'env>)>, String> {
+    let keys = object
+        .get_all_property_names(
+            KeyCollectionMode::OwnOnly,
+            KeyFilter::Enumerable,
+            KeyConversion::NumbersToStrings,
+        )
+        .map_err(|e| {
+            format!(
+                "the keys of option {name} cannot be listed: {}",
+                failure(env, &e)
             )
-        }),
-    }
-}
-
-/// Own enumerable string keys of an object option (`undefined` gives none).
-unsafe fn entries(env: RawEnv, options: Raw, key: &str) -> Result<Vec<(String, Raw)>> {
-    let v = unsafe { get(env, options, key) }.map_err(|_| unsafe {
-        throw(env, invalid_arg(env, &format!("cannot read option {key}")))
-    })?;
-    match unsafe { type_of(env, v) } {
-        sys::ValueType::napi_undefined | sys::ValueType::napi_null => return Ok(Vec::new()),
-        sys::ValueType::napi_object => {}
-        _ => {
-            return Err(unsafe {
-                throw(
-                    env,
-                    invalid_arg(env, &format!("option {key} must be an object")),
-                )
-            })
+        })?;
+    let len = keys.get_array_length().map_err(|e| e.reason.clone())?;
+    let mut out = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let key: Unknown = keys.get_element(i).map_err(|e| e.reason.clone())?;
+        if !key.get_type().is_ok_and(|t| t == ValueType::String) {
+            continue; // a symbol
         }
-    }
-    let Ok(keys) = (unsafe { own_keys(env, v) }) else {
-        let why = unsafe { clear_exception(env) }.map_or_else(String::new, |e| {
-            format!(": {}", unsafe { message_of(env, e) })
-        });
-        return Err(bad_arg(
-            env,
-            &format!("the keys of option {key} cannot be listed{why}"),
-        ));
-    };
-    let mut out = Vec::with_capacity(keys.len());
-    for (name, k) in keys {
-        let mut item = ptr::null_mut();
-        if unsafe { sys::napi_get_property(env, v, k, &raw mut item) } != sys::Status::napi_ok {
-            return Err(napi::Error::new(napi::Status::PendingException, ""));
-        }
-        out.push((name, item));
+        let key = key
+            .coerce_to_string()
+            .and_then(|s| s.into_utf8()?.into_owned())
+            .map_err(|e| e.reason.clone())?;
+        let value: Unknown = object
+            .get_named_property(&key)
+            .map_err(|e| format!("option {name}.{key} cannot be read: {}", failure(env, &e)))?;
+        out.push((key, value));
     }
     Ok(out)
 }
 
-/// A `TypeError` with `code: 'ERR_INVALID_ARG_VALUE'`, thrown.
-fn bad_arg(env: RawEnv, message: &str) -> napi::Error {
-    unsafe { throw(env, invalid_arg(env, message)) }
-}
-
-/// `ContextOptions`, read and validated.
-#[derive(Default)]
-struct ContextConfig {
+/// `ContextOptions`, validated, with what only Node holds split off.
+struct Config {
     sandbox: SandboxOptions,
-    functions: Vec<Raw>,
-    console: Option<Raw>,
-    env: Vec<(String, String)>,
+    functions: Vec<HostFn>,
+    console: Option<crate::host::ConsoleFn>,
+    env: std::collections::BTreeMap<String, String>,
+    isolation: Isolation,
 }
 
-unsafe fn read_context_options(env: RawEnv, options: Raw) -> Result<ContextConfig> {
-    let mut config = ContextConfig::default();
-    match unsafe { type_of(env, options) } {
-        sys::ValueType::napi_undefined | sys::ValueType::napi_null => return Ok(config),
-        sys::ValueType::napi_object => {}
-        _ => return Err(bad_arg(env, "options must be an object")),
-    }
+fn read_config(
+    options: Option<ContextOptions<'_>>,
+    env: &Env,
+) -> std::result::Result<Config, String> {
+    let mut config = Config {
+        sandbox: SandboxOptions::default(),
+        functions: Vec::new(),
+        console: None,
+        env: std::collections::BTreeMap::new(),
+        isolation: Isolation::Process,
+    };
+    let Some(o) = options else {
+        return Ok(config);
+    };
     let opts = &mut config.sandbox;
-    unsafe {
-        if let Some(n) = opt_number(env, options, "memoryLimitBytes", 1e15)? {
-            opts.memory_limit_bytes = whole_bytes(n);
-        }
-        if let Some(n) = opt_number(env, options, "timeoutMs", 2_147_483_647.0)? {
-            opts.timeout = Duration::from_secs_f64(n / 1000.0);
-        }
-        let max_stack = js_number(baml_sandbox::MAX_STACK_LIMIT);
-        if let Some(n) = opt_number(env, options, "maxStackBytes", max_stack)? {
-            opts.max_stack_bytes = whole_bytes(n);
-        }
-        for (k, v) in entries(env, options, "globals")? {
-            match from_node(env, v, &format!("globals.{k}")) {
-                Ok(value) => opts.globals.push((k, value)),
+    opts.memory_limit_bytes = match o.memory_limit_bytes {
+        Some(n) => options::bytes("memoryLimitBytes", n, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT)?,
+        None => DEFAULT_MEMORY_LIMIT,
+    };
+    opts.max_stack_bytes = match o.max_stack_bytes {
+        Some(n) => options::bytes("maxStackBytes", n, MIN_STACK_LIMIT, MAX_STACK_LIMIT)?,
+        None => DEFAULT_MAX_STACK,
+    };
+    if let Some(ms) = o.timeout_ms {
+        opts.timeout = options::timeout("timeoutMs", ms)?;
+    }
+    let budget = copy_budget(opts.memory_limit_bytes);
+    if let Some(globals) = &o.globals {
+        for (key, value) in entries(env, globals, "globals")? {
+            let path = baml_sandbox::push_path("globals", &key);
+            match from_node(env, &value, &path, budget) {
+                Ok(v) => opts.globals.push((key, v)),
                 Err(e) => {
-                    let msg = format!("{} cannot be copied into the sandbox: {}", e.path, e.reason);
-                    return Err(bad_arg(env, &msg));
+                    return Err(format!(
+                        "{} cannot be copied into the sandbox: {}",
+                        e.path, e.reason
+                    ))
                 }
             }
         }
-        for (k, v) in entries(env, options, "hostFunctions")? {
-            if type_of(env, v) != sys::ValueType::napi_function {
-                return Err(bad_arg(
-                    env,
-                    &format!("hostFunctions.{k} must be a function"),
-                ));
+    }
+    if let Some(functions) = &o.host_functions {
+        for (key, value) in entries(env, functions, "hostFunctions")? {
+            if !value.get_type().is_ok_and(|t| t == ValueType::Function) {
+                return Err(format!("option hostFunctions.{key} must be a function"));
             }
-            opts.host_functions.push(k);
-            config.functions.push(v);
-        }
-        let on_console = get(env, options, "onConsole").unwrap_or(undefined(env));
-        match type_of(env, on_console) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-            sys::ValueType::napi_function => config.console = Some(on_console),
-            _ => return Err(bad_arg(env, "option onConsole must be a function")),
-        }
-        for (k, v) in entries(env, options, "env")? {
-            if type_of(env, v) != sys::ValueType::napi_string {
-                return Err(bad_arg(env, &format!("env.{k} must be a string")));
-            }
-            config
-                .env
-                .push((k, to_rust_string(env, v).unwrap_or_default()));
+            let f = Function::<crate::host::ArgList, Unknown>::from_unknown(value)
+                .and_then(|f| f.create_ref())
+                .map_err(|e| format!("option hostFunctions.{key}: {}", e.reason))?;
+            opts.host_functions.push(key);
+            config.functions.push(f);
         }
     }
+    if let Some(f) = &o.on_console {
+        config.console = Some(
+            f.create_ref()
+                .map_err(|e| format!("option onConsole: {}", e.reason))?,
+        );
+    }
+    opts.console = config.console.is_some();
+    config.env = options::env_map(o.env);
+    config.isolation = options::isolation(o.isolation.as_deref())?;
     Ok(config)
 }
 
@@ -460,182 +171,157 @@ impl BamlContext {
         runtime: &BamlRuntime,
         #[napi(ts_arg_type = "ContextOptions")] options: Option<Unknown>,
     ) -> Result<Self> {
-        let raw_env = env.raw();
-        let poster = unsafe { poster(raw_env) }
-            .map_err(|_| napi::Error::from_reason("cannot create the Node callback queue"))?;
-        let ContextConfig {
+        let options: Option<ContextOptions> = options::read(&env, "options", options, CONTEXT_KEYS)
+            .map_err(|m| throw_invalid(&env, &m))?;
+        let Config {
             sandbox: mut opts,
             functions,
             console,
             env: ctx_env,
-        } = match options.as_ref().map(napi::JsValue::raw) {
-            Some(o) => unsafe { read_context_options(raw_env, o)? },
-            None => ContextConfig::default(),
-        };
-        opts.console = console.is_some();
-        let refs = Arc::new(HostRefs {
-            poster,
-            functions: Mutex::new(Vec::new()),
-            console: Mutex::new(None),
-        });
-        unsafe {
-            let mut fs = refs
-                .functions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for f in functions {
-                fs.push(Sendable(reference(raw_env, f).map_err(|_| {
-                    napi::Error::from_reason("cannot reference a host function")
-                })?));
-            }
-            if let Some(c) = console {
-                *refs.console.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(Sendable(reference(raw_env, c).map_err(|_| {
-                        napi::Error::from_reason("cannot reference onConsole")
-                    })?));
-            }
-        }
-        let timeout = opts.timeout;
-        let baml = Arc::new(BamlBinding::new(
-            runtime.inner.clone(),
-            ctx_env.iter().cloned().collect(),
-        ));
+            isolation,
+        } = read_config(options, &env).map_err(|m| throw_invalid(&env, &m))?;
+        let mailbox = mailbox(&env)?;
+        let baml = Arc::new(BamlBinding::new(runtime.inner.clone(), ctx_env));
         opts.baml_functions = baml.names();
-        let usage = baml.usage.clone();
+        let functions = Arc::new(NodeFunctions::new(functions, console));
         let host = Arc::new(NodeHost {
-            refs: refs.clone(),
-            node_thread: std::thread::current().id(),
-            baml,
+            mailbox: mailbox.clone(),
+            functions: functions.clone(),
+            baml: baml.clone(),
+            copy_budget: copy_budget(opts.memory_limit_bytes),
         });
-        let sandbox = Sandbox::new(&opts, host, crate::tokio_handle()).map_err(|e| unsafe {
-            refs.clear(raw_env);
-            throw(raw_env, sandbox_error(raw_env, &e))
-        })?;
+        let timeout = opts.timeout;
+        let sandbox: Arc<dyn SandboxHandle> = match isolation {
+            Isolation::Process | Isolation::Thread => {
+                match Sandbox::new(&opts, host, crate::sandbox_pool()) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        functions.clear();
+                        return Err(throw(&env, sandbox_error(&env, &e, |_| None)));
+                    }
+                }
+            }
+        };
         Ok(BamlContext {
-            sandbox: Arc::new(sandbox),
-            refs,
+            sandbox,
+            functions,
+            baml,
+            mailbox,
             timeout,
-            usage,
         })
     }
 
     /// Runs `code` as a script (top-level `await` allowed) and resolves with its completion
-    /// value, copied out of the sandbox.
+    /// value, copied out of the sandbox. Bad arguments reject with `ERR_INVALID_ARG_VALUE`.
     #[napi(ts_return_type = "Promise<unknown>", catch_unwind)]
-    pub fn evaluate(
+    pub fn evaluate<'env>(
         &self,
-        env: Env,
-        code: String,
-        #[napi(ts_arg_type = "EvaluateOptions")] options: Option<Unknown>,
-    ) -> Result<Unknown<'static>> {
-        let raw_env = env.raw();
-        let mut timeout = self.timeout;
+        env: &'env Env,
+        #[napi(ts_arg_type = "string")] code: Unknown<'env>,
+        #[napi(ts_arg_type = "EvaluateOptions")] options: Option<Unknown<'env>>,
+    ) -> Result<Unknown<'env>> {
+        let (deferred, promise) = Deferred::new(env)?;
+        let reject_with = |deferred: Deferred, e: Result<Unknown<'env>>| -> Result<Unknown<'env>> {
+            deferred.reject(env, &e?);
+            Ok(promise)
+        };
+        let code = match code.get_type()? {
+            ValueType::String => code.coerce_to_string()?.into_utf8()?.into_owned()?,
+            other => {
+                let m = format!("code must be a string, got {}", options::type_name(other));
+                return reject_with(deferred, JsErr::invalid_arg(env, &m).map(JsErr::value));
+            }
+        };
+        let options: Option<EvaluateOptions> =
+            match options::read(env, "evaluate options", options, EVALUATE_KEYS) {
+                Ok(o) => o,
+                Err(m) => {
+                    return reject_with(deferred, JsErr::invalid_arg(env, &m).map(JsErr::value))
+                }
+            };
+        let mut eval = EvalOptions {
+            timeout: Some(self.timeout),
+            filename: None,
+        };
         let mut signal = None;
-        if let Some(options) = options.as_ref().map(napi::JsValue::raw) {
-            match unsafe { type_of(raw_env, options) } {
-                sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-                sys::ValueType::napi_object => unsafe {
-                    if let Some(n) = opt_number(raw_env, options, "timeoutMs", 2_147_483_647.0)? {
-                        timeout = Duration::from_secs_f64(n / 1000.0);
+        if let Some(o) = options {
+            if let Some(ms) = o.timeout_ms {
+                match options::timeout("timeoutMs", ms) {
+                    Ok(t) => eval.timeout = Some(t),
+                    Err(m) => {
+                        return reject_with(deferred, JsErr::invalid_arg(env, &m).map(JsErr::value))
                     }
-                    let s = get(raw_env, options, "signal").unwrap_or(undefined(raw_env));
-                    match type_of(raw_env, s) {
-                        sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-                        sys::ValueType::napi_object => signal = Some(s),
-                        _ => {
-                            return Err(throw(
-                                raw_env,
-                                invalid_arg(raw_env, "option signal must be an AbortSignal"),
-                            ))
-                        }
-                    }
-                },
-                _ => {
-                    return Err(unsafe {
-                        throw(
-                            raw_env,
-                            invalid_arg(raw_env, "evaluate options must be an object"),
-                        )
-                    })
                 }
             }
+            eval.filename = o.filename;
+            signal = o.signal;
         }
-        let mut deferred = ptr::null_mut();
-        let mut promise = ptr::null_mut();
-        if unsafe { sys::napi_create_promise(raw_env, &raw mut deferred, &raw mut promise) }
-            != sys::Status::napi_ok
-        {
-            return Err(napi::Error::from_reason("cannot create a promise"));
+        if signal.as_ref().is_some_and(abort::aborted) {
+            return reject_with(
+                deferred,
+                sandbox_error(env, &SandboxError::Aborted, |_| None),
+            );
         }
-        let out = unsafe { Unknown::from_raw_unchecked(raw_env, promise) };
-        if let Some(s) = signal {
-            let aborted = unsafe { get(raw_env, s, "aborted").and_then(|a| to_bool(raw_env, a)) }
-                .unwrap_or(false);
-            if aborted {
-                unsafe {
-                    sys::napi_reject_deferred(
-                        raw_env,
-                        deferred,
-                        sandbox_error(raw_env, &SandboxError::Aborted),
-                    )
-                };
-                return Ok(out);
-            }
-        }
-        let poster = self.refs.poster.clone();
-        unsafe { poster.hold(raw_env) };
-        // Filled below once the abort listener exists; emptied when the evaluation settles.
-        let listener: ListenerSlot = Arc::new(Mutex::new(None));
-        let listener_done = listener.clone();
-        let deferred = Sendable(deferred);
-        let done_poster = poster.clone();
+        self.mailbox.hold(env);
+        // Filled below once the abort listener exists; taken when the evaluation settles.
+        let listener: Arc<Mutex<Option<Listener>>> = Arc::new(Mutex::new(None));
+        let settled = Arc::new(AtomicBool::new(false));
+        let done_listener = listener.clone();
+        let done_settled = settled.clone();
+        let mailbox = self.mailbox.clone();
+        let baml = self.baml.clone();
         // An evaluation in flight keeps its sandbox alive even if the BamlContext object is
         // garbage-collected meanwhile; the reference goes once the promise is settled.
         let keep_alive = self.sandbox.clone();
         let id = self.sandbox.evaluate(
             code,
-            Some(timeout),
+            eval,
             Box::new(move |result| {
-                let poster = done_poster.clone();
-                done_poster.post(Box::new(move |env| unsafe {
-                    settle(env, deferred.get(), result);
+                let job_mailbox = mailbox.clone();
+                mailbox.post(Job::Settle(Box::new(move |env| {
+                    settle(env, deferred, result, &baml);
                     drop(keep_alive);
-                    poster.release(env);
-                    if let Some((sig, f)) = listener_done
+                    done_settled.store(true, Ordering::Release);
+                    job_mailbox.release(env);
+                    let listener = done_listener
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .take()
-                    {
-                        remove_listener(env, sig.get(), f.get());
+                        .take();
+                    if let Some(l) = listener {
+                        l.remove(env);
                     }
-                }));
+                })));
             }),
         );
-        if let Some(s) = signal {
-            let weak: Weak<Sandbox> = Arc::downgrade(&self.sandbox);
-            let added = unsafe { add_listener(raw_env, s, (weak, id), abort_evaluation) };
-            if let Some(refs) = added {
-                *listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(refs);
-            } else {
-                unsafe { clear_exception(raw_env) };
-                self.sandbox.abort(id);
+        if let Some(signal) = &signal {
+            let weak: Weak<dyn SandboxHandle> = Arc::downgrade(&self.sandbox);
+            let added = abort::listen(env, signal, move || {
+                if let Some(sandbox) = weak.upgrade() {
+                    sandbox.abort(id);
+                }
+            });
+            match added {
+                Ok(l) if !settled.load(Ordering::Acquire) => {
+                    *listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(l);
+                }
+                Ok(l) => l.remove(env),
+                Err(_) => self.sandbox.abort(id),
             }
         }
-        Ok(out)
+        self.mailbox
+            .spin_for(env, None, |_| settled.load(Ordering::Acquire));
+        Ok(promise)
     }
 
     /// BAML calls made by this context and the tokens they used.
     #[napi(catch_unwind)]
     pub fn usage(&self) -> Usage {
-        let n = |c: &std::sync::atomic::AtomicU64| {
-            js_number(
-                usize::try_from(c.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(usize::MAX),
-            )
-        };
+        let usage: &UsageCounters = &self.baml.usage;
+        let n = |c: &std::sync::atomic::AtomicU64| js_number(c.load(Ordering::Relaxed));
         Usage {
-            calls: n(&self.usage.calls),
-            input_tokens: n(&self.usage.input_tokens),
-            output_tokens: n(&self.usage.output_tokens),
+            calls: n(&usage.calls),
+            input_tokens: n(&usage.input_tokens),
+            output_tokens: n(&usage.output_tokens),
         }
     }
 
@@ -644,54 +330,54 @@ impl BamlContext {
     pub fn memory_usage(&self) -> MemoryUsage {
         let (used, limit) = self.sandbox.memory_usage();
         MemoryUsage {
-            used_bytes: js_number(used),
-            limit_bytes: js_number(limit),
+            used_bytes: js_number(used as u64),
+            limit_bytes: js_number(limit as u64),
         }
     }
 
     /// Frees the sandbox. In-flight evaluations reject with `code: 'SANDBOX_DISPOSED'`, and so
     /// does every later `evaluate()`. Calling it again does nothing.
     #[napi(catch_unwind)]
-    pub fn dispose(&self, env: Env) {
+    pub fn dispose(&self) {
         self.sandbox.dispose();
-        unsafe { self.refs.clear(env.raw()) };
+        self.functions.clear();
     }
 
-    /// Whether `dispose()` was called.
+    /// Whether `dispose()` was called (or the context's worker process died).
     #[napi(getter, catch_unwind)]
     pub fn disposed(&self) -> bool {
         self.sandbox.is_disposed()
     }
 }
 
-unsafe fn settle(
-    env: RawEnv,
-    deferred: sys::napi_deferred,
+fn settle(
+    env: &Env,
+    deferred: Deferred,
     result: std::result::Result<Value, SandboxError>,
+    baml: &BamlBinding,
 ) {
-    match result {
+    let outcome = match result {
         Ok(v) => {
-            if let Ok(js) = unsafe { to_node(env, &v) } {
-                unsafe { sys::napi_resolve_deferred(env, deferred, js) }
-            } else {
-                unsafe {
-                    clear_exception(env);
-                    let e = SandboxError::Result {
+            let built = to_node(env, &v);
+            baml_sandbox::drop_flat(v);
+            match built {
+                Ok(js) => {
+                    deferred.resolve(env, &js);
+                    return;
+                }
+                Err(_) => sandbox_error(
+                    env,
+                    &SandboxError::Result {
                         path: "result".into(),
                         reason: "it cannot be built in Node".into(),
-                    };
-                    sys::napi_reject_deferred(env, deferred, sandbox_error(env, &e))
-                }
+                    },
+                    |_| None,
+                ),
             }
         }
-        Err(e) => unsafe { sys::napi_reject_deferred(env, deferred, sandbox_error(env, &e)) },
+        Err(e) => sandbox_error(env, &e, |origin| baml.genuine(origin)),
     };
-}
-
-type AbortTarget = (Weak<Sandbox>, u64);
-
-unsafe fn abort_evaluation(_env: RawEnv, target: &AbortTarget, _arg: Raw) {
-    if let Some(sandbox) = target.0.upgrade() {
-        sandbox.abort(target.1);
+    if let Ok(err) = outcome {
+        deferred.reject(env, &err);
     }
 }

@@ -1,16 +1,17 @@
 //! Copying values between Node and `baml_sandbox::Value`, with the same rules both ways:
 //! JSON's shapes plus `undefined`, NaN, the infinities and `Date`; cycles, BigInt and values
 //! nested deeper than `MAX_DEPTH` are refused with the path that caused it.
-
-use std::ptr;
+//!
+//! A copy from Node is bounded like a copy out of the sandbox: it may take at most the
+//! sandbox's copy budget (`baml_sandbox::copy_budget`, four times its memory limit), charged
+//! before anything is allocated. An array's slots are charged from its `length` before any is
+//! read, so a sparse array of length 2^32 - 1 is refused at once instead of being walked.
 
 use baml_sandbox::{push_path, Value, MAX_DEPTH};
-use napi::sys;
 
-use crate::util::{
-    boolean, clear_exception, define, null, number, object, ok, own_keys, string, to_bool, to_f64,
-    to_rust_string, type_of, undefined, Env, Raw, R,
-};
+use crate::errors::failure;
+use napi::bindgen_prelude::*;
+use napi::{JsDate, JsString, KeyCollectionMode, KeyConversion, KeyFilter};
 
 /// Why a Node value could not be copied.
 pub(crate) struct CopyError {
@@ -18,154 +19,242 @@ pub(crate) struct CopyError {
     pub reason: String,
 }
 
-/// Copies a Node value (globals, host-function results) into a `Value`.
-pub(crate) unsafe fn from_node(env: Env, v: Raw, path: &str) -> Result<Value, CopyError> {
-    let mut ancestors = Vec::new();
-    unsafe { from_rec(env, v, path.to_owned(), 0, &mut ancestors) }
+const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
+const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
+
+struct Copier<'env> {
+    env: &'env Env,
+    ancestors: Vec<Object<'env>>,
+    left: u64,
+    budget: u64,
 }
 
-fn fail(path: String, reason: &str) -> CopyError {
+fn fail(path: &str, reason: impl Into<String>) -> CopyError {
     CopyError {
-        path,
-        reason: reason.to_owned(),
+        path: path.to_owned(),
+        reason: reason.into(),
     }
 }
 
-unsafe fn from_rec(
-    env: Env,
-    v: Raw,
-    path: String,
+impl Copier<'_> {
+    fn charge(&mut self, path: &str, bytes: u64) -> std::result::Result<(), CopyError> {
+        if bytes > self.left {
+            return Err(fail(
+                path,
+                format!(
+                    "the copy would take more than {} bytes (4 times the sandbox's memory limit)",
+                    self.budget
+                ),
+            ));
+        }
+        self.left -= bytes;
+        Ok(())
+    }
+}
+
+/// Copies a Node value (globals, host-function results) into a `Value` of at most `budget`
+/// bytes.
+pub(crate) fn from_node<'env>(
+    env: &'env Env,
+    v: &Unknown<'env>,
+    path: &str,
+    budget: usize,
+) -> std::result::Result<Value, CopyError> {
+    let budget = budget as u64;
+    let mut copier = Copier {
+        env,
+        ancestors: Vec::new(),
+        left: budget,
+        budget,
+    };
+    copier.charge(path, VALUE_BYTES)?;
+    from_rec(&mut copier, v, path, 0)
+}
+
+fn text(s: JsString<'_>) -> Result<String> {
+    s.into_utf8()?.into_owned()
+}
+
+fn skipped(t: ValueType) -> bool {
+    matches!(t, ValueType::Function | ValueType::Symbol)
+}
+
+fn from_rec<'env>(
+    copier: &mut Copier<'env>,
+    v: &Unknown<'env>,
+    path: &str,
     depth: usize,
-    ancestors: &mut Vec<Raw>,
-) -> Result<Value, CopyError> {
-    let err = |p: &String, r: &str| fail(p.clone(), r);
-    Ok(match unsafe { type_of(env, v) } {
-        sys::ValueType::napi_undefined
-        | sys::ValueType::napi_function
-        | sys::ValueType::napi_symbol => Value::Undefined,
-        sys::ValueType::napi_null => Value::Null,
-        sys::ValueType::napi_boolean => {
-            Value::Bool(unsafe { to_bool(env, v) }.map_err(|_| err(&path, "unreadable"))?)
+) -> std::result::Result<Value, CopyError> {
+    let env = copier.env;
+    let unreadable = |e: Error| fail(path, format!("it cannot be read: {}", failure(env, &e)));
+    let t = v.get_type().map_err(unreadable)?;
+    Ok(match t {
+        ValueType::Undefined | ValueType::Function | ValueType::Symbol => Value::Undefined,
+        ValueType::Null => Value::Null,
+        ValueType::Boolean => Value::Bool(v.coerce_to_bool().map_err(unreadable)?),
+        ValueType::Number => Value::Number(
+            v.coerce_to_number()
+                .and_then(|n| n.get_double())
+                .map_err(unreadable)?,
+        ),
+        ValueType::String => {
+            let s = text(v.coerce_to_string().map_err(unreadable)?).map_err(unreadable)?;
+            copier.charge(path, s.len() as u64)?;
+            Value::String(s)
         }
-        sys::ValueType::napi_number => {
-            Value::Number(unsafe { to_f64(env, v) }.map_err(|_| err(&path, "unreadable"))?)
-        }
-        sys::ValueType::napi_string => {
-            Value::String(unsafe { to_rust_string(env, v) }.map_err(|_| err(&path, "unreadable"))?)
-        }
-        sys::ValueType::napi_bigint => return Err(err(&path, "BigInt values cannot be copied")),
-        sys::ValueType::napi_object => {
+        ValueType::BigInt => return Err(fail(path, "BigInt values cannot be copied")),
+        ValueType::Object => {
             if depth >= MAX_DEPTH {
-                return Err(err(
-                    &path,
-                    &format!("nested deeper than {MAX_DEPTH} levels"),
-                ));
+                return Err(fail(path, format!("nested deeper than {MAX_DEPTH} levels")));
             }
-            for a in ancestors.iter() {
-                let mut same = false;
-                unsafe { sys::napi_strict_equals(env, *a, v, &raw mut same) };
-                if same {
-                    return Err(err(&path, "cyclic reference"));
+            let obj = v.coerce_to_object().map_err(unreadable)?;
+            for a in &copier.ancestors {
+                if copier.env.strict_equals(*a, obj).map_err(unreadable)? {
+                    return Err(fail(path, "cyclic reference"));
                 }
             }
-            let mut is_date = false;
-            unsafe { sys::napi_is_date(env, v, &raw mut is_date) };
-            if is_date {
-                let mut ms = 0.0;
-                unsafe { sys::napi_get_date_value(env, v, &raw mut ms) };
-                return Ok(Value::Date(ms));
+            if v.is_date().map_err(unreadable)? {
+                // SAFETY-free: the value was just checked to be a Date.
+                let date = JsDate::from_unknown(*v).map_err(unreadable)?;
+                return Ok(Value::Date(date.value_of().map_err(unreadable)?));
             }
-            ancestors.push(v);
-            let mut is_array = false;
-            unsafe { sys::napi_is_array(env, v, &raw mut is_array) };
-            let out = if is_array {
-                let mut len = 0u32;
-                unsafe { sys::napi_get_array_length(env, v, &raw mut len) };
-                let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
-                for i in 0..len {
-                    let mut item = ptr::null_mut();
-                    if unsafe { sys::napi_get_element(env, v, i, &raw mut item) }
-                        != sys::Status::napi_ok
-                    {
-                        unsafe { clear_exception(env) };
-                        return Err(err(&format!("{path}[{i}]"), "reading it threw"));
-                    }
-                    let t = unsafe { type_of(env, item) };
-                    items.push(
-                        if t == sys::ValueType::napi_function || t == sys::ValueType::napi_symbol {
-                            Value::Null
-                        } else {
-                            unsafe {
-                                from_rec(env, item, format!("{path}[{i}]"), depth + 1, ancestors)?
-                            }
-                        },
-                    );
-                }
-                Value::Array(items)
+            copier.ancestors.push(obj);
+            let out = if v.is_array().map_err(unreadable)? {
+                copy_array(copier, &obj, path, depth)?
             } else {
-                let Ok(keys) = (unsafe { own_keys(env, v) }) else {
-                    unsafe { clear_exception(env) };
-                    return Err(err(&path, "its keys cannot be listed"));
-                };
-                let mut props = Vec::with_capacity(keys.len());
-                for (key, k) in keys {
-                    let mut item = ptr::null_mut();
-                    if unsafe { sys::napi_get_property(env, v, k, &raw mut item) }
-                        != sys::Status::napi_ok
-                    {
-                        unsafe { clear_exception(env) };
-                        return Err(err(&push_path(&path, &key), "reading it threw"));
-                    }
-                    let t = unsafe { type_of(env, item) };
-                    if t == sys::ValueType::napi_function || t == sys::ValueType::napi_symbol {
-                        continue;
-                    }
-                    let child = unsafe {
-                        from_rec(env, item, push_path(&path, &key), depth + 1, ancestors)?
-                    };
-                    props.push((key, child));
-                }
-                Value::Object(props)
+                copy_object(copier, &obj, path, depth)?
             };
-            ancestors.pop();
+            copier.ancestors.pop();
             out
         }
-        _ => return Err(err(&path, "this kind of value cannot be copied")),
+        _ => return Err(fail(path, "this kind of value cannot be copied")),
     })
 }
 
-/// Builds a fresh Node value from a copy.
-pub(crate) unsafe fn to_node(env: Env, v: &Value) -> R<Raw> {
-    Ok(match v {
-        Value::Undefined => unsafe { undefined(env) },
-        Value::Null => unsafe { null(env) },
-        Value::Bool(b) => unsafe { boolean(env, *b)? },
-        Value::Number(n) => unsafe { number(env, *n)? },
-        Value::String(s) => unsafe { string(env, s)? },
-        Value::Date(ms) => {
-            let mut out = ptr::null_mut();
-            ok(unsafe { sys::napi_create_date(env, *ms, &raw mut out) })?;
-            out
+fn copy_array<'env>(
+    copier: &mut Copier<'env>,
+    arr: &Object<'env>,
+    path: &str,
+    depth: usize,
+) -> std::result::Result<Value, CopyError> {
+    let len = arr.get_array_length().map_err(|e| {
+        fail(
+            path,
+            format!("its length cannot be read: {}", failure(copier.env, &e)),
+        )
+    })?;
+    // Every element takes a slot, holes included: charge them all before reading any.
+    copier.charge(path, u64::from(len) * VALUE_BYTES)?;
+    let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
+    for i in 0..len {
+        let item_path = format!("{path}[{i}]");
+        let item: Unknown = arr.get_element(i).map_err(|e| {
+            fail(
+                &item_path,
+                format!("reading it threw: {}", failure(copier.env, &e)),
+            )
+        })?;
+        let t = item
+            .get_type()
+            .map_err(|e| fail(&item_path, failure(copier.env, &e)))?;
+        items.push(if skipped(t) {
+            Value::Null
+        } else {
+            from_rec(copier, &item, &item_path, depth + 1)?
+        });
+    }
+    Ok(Value::Array(items))
+}
+
+fn copy_object<'env>(
+    copier: &mut Copier<'env>,
+    obj: &Object<'env>,
+    path: &str,
+    depth: usize,
+) -> std::result::Result<Value, CopyError> {
+    let keys = obj
+        .get_all_property_names(
+            KeyCollectionMode::OwnOnly,
+            KeyFilter::Enumerable,
+            KeyConversion::NumbersToStrings,
+        )
+        .map_err(|e| {
+            fail(
+                path,
+                format!("its keys cannot be listed: {}", failure(copier.env, &e)),
+            )
+        })?;
+    let count = keys
+        .get_array_length()
+        .map_err(|e| fail(path, failure(copier.env, &e)))?;
+    copier.charge(path, u64::from(count) * PROP_BYTES)?;
+    let mut props = Vec::with_capacity(count.min(1 << 16) as usize);
+    for i in 0..count {
+        let key: Unknown = keys
+            .get_element(i)
+            .map_err(|e| fail(path, failure(copier.env, &e)))?;
+        if key
+            .get_type()
+            .map_err(|e| fail(path, failure(copier.env, &e)))?
+            != ValueType::String
+        {
+            continue; // a symbol
         }
+        let key = key
+            .coerce_to_string()
+            .map_err(|e| fail(path, failure(copier.env, &e)))?;
+        let name = text(key).map_err(|e| fail(path, failure(copier.env, &e)))?;
+        let item_path = push_path(path, &name);
+        copier.charge(&item_path, name.len() as u64)?;
+        let item: Unknown = obj.get_property(key).map_err(|e| {
+            fail(
+                &item_path,
+                format!("reading it threw: {}", failure(copier.env, &e)),
+            )
+        })?;
+        let t = item
+            .get_type()
+            .map_err(|e| fail(&item_path, failure(copier.env, &e)))?;
+        if skipped(t) {
+            continue;
+        }
+        let child = from_rec(copier, &item, &item_path, depth + 1)?;
+        props.push((name, child));
+    }
+    Ok(Value::Object(props))
+}
+
+/// Builds a fresh Node value from a copy. Object keys are defined as own data properties, so
+/// `__proto__` stays an ordinary key.
+pub(crate) fn to_node<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
+    Ok(match v {
+        Value::Undefined => ().into_unknown(env)?,
+        Value::Null => Null.into_unknown(env)?,
+        Value::Bool(b) => b.into_unknown(env)?,
+        Value::Number(n) => n.into_unknown(env)?,
+        Value::String(s) => s.as_str().into_unknown(env)?,
+        Value::Date(ms) => env.create_date(*ms)?.to_unknown(),
         Value::Array(items) => {
-            let mut arr = ptr::null_mut();
-            ok(unsafe { sys::napi_create_array_with_length(env, items.len(), &raw mut arr) })?;
+            let mut arr = env.create_array(u32::try_from(items.len()).unwrap_or(u32::MAX))?;
             for (i, item) in items.iter().enumerate() {
-                let x = unsafe { to_node(env, item)? };
-                ok(unsafe {
-                    sys::napi_set_element(env, arr, u32::try_from(i).unwrap_or(u32::MAX), x)
-                })?;
+                arr.set(u32::try_from(i).unwrap_or(u32::MAX), to_node(env, item)?)?;
             }
-            arr
+            arr.to_unknown()
         }
         Value::Object(props) => {
-            let obj = unsafe { object(env)? };
+            let mut obj = Object::new(env)?;
             for (k, item) in props {
-                let key = unsafe { string(env, k)? };
-                let x = unsafe { to_node(env, item)? };
-                unsafe { define(env, obj, key, x)? };
+                let value = to_node(env, item)?;
+                obj.define_properties(&[Property::new()
+                    .with_utf8_name(k)?
+                    .with_value(&value)
+                    .with_property_attributes(
+                        PropertyAttributes::Writable
+                            | PropertyAttributes::Enumerable
+                            | PropertyAttributes::Configurable,
+                    )])?;
             }
-            obj
+            obj.to_unknown()
         }
     })
 }

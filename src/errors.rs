@@ -1,251 +1,303 @@
 //! The one place where Rust errors become JavaScript `Error`s with a stable `code` and
 //! structured fields (never JSON in the message).
 
-use baml_runtime::LoadError;
+use baml_runtime::{CallError, LoadError};
 use baml_sandbox::SandboxError;
-use napi::sys;
+use napi::bindgen_prelude::*;
+use napi::{JsError, JsTypeError};
 
-use crate::util::{number, object, set, string, Env, Raw};
-
-/// `new Error(message)` with `code` and extra fields.
-pub(crate) unsafe fn error(env: Env, code: &str, message: &str, fields: &[(&str, Raw)]) -> Raw {
-    let mut err = std::ptr::null_mut();
-    unsafe {
-        let (Ok(c), Ok(m)) = (string(env, code), string(env, message)) else {
-            return crate::util::undefined(env);
-        };
-        sys::napi_create_error(env, c, m, &raw mut err);
-        for (k, v) in fields {
-            let _ = set(env, err, k, *v);
-        }
-    }
-    err
+/// A JS error value being built: `new Error(message)` (or a `TypeError`) with `code`.
+pub(crate) struct JsErr<'env> {
+    env: &'env Env,
+    obj: Object<'env>,
 }
 
-/// A `TypeError` for a bad argument or option.
-pub(crate) unsafe fn invalid_arg(env: Env, message: &str) -> Raw {
-    let mut err = std::ptr::null_mut();
-    unsafe {
-        let (Ok(c), Ok(m)) = (string(env, "ERR_INVALID_ARG_VALUE"), string(env, message)) else {
-            return crate::util::undefined(env);
-        };
-        sys::napi_create_type_error(env, c, m, &raw mut err);
-    }
-    err
-}
-
-/// Throws `err` and returns the napi error that tells the binding it is already pending.
-pub(crate) unsafe fn throw(env: Env, err: Raw) -> napi::Error {
-    unsafe { sys::napi_throw(env, err) };
-    napi::Error::new(napi::Status::PendingException, "")
-}
-
-pub(crate) unsafe fn sandbox_error(env: Env, e: &SandboxError) -> Raw {
-    let message = e.to_string();
-    unsafe {
-        match e {
-            SandboxError::Js {
-                name,
-                stack,
-                code,
-                fields,
-                ..
-            } => {
-                let js_name = name.as_deref().map_or_else(
-                    || crate::util::undefined(env),
-                    |n| string(env, n).unwrap_or(std::ptr::null_mut()),
-                );
-                let js_stack = stack.as_deref().map_or_else(
-                    || crate::util::undefined(env),
-                    |s| string(env, s).unwrap_or(std::ptr::null_mut()),
-                );
-                let mut props = vec![("jsName", js_name), ("jsStack", js_stack)];
-                // A BAML error that escaped the sandbox keeps its BAML_* code and its fields,
-                // named as `callFunction`'s errors name them.
-                for (k, v) in fields {
-                    let key = match k.as_str() {
-                        "raw_output" if code.as_deref() == Some("BAML_HTTP") => "rawResponse",
-                        "raw_output" => "rawOutput",
-                        "prompt" => "prompt",
-                        "status_code" => "statusCode",
-                        "client_name" => "clientName",
-                        "finish_reason" => "finishReason",
-                        "detailed_message" => "detailedMessage",
-                        _ => continue,
-                    };
-                    if let Ok(js) = crate::convert::to_node(env, v) {
-                        props.push((key, js));
-                    }
-                }
-                error(env, code.as_deref().unwrap_or(e.code()), &message, &props)
-            }
-            SandboxError::Timeout { timeout_ms } => error(
-                env,
-                e.code(),
-                &message,
-                &[(
-                    "timeoutMs",
-                    number(
-                        env,
-                        crate::util::js_number(usize::try_from(*timeout_ms).unwrap_or(usize::MAX)),
-                    )
-                    .unwrap_or(std::ptr::null_mut()),
-                )],
-            ),
-            SandboxError::Memory { limit_bytes } => error(
-                env,
-                e.code(),
-                &message,
-                &[(
-                    "limitBytes",
-                    number(
-                        env,
-                        crate::util::js_number(usize::try_from(*limit_bytes).unwrap_or(usize::MAX)),
-                    )
-                    .unwrap_or(std::ptr::null_mut()),
-                )],
-            ),
-            SandboxError::Result { path, .. } => error(
-                env,
-                e.code(),
-                &message,
-                &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))],
-            ),
-            _ => error(env, e.code(), &message, &[]),
-        }
-    }
-}
-
-/// `BAML_VALIDATION`: the model's output could not be read as the return type.
-pub(crate) unsafe fn validation_error(env: Env, e: &baml_sap::SapError, raw: &str) -> Raw {
-    let message = e.to_string();
-    unsafe {
-        let raw_output = string(env, raw).unwrap_or(std::ptr::null_mut());
-        error(
+impl<'env> JsErr<'env> {
+    pub(crate) fn new(env: &'env Env, code: &str, message: &str) -> Result<JsErr<'env>> {
+        let value = JsError::from(Error::new(code, message)).into_unknown(*env);
+        Ok(JsErr {
             env,
-            e.code(),
-            &message,
-            &[
-                ("rawOutput", raw_output),
-                ("prompt", crate::util::undefined(env)),
-            ],
-        )
+            obj: value.coerce_to_object()?,
+        })
+    }
+
+    /// A `TypeError` with `code: 'ERR_INVALID_ARG_VALUE'` (a bad argument or option).
+    pub(crate) fn invalid_arg(env: &'env Env, message: &str) -> Result<JsErr<'env>> {
+        let value =
+            JsTypeError::from(Error::new("ERR_INVALID_ARG_VALUE", message)).into_unknown(*env);
+        Ok(JsErr {
+            env,
+            obj: value.coerce_to_object()?,
+        })
+    }
+
+    pub(crate) fn set(mut self, key: &str, value: Unknown<'_>) -> Self {
+        let _ = self.obj.set_named_property(key, value);
+        self
+    }
+
+    pub(crate) fn string(self, key: &str, value: &str) -> Self {
+        match value.into_unknown(self.env) {
+            Ok(v) => self.set(key, v),
+            Err(_) => self,
+        }
+    }
+
+    pub(crate) fn number(self, key: &str, value: f64) -> Self {
+        match value.into_unknown(self.env) {
+            Ok(v) => self.set(key, v),
+            Err(_) => self,
+        }
+    }
+
+    pub(crate) fn null(self, key: &str) -> Self {
+        match Null.into_unknown(self.env) {
+            Ok(v) => self.set(key, v),
+            Err(_) => self,
+        }
+    }
+
+    pub(crate) fn value(self) -> Unknown<'env> {
+        self.obj.to_unknown()
+    }
+
+    /// Throws it; the returned error tells napi-rs an exception is already pending.
+    pub(crate) fn throw(self) -> Error {
+        match self.env.throw(self.obj) {
+            Ok(()) => Error::from_status(Status::PendingException),
+            Err(e) => e,
+        }
     }
 }
 
-pub(crate) unsafe fn load_error(env: Env, e: &LoadError) -> Raw {
-    let message = e.to_string();
+/// Throws a `TypeError` with `code: 'ERR_INVALID_ARG_VALUE'`.
+pub(crate) fn throw_invalid(env: &Env, message: &str) -> Error {
+    match JsErr::invalid_arg(env, message) {
+        Ok(e) => e.throw(),
+        Err(e) => e,
+    }
+}
+
+/// Takes the exception JavaScript left pending, if any. Some napi-rs calls (listing keys,
+/// reading properties) report a throw from a getter or a Proxy trap as a failed status and
+/// leave the exception pending; it must be taken before anything else runs.
+pub(crate) fn take_exception(env: &Env) -> Option<Unknown<'_>> {
+    let mut pending = false;
+    // SAFETY: plain N-API queries on the calling (JS) thread's env.
     unsafe {
-        match e {
-            LoadError::Syntax(diags) => {
-                let mut arr = std::ptr::null_mut();
-                sys::napi_create_array_with_length(env, diags.len(), &raw mut arr);
-                for (i, d) in diags.iter().enumerate() {
-                    let Ok(o) = object(env) else { continue };
-                    let _ = set(
-                        env,
-                        o,
-                        "file",
-                        string(env, &d.file).unwrap_or(std::ptr::null_mut()),
-                    );
-                    let _ = set(
-                        env,
-                        o,
-                        "line",
-                        number(env, f64::from(d.line)).unwrap_or(std::ptr::null_mut()),
-                    );
-                    let _ = set(
-                        env,
-                        o,
-                        "column",
-                        number(env, f64::from(d.column)).unwrap_or(std::ptr::null_mut()),
-                    );
-                    let _ = set(
-                        env,
-                        o,
-                        "message",
-                        string(env, &d.message).unwrap_or(std::ptr::null_mut()),
-                    );
-                    sys::napi_set_element(env, arr, u32::try_from(i).unwrap_or(u32::MAX), o);
-                }
-                error(env, e.code(), &message, &[("diagnostics", arr)])
-            }
-            LoadError::Io { path, .. } => error(
-                env,
-                e.code(),
-                &message,
-                &[("path", string(env, path).unwrap_or(std::ptr::null_mut()))],
-            ),
-            _ => error(env, e.code(), &message, &[]),
+        napi::sys::napi_is_exception_pending(env.raw(), &raw mut pending);
+        if !pending {
+            return None;
         }
+        let mut exception = std::ptr::null_mut();
+        napi::sys::napi_get_and_clear_last_exception(env.raw(), &raw mut exception);
+        Some(Unknown::from_raw_unchecked(env.raw(), exception))
+    }
+}
+
+/// Why a napi call failed: the message of what JavaScript threw (taking it), else napi-rs's
+/// reason.
+pub(crate) fn failure(env: &Env, e: &Error) -> String {
+    match take_exception(env) {
+        Some(thrown) => message_of(&thrown),
+        None => e.reason.clone(),
+    }
+}
+
+/// The message a thrown or rejected value carries: `err.message` for errors, else `String(v)`.
+pub(crate) fn message_of(v: &Unknown<'_>) -> String {
+    if v.get_type().is_ok_and(|t| t == ValueType::Object) {
+        if let Ok(m) = v
+            .coerce_to_object()
+            .and_then(|o| o.get_named_property::<Unknown>("message"))
+        {
+            if m.get_type().is_ok_and(|t| t == ValueType::String) {
+                if let Ok(s) = m
+                    .coerce_to_string()
+                    .and_then(|s| s.into_utf8()?.into_owned())
+                {
+                    return s;
+                }
+            }
+        }
+    }
+    if let Ok(s) = v
+        .coerce_to_string()
+        .and_then(|s| s.into_utf8()?.into_owned())
+    {
+        return s;
+    }
+    // `String(v)` threw (a symbol, a hostile toString): nothing better to say.
+    let _ = take_exception_silently(v);
+    "[value]".into()
+}
+
+fn take_exception_silently(v: &Unknown<'_>) -> bool {
+    // SAFETY-free wrapper: the value's env is the current thread's.
+    let env = Env::from_raw(v.value().env);
+    take_exception(&env).is_some()
+}
+
+/// An integer count as a JavaScript number.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "JavaScript numbers are f64; counts stay far below 2^53"
+)]
+pub(crate) fn js_number(n: u64) -> f64 {
+    n as f64
+}
+
+/// What an evaluation failed with, as Node sees it. A BAML error that escaped the sandbox
+/// (`origin` found among the context's genuine errors by `genuine`) keeps its `BAML_*` code and
+/// fields; anything else sandboxed code threw is `SANDBOX_ERROR`.
+pub(crate) fn sandbox_error<'env>(
+    env: &'env Env,
+    e: &SandboxError,
+    genuine: impl FnOnce(u64) -> Option<std::sync::Arc<CallError>>,
+) -> Result<Unknown<'env>> {
+    let message = e.to_string();
+    Ok(match e {
+        SandboxError::Js {
+            name,
+            stack,
+            origin,
+            ..
+        } => {
+            let baml = origin.and_then(genuine);
+            let mut err = match &baml {
+                Some(c) => call_fields(JsErr::new(env, c.code(), &message)?, c, false),
+                None => JsErr::new(env, e.code(), &message)?,
+            };
+            err = match name {
+                Some(n) => err.string("jsName", n),
+                None => err.set("jsName", ().into_unknown(env)?),
+            };
+            match stack {
+                Some(s) => err.string("jsStack", s),
+                None => err.set("jsStack", ().into_unknown(env)?),
+            }
+            .value()
+        }
+        SandboxError::Timeout { timeout_ms } => JsErr::new(env, e.code(), &message)?
+            .number("timeoutMs", js_number(*timeout_ms))
+            .value(),
+        SandboxError::Memory { limit_bytes } => JsErr::new(env, e.code(), &message)?
+            .number("limitBytes", js_number(*limit_bytes))
+            .value(),
+        SandboxError::Result { path, .. } => JsErr::new(env, e.code(), &message)?
+            .string("path", path)
+            .value(),
+        SandboxError::Crashed { reason } => JsErr::new(env, e.code(), &message)?
+            .string("reason", reason)
+            .value(),
+        SandboxError::InvalidOption { .. } => JsErr::invalid_arg(env, &message)?.value(),
+        _ => JsErr::new(env, e.code(), &message)?.value(),
+    })
+}
+
+/// The fields SPEC.md names for a failed BAML call, in camelCase: for `callFunction`'s errors
+/// with `bamlName` (BAML's class name), for one that escaped a sandbox with `detailedMessage`
+/// (its `jsName` is the class name).
+fn call_fields<'env>(err: JsErr<'env>, e: &CallError, direct: bool) -> JsErr<'env> {
+    let err = if direct {
+        err.string("bamlName", e.class_name())
+    } else {
+        err
+    };
+    let detailed = |err: JsErr<'env>, message: &str| {
+        if direct {
+            err
+        } else {
+            err.string("detailedMessage", message)
+        }
+    };
+    match e {
+        CallError::Http {
+            status,
+            client,
+            raw_response,
+            message,
+            ..
+        } => {
+            let err = match status {
+                Some(c) => err.number("statusCode", f64::from(*c)),
+                None => err.null("statusCode"),
+            };
+            let err = detailed(err.string("clientName", client), message);
+            match raw_response {
+                Some(r) => err.string("rawResponse", r),
+                None => err.null("rawResponse"),
+            }
+        }
+        CallError::FinishReason {
+            client,
+            finish_reason,
+            raw_output,
+            message,
+        } => detailed(
+            err.string("finishReason", finish_reason)
+                .string("rawOutput", raw_output)
+                .string("clientName", client),
+            message,
+        ),
+        CallError::Validation {
+            raw_output,
+            prompt,
+            message,
+        } => detailed(
+            err.string("rawOutput", raw_output).string("prompt", prompt),
+            message,
+        ),
+        _ => err,
     }
 }
 
 /// A failed BAML call: `BAML_HTTP`, `BAML_FINISH_REASON`, `BAML_VALIDATION`,
 /// `BAML_INVALID_ARGUMENT` or `BAML_ABORTED`, with the fields SPEC.md names.
-pub(crate) unsafe fn call_error(env: Env, e: &baml_runtime::CallError) -> Raw {
-    use baml_runtime::CallError;
+pub(crate) fn call_error<'env>(env: &'env Env, e: &CallError) -> Result<Unknown<'env>> {
+    Ok(call_fields(JsErr::new(env, e.code(), &e.to_string())?, e, true).value())
+}
+
+/// `BAML_VALIDATION`: the model's output could not be read as the return type.
+pub(crate) fn validation_error<'env>(
+    env: &'env Env,
+    e: &baml_sap::SapError,
+    raw: &str,
+) -> Result<Unknown<'env>> {
+    Ok(JsErr::new(env, e.code(), &e.to_string())?
+        .string("rawOutput", raw)
+        .set("prompt", ().into_unknown(env)?)
+        .value())
+}
+
+pub(crate) fn load_error<'env>(env: &'env Env, e: &LoadError) -> Result<Unknown<'env>> {
     let message = e.to_string();
-    unsafe {
-        let s = |v: &str| string(env, v).unwrap_or(std::ptr::null_mut());
-        let null = || {
-            let mut n = std::ptr::null_mut();
-            sys::napi_get_null(env, &raw mut n);
-            n
-        };
-        let name = s(e.class_name());
-        match e {
-            CallError::Http {
-                status,
-                client,
-                raw_response,
-                ..
-            } => {
-                let status = status.map_or_else(null, |c| {
-                    number(env, f64::from(c)).unwrap_or(std::ptr::null_mut())
-                });
-                let raw = raw_response.as_deref().map_or_else(null, s);
-                error(
-                    env,
-                    e.code(),
-                    &message,
-                    &[
-                        ("statusCode", status),
-                        ("clientName", s(client)),
-                        ("rawResponse", raw),
-                        ("bamlName", name),
-                    ],
-                )
+    Ok(match e {
+        LoadError::Syntax(diags) => {
+            let mut arr = env.create_array(u32::try_from(diags.len()).unwrap_or(u32::MAX))?;
+            for (i, d) in diags.iter().enumerate() {
+                let mut o = Object::new(env)?;
+                o.set_named_property("file", d.file.as_str())?;
+                o.set_named_property("line", f64::from(d.line))?;
+                o.set_named_property("column", f64::from(d.column))?;
+                o.set_named_property("message", d.message.as_str())?;
+                arr.set(u32::try_from(i).unwrap_or(u32::MAX), o)?;
             }
-            CallError::FinishReason {
-                client,
-                finish_reason,
-                raw_output,
-                ..
-            } => error(
-                env,
-                e.code(),
-                &message,
-                &[
-                    ("finishReason", s(finish_reason)),
-                    ("rawOutput", s(raw_output)),
-                    ("clientName", s(client)),
-                    ("bamlName", name),
-                ],
-            ),
-            CallError::Validation {
-                raw_output, prompt, ..
-            } => error(
-                env,
-                e.code(),
-                &message,
-                &[
-                    ("rawOutput", s(raw_output)),
-                    ("prompt", s(prompt)),
-                    ("bamlName", name),
-                ],
-            ),
-            _ => error(env, e.code(), &message, &[("bamlName", name)]),
+            JsErr::new(env, e.code(), &message)?
+                .set("diagnostics", arr.to_unknown())
+                .value()
         }
+        LoadError::Io { path, .. } => JsErr::new(env, e.code(), &message)?
+            .string("path", path)
+            .value(),
+        _ => JsErr::new(env, e.code(), &message)?.value(),
+    })
+}
+
+/// Throws `value` (built by one of the functions above).
+pub(crate) fn throw(env: &Env, value: Result<Unknown<'_>>) -> Error {
+    match value.and_then(|v| env.throw(v)) {
+        Ok(()) => Error::from_status(Status::PendingException),
+        Err(e) => e,
     }
 }

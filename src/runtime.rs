@@ -2,24 +2,19 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use std::collections::BTreeMap;
-use std::ptr;
-use std::sync::{Mutex, PoisonError};
-
-use napi::sys;
-
-use crate::abort::{add_listener, remove_listener, ListenerRefs};
-use crate::errors::{call_error, invalid_arg, load_error, throw, validation_error};
-use crate::main_thread::poster;
-use crate::util::{
-    call, clear_exception, delete_ref, deref, get, own_keys, reference, to_bool, to_rust_string,
-    type_of, undefined, Env as RawEnv, Raw, Sendable,
+use crate::abort::{self, Listener};
+use crate::errors::{call_error, load_error, throw, throw_invalid, validation_error, JsErr};
+use crate::mailbox::{mailbox, Job};
+use crate::options::{
+    self, CallOptions, ParseOptions, RenderRequestOptions, CALL_KEYS, PARSE_KEYS, RENDER_KEYS,
 };
+use crate::promise::Deferred;
 
 /// One BAML function as `functions()` lists it.
 #[napi(object)]
@@ -34,50 +29,6 @@ pub struct BamlFunctionInfo {
 pub struct BamlParamInfo {
     pub name: String,
     pub r#type: String,
-}
-
-/// Options of `callFunction()`.
-#[expect(
-    dead_code,
-    reason = "declares the TypeScript interface; options are read field by field"
-)]
-#[napi(object, object_to_js = false)]
-pub struct CallOptions {
-    /// Values for `env.NAME` in client options, over the runtime's `env`.
-    pub env: Option<HashMap<String, String>>,
-    /// Aborting it drops the HTTP request and rejects with `code: 'BAML_ABORTED'`.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<String>,
-    /// Use this client (a name from the project, or `"provider/model"`) instead of the function's.
-    pub client: Option<String>,
-    /// Ask the provider to stream its answer (server-sent events).
-    pub stream: Option<bool>,
-    /// Streams the answer and calls this with partial results (snapshots of the result so far;
-    /// one still waiting for Node is replaced by a newer one).
-    #[napi(ts_type = "(partial: unknown) => void")]
-    pub on_partial: Option<String>,
-}
-
-/// Options of `renderRequest()`.
-#[expect(
-    dead_code,
-    reason = "declares the TypeScript interface; options are read field by field"
-)]
-#[napi(object, object_to_js = false)]
-pub struct RenderRequestOptions {
-    /// The request of a streaming call.
-    pub stream: Option<bool>,
-    /// Values for `env.NAME` in client options, over the runtime's `env`.
-    pub env: Option<HashMap<String, String>>,
-    /// Use this client instead of the function's.
-    pub client: Option<String>,
-}
-
-/// Options of `parse()`.
-#[napi(object)]
-pub struct ParseOptions {
-    /// Parse an unfinished stream: values not yet complete are left out or null.
-    pub partial: Option<bool>,
 }
 
 /// A set of `.baml` sources, parsed and validated once and shared by every `BamlContext`.
@@ -95,7 +46,41 @@ fn load(
         Ok(rt) => Ok(BamlRuntime {
             inner: Arc::new(rt),
         }),
-        Err(e) => Err(unsafe { throw(env.raw(), load_error(env.raw(), &e)) }),
+        Err(e) => Err(throw(env, load_error(env, &e))),
+    }
+}
+
+/// `args` of `callFunction`/`renderRequest`: an object of arguments by parameter name.
+fn args_map(
+    args: &Unknown<'_>,
+) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+    match args.get_type().map_err(|e| e.reason.clone())? {
+        ValueType::Undefined | ValueType::Null => return Ok(serde_json::Map::new()),
+        ValueType::Object => {}
+        other => {
+            return Err(format!(
+                "args must be an object of arguments by parameter name, got {}",
+                options::type_name(other)
+            ))
+        }
+    }
+    match serde_json::Value::from_unknown(*args) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("args must be an object of arguments by parameter name".into()),
+        Err(e) => Err(format!("args cannot be read: {}", e.reason)),
+    }
+}
+
+fn string_arg(name: &str, v: &Unknown<'_>) -> std::result::Result<String, String> {
+    match v.get_type().map_err(|e| e.reason.clone())? {
+        ValueType::String => v
+            .coerce_to_string()
+            .and_then(|s| s.into_utf8()?.into_owned())
+            .map_err(|e| e.reason.clone()),
+        other => Err(format!(
+            "{name} must be a string, got {}",
+            options::type_name(other)
+        )),
     }
 }
 
@@ -162,8 +147,11 @@ impl BamlRuntime {
         env: Env,
         name: String,
         text: String,
-        #[napi(ts_arg_type = "{ partial?: boolean }")] options: Option<ParseOptions>,
+        #[napi(ts_arg_type = "ParseOptions")] options: Option<Unknown>,
     ) -> Result<serde_json::Value> {
+        let options: Option<ParseOptions> =
+            options::read(&env, "parse options", options, PARSE_KEYS)
+                .map_err(|m| throw_invalid(&env, &m))?;
         let partial = options.and_then(|o| o.partial).unwrap_or(false);
         let Some(function) = self.inner.ir().function(&name) else {
             let known: Vec<&str> = self
@@ -181,10 +169,10 @@ impl BamlRuntime {
                     known.join(", ")
                 }
             );
-            return Err(unsafe { throw(env.raw(), invalid_arg(env.raw(), &msg)) });
+            return Err(throw_invalid(&env, &msg));
         };
         baml_sap::parse(self.inner.ir(), &function.ret, &text, partial)
-            .map_err(|e| unsafe { throw(env.raw(), validation_error(env.raw(), &e, &text)) })
+            .map_err(|e| throw(&env, validation_error(&env, &e, &text)))
     }
 
     /// Calls BAML function `name` from Node (no sandbox). `args` are by parameter name.
@@ -193,99 +181,97 @@ impl BamlRuntime {
     #[napi(ts_return_type = "Promise<unknown>", catch_unwind)]
     #[allow(
         clippy::too_many_lines,
-        reason = "options, promise, abort listener and the spawned call in one place; `expect` misfires through the napi macro"
+        reason = "arguments, promise, abort listener and the spawned call in one place; `expect` misfires through the napi macro"
     )]
-    pub fn call_function(
+    pub fn call_function<'env>(
         &self,
-        env: Env,
-        name: String,
-        #[napi(ts_arg_type = "Record<string, unknown>")] args: serde_json::Value,
-        #[napi(ts_arg_type = "CallOptions")] options: Option<Unknown>,
-    ) -> Result<Unknown<'static>> {
-        let raw_env = env.raw();
-        let args = args_map(raw_env, args)?;
-        let opts = unsafe { call_options(raw_env, options.as_ref().map(napi::JsValue::raw))? };
-        let (deferred, promise) = unsafe { new_promise(raw_env)? };
-        if opts.aborted {
-            unsafe {
-                sys::napi_reject_deferred(
-                    raw_env,
-                    deferred,
-                    call_error(raw_env, &baml_runtime::CallError::Aborted),
-                )
+        env: &'env Env,
+        #[napi(ts_arg_type = "string")] name: Unknown<'env>,
+        #[napi(ts_arg_type = "Record<string, unknown>")] args: Unknown<'env>,
+        #[napi(ts_arg_type = "CallOptions")] options: Option<Unknown<'env>>,
+    ) -> Result<Unknown<'env>> {
+        let (deferred, promise) = Deferred::new(env)?;
+        let parsed = (|| {
+            let name = string_arg("name", &name)?;
+            let args = args_map(&args)?;
+            let opts: Option<CallOptions> = options::read(env, "options", options, CALL_KEYS)?;
+            Ok::<_, String>((name, args, opts))
+        })();
+        let (name, args, opts) = match parsed {
+            Ok(p) => p,
+            Err(m) => {
+                deferred.reject(env, &JsErr::invalid_arg(env, &m)?.value());
+                return Ok(promise);
+            }
+        };
+        let (mut call_env, mut client, mut stream, mut signal, mut on_partial) =
+            (None, None, false, None, None);
+        if let Some(o) = opts {
+            call_env = o.env;
+            client = o.client;
+            stream = o.stream.unwrap_or(false);
+            signal = o.signal;
+            on_partial = match o.on_partial {
+                Some(f) => Some(f.create_ref()?),
+                None => None,
             };
+        }
+        if signal.as_ref().is_some_and(abort::aborted) {
+            deferred.reject(env, &call_error(env, &baml_runtime::CallError::Aborted)?);
             return Ok(promise);
         }
-        let poster = unsafe { poster(raw_env) }
-            .map_err(|_| napi::Error::from_reason("cannot reach Node's thread"))?;
-        unsafe { poster.hold(raw_env) };
+        let mailbox = mailbox(env)?;
+        mailbox.hold(env);
         let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
-        let cancel: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>> =
-            Arc::new(Mutex::new(Some(cancel_tx)));
-        let listener: Arc<Mutex<Option<ListenerRefs>>> = Arc::new(Mutex::new(None));
-        if let Some(signal) = opts.signal {
-            match unsafe { add_listener(raw_env, signal, cancel.clone(), trip) } {
-                Some(refs) => {
-                    *listener
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refs);
+        let cancel = Arc::new(Mutex::new(Some(cancel_tx)));
+        let listener: Arc<Mutex<Option<Listener>>> = Arc::new(Mutex::new(None));
+        let settled = Arc::new(AtomicBool::new(false));
+        if let Some(signal) = &signal {
+            let trip = cancel.clone();
+            if let Ok(l) = abort::listen(env, signal, move || {
+                if let Some(tx) = trip.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    let _ = tx.send(());
                 }
-                None => {
-                    unsafe { clear_exception(raw_env) };
-                }
+            }) {
+                *listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(l);
             }
         }
-        let on_partial = match opts.on_partial {
-            Some(f) => Some(Sendable(
-                unsafe { reference(raw_env, f) }
-                    .map_err(|_| napi::Error::from_reason("cannot keep onPartial"))?,
-            )),
-            None => None,
-        };
-        let on_partial_ref = on_partial.as_ref().map(Sendable::get).map(Sendable);
+        let on_partial = on_partial.map(Arc::new);
         let rt = self.inner.clone();
-        let deferred = Sendable(deferred);
-        let task_poster = poster.clone();
-        let stream_flag = opts.stream;
+        let task_mailbox = mailbox.clone();
         let call_options = baml_runtime::CallOptions {
-            env: opts.env,
-            client: opts.client,
+            env: options::env_map(call_env),
+            client,
         };
         crate::eager::spawn_call(crate::eager::small_args(&args), async move {
-            let partial_poster = task_poster.clone();
             // The newest partial not yet handed to Node: a partial is a snapshot of the whole
             // result so far, so when Node falls behind the stream it gets the newest one, and
             // memory holds one snapshot, not every one produced meanwhile.
             let waiting: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+            let partial_mailbox = task_mailbox.clone();
+            let partial_fn = on_partial.clone();
             let mut sink = |v: serde_json::Value| {
-                if let Some(f) = &on_partial_ref {
-                    let stale = waiting
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .replace(v);
-                    if stale.is_some() {
-                        // A task is already posted; it will take this one.
-                        return;
-                    }
-                    let f = Sendable(f.get());
-                    let slot = waiting.clone();
-                    partial_poster.post(Box::new(move |env| unsafe {
-                        let Some(v) = slot.lock().unwrap_or_else(PoisonError::into_inner).take()
-                        else {
-                            return;
-                        };
-                        if let (Ok(func), Ok(arg)) = (
-                            deref(env, f.get()),
-                            serde_json::Value::to_napi_value(env, v),
-                        ) {
-                            if call(env, func, undefined(env), &[arg]).is_err() {
-                                clear_exception(env);
-                            }
-                        }
-                    }));
+                let Some(f) = &partial_fn else { return };
+                let stale = waiting
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .replace(v);
+                if stale.is_some() {
+                    // A job is already posted; it will take this one.
+                    return;
                 }
+                let f = f.clone();
+                let slot = waiting.clone();
+                partial_mailbox.post(Job::Call(Box::new(move |env| {
+                    let Some(v) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                        return;
+                    };
+                    if let Ok(func) = f.borrow_back(env) {
+                        let _ = func.call(v);
+                    }
+                })));
             };
-            let streaming = stream_flag || on_partial_ref.is_some();
+            let streaming = stream || on_partial.is_some();
             let work = rt.call(
                 &name,
                 &args,
@@ -296,37 +282,38 @@ impl BamlRuntime {
                 r = work => r,
                 Ok(()) = cancel_rx => Err(baml_runtime::CallError::Aborted),
             };
-            let poster = task_poster.clone();
-            task_poster.post(Box::new(move |env| unsafe {
+            let mailbox = task_mailbox.clone();
+            task_mailbox.post(Job::Settle(Box::new(move |env| {
                 match result {
-                    Ok(out) => {
-                        if let Ok(v) = serde_json::Value::to_napi_value(env, out.value) {
-                            sys::napi_resolve_deferred(env, deferred.get(), v);
-                        } else {
-                            clear_exception(env);
-                            sys::napi_reject_deferred(
+                    Ok(out) => match out.value.into_unknown(env) {
+                        Ok(v) => deferred.resolve(env, &v),
+                        Err(e) => {
+                            if let Ok(err) = JsErr::new(
                                 env,
-                                deferred.get(),
-                                invalid_arg(env, "the result cannot be built in Node"),
-                            );
+                                "SANDBOX_RESULT",
+                                &format!("the result cannot be built in Node: {}", e.reason),
+                            ) {
+                                deferred.reject(env, &err.value());
+                            }
+                        }
+                    },
+                    Err(e) => {
+                        if let Ok(err) = call_error(env, &e) {
+                            deferred.reject(env, &err);
                         }
                     }
-                    Err(e) => {
-                        sys::napi_reject_deferred(env, deferred.get(), call_error(env, &e));
-                    }
                 }
-                if let Some(f) = on_partial {
-                    delete_ref(env, f.get());
-                }
-                if let Some((sig, f)) = listener
+                settled.store(true, Ordering::Release);
+                drop(on_partial);
+                let listener = listener
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()
-                {
-                    remove_listener(env, sig.get(), f.get());
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(l) = listener {
+                    l.remove(env);
                 }
-                poster.release(env);
-            }));
+                mailbox.release(env);
+            })));
         })
         .detach();
         Ok(promise)
@@ -338,24 +325,39 @@ impl BamlRuntime {
         ts_return_type = "Promise<{ url: string; method: string; headers: Record<string, string>; body: unknown }>",
         catch_unwind
     )]
-    pub fn render_request(
+    pub fn render_request<'env>(
         &self,
-        env: Env,
-        name: String,
-        #[napi(ts_arg_type = "Record<string, unknown>")] args: serde_json::Value,
-        #[napi(ts_arg_type = "RenderRequestOptions")] options: Option<Unknown>,
-    ) -> Result<Unknown<'static>> {
-        let raw_env = env.raw();
-        let args = args_map(raw_env, args)?;
-        let opts = unsafe { call_options(raw_env, options.as_ref().map(napi::JsValue::raw))? };
-        let (deferred, promise) = unsafe { new_promise(raw_env)? };
+        env: &'env Env,
+        #[napi(ts_arg_type = "string")] name: Unknown<'env>,
+        #[napi(ts_arg_type = "Record<string, unknown>")] args: Unknown<'env>,
+        #[napi(ts_arg_type = "RenderRequestOptions")] options: Option<Unknown<'env>>,
+    ) -> Result<Unknown<'env>> {
+        let (deferred, promise) = Deferred::new(env)?;
+        let parsed = (|| {
+            let name = string_arg("name", &name)?;
+            let args = args_map(&args)?;
+            let opts: Option<RenderRequestOptions> =
+                options::read(env, "options", options, RENDER_KEYS)?;
+            Ok::<_, String>((name, args, opts))
+        })();
+        let (name, args, opts) = match parsed {
+            Ok(p) => p,
+            Err(m) => {
+                deferred.reject(env, &JsErr::invalid_arg(env, &m)?.value());
+                return Ok(promise);
+            }
+        };
+        let (call_env, client, stream) = match opts {
+            Some(o) => (o.env, o.client, o.stream.unwrap_or(false)),
+            None => (None, None, false),
+        };
         let call_options = baml_runtime::CallOptions {
-            env: opts.env,
-            client: opts.client,
+            env: options::env_map(call_env),
+            client,
         };
         match self
             .inner
-            .render_request(&name, &args, &call_options, opts.stream)
+            .render_request(&name, &args, &call_options, stream)
         {
             Ok(req) => {
                 let headers: serde_json::Map<String, serde_json::Value> = req
@@ -364,14 +366,9 @@ impl BamlRuntime {
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect();
                 let out = serde_json::json!({ "url": req.url, "method": req.method, "headers": headers, "body": req.body });
-                match unsafe { serde_json::Value::to_napi_value(raw_env, out) } {
-                    Ok(v) => unsafe { sys::napi_resolve_deferred(raw_env, deferred, v) },
-                    Err(e) => return Err(e),
-                };
+                deferred.resolve(env, &out.into_unknown(env)?);
             }
-            Err(e) => unsafe {
-                sys::napi_reject_deferred(raw_env, deferred, call_error(raw_env, &e));
-            },
+            Err(e) => deferred.reject(env, &call_error(env, &e)?),
         }
         Ok(promise)
     }
@@ -380,125 +377,5 @@ impl BamlRuntime {
     #[napi(catch_unwind)]
     pub fn typescript_declarations(&self) -> String {
         self.inner.typescript_declarations()
-    }
-}
-
-/// Options of `callFunction` / `renderRequest`.
-struct CallOpts {
-    env: BTreeMap<String, String>,
-    client: Option<String>,
-    stream: bool,
-    signal: Option<Raw>,
-    aborted: bool,
-    on_partial: Option<Raw>,
-}
-
-fn args_map(
-    env: RawEnv,
-    args: serde_json::Value,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
-    match args {
-        serde_json::Value::Object(m) => Ok(m),
-        serde_json::Value::Null => Ok(serde_json::Map::new()),
-        _ => Err(unsafe {
-            throw(
-                env,
-                invalid_arg(env, "args must be an object of arguments by parameter name"),
-            )
-        }),
-    }
-}
-
-unsafe fn new_promise(env: RawEnv) -> Result<(sys::napi_deferred, Unknown<'static>)> {
-    let mut deferred = ptr::null_mut();
-    let mut promise = ptr::null_mut();
-    if unsafe { sys::napi_create_promise(env, &raw mut deferred, &raw mut promise) }
-        != sys::Status::napi_ok
-    {
-        return Err(napi::Error::from_reason("cannot create a promise"));
-    }
-    Ok((deferred, unsafe {
-        Unknown::from_raw_unchecked(env, promise)
-    }))
-}
-
-unsafe fn call_options(env: RawEnv, options: Option<Raw>) -> Result<CallOpts> {
-    let mut out = CallOpts {
-        env: BTreeMap::new(),
-        client: None,
-        stream: false,
-        signal: None,
-        aborted: false,
-        on_partial: None,
-    };
-    let bad = |m: &str| unsafe { throw(env, invalid_arg(env, m)) };
-    let Some(options) = options else {
-        return Ok(out);
-    };
-    unsafe {
-        match type_of(env, options) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => return Ok(out),
-            sys::ValueType::napi_object => {}
-            _ => return Err(bad("options must be an object")),
-        }
-        let e = get(env, options, "env").unwrap_or(undefined(env));
-        match type_of(env, e) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-            sys::ValueType::napi_object => {
-                let keys =
-                    own_keys(env, e).map_err(|_| bad("option env must be an object of strings"))?;
-                for (k, _) in keys {
-                    let v = get(env, e, &k).unwrap_or(undefined(env));
-                    if type_of(env, v) != sys::ValueType::napi_string {
-                        return Err(bad(&format!("option env.{k} must be a string")));
-                    }
-                    out.env
-                        .insert(k, to_rust_string(env, v).unwrap_or_default());
-                }
-            }
-            _ => return Err(bad("option env must be an object of strings")),
-        }
-        let c = get(env, options, "client").unwrap_or(undefined(env));
-        match type_of(env, c) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-            sys::ValueType::napi_string => out.client = to_rust_string(env, c).ok(),
-            _ => return Err(bad("option client must be a client name")),
-        }
-        let st = get(env, options, "stream").unwrap_or(undefined(env));
-        match type_of(env, st) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-            sys::ValueType::napi_boolean => out.stream = to_bool(env, st).unwrap_or(false),
-            _ => return Err(bad("option stream must be a boolean")),
-        }
-        let s = get(env, options, "signal").unwrap_or(undefined(env));
-        match type_of(env, s) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-            sys::ValueType::napi_object => {
-                out.aborted = get(env, s, "aborted")
-                    .and_then(|a| to_bool(env, a))
-                    .unwrap_or(false);
-                out.signal = Some(s);
-            }
-            _ => return Err(bad("option signal must be an AbortSignal")),
-        }
-        let p = get(env, options, "onPartial").unwrap_or(undefined(env));
-        match type_of(env, p) {
-            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
-            sys::ValueType::napi_function => out.on_partial = Some(p),
-            _ => return Err(bad("option onPartial must be a function")),
-        }
-    }
-    Ok(out)
-}
-
-type CancelSlot = Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>;
-
-unsafe fn trip(_env: RawEnv, cancel: &CancelSlot, _arg: Raw) {
-    if let Some(tx) = cancel
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
-    {
-        let _ = tx.send(());
     }
 }

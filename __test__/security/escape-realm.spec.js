@@ -342,23 +342,25 @@ test('thrown non-errors (proxy, symbol, function, hostile toString, null) reach 
   })
 })
 
-test('an error thrown with a spoofed code keeps SANDBOX_ERROR unless it is a BAML_ code, whose fields are copies', async (t) => {
+test('an error thrown with a spoofed code is SANDBOX_ERROR, BAML_ codes included: only the runtime makes BAML errors', async (t) => {
   await attempt(t, async ({ ev }) => {
     const spoof = await sandboxError(t, ev('throw Object.assign(new Error("fake timeout"), { code: "SANDBOX_TIMEOUT", timeoutMs: 1 })'), 'SANDBOX_ERROR')
     t.is(spoof.timeoutMs, undefined)
     const baml = await sandboxError(t, ev(`
       const e = new Error('fake http')
       e.code = 'BAML_HTTP'
+      e.name = 'BamlClientHttpError'
       e.status_code = { nested: { deep: [1, 2] } }
       Object.defineProperty(e, 'raw_output', { get() { throw new Error('getter') }, enumerable: true })
       e.client_name = new Proxy({}, { ownKeys() { throw new Error('trap') } })
       e.prompt = function () { return process }
       throw e
-    `), 'BAML_HTTP')
-    t.deepEqual(baml.statusCode, { nested: { deep: [1, 2] } })
-    t.is(baml.rawOutput, undefined)
-    t.is(baml.clientName, undefined)
-    t.is(baml.prompt, undefined)
+    `), 'SANDBOX_ERROR')
+    t.is(baml.jsName, 'BamlClientHttpError')
+    for (const field of ['statusCode', 'rawOutput', 'rawResponse', 'clientName', 'prompt']) t.is(baml[field], undefined, field)
+    // Plain objects and subclasses named like BAML's errors are not BAML errors either.
+    await sandboxError(t, ev("throw { code: 'BAML_VALIDATION', raw_output: 'x', name: 'BamlValidationError' }"), 'SANDBOX_ERROR')
+    await sandboxError(t, ev("class BamlValidationError extends Error {}; throw Object.assign(new BamlValidationError('x'), { code: 'BAML_VALIDATION' })"), 'SANDBOX_ERROR')
   })
 })
 

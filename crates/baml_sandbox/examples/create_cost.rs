@@ -5,33 +5,28 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use baml_sandbox::{ConsoleLevel, Host, Reply, Sandbox, SandboxOptions, Value};
+use baml_sandbox::{
+    ConsoleLevel, ConsoleLine, Host, Reply, Sandbox, SandboxHandle, SandboxOptions, ThreadPool,
+    Value,
+};
 
 struct NoHost;
 impl Host for NoHost {
     fn call(&self, _: usize, _: Vec<Value>, reply: Reply) {
         reply(Ok(Value::Null));
     }
-    fn console(&self, _: ConsoleLevel, _: String) {}
+    fn console(&self, _: ConsoleLevel, _: ConsoleLine) {}
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
+    let pool = Arc::new(ThreadPool::new("create-cost"));
     let host: Arc<dyn Host> = Arc::new(NoHost);
     let n = 5000;
     if std::env::var("BAML_ONLY_SANDBOX").is_ok() {
         for _ in 0..20_000 {
-            Sandbox::new(
-                &SandboxOptions::default(),
-                host.clone(),
-                rt.handle().clone(),
-            )
-            .unwrap()
-            .dispose();
+            Sandbox::new(&SandboxOptions::default(), host.clone(), pool.clone())
+                .unwrap()
+                .dispose();
         }
         return;
     }
@@ -96,12 +91,7 @@ fn main() {
         drop(r);
         let t = Instant::now();
         for _ in 0..n {
-            let s = Sandbox::new(
-                &SandboxOptions::default(),
-                host.clone(),
-                rt.handle().clone(),
-            )
-            .unwrap();
+            let s = Sandbox::new(&SandboxOptions::default(), host.clone(), pool.clone()).unwrap();
             s.dispose();
         }
         println!(
@@ -112,12 +102,7 @@ fn main() {
         let mut keep = Vec::new();
         for _ in 0..n {
             keep.push(
-                Sandbox::new(
-                    &SandboxOptions::default(),
-                    host.clone(),
-                    rt.handle().clone(),
-                )
-                .unwrap(),
+                Sandbox::new(&SandboxOptions::default(), host.clone(), pool.clone()).unwrap(),
             );
         }
         let created = t.elapsed();

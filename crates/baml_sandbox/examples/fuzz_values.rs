@@ -54,8 +54,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baml_sandbox::{
-    drop_flat, push_path, ConsoleLevel, Host, HostError, Reply, Sandbox, SandboxError,
-    SandboxOptions, Value, MAX_DEPTH,
+    drop_flat, push_path, ConsoleLevel, ConsoleLine, Driver, EvalOptions, Host, HostError, Reply,
+    Sandbox, SandboxError, SandboxHandle, SandboxOptions, ThreadPool, Value, MAX_DEPTH,
 };
 
 /// How long past its timeout an evaluation may take to settle (the machine may be busy).
@@ -573,14 +573,13 @@ fn describe(v: &Value, cap: usize) -> String {
 // The host
 
 struct FuzzHost {
-    inline: bool,
     /// `give()` results, in order.
     give: Mutex<VecDeque<Value>>,
     /// `fail()` errors, in order.
     fail: Mutex<VecDeque<HostError>>,
     /// Arguments `echo()` was called with.
     echoed: Mutex<Vec<Vec<Value>>>,
-    handle: Option<tokio::runtime::Handle>,
+    pool: Option<Arc<ThreadPool>>,
     console_bytes: AtomicUsize,
 }
 
@@ -621,23 +620,19 @@ impl Host for FuzzHost {
                 let e = self.fail.lock().unwrap().pop_front();
                 reply(Err(e.unwrap_or_else(|| HostError::from("no error queued"))));
             }
-            _ => match &self.handle {
-                Some(h) => {
-                    h.spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        reply(Ok(Value::Array(args)));
-                    });
+            _ => match &self.pool {
+                Some(p) => {
+                    p.add_timer(
+                        std::time::Instant::now() + Duration::from_millis(1),
+                        Box::new(move || reply(Ok(Value::Array(args)))),
+                    );
                 }
                 None => reply(Ok(Value::Array(args))),
             },
         }
     }
-    fn console(&self, _level: ConsoleLevel, message: String) {
-        self.console_bytes
-            .fetch_add(message.len(), Ordering::Relaxed);
-    }
-    fn may_run_here(&self) -> bool {
-        self.inline
+    fn console(&self, _level: ConsoleLevel, line: ConsoleLine) {
+        self.console_bytes.fetch_add(line.len(), Ordering::Relaxed);
     }
 }
 
@@ -1078,7 +1073,7 @@ fn program(rng: &mut Rng) -> Program {
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 struct Ctx {
-    rt: tokio::runtime::Handle,
+    rt: Arc<ThreadPool>,
 }
 
 /// One round's outcome.
@@ -1094,7 +1089,10 @@ fn start(sandbox: &Sandbox, code: &str, timeout: Duration) -> (Rx, u64) {
     let (tx, rx) = mpsc::channel();
     let id = sandbox.evaluate(
         code.to_string(),
-        Some(timeout),
+        EvalOptions {
+            timeout: Some(timeout),
+            filename: None,
+        },
         Box::new(move |r| {
             let _ = tx.send(r);
         }),
@@ -1165,13 +1163,13 @@ fn check_error(
 fn new_sandbox(
     options: SandboxOptions,
     host: Arc<FuzzHost>,
-    rt: &tokio::runtime::Handle,
+    rt: &Arc<ThreadPool>,
 ) -> (Result<Sandbox, SandboxError>, SandboxOptions) {
     let rt = rt.clone();
     std::thread::Builder::new()
-        .stack_size(8 << 20)
+        .stack_size(16 << 20)
         .spawn(move || {
-            let r = Sandbox::new(&options, host, rt);
+            let r = Sandbox::new(&options, host, rt.clone());
             (r, options)
         })
         .unwrap()
@@ -1182,13 +1180,12 @@ fn new_sandbox(
         })
 }
 
-fn host_for(rng: &mut Rng, ctx: &Ctx) -> Arc<FuzzHost> {
+fn host_for(ctx: &Ctx) -> Arc<FuzzHost> {
     Arc::new(FuzzHost {
-        inline: rng.chance(1, 2),
         give: Mutex::default(),
         fail: Mutex::default(),
         echoed: Mutex::default(),
-        handle: Some(ctx.rt.clone()),
+        pool: Some(ctx.rt.clone()),
         console_bytes: AtomicUsize::new(0),
     })
 }
@@ -1337,7 +1334,7 @@ fn roundtrip(rng: &mut Rng, ctx: &Ctx, note: &mut dyn FnMut(&str, &str)) -> Roun
     }
     note("roundtrip", &input);
     let mut problems = Vec::new();
-    let host = host_for(rng, ctx);
+    let host = host_for(ctx);
     let mut opts = options(rng, limit);
     let globals_keys: Vec<String> = globals.iter().map(|(k, _)| k.clone()).collect();
     opts.globals = globals;
@@ -1353,7 +1350,7 @@ fn roundtrip(rng: &mut Rng, ctx: &Ctx, note: &mut dyn FnMut(&str, &str)) -> Roun
     let (sandbox, opts) = new_sandbox(opts, host.clone(), &ctx.rt);
     drop(opts);
     let sandbox = match (sandbox, refused) {
-        (Err(SandboxError::Setup(message)), Some(want)) if message == want => {
+        (Err(SandboxError::InvalidOption { message, .. }), Some(want)) if message == want => {
             return Round {
                 kind: "roundtrip",
                 input,
@@ -1466,6 +1463,7 @@ fn host_values(rng: &mut Rng, ctx: &Ctx, note: &mut dyn FnMut(&str, &str)) -> Ro
         name: name.clone(),
         message: message.clone(),
         fields: vec![(field_key.clone(), field.clone())],
+        origin: None,
     };
     let how = rng.below(2);
     let code = if how == 0 {
@@ -1481,7 +1479,7 @@ fn host_values(rng: &mut Rng, ctx: &Ctx, note: &mut dyn FnMut(&str, &str)) -> Ro
     );
     note("host", &input);
     let mut problems = Vec::new();
-    let host = host_for(rng, ctx);
+    let host = host_for(ctx);
     host.give.lock().unwrap().push_back(given.clone());
     host.fail.lock().unwrap().push_back(failure);
     let (sandbox, opts) = new_sandbox(options(rng, limit), host.clone(), &ctx.rt);
@@ -1578,7 +1576,7 @@ fn hostile(rng: &mut Rng, ctx: &Ctx, note: &mut dyn FnMut(&str, &str)) -> Round 
     }
     note("hostile", &input);
     let mut problems = Vec::new();
-    let host = host_for(rng, ctx);
+    let host = host_for(ctx);
     host.give.lock().unwrap().push_back(given);
     let (sandbox, opts) = new_sandbox(options(rng, limit), host.clone(), &ctx.rt);
     drop(opts);
@@ -1710,13 +1708,8 @@ fn finding_text(seed: u64, round: u64, kind: &str, input: &str, problems: &[Stri
     )
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_stack_size(8 << 20)
-        .enable_time()
-        .build()
-        .unwrap()
+fn runtime() -> Arc<ThreadPool> {
+    Arc::new(ThreadPool::new("fuzz-values"))
 }
 
 fn install_panic_hook() {
@@ -1735,9 +1728,7 @@ fn child(seed: u64, end_ms: u64) -> i32 {
     static ROUND_NO: AtomicU64 = AtomicU64::new(0);
     install_panic_hook();
     let rt = runtime();
-    let ctx = Ctx {
-        rt: rt.handle().clone(),
-    };
+    let ctx = Ctx { rt: rt.clone() };
     let inflight = findings_dir().join(format!(".values-inflight-{}", std::process::id()));
     std::fs::create_dir_all(findings_dir()).unwrap();
     let watch_file = inflight.clone();
@@ -1982,9 +1973,7 @@ fn main() {
             install_panic_hook();
             let (seed, round): (u64, u64) = (args[1].parse().unwrap(), args[2].parse().unwrap());
             let rt = runtime();
-            let ctx = Ctx {
-                rt: rt.handle().clone(),
-            };
+            let ctx = Ctx { rt: rt.clone() };
             // The same big stack as the child's rounds, for the model of very deep trees.
             let r = std::thread::Builder::new()
                 .stack_size(512 << 20)

@@ -1,6 +1,6 @@
 //! The one error type of the sandbox, with the stable codes of SPEC.md.
 
-/// Why an evaluation failed.
+/// Why an evaluation (or creating a sandbox) failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SandboxError {
@@ -11,10 +11,9 @@ pub enum SandboxError {
         name: Option<String>,
         message: String,
         stack: Option<String>,
-        /// A `BAML_*` code when the exception is a BAML error that escaped (`await b.F()`
-        /// without a catch), with BAML's fields (`raw_output`, `status_code`, ...).
-        code: Option<String>,
-        fields: Vec<(String, crate::Value)>,
+        /// When the exception is the very object the sandbox built from a host error with an
+        /// origin (a BAML error that escaped `await b.F()` uncaught): that origin.
+        origin: Option<u64>,
     },
     #[error("evaluation timed out after {timeout_ms} ms")]
     Timeout { timeout_ms: u64 },
@@ -29,7 +28,13 @@ pub enum SandboxError {
     /// The result could not be copied out of the sandbox.
     #[error("result at {path} cannot be copied out of the sandbox: {reason}")]
     Result { path: String, reason: String },
-    /// The sandbox itself could not be set up (bad option, engine allocation failure).
+    /// The worker process holding the sandbox died or was killed; the context is disposed.
+    #[error("the sandbox's worker process {reason}; the context was disposed")]
+    Crashed { reason: String },
+    /// An option is out of range or malformed (`option` names it as the embedder wrote it).
+    #[error("{message}")]
+    InvalidOption { option: String, message: String },
+    /// The sandbox itself could not be set up (an engine allocation failed).
     #[error("{0}")]
     Setup(String),
 }
@@ -45,6 +50,8 @@ impl SandboxError {
             SandboxError::Aborted => "SANDBOX_ABORTED",
             SandboxError::Disposed => "SANDBOX_DISPOSED",
             SandboxError::Result { .. } => "SANDBOX_RESULT",
+            SandboxError::Crashed { .. } => "SANDBOX_CRASHED",
+            SandboxError::InvalidOption { .. } => "ERR_INVALID_ARG_VALUE",
         }
     }
 }

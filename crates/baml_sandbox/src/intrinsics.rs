@@ -41,6 +41,9 @@ const LAZY_GROUPS: [AddFn; 5] = [
     qjs::JS_AddIntrinsicAToB,
 ];
 
+/// The index of the typed arrays in `LAZY_GROUPS`.
+const TYPED_ARRAYS: usize = 1;
+
 /// The built-ins every realm gets at once, besides the base objects (as `JS_NewContext`
 /// would add them, minus the lazy groups).
 unsafe fn add_eager(ctx: *mut qjs::JSContext) -> bool {
@@ -155,6 +158,19 @@ unsafe extern "C" fn access(
     }
 }
 
+/// Puts the guards of `guards.rs` on a group's built-ins once it exists.
+unsafe fn guard_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
+    if group != TYPED_ARRAYS {
+        return true;
+    }
+    let Some(raw) = std::ptr::NonNull::new(ctx) else {
+        return false;
+    };
+    // SAFETY: called from a getter QuickJS runs on a live context held by this thread.
+    let ctx = unsafe { rquickjs::Ctx::from_raw(raw) };
+    crate::guards::install_typed_arrays(&ctx).is_ok()
+}
+
 /// Creates one lazy group in this realm, once (the realm's opaque word holds the created
 /// groups as bits; nothing else uses it).
 unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
@@ -211,7 +227,7 @@ unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
             }
         }
         let ok = match blocked {
-            None => LAZY_GROUPS[group](ctx) == 0,
+            None => LAZY_GROUPS[group](ctx) == 0 && guard_group(ctx, group),
             Some(name) => {
                 let message = format!(
                     "cannot create the built-in {}: the global property was made non-configurable",

@@ -1,25 +1,49 @@
 //! One sandboxed QuickJS runtime per context.
 //!
-//! A [`Sandbox`] owns a QuickJS runtime and its single realm, enforces the memory, stack and time
-//! limits, copies values in and out ([`Value`]), and reaches its embedder only through the
-//! [`Host`] trait (host functions and `console`). It knows nothing of Node: the napi layer
-//! implements [`Host`] and drives evaluations with callbacks, and tests can do the same.
+//! A [`Sandbox`] owns a QuickJS runtime and its single realm, enforces the memory, stack and
+//! time limits, copies values in and out ([`Value`]), and reaches its embedder only through the
+//! [`Host`] trait (host functions, BAML calls and `console`). Its turns run where its
+//! [`Driver`] puts them: on the sandbox threads of a [`ThreadPool`] in-process, or on a worker
+//! process's own loop. It knows nothing of Node: the napi layer and the worker process
+//! implement [`Host`] and drive evaluations through [`SandboxHandle`], and tests do the same.
 
 mod alloc;
+mod bridge;
+mod classify;
 mod convert;
+mod driver;
 mod error;
+mod format;
+mod guards;
+mod host;
 mod intrinsics;
+mod json_guard;
+mod options;
 mod outbox;
+mod pool;
+mod realm;
 mod sandbox;
-#[cfg(target_os = "linux")]
-mod slice;
+mod stack;
+mod throw;
+mod timers;
+mod turn;
 mod value;
 
+pub use driver::{Driver, Task, TimerFn, TimerKey, Timers};
 pub use error::SandboxError;
-pub use outbox::ConsoleLine;
-pub use sandbox::{
-    CallGuard, ConsoleLevel, Done, EvalId, Host, HostError, Partial, Reply, Sandbox,
+pub use host::{CallGuard, ConsoleLevel, Done, Host, HostError, Partial, Reply};
+pub use options::{
     SandboxOptions, DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS,
-    MAX_STACK_LIMIT, MAX_TIMERS,
+    MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MAX_TIMEOUT_MS, MAX_TIMERS, MIN_MEMORY_LIMIT,
+    MIN_STACK_LIMIT, SANDBOX_THREAD_STACK,
 };
+pub use outbox::ConsoleLine;
+pub use pool::{ThreadPool, MAX_POOL_THREADS};
+pub use sandbox::{EvalId, EvalOptions, Sandbox, SandboxHandle};
 pub use value::{drop_flat, push_path, Value, MAX_DEPTH};
+
+/// How many bytes one copied value may take for a sandbox with this memory limit (see
+/// `convert::copy_budget`); embedders bound their own copies into a sandbox with it.
+pub fn copy_budget(memory_limit: usize) -> usize {
+    convert::copy_budget(memory_limit)
+}

@@ -5,7 +5,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baml_sandbox::{CallGuard, ConsoleLevel, Host, Partial, Reply, Sandbox, SandboxOptions, Value};
+use baml_sandbox::{
+    CallGuard, ConsoleLevel, ConsoleLine, EvalOptions, Host, Partial, Reply, Sandbox,
+    SandboxHandle, SandboxOptions, Value,
+};
 
 /// A BAML function that streams `COUNT` partials (0, 1, ...) as fast as it can from its own
 /// thread, then answers `COUNT`.
@@ -17,7 +20,7 @@ impl Host for Streaming {
     fn call(&self, _index: usize, _args: Vec<Value>, reply: Reply) {
         reply(Err("no host functions".into()));
     }
-    fn console(&self, _level: ConsoleLevel, _message: String) {}
+    fn console(&self, _level: ConsoleLevel, _line: ConsoleLine) {}
     fn baml_call(
         &self,
         _index: usize,
@@ -43,12 +46,11 @@ impl Host for Streaming {
 /// process by hundreds of MB on a loaded machine.
 #[test]
 fn a_slow_consumer_gets_the_newest_partials_not_all_of_them() {
-    let rt = common::runtime();
     let options = SandboxOptions {
         baml_functions: vec!["Fn".into()],
         ..SandboxOptions::default()
     };
-    let sandbox = Sandbox::new(&options, Arc::new(Streaming), rt.handle().clone()).unwrap();
+    let sandbox = Sandbox::new(&options, Arc::new(Streaming), common::pool()).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     sandbox.evaluate(
         "const s = b.stream.Fn(); const seen = []; \
@@ -56,7 +58,10 @@ fn a_slow_consumer_gets_the_newest_partials_not_all_of_them() {
          [seen.length, seen.every((v, i) => i === 0 || v > seen[i - 1]), seen[seen.length - 1], \
           await s.getFinalResponse()]"
             .to_string(),
-        Some(Duration::from_secs(30)),
+        EvalOptions {
+            timeout: Some(Duration::from_secs(30)),
+            filename: None,
+        },
         Box::new(move |r| {
             let _ = tx.send(r);
         }),

@@ -1,6 +1,5 @@
-//! Sandbox behaviour with every turn on a worker thread.
+//! Sandbox behaviour: turns on the thread pool's sandbox threads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-const INLINE: bool = false;
 include!("cases/sandbox.rs");

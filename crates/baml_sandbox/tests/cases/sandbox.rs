@@ -1,19 +1,18 @@
-// Included by `tests/sandbox.rs` (turns on workers) and `tests/sandbox_inline.rs` (turns
-// started on the caller's thread, moving to workers after a slice), which define `INLINE`.
+// Included by `tests/sandbox.rs`.
 
 use std::time::{Duration, Instant};
 
-use baml_sandbox::{SandboxError, SandboxOptions, Value};
+use baml_sandbox::{SandboxError, SandboxHandle, SandboxOptions, Value};
 use common::{num, HostFn};
 
 type Harness = common::Harness;
 
 fn simple() -> Harness {
-    Harness::with_mode(SandboxOptions::default(), vec![], INLINE)
+    Harness::new(SandboxOptions::default(), vec![])
 }
 
 fn with(options: SandboxOptions, functions: Vec<(&str, HostFn)>) -> Harness {
-    Harness::with_mode(options, functions, INLINE)
+    Harness::new(options, functions)
 }
 
 #[test]
@@ -134,7 +133,7 @@ fn abort_and_dispose() {
     let rx = h.start("for(;;){}", None);
     std::thread::sleep(Duration::from_millis(50));
     // The only evaluation in flight has the next id handed out minus one; abort it by id.
-    let id = h.sandbox.evaluate("1".into(), None, Box::new(|_| {})) - 1;
+    let id = h.sandbox.evaluate("1".into(), baml_sandbox::EvalOptions::default(), Box::new(|_| {})) - 1;
     h.sandbox.abort(id);
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Err(SandboxError::Aborted));
     assert_eq!(h.eval("5").unwrap(), num(5.0));
@@ -396,12 +395,11 @@ fn values_nested_past_the_limit_are_refused_on_the_way_in_not_fatal() {
     use baml_sandbox::{HostError, Sandbox, MAX_DEPTH};
     use baml_sandbox::drop_flat;
     use common::{chain, zeros, TestHost};
-    let rt = common::runtime();
-    let host = std::sync::Arc::new(TestHost { inline: INLINE, ..Default::default() });
+    let host = std::sync::Arc::new(TestHost::default());
     for depth in [MAX_DEPTH + 1, 100_000] {
         let opts = SandboxOptions { globals: vec![("ok".into(), num(1.0)), ("deep".into(), chain(depth))], ..Default::default() };
-        match Sandbox::new(&opts, host.clone(), rt.handle().clone()) {
-            Err(SandboxError::Setup(message)) => assert_eq!(
+        match Sandbox::new(&opts, host.clone(), common::pool()) {
+            Err(SandboxError::InvalidOption { message, .. }) => assert_eq!(
                 message,
                 format!("globals.deep{} cannot be copied into the sandbox: nested deeper than {MAX_DEPTH} levels", zeros(MAX_DEPTH))
             ),
@@ -412,7 +410,7 @@ fn values_nested_past_the_limit_are_refused_on_the_way_in_not_fatal() {
     }
     // As deep as a result may be: accepted, and it comes back out whole.
     let opts = SandboxOptions { globals: vec![("deep".into(), chain(MAX_DEPTH))], ..Default::default() };
-    let h = Harness::with_mode(opts, vec![], INLINE);
+    let h = Harness::new(opts, vec![]);
     assert_eq!(h.eval("let d = deep, n = 0; while (Array.isArray(d)) { d = d[0]; n++ } n").unwrap(), num(512.0));
     drop_flat(h.eval("deep").unwrap());
 
@@ -424,7 +422,7 @@ fn values_nested_past_the_limit_are_refused_on_the_way_in_not_fatal() {
     });
     let fail: HostFn = Box::new(move |args, reply| {
         let depth = depth_of(&args);
-        reply(Err(HostError { name: "Error".into(), message: "failed".into(), fields: vec![("detail".into(), chain(depth))] }));
+        reply(Err(HostError { name: "Error".into(), message: "failed".into(), fields: vec![("detail".into(), chain(depth))], origin: None }));
     });
     let h = with(SandboxOptions::default(), vec![("give", give), ("fail", fail)]);
     let caught = |code: &str| match h.eval(code) {
@@ -504,7 +502,7 @@ fn lone_surrogates_cross_as_replacement_characters() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(h.eval("throw '\\ud800'"), Err(SandboxError::Js { name: None, message: "Uncaught \u{fffd}".into(), stack: None, code: None, fields: vec![] }));
+    assert_eq!(h.eval("throw '\\ud800'"), Err(SandboxError::Js { name: None, message: "Uncaught \u{fffd}".into(), stack: None, origin: None }));
     h.eval("console.log('\\ud800', { ['\\udc00']: '\\ud800' })").unwrap();
     assert_eq!(h.host.console.lock().unwrap().last().unwrap().1, "\u{fffd} { '\u{fffd}': '\u{fffd}' }");
 }
@@ -530,6 +528,7 @@ fn host_error_fields_are_own_properties() {
         name: "BamlError".into(),
         message: "m".into(),
         fields: vec![("code".into(), Value::String("X".into())), ("__proto__".into(), Value::Object(vec![("polluted".into(), Value::Bool(true))]))],
+        origin: None,
     })));
     let h = with(SandboxOptions::default(), vec![("fail", fail)]);
     h.eval("Object.defineProperty(Error.prototype, 'code', { set() { throw 'setter ran' }, configurable: true })").unwrap();

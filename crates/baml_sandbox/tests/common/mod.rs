@@ -1,18 +1,19 @@
-//! The one harness every sandbox test uses: a tokio runtime shaped like the addon's
-//! (blocking threads with 8 MiB stacks) and a host whose functions are Rust closures.
+//! The one harness every sandbox test uses: a thread pool driver like the addon's and a host
+//! whose functions are Rust closures.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baml_sandbox::{ConsoleLevel, Host, Reply, Sandbox, SandboxError, SandboxOptions, Value};
+use baml_sandbox::{
+    ConsoleLevel, ConsoleLine, EvalOptions, Host, Reply, Sandbox, SandboxError, SandboxHandle,
+    SandboxOptions, ThreadPool, Value,
+};
 
 pub type HostFn = Box<dyn Fn(Vec<Value>, Reply) + Send + Sync>;
 
 #[derive(Default)]
 pub struct TestHost {
-    /// Let whichever thread starts a turn run it in a slice (as Node's thread does).
-    pub inline: bool,
     pub functions: Vec<HostFn>,
     pub console: Mutex<Vec<(ConsoleLevel, String)>>,
 }
@@ -21,49 +22,33 @@ impl Host for TestHost {
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {
         (self.functions[index])(args, reply);
     }
-    fn console(&self, level: ConsoleLevel, message: String) {
-        self.console.lock().unwrap().push((level, message));
-    }
-    fn may_run_here(&self) -> bool {
-        self.inline
+    fn console(&self, level: ConsoleLevel, line: ConsoleLine) {
+        self.console.lock().unwrap().push((level, line.to_string()));
     }
 }
 
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_stack_size(8 << 20)
-        .enable_time()
-        .build()
-        .unwrap()
+/// The pool every test's sandboxes run on (as every in-process context of the addon shares one).
+pub fn pool() -> Arc<ThreadPool> {
+    static POOL: std::sync::OnceLock<Arc<ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| Arc::new(ThreadPool::new("sandbox-test")))
+        .clone()
 }
 
 pub struct Harness {
-    pub rt: tokio::runtime::Runtime,
     pub sandbox: Sandbox,
     pub host: Arc<TestHost>,
 }
 
 impl Harness {
     pub fn new(options: SandboxOptions, functions: Vec<(&str, HostFn)>) -> Harness {
-        Harness::with_mode(options, functions, false)
-    }
-
-    pub fn with_mode(
-        options: SandboxOptions,
-        functions: Vec<(&str, HostFn)>,
-        inline: bool,
-    ) -> Harness {
-        let rt = runtime();
         let mut options = options;
         options.host_functions = functions.iter().map(|(n, _)| (*n).to_string()).collect();
         let host = Arc::new(TestHost {
-            inline,
             functions: functions.into_iter().map(|(_, f)| f).collect(),
             ..Default::default()
         });
-        let sandbox = Sandbox::new(&options, host.clone(), rt.handle().clone()).unwrap();
-        Harness { rt, sandbox, host }
+        let sandbox = Sandbox::new(&options, host.clone(), pool()).unwrap();
+        Harness { sandbox, host }
     }
 
     pub fn simple() -> Harness {
@@ -89,7 +74,10 @@ impl Harness {
         let (tx, rx) = std::sync::mpsc::channel();
         self.sandbox.evaluate(
             code.to_string(),
-            timeout,
+            EvalOptions {
+                timeout,
+                filename: None,
+            },
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),

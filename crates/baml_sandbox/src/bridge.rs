@@ -1,0 +1,378 @@
+//! What the natives installed in the realm reach: host calls, BAML calls, their replies, and
+//! the JS values Rust keeps for them.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use rquickjs::{object::Property, Ctx, Exception, Function, Object, Persistent, Value as JsValue};
+
+use crate::convert::{copy_in, copy_out, too_deep_message, CopyError, InError};
+use crate::driver::{Driver, TimerKey};
+use crate::host::{CallGuard, Host, HostError, Partial, Reply};
+use crate::options::MAX_HOST_CALLS;
+use crate::outbox::{weight, Outbox, Ticket};
+use crate::sandbox::{EvalId, Event, Inner, Signals};
+use crate::throw::{is_uncatchable, new_error, throw, throw_interrupted, ErrorKind};
+use crate::value::{drop_flat, push_path, Value};
+
+/// How many genuine host errors (see `HostError::origin`) a realm remembers. An older one
+/// that escapes later is reported as an ordinary error.
+const GENUINE_ERRORS: usize = 256;
+
+/// JS values Rust holds on to. Touched only inside turns (and creation and destruction), and
+/// emptied before the runtime is freed: a value alive at `JS_FreeRuntime` aborts the process.
+#[derive(Default)]
+pub(crate) struct JsStore {
+    /// The promise an evaluation awaits; `true` while it is the script's own promise, which
+    /// resolves to `{ value }` (the completion value) rather than to the value.
+    pub(crate) evals: HashMap<EvalId, (Persistent<JsValue<'static>>, bool)>,
+    /// Resolve and reject functions of host and BAML calls in flight.
+    pub(crate) calls: HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>,
+    /// BAML calls in flight: the guard that cancels each, and its partial-result callback.
+    pub(crate) baml: HashMap<u64, (Option<CallGuard>, Option<Persistent<Function<'static>>>)>,
+    pub(crate) timers: HashMap<u64, TimerEntry>,
+    pub(crate) next_id: u64,
+    pub(crate) json: Option<crate::json_guard::JsonGuard>,
+    /// Error objects built from host errors with an origin, newest last.
+    pub(crate) genuine: VecDeque<(Persistent<Object<'static>>, u64)>,
+}
+
+impl JsStore {
+    /// Drops every BAML call in flight (their HTTP requests are dropped) and its promise.
+    pub(crate) fn drop_baml_calls(&mut self) {
+        let ids: Vec<u64> = self.baml.keys().copied().collect();
+        for id in ids {
+            self.baml.remove(&id);
+            self.calls.remove(&id);
+        }
+    }
+
+    /// Releases every JS value (the runtime is about to be freed).
+    pub(crate) fn clear(&mut self) {
+        self.evals.clear();
+        self.calls.clear();
+        self.baml.clear();
+        self.timers.clear();
+        self.json = None;
+        self.genuine.clear();
+    }
+}
+
+pub(crate) struct TimerEntry {
+    pub(crate) callback: Persistent<Function<'static>>,
+    pub(crate) args: Vec<Persistent<JsValue<'static>>>,
+    pub(crate) key: TimerKey,
+}
+
+pub(crate) struct Bridge {
+    pub(crate) inner: Weak<Inner>,
+    pub(crate) host: Arc<dyn Host>,
+    pub(crate) driver: Arc<dyn Driver>,
+    pub(crate) store: RefCell<JsStore>,
+    pub(crate) console: bool,
+    /// Bytes one copied value (a host-function or BAML argument) may take.
+    pub(crate) copy_budget: usize,
+    pub(crate) signals: Arc<Signals>,
+    /// Bytes handed to the host and not consumed yet (arguments of calls in flight, console
+    /// lines not yet delivered).
+    pub(crate) outbox: Arc<Outbox>,
+}
+
+impl Bridge {
+    /// Reserves outbox room for `bytes` handed to the host, or throws a `RangeError`.
+    pub(crate) fn reserve(
+        &self,
+        ctx: &Ctx<'_>,
+        bytes: usize,
+        what: &str,
+    ) -> rquickjs::Result<Ticket> {
+        self.outbox.reserve(bytes).ok_or_else(|| {
+            throw(
+                ctx,
+                ErrorKind::Range,
+                &format!(
+                    "{what}: more than {} bytes would be waiting for the host",
+                    self.outbox.limit()
+                ),
+            )
+        })
+    }
+
+    /// `call(index, args, onPartial?)` of the BAML prelude: starts BAML function `index`.
+    pub(crate) fn baml_call<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        args: &[JsValue<'js>],
+    ) -> rquickjs::Result<JsValue<'js>> {
+        let index = args.first().and_then(JsValue::as_number).unwrap_or(-1.0);
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked to be a small non-negative integer"
+        )]
+        let index = if index >= 0.0 && index.fract() == 0.0 && index < 1e9 {
+            index as usize
+        } else {
+            return Err(throw(ctx, ErrorKind::Type, "bad BAML call"));
+        };
+        let list: Vec<JsValue<'js>> = match args.get(1).and_then(|a| a.as_array()) {
+            Some(a) => a.iter::<JsValue>().collect::<rquickjs::Result<_>>()?,
+            None => Vec::new(),
+        };
+        let on_partial = args.get(2).and_then(|f| f.clone().into_function());
+        let (copied, ticket) = self.copy_args(
+            ctx,
+            &list,
+            "argument",
+            "a BAML function",
+            "BAML function arguments",
+        )?;
+        let (promise, id) = self.pending_call(ctx, "calls")?;
+        self.store.borrow_mut().baml.insert(
+            id,
+            (
+                None,
+                on_partial
+                    .as_ref()
+                    .map(|f| Persistent::save(ctx, f.clone())),
+            ),
+        );
+        let partial: Option<Partial> = on_partial.map(|_| {
+            let weak = self.inner.clone();
+            Box::new(move |value: Value| {
+                if let Some(inner) = weak.upgrade() {
+                    if !inner.signals.disposed.load(Ordering::Acquire) {
+                        inner.push_partial(id, value);
+                        return;
+                    }
+                }
+                drop_flat(value);
+            }) as Partial
+        });
+        let guard = self
+            .host
+            .baml_call(index, copied, partial, self.reply_for(id, ticket));
+        if let Some(entry) = self.store.borrow_mut().baml.get_mut(&id) {
+            entry.0 = guard;
+        }
+        Ok(promise)
+    }
+
+    pub(crate) fn host_call<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        index: usize,
+        name: &str,
+        args: &[JsValue<'js>],
+    ) -> rquickjs::Result<JsValue<'js>> {
+        let (copied, ticket) = self.copy_args(
+            ctx,
+            args,
+            &format!("{name} argument"),
+            "the host",
+            &format!("{name} arguments"),
+        )?;
+        let (promise, id) = self.pending_call(ctx, "host calls")?;
+        self.host.call(index, copied, self.reply_for(id, ticket));
+        Ok(promise)
+    }
+
+    /// Copies a call's arguments out (`{label} {i}` names each in errors) and reserves outbox
+    /// room for them; a value that cannot cross is a `TypeError` naming it and `target`.
+    fn copy_args(
+        &self,
+        ctx: &Ctx<'_>,
+        args: &[JsValue<'_>],
+        label: &str,
+        target: &str,
+        what: &str,
+    ) -> rquickjs::Result<(Vec<Value>, Ticket)> {
+        let mut copied = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            match copy_out(a, &format!("{label} {i}"), self.copy_budget, &self.signals) {
+                Ok(v) => copied.push(v),
+                Err(CopyError::Shape { path, reason }) => {
+                    return Err(throw(
+                        ctx,
+                        ErrorKind::Type,
+                        &format!("{path} cannot be passed to {target}: {reason}"),
+                    ))
+                }
+                Err(CopyError::Thrown) => return Err(rquickjs::Error::Exception),
+                Err(CopyError::Interrupted) => return Err(throw_interrupted(ctx)),
+                Err(CopyError::Stack) => return Err(crate::throw::throw_stack_overflow(ctx)),
+            }
+        }
+        let ticket = self.reserve(ctx, copied.iter().map(weight).sum(), what)?;
+        Ok((copied, ticket))
+    }
+
+    /// A new call in flight (host or BAML): its promise and id, or a `RangeError` past
+    /// `MAX_HOST_CALLS` (`kind` names them in the message).
+    fn pending_call<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        kind: &str,
+    ) -> rquickjs::Result<(JsValue<'js>, u64)> {
+        let mut store = self.store.borrow_mut();
+        if store.calls.len() >= MAX_HOST_CALLS {
+            return Err(throw(
+                ctx,
+                ErrorKind::Range,
+                &format!("more than {MAX_HOST_CALLS} {kind} in flight"),
+            ));
+        }
+        let (promise, resolve, reject) = ctx.promise()?;
+        store.next_id += 1;
+        let id = store.next_id;
+        store.calls.insert(
+            id,
+            (
+                Persistent::save(ctx, resolve),
+                Persistent::save(ctx, reject),
+            ),
+        );
+        Ok((promise.into_value(), id))
+    }
+
+    /// The reply that hands call `id`'s result to the next turn and frees its arguments' room.
+    fn reply_for(&self, id: u64, ticket: Ticket) -> Reply {
+        let weak = self.inner.clone();
+        Box::new(move |result| {
+            drop(ticket);
+            // An event from the start, so that a result nobody waits for any more is
+            // dropped as flat as one that is applied.
+            let event = Event::HostDone { id, result };
+            if let Some(inner) = weak.upgrade() {
+                if !inner.signals.disposed.load(Ordering::Acquire) {
+                    inner.push(event);
+                }
+            }
+        })
+    }
+
+    /// Settles call `id`'s promise with the host's answer.
+    pub(crate) fn finish_call(&self, ctx: &Ctx<'_>, id: u64, result: &Result<Value, HostError>) {
+        let (entry, baml) = {
+            let mut store = self.store.borrow_mut();
+            let baml = store.baml.remove(&id).is_some();
+            (store.calls.remove(&id), baml)
+        };
+        let Some((resolve, reject)) = entry else {
+            return;
+        };
+        let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
+            return;
+        };
+        let who = if baml {
+            "BAML function"
+        } else {
+            "host function"
+        };
+        let copied = match result {
+            Ok(v) => copy_in(ctx, v, 0).map_err(|e| (e, format!("{who} result"))),
+            Err(e) => self
+                .host_error(ctx, e)
+                .map_err(|(e, field)| (e, push_path(&format!("{who} error"), &field))),
+        };
+        let outcome = match copied {
+            Ok(v) if result.is_ok() => resolve.call::<_, ()>((v,)),
+            Ok(e) => reject.call::<_, ()>((e,)),
+            // The call rejects instead, as it does for an argument too deep to leave.
+            Err((InError::TooDeep(path), root)) => {
+                new_error(ctx, ErrorKind::Type, &too_deep_message(&root, &path))
+                    .and_then(|e| reject.call::<_, ()>((e,)))
+            }
+            Err((InError::Js(e), _)) => Err(e),
+        };
+        if outcome.is_err() {
+            let exc = ctx.catch();
+            if !is_uncatchable(&exc) {
+                // Copying the result in ran out of memory: reject with that instead.
+                let _ = reject.call::<_, ()>((exc,));
+                let _ = ctx.catch();
+            }
+        }
+    }
+
+    pub(crate) fn deliver_partial(&self, ctx: &Ctx<'_>, id: u64, value: &Value) {
+        let callback = {
+            let store = self.store.borrow();
+            match store.baml.get(&id) {
+                Some((_, Some(f))) => f.clone(),
+                _ => return,
+            }
+        };
+        let Ok(callback) = callback.restore(ctx) else {
+            return;
+        };
+        let outcome = match copy_in(ctx, value, 0) {
+            Ok(v) => callback.call::<_, ()>((v,)),
+            // Nothing to reject: the stream goes on without this partial (a final result as
+            // deep rejects the call).
+            Err(InError::TooDeep(_)) => Ok(()),
+            Err(InError::Js(e)) => Err(e),
+        };
+        if outcome.is_err() {
+            let _ = ctx.catch();
+        }
+    }
+
+    /// The `Error` a failed host call rejects with. Its fields are defined as own data
+    /// properties (as `copy_in` defines keys), so a `__proto__` field stays a field and a setter
+    /// sandboxed code put on `Error.prototype` never runs. A field that cannot be copied in is
+    /// returned with its name; fields sit one level below the error, as they do when it is
+    /// copied out. An error with an origin is remembered as genuine (see `HostError::origin`).
+    fn host_error<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        e: &HostError,
+    ) -> Result<JsValue<'js>, (InError, String)> {
+        let js = |e: rquickjs::Error| (InError::Js(e), String::new());
+        let err = Exception::from_message(ctx.clone(), &e.message).map_err(js)?;
+        // Errors made by `new Error` have an own `stack`; this one was made outside any sandbox
+        // frame, so its stack is empty (code reading `e.stack` still gets a string).
+        err.prop("stack", Property::from("").writable().configurable())
+            .map_err(js)?;
+        if e.name != "Error" {
+            err.prop(
+                "name",
+                Property::from(e.name.as_str())
+                    .writable()
+                    .enumerable()
+                    .configurable(),
+            )
+            .map_err(js)?;
+        }
+        for (k, v) in &e.fields {
+            let v = copy_in(ctx, v, 1).map_err(|e| (e, k.clone()))?;
+            err.prop(
+                k.as_str(),
+                Property::from(v).writable().enumerable().configurable(),
+            )
+            .map_err(js)?;
+        }
+        if let Some(origin) = e.origin {
+            let mut store = self.store.borrow_mut();
+            if store.genuine.len() >= GENUINE_ERRORS {
+                store.genuine.pop_front();
+            }
+            store
+                .genuine
+                .push_back((Persistent::save(ctx, err.clone().into_object()), origin));
+        }
+        Ok(err.into_value())
+    }
+
+    /// The origin of `value` if it is a genuine host error this realm built.
+    pub(crate) fn origin_of<'js>(&self, ctx: &Ctx<'js>, value: &JsValue<'js>) -> Option<u64> {
+        let obj = value.as_object()?;
+        let store = self.store.borrow();
+        store.genuine.iter().rev().find_map(|(p, origin)| {
+            let known = p.clone().restore(ctx).ok()?;
+            (known == *obj).then_some(*origin)
+        })
+    }
+}

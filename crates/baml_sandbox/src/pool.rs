@@ -1,0 +1,248 @@
+//! The sandbox threads of in-process contexts.
+//!
+//! Turns never run on the embedder's thread (Node's), and never on the async runtime's worker
+//! threads (a busy loop there would starve every other tenant's timers and HTTP calls). They
+//! run here, on threads with [`SANDBOX_THREAD_STACK`] bytes of stack.
+//!
+//! - The pool grows when every thread is busy, so a turn that runs long (up to its deadline)
+//!   holds one thread and delays no other context; idle threads exit after a while.
+//! - A thread that finishes its work spins for a short while before it parks, so the next
+//!   turn (a host function's answer, the next `evaluate()`) does not pay a wake-up of a
+//!   sleeping thread, which costs tens of microseconds on small VMs whose idle CPUs halt. At
+//!   most one thread spins at a time.
+//! - One timer thread fires every context's timers (`setTimeout`, deadlines).
+//!
+//! [`SANDBOX_THREAD_STACK`]: crate::SANDBOX_THREAD_STACK
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crate::driver::{Driver, Task, TimerFn, TimerKey, Timers};
+use crate::options::SANDBOX_THREAD_STACK;
+
+/// How long a thread with nothing to do spins before it parks.
+const SPIN: Duration = Duration::from_micros(60);
+/// How long a parked thread waits for work before it exits.
+const IDLE_EXIT: Duration = Duration::from_secs(20);
+/// The most sandbox threads one pool runs. Past it, turns wait for a free thread.
+pub const MAX_POOL_THREADS: usize = 512;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A parked thread, and whether it was handed work.
+struct Parked {
+    thread: Thread,
+    notified: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: VecDeque<Arc<dyn Task>>,
+    idle: Vec<Arc<Parked>>,
+    threads: usize,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// `queue.tasks.len()`, readable without the lock by a spinning thread.
+    queued: AtomicUsize,
+    spinning: AtomicUsize,
+    timers: Mutex<TimerState>,
+    timer_wake: Condvar,
+    name: String,
+}
+
+#[derive(Default)]
+struct TimerState {
+    timers: Timers,
+    thread_started: bool,
+}
+
+/// The thread pool driver for in-process sandboxes (see the module docs).
+#[derive(Clone)]
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+}
+
+impl ThreadPool {
+    /// A pool whose threads are named `name`.
+    pub fn new(name: &str) -> ThreadPool {
+        ThreadPool {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                queued: AtomicUsize::new(0),
+                spinning: AtomicUsize::new(0),
+                timers: Mutex::new(TimerState::default()),
+                timer_wake: Condvar::new(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Threads the pool runs now (busy, spinning or parked).
+    pub fn threads(&self) -> usize {
+        lock(&self.shared.queue).threads
+    }
+}
+
+impl Driver for ThreadPool {
+    fn schedule(&self, task: Arc<dyn Task>) {
+        let shared = &self.shared;
+        let mut queue = lock(&shared.queue);
+        queue.tasks.push_back(task);
+        shared.queued.store(queue.tasks.len(), Ordering::SeqCst);
+        // A spinning thread takes it (it re-checks the queue after it stops spinning).
+        if shared.spinning.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        if let Some(parked) = queue.idle.pop() {
+            drop(queue);
+            parked.notified.store(true, Ordering::Release);
+            parked.thread.unpark();
+            return;
+        }
+        if queue.threads >= MAX_POOL_THREADS {
+            return;
+        }
+        queue.threads += 1;
+        drop(queue);
+        let worker = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(shared.name.clone())
+            .stack_size(SANDBOX_THREAD_STACK)
+            .spawn(move || run_worker(&worker));
+        if spawned.is_err() {
+            // Out of threads: the task stays queued for a thread that frees up.
+            lock(&shared.queue).threads -= 1;
+        }
+    }
+
+    fn add_timer(&self, at: Instant, fire: TimerFn) -> TimerKey {
+        let shared = &self.shared;
+        let mut state = lock(&shared.timers);
+        let earlier = state.timers.next_due().is_none_or(|due| at < due);
+        let key = state.timers.add(at, fire);
+        if !state.thread_started {
+            state.thread_started = true;
+            let timers = shared.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("{}-timers", shared.name))
+                .spawn(move || run_timers(&timers));
+            if started.is_err() {
+                state.thread_started = false;
+            }
+        } else if earlier {
+            shared.timer_wake.notify_one();
+        }
+        key
+    }
+
+    fn cancel_timer(&self, key: TimerKey) {
+        let fire = lock(&self.shared.timers).timers.cancel(key);
+        drop(fire);
+    }
+}
+
+fn pop(shared: &Shared) -> Option<Arc<dyn Task>> {
+    if shared.queued.load(Ordering::SeqCst) == 0 {
+        return None;
+    }
+    let mut queue = lock(&shared.queue);
+    let task = queue.tasks.pop_front();
+    shared.queued.store(queue.tasks.len(), Ordering::SeqCst);
+    task
+}
+
+fn run_worker(shared: &Arc<Shared>) {
+    loop {
+        if let Some(task) = pop(shared) {
+            // A panic in a task is the task's to report (sandboxes catch their own); it must
+            // not take the thread's siblings' work down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+            continue;
+        }
+        if shared.spinning.fetch_add(1, Ordering::SeqCst) == 0 {
+            let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
+            while shared.queued.load(Ordering::SeqCst) == 0 {
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(64) {
+                    if Instant::now() >= until {
+                        break;
+                    }
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        shared.spinning.fetch_sub(1, Ordering::SeqCst);
+        if shared.queued.load(Ordering::SeqCst) > 0 {
+            continue;
+        }
+        let parked = {
+            let mut queue = lock(&shared.queue);
+            if !queue.tasks.is_empty() {
+                continue;
+            }
+            let parked = Arc::new(Parked {
+                thread: std::thread::current(),
+                notified: AtomicBool::new(false),
+            });
+            queue.idle.push(parked.clone());
+            parked
+        };
+        let deadline = Instant::now() + IDLE_EXIT;
+        while !parked.notified.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+        if parked.notified.load(Ordering::Acquire) {
+            continue;
+        }
+        let mut queue = lock(&shared.queue);
+        if parked.notified.load(Ordering::Acquire) {
+            continue;
+        }
+        queue.idle.retain(|p| !Arc::ptr_eq(p, &parked));
+        queue.threads -= 1;
+        return;
+    }
+}
+
+fn run_timers(shared: &Arc<Shared>) {
+    let mut state = lock(&shared.timers);
+    loop {
+        let now = Instant::now();
+        let due = state.timers.take_due(now);
+        if !due.is_empty() {
+            drop(state);
+            for fire in due {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(fire));
+            }
+            state = lock(&shared.timers);
+            continue;
+        }
+        state = match state.timers.next_due() {
+            Some(at) => {
+                shared
+                    .timer_wake
+                    .wait_timeout(state, at.saturating_duration_since(now))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => shared
+                .timer_wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+    }
+}

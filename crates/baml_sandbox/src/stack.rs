@@ -1,0 +1,97 @@
+//! What the current thread's turn is: its stack budget, and what natives check while it runs.
+//!
+//! QuickJS compares the stack pointer against `stack_top - maxStackBytes`. rquickjs's
+//! `parallel` feature moved `stack_top` to the current frame on every Rust -> JS call, so a
+//! recursion passing through our own natives (`JSON.stringify` -> `toJSON` -> `JSON.stringify`)
+//! got a fresh budget at each level until the thread's real stack overflowed. This crate does
+//! not use that feature: a turn sets the top once, where it starts ([`enter`]), and nothing
+//! moves it until the turn ends. Between two of QuickJS's checks (each call of a JS function),
+//! only our own Rust code runs: recursion bounded by `MAX_DEPTH` (copying values) or smaller.
+//! That code checks [`exhausted`], which allows it [`RUST_SLACK`] bytes past QuickJS's limit,
+//! room for the deepest such recursion of a debug build. Threads that run turns have
+//! [`SANDBOX_THREAD_STACK`] bytes: the largest budget plus the slack plus room to spare.
+//!
+//! [`SANDBOX_THREAD_STACK`]: crate::SANDBOX_THREAD_STACK
+
+use std::cell::Cell;
+
+use rquickjs::qjs;
+
+use crate::sandbox::Signals;
+
+/// How far past QuickJS's stack limit our own Rust recursion may go (see the module docs):
+/// copying a value 512 levels deep takes about 3 MB in a debug build, 0.3 MB optimized.
+const RUST_SLACK: usize = 6 << 20;
+
+#[derive(Clone, Copy)]
+struct Turn {
+    /// The lowest stack address the turn's Rust code may use.
+    limit: usize,
+    signals: *const Signals,
+    /// The longest array (or array-like) a dense array could be in this sandbox's heap.
+    max_elements: u64,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Turn>> = const { Cell::new(None) };
+}
+
+/// About where the stack pointer is now.
+#[inline(never)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(std::ptr::addr_of!(marker)) as usize
+}
+
+/// Ends the turn's budget when dropped (restoring an enclosing one, if any).
+pub(crate) struct TurnGuard {
+    previous: Option<Turn>,
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+/// Starts a turn here: QuickJS's stack top moves to this frame, Rust recursion below gets the
+/// same limit, and guarded built-ins (`guards.rs`) check `signals`. `signals` must outlive the
+/// guard.
+pub(crate) fn enter(
+    rt: *mut qjs::JSRuntime,
+    max_stack_bytes: usize,
+    signals: &Signals,
+    memory_limit: usize,
+) -> TurnGuard {
+    // SAFETY: the caller holds the runtime (a turn runs with the sandbox's state locked).
+    unsafe { qjs::JS_UpdateStackTop(rt) };
+    let turn = Turn {
+        limit: stack_pointer().saturating_sub(max_stack_bytes + RUST_SLACK),
+        signals: std::ptr::from_ref(signals),
+        // QuickJS stores a dense array's elements as 16-byte values.
+        max_elements: (memory_limit / 16) as u64,
+    };
+    TurnGuard {
+        previous: CURRENT.with(|c| c.replace(Some(turn))),
+    }
+}
+
+/// Whether Rust code running in a turn has used up the turn's stack budget (and its slack).
+pub(crate) fn exhausted() -> bool {
+    CURRENT
+        .with(Cell::get)
+        .is_some_and(|t| stack_pointer() < t.limit)
+}
+
+/// Whether the running turn must stop (deadline, abort, dispose); false outside turns.
+pub(crate) fn should_interrupt() -> bool {
+    // SAFETY: `signals` outlives the turn's guard, which clears it when the turn ends.
+    CURRENT
+        .with(Cell::get)
+        .is_some_and(|t| unsafe { &*t.signals }.should_interrupt())
+}
+
+/// The longest array-like a generic built-in may walk in this turn (`u64::MAX` outside turns).
+pub(crate) fn max_elements() -> u64 {
+    CURRENT.with(Cell::get).map_or(u64::MAX, |t| t.max_elements)
+}

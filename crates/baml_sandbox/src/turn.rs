@@ -1,0 +1,538 @@
+//! Turns: what a driver thread runs when a sandbox has work.
+//!
+//! A turn holds the runtime from start to end on one thread. It applies queued events (new
+//! scripts, host results, timers), runs the job queue dry, and settles evaluations whose
+//! promise settled or whose deadline passed. The stack budget is set once at its start
+//! (`stack.rs`).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rquickjs::promise::PromiseState;
+use rquickjs::{qjs, CatchResultExt, Context, Ctx, Persistent, Runtime, Type, Value as JsValue};
+
+use crate::alloc::{LimitedAllocator, MemoryStats};
+use crate::bridge::{Bridge, JsStore, TimerEntry};
+use crate::classify::classify;
+use crate::convert::{copy_budget, copy_out, CopyError};
+use crate::driver::Task;
+use crate::error::SandboxError;
+use crate::host::{Done, Host};
+use crate::options::SandboxOptions;
+use crate::outbox::Outbox;
+use crate::sandbox::{lock, EvalId, Event, Inner, Signals};
+use crate::throw::is_uncatchable;
+use crate::value::Value;
+
+pub(crate) struct State {
+    pub(crate) bridge: Rc<Bridge>,
+    // Field order is drop order: the realm before its runtime.
+    context: Context,
+    runtime: Runtime,
+}
+
+// SAFETY: `State` is only ever used by the thread holding `Inner::state`'s mutex. Its JS-side
+// parts (the `Rc<Bridge>` shared with closures living in the runtime, persistent values, the
+// runtime itself) are touched only inside a turn (or creation, or destruction), which runs start
+// to end on one thread and leaves no frame behind; the next turn, possibly on another thread,
+// first moves QuickJS's stack top to its own stack (`stack::enter`). QuickJS keeps no other
+// per-thread state.
+unsafe impl Send for State {}
+
+impl State {
+    pub(crate) fn new(
+        options: &SandboxOptions,
+        inner: &Arc<Inner>,
+        host: Arc<dyn Host>,
+        memory: Arc<MemoryStats>,
+        signals: Arc<Signals>,
+    ) -> Result<State, SandboxError> {
+        let runtime = Runtime::new_with_alloc(LimitedAllocator { stats: memory })
+            .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
+        runtime.set_max_stack_size(options.max_stack_bytes);
+        let sig = signals.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || sig.should_interrupt())));
+        let context = Context::base(&runtime)
+            .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+        // SAFETY: a fresh realm of the runtime this thread holds.
+        if !context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) }) {
+            return Err(SandboxError::Setup(
+                "cannot create the realm's built-ins".into(),
+            ));
+        }
+        let budget = copy_budget(options.memory_limit_bytes);
+        let bridge = Rc::new(Bridge {
+            inner: Arc::downgrade(inner),
+            host,
+            driver: inner.driver.clone(),
+            store: std::cell::RefCell::new(JsStore::default()),
+            console: options.console,
+            copy_budget: budget,
+            signals,
+            outbox: Outbox::new(budget),
+        });
+        let installed = context.with(|ctx| {
+            crate::realm::install(&ctx, &bridge, options)
+                .catch(&ctx)
+                .map_err(|e| e.to_string())
+        });
+        let state = State {
+            bridge,
+            context,
+            runtime,
+        };
+        if let Err(message) = installed {
+            let oom = inner.memory.hit.swap(false, Ordering::AcqRel);
+            state.destroy(&inner.driver);
+            return Err(if oom {
+                SandboxError::Memory {
+                    limit_bytes: options.memory_limit_bytes as u64,
+                }
+            } else {
+                SandboxError::Setup(format!("cannot set up the sandbox: {message}"))
+            });
+        }
+        Ok(state)
+    }
+
+    /// Frees the realm and runtime, after releasing every JS value Rust still holds (a value
+    /// alive at `JS_FreeRuntime` trips QuickJS's leak assertion, which aborts the process).
+    pub(crate) fn destroy(self, driver: &Arc<dyn crate::driver::Driver>) {
+        // Freeing runs finalizers and may check the stack: against this thread's stack.
+        // SAFETY: the runtime is held by this thread.
+        self.context.with(|ctx| unsafe {
+            qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()));
+        });
+        let bridge = self.bridge.clone();
+        self.context.with(|_ctx| {
+            let mut store = bridge.store.borrow_mut();
+            for (_, t) in store.timers.drain() {
+                driver.cancel_timer(t.key);
+            }
+            store.clear();
+        });
+        drop(bridge);
+        // Dropping frees the realm, then the runtime (whose free collects the garbage).
+        drop(self);
+    }
+}
+
+impl Task for Inner {
+    fn run(self: Arc<Self>) {
+        let mut guard = lock(&self.state);
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.turns(&mut guard)));
+        if outcome.is_err() {
+            // A bug, not a sandbox program's doing: fail loudly but keep the process alive.
+            let dones: Vec<Done> = lock(&self.evals)
+                .values_mut()
+                .filter_map(|e| e.done.take())
+                .collect();
+            for done in dones {
+                done(Err(SandboxError::Js {
+                    name: Some("InternalError".into()),
+                    message: "internal error in the sandbox; the context was disposed".into(),
+                    stack: None,
+                    origin: None,
+                }));
+            }
+            self.signals.disposed.store(true, Ordering::Release);
+            // The realm is in an unknown state: freeing it could abort the process, so it is
+            // leaked instead. The turn stays "scheduled" forever: nothing runs it again.
+            std::mem::forget(guard.take());
+            return;
+        }
+        drop(guard);
+    }
+}
+
+impl Inner {
+    /// Runs turns until no events are left. Clears `scheduled` under the state lock, so that a
+    /// turn scheduled afterwards waits at most for this one to unlock.
+    fn turns(self: &Arc<Self>, guard: &mut Option<State>) {
+        loop {
+            if self.signals.disposed.load(Ordering::Acquire) {
+                if let Some(state) = guard.take() {
+                    state.destroy(&self.driver);
+                }
+                let _ = self.take_events();
+                self.scheduled.store(false, Ordering::Release);
+                return;
+            }
+            let events = self.take_events();
+            if events.is_empty() {
+                self.scheduled.store(false, Ordering::SeqCst);
+                // An event pushed between the take and the flag being cleared saw `scheduled`
+                // still set and did not schedule: take it now, or hand the turn to whoever
+                // set the flag again meanwhile.
+                if self.has_events() && !self.scheduled.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            }
+            let Some(state) = guard.as_mut() else {
+                continue;
+            };
+            let bridge = state.bridge.clone();
+            let oom = state.context.with(|ctx| {
+                // SAFETY: `ctx` belongs to the runtime this thread holds.
+                let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+                let _turn =
+                    crate::stack::enter(rt, self.max_stack, &self.signals, self.memory.limit);
+                self.process(&ctx, &bridge, events)
+            });
+            // Clear the flag unconditionally: it describes this turn only.
+            let hit = self.memory.hit.swap(false, Ordering::AcqRel);
+            if oom || hit {
+                state.runtime.run_gc();
+            }
+            self.arm_earliest();
+        }
+    }
+
+    /// Applies events, runs the job queue and settles evaluations. Returns whether memory ran
+    /// out on the way (the caller collects garbage then).
+    fn process(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Rc<Bridge>, events: Vec<Event>) -> bool {
+        let mut oom = false;
+        self.reap(bridge);
+        self.set_turn_deadline();
+        for event in events {
+            if self.signals.disposed.load(Ordering::Acquire) {
+                return oom;
+            }
+            let mut event = event;
+            match &mut event {
+                Event::Eval { id, code, filename } => {
+                    let name = filename.take();
+                    oom |= self.start_eval(ctx, bridge, *id, std::mem::take(code), name);
+                }
+                Event::HostDone { id, result } => bridge.finish_call(ctx, *id, result),
+                Event::HostPartial { id, value } => bridge.deliver_partial(ctx, *id, value),
+                Event::Timer { id } => bridge.fire_timer(ctx, *id, &self.memory),
+                Event::Wake => {}
+            }
+            self.after_interrupt(bridge);
+        }
+        loop {
+            self.run_jobs(ctx, bridge);
+            let (progress, o) = self.settle(ctx, bridge);
+            oom |= o;
+            if !progress {
+                break;
+            }
+        }
+        self.expire(bridge);
+        // Evaluations whose script has started (not those only queued: `await a; evaluate(b)`
+        // may queue `b` while this turn still runs, and `b` must not inherit `a`'s timers).
+        if bridge.store.borrow().evals.is_empty() {
+            // Nothing awaits the realm: pending timers die with the last evaluation...
+            let timers: Vec<TimerEntry> = bridge
+                .store
+                .borrow_mut()
+                .timers
+                .drain()
+                .map(|(_, t)| t)
+                .collect();
+            for t in timers {
+                self.driver.cancel_timer(t.key);
+            }
+            // ... and so do BAML calls in flight: their HTTP requests are dropped.
+            bridge.store.borrow_mut().drop_baml_calls();
+        }
+        oom
+    }
+
+    /// With no evaluation in flight, a turn (host results arriving late) still gets a bound.
+    fn set_turn_deadline(&self) {
+        let evals = lock(&self.evals);
+        if evals.values().all(|e| e.stopped) {
+            let ns = self.signals.at(Instant::now() + self.timeout);
+            self.signals.deadline_ns.store(ns, Ordering::Release);
+        } else {
+            self.refresh_deadline(&evals);
+        }
+    }
+
+    /// Forgets evaluations stopped from outside (their promises are already rejected).
+    fn reap(&self, bridge: &Bridge) {
+        let stopped: Vec<EvalId> = {
+            let mut evals = lock(&self.evals);
+            let ids: Vec<EvalId> = evals
+                .iter()
+                .filter(|(_, e)| e.stopped)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &ids {
+                evals.remove(id);
+            }
+            self.refresh_deadline(&evals);
+            ids
+        };
+        if stopped.is_empty() {
+            return;
+        }
+        let mut store = bridge.store.borrow_mut();
+        for id in &stopped {
+            store.evals.remove(id);
+        }
+        drop(store);
+        self.signals
+            .stop_pending
+            .fetch_sub(stopped.len(), Ordering::AcqRel);
+    }
+
+    /// Times out evaluations whose deadline passed.
+    fn expire(self: &Arc<Self>, bridge: &Bridge) {
+        let now = Instant::now();
+        let expired: Vec<(EvalId, Duration)> = lock(&self.evals)
+            .iter()
+            .filter(|(_, e)| !e.stopped && e.deadline <= now)
+            .map(|(id, e)| (*id, e.timeout))
+            .collect();
+        for (id, timeout) in expired {
+            let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            self.finish(bridge, id, Err(SandboxError::Timeout { timeout_ms: ms }));
+        }
+    }
+
+    /// After running bytecode that may have been interrupted: settle whatever caused it.
+    fn after_interrupt(self: &Arc<Self>, bridge: &Bridge) {
+        self.reap(bridge);
+        self.expire(bridge);
+        self.set_turn_deadline();
+    }
+
+    fn finish(&self, bridge: &Bridge, id: EvalId, result: Result<Value, SandboxError>) {
+        let done = {
+            let mut evals = lock(&self.evals);
+            let entry = evals.remove(&id);
+            self.refresh_deadline(&evals);
+            entry.and_then(|mut e| {
+                if e.stopped {
+                    self.signals.stop_pending.fetch_sub(1, Ordering::AcqRel);
+                }
+                e.done.take()
+            })
+        };
+        bridge.store.borrow_mut().evals.remove(&id);
+        if let Some(done) = done {
+            done(result);
+        }
+    }
+
+    fn start_eval(
+        self: &Arc<Self>,
+        ctx: &Ctx<'_>,
+        bridge: &Bridge,
+        id: EvalId,
+        code: String,
+        filename: Option<String>,
+    ) -> bool {
+        if lock(&self.evals).get(&id).is_none_or(|e| e.stopped) {
+            return false;
+        }
+        let mut opts = rquickjs::context::EvalOptions::default();
+        opts.global = true;
+        opts.strict = false;
+        opts.backtrace_barrier = true;
+        opts.promise = true;
+        opts.filename = Some(filename.unwrap_or_else(|| "<sandbox>".into()));
+        if let Ok(promise) = ctx.eval_with_options::<JsValue, _>(code, opts) {
+            bridge
+                .store
+                .borrow_mut()
+                .evals
+                .insert(id, (Persistent::save(ctx, promise), true));
+            false
+        } else {
+            let exc = ctx.catch();
+            let err = classify(ctx, &exc, &self.memory, bridge);
+            let oom = matches!(err, SandboxError::Memory { .. });
+            if !is_uncatchable(&exc) {
+                self.finish(bridge, id, Err(err));
+            }
+            oom
+        }
+    }
+
+    /// Runs the job queue dry; an interrupted job settles the evaluations that caused it.
+    fn run_jobs(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge) {
+        // SAFETY: `ctx` belongs to the runtime this thread holds.
+        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        loop {
+            if self.signals.disposed.load(Ordering::Acquire) {
+                return;
+            }
+            let mut job_ctx: *mut qjs::JSContext = std::ptr::null_mut();
+            // SAFETY: runs one pending job of the runtime this thread holds.
+            let res = unsafe { qjs::JS_ExecutePendingJob(rt, &raw mut job_ctx) };
+            if res == 0 {
+                return;
+            }
+            if res < 0 {
+                // A job threw past its promise machinery; only an interrupt does that.
+                let exc = ctx.catch();
+                if is_uncatchable(&exc) {
+                    self.after_interrupt(bridge);
+                }
+            }
+        }
+    }
+
+    /// Settles evaluations whose promise settled. Returns (whether any progressed, oom seen).
+    fn settle(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge) -> (bool, bool) {
+        let pending: Vec<(EvalId, Persistent<JsValue<'static>>, bool)> = bridge
+            .store
+            .borrow()
+            .evals
+            .iter()
+            .map(|(id, (p, script))| (*id, p.clone(), *script))
+            .collect();
+        let mut progress = false;
+        let mut oom = false;
+        for (id, p, script) in pending {
+            let Ok(value) = p.restore(ctx) else { continue };
+            let Some(promise) = value.as_promise() else {
+                continue;
+            };
+            match promise.state() {
+                PromiseState::Pending => {}
+                PromiseState::Resolved => {
+                    let resolved: JsValue = promise
+                        .result::<JsValue>()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                    let completion = if script {
+                        resolved
+                            .as_object()
+                            .and_then(|o| o.get::<_, JsValue>("value").ok())
+                    } else {
+                        Some(resolved)
+                    }
+                    .unwrap_or_else(|| JsValue::new_undefined(ctx.clone()));
+                    if completion.type_of() == Type::Promise {
+                        // The completion value is itself a promise: await it.
+                        bridge
+                            .store
+                            .borrow_mut()
+                            .evals
+                            .insert(id, (Persistent::save(ctx, completion), false));
+                        progress = true;
+                        continue;
+                    }
+                    let result = match copy_out(
+                        &completion,
+                        "result",
+                        copy_budget(self.memory.limit),
+                        &self.signals,
+                    ) {
+                        Ok(v) => Ok(v),
+                        Err(CopyError::Shape { path, reason }) => {
+                            Err(SandboxError::Result { path, reason })
+                        }
+                        Err(CopyError::Thrown) => {
+                            let exc = ctx.catch();
+                            Err(classify(ctx, &exc, &self.memory, bridge))
+                        }
+                        Err(CopyError::Stack) => Err(SandboxError::Stack),
+                        Err(CopyError::Interrupted) => {
+                            // Settle what interrupted the copy (timeout, abort, dispose);
+                            // if this evaluation is still live, copy its result again.
+                            self.after_interrupt(bridge);
+                            if lock(&self.evals).get(&id).is_some_and(|e| !e.stopped) {
+                                progress = true;
+                            }
+                            continue;
+                        }
+                    };
+                    // A getter that ran out the clock while the result was copied (and was
+                    // interrupted) makes this a timeout, not the getter's error.
+                    self.expire(bridge);
+                    self.finish(bridge, id, result);
+                    progress = true;
+                }
+                PromiseState::Rejected => {
+                    let reason: JsValue = match promise.result::<JsValue>() {
+                        Some(Err(_)) => ctx.catch(),
+                        Some(Ok(v)) => v,
+                        None => JsValue::new_undefined(ctx.clone()),
+                    };
+                    let err = classify(ctx, &reason, &self.memory, bridge);
+                    oom |= matches!(err, SandboxError::Memory { .. });
+                    // Reading the error's fields may have run getters past the deadline.
+                    self.expire(bridge);
+                    if !is_uncatchable(&reason) {
+                        self.finish(bridge, id, Err(err));
+                    }
+                    progress = true;
+                }
+            }
+        }
+        (progress, oom)
+    }
+
+    /// Makes sure the earliest live deadline has a timer (see `arm`).
+    pub(crate) fn arm_earliest(self: &Arc<Self>) {
+        let earliest = lock(&self.evals)
+            .values()
+            .filter(|e| !e.stopped)
+            .map(|e| e.deadline)
+            .min();
+        if let Some(d) = earliest {
+            self.arm(d);
+        }
+    }
+
+    /// Makes sure a timer fires at `deadline` or earlier. One that is armed for an earlier
+    /// deadline that has not passed yet is left alone: it fires first and re-arms for what is
+    /// left (so back-to-back evaluations do not each arm a timer). One armed for a deadline
+    /// already past has fired (or fired early, as timers may round) and is replaced.
+    pub(crate) fn arm(self: &Arc<Self>, deadline: Instant) {
+        let mut armed = lock(&self.armed);
+        if let Some((at, _)) = *armed {
+            if at <= deadline && at > Instant::now() {
+                return;
+            }
+        }
+        if let Some((_, key)) = armed.take() {
+            self.driver.cancel_timer(key);
+        }
+        let weak = Arc::downgrade(self);
+        let key = self.driver.add_timer(
+            deadline,
+            Box::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.on_deadline(deadline);
+                }
+            }),
+        );
+        *armed = Some((deadline, key));
+    }
+
+    /// A deadline timer fired (on the driver's timer thread). Evaluations past their deadline
+    /// reject now, whether or not a turn can run: a turn inside a long C built-in cannot, and
+    /// its evaluation must still settle on time. The running turn (if any) is interrupted at
+    /// its next check and forgets them. Then the next deadline is armed and a turn scheduled.
+    fn on_deadline(self: &Arc<Self>, fired: Instant) {
+        {
+            let mut armed = lock(&self.armed);
+            if armed.is_some_and(|(at, _)| at == fired) {
+                *armed = None;
+            }
+        }
+        let now = Instant::now();
+        let overdue: Vec<(EvalId, Duration)> = lock(&self.evals)
+            .iter()
+            .filter(|(_, e)| !e.stopped && e.deadline <= now)
+            .map(|(id, e)| (*id, e.timeout))
+            .collect();
+        for (id, timeout) in overdue {
+            let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            self.stop(id, SandboxError::Timeout { timeout_ms: ms });
+        }
+        self.arm_earliest();
+        self.push(Event::Wake);
+    }
+}

@@ -1,0 +1,309 @@
+//! What sandboxed code does to break out of its limits: re-entry through natives, built-ins
+//! that run long in C, forged host errors, and embedder input at the edges.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use baml_sandbox::{HostError, Sandbox, SandboxError, SandboxOptions, Value};
+use common::{num, Harness, HostFn, TestHost};
+
+fn simple() -> Harness {
+    Harness::new(SandboxOptions::default(), vec![])
+}
+
+fn string(s: &str) -> Value {
+    Value::String(s.into())
+}
+
+#[test]
+fn recursion_through_natives_is_a_stack_overflow_not_a_crash() {
+    let echo: HostFn =
+        Box::new(|args, reply| reply(Ok(args.into_iter().next().unwrap_or(Value::Undefined))));
+    let h = Harness::new(
+        SandboxOptions {
+            console: true,
+            ..Default::default()
+        },
+        vec![("echo", echo)],
+    );
+    let cases = [
+        "function f() { return JSON.stringify({ toJSON: f }) } f()",
+        "function f() { return JSON.stringify([1], () => f()) } f()",
+        "function f() { return JSON.stringify({ get a() { return f() } }) } f()",
+        "function f() { return echo({ get a() { return f() } }) } f()",
+        "function f() { return [3, 2, 1].sort(() => f()) } f()",
+        "function f() { return Array.prototype.map.call([1], f) } f()",
+        "function f() { return String({ toString: f }) } f()",
+        "function f() { return new Proxy({}, { get: f }).x } f()",
+        "function f() { return Object.keys(new Proxy({}, { ownKeys: f })) } f()",
+        "function f() { return `${{ [Symbol.toPrimitive]: f }}` } f()",
+        "function f() { return Reflect.apply(f, null, []) } f()",
+        "function f() { return JSON.parse('[1]', () => f()) } f()",
+    ];
+    for code in cases {
+        let started = Instant::now();
+        assert_eq!(h.eval(code), Err(SandboxError::Stack), "{code}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{code}");
+        assert_eq!(h.eval("1 + 1").unwrap(), num(2.0), "usable after {code}");
+    }
+    // `console` formatting shows what a getter throws as a missing value, overflow included:
+    // the recursion unwinds level by level and the script goes on.
+    let code =
+        "function f() { console.log({ toString: f }, { get a() { return f() } }); return 1 } f()";
+    assert_eq!(h.eval(code).unwrap(), num(1.0));
+    // Caught, it is an ordinary RangeError.
+    assert_eq!(
+        h.eval("function f() { return JSON.stringify({ toJSON: f }) } try { f() } catch (e) { e instanceof RangeError }").unwrap(),
+        Value::Bool(true)
+    );
+}
+
+#[test]
+fn the_result_copy_cannot_renew_the_stack_either() {
+    let h = simple();
+    // A getter run while the result is copied out recurses through the copy.
+    let r = h.eval("function f() { return { get a() { return f() } } } f()");
+    assert!(
+        matches!(r, Err(SandboxError::Stack | SandboxError::Result { .. })),
+        "{r:?}"
+    );
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn small_stack_limits_hold_through_re_entry() {
+    let h = Harness::new(
+        SandboxOptions {
+            max_stack_bytes: 64 << 10,
+            ..Default::default()
+        },
+        vec![],
+    );
+    assert_eq!(
+        h.eval("function f() { return JSON.stringify({ toJSON: f }) } f()"),
+        Err(SandboxError::Stack)
+    );
+    assert_eq!(
+        h.eval("function g(n) { return n ? g(n - 1) : 0 } g(1e6)"),
+        Err(SandboxError::Stack)
+    );
+    assert_eq!(
+        h.eval("function g(n) { return n ? g(n - 1) + 1 : 0 } g(100)")
+            .unwrap(),
+        num(100.0)
+    );
+}
+
+#[test]
+fn limits_out_of_range_are_refused_before_anything_is_built() {
+    let host = std::sync::Arc::new(TestHost::default());
+    let bad = [
+        (
+            SandboxOptions {
+                memory_limit_bytes: 20_000,
+                ..Default::default()
+            },
+            "memoryLimitBytes",
+        ),
+        (
+            SandboxOptions {
+                memory_limit_bytes: 0,
+                ..Default::default()
+            },
+            "memoryLimitBytes",
+        ),
+        (
+            SandboxOptions {
+                memory_limit_bytes: (1 << 20) - 1,
+                ..Default::default()
+            },
+            "memoryLimitBytes",
+        ),
+        (
+            SandboxOptions {
+                max_stack_bytes: 1024,
+                ..Default::default()
+            },
+            "maxStackBytes",
+        ),
+        (
+            SandboxOptions {
+                max_stack_bytes: 64 << 20,
+                ..Default::default()
+            },
+            "maxStackBytes",
+        ),
+        (
+            SandboxOptions {
+                timeout: Duration::ZERO,
+                ..Default::default()
+            },
+            "timeoutMs",
+        ),
+    ];
+    for (opts, option) in bad {
+        match Sandbox::new(&opts, host.clone(), common::pool()) {
+            Err(SandboxError::InvalidOption { option: o, message }) => {
+                assert_eq!(o, option);
+                assert!(message.contains(option), "{message}");
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("{option} accepted"),
+        }
+    }
+    // The smallest accepted limit gives a working sandbox.
+    let h = Harness::new(
+        SandboxOptions {
+            memory_limit_bytes: 1 << 20,
+            max_stack_bytes: 64 << 10,
+            ..Default::default()
+        },
+        vec![],
+    );
+    assert_eq!(
+        h.eval("[1, 2, 3].map((x) => x * 2).join()").unwrap(),
+        string("2,4,6")
+    );
+    assert!(matches!(
+        h.eval("{ const a = []; for (;;) a.push('x'.repeat(1000) + a.length) }"),
+        Err(SandboxError::Memory { .. })
+    ));
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn generic_array_methods_refuse_huge_array_likes() {
+    let h = simple();
+    for method in [
+        "reverse",
+        "copyWithin",
+        "splice",
+        "unshift",
+        "indexOf",
+        "lastIndexOf",
+        "includes",
+        "join",
+        "forEach",
+        "sort",
+        "concat",
+    ] {
+        let code = format!("try {{ Array.prototype.{method}.call({{ length: 2 ** 53 - 1 }}, 0, 1); 'returned' }} catch (e) {{ e.name }}");
+        let started = Instant::now();
+        assert_eq!(
+            h.eval_with(&code, Some(Duration::from_secs(5))).unwrap(),
+            string("RangeError"),
+            "{method}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1), "{method}");
+    }
+    // A sparse array whose length no dense array could reach, too.
+    assert_eq!(h.eval("const a = []; a.length = 2 ** 32 - 1; try { a.reverse(); 'returned' } catch (e) { e.name }").unwrap(), string("RangeError"));
+    // Ordinary use is unchanged.
+    assert_eq!(
+        h.eval("[3, 1, 2].sort().reverse().concat([0]).join('-')")
+            .unwrap(),
+        string("3-2-1-0")
+    );
+    assert_eq!(
+        h.eval("Array.prototype.map.call({ length: 2, 0: 'a', 1: 'b' }, (x) => x + x).join()")
+            .unwrap(),
+        string("aa,bb")
+    );
+    assert_eq!(h.eval("[Array.prototype.indexOf.name, Array.prototype.indexOf.length, String(Array.prototype.reverse).includes('native code')]").unwrap(),
+        Value::Array(vec![string("indexOf"), num(1.0), Value::Bool(true)]));
+    assert_eq!(
+        h.eval("new Uint8Array([3, 1, 2]).sort().join()").unwrap(),
+        string("1,2,3")
+    );
+}
+
+#[test]
+fn a_loop_of_long_built_in_calls_stops_at_the_deadline() {
+    let h = simple();
+    let started = Instant::now();
+    let r = h.eval_with(
+        "const a = new Array(2e6).fill(1); for (;;) a.indexOf(2)",
+        Some(Duration::from_millis(200)),
+    );
+    assert_eq!(r, Err(SandboxError::Timeout { timeout_ms: 200 }));
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn an_evaluation_stuck_in_one_long_built_in_still_settles_at_its_deadline() {
+    let h = Harness::new(
+        SandboxOptions {
+            memory_limit_bytes: 512 << 20,
+            ..Default::default()
+        },
+        vec![],
+    );
+    // Sorting strings in C polls nothing; the evaluation rejects at the deadline anyway.
+    h.eval("globalThis.big = Array.from({ length: 3e6 }, (_, i) => String((i * 7919) % 3e6))")
+        .unwrap();
+    let started = Instant::now();
+    let r = h.eval_with(
+        "big.sort(); big.sort((a, b) => 0); 'sorted'",
+        Some(Duration::from_millis(100)),
+    );
+    assert_eq!(r, Err(SandboxError::Timeout { timeout_ms: 100 }));
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    // The context is usable again once the call returned.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        match h.eval_with("1 + 1", Some(Duration::from_secs(5))) {
+            Ok(v) => {
+                assert_eq!(v, num(2.0));
+                break;
+            }
+            Err(e) => assert!(Instant::now() < until, "{e:?}"),
+        }
+    }
+}
+
+#[test]
+fn only_errors_the_host_made_carry_their_origin() {
+    let fail: HostFn = Box::new(|_, reply| {
+        reply(Err(HostError {
+            name: "BamlClientHttpError".into(),
+            message: "boom".into(),
+            fields: vec![("code".into(), string("BAML_HTTP"))],
+            origin: Some(77),
+        }));
+    });
+    let h = Harness::new(SandboxOptions::default(), vec![("fail", fail)]);
+    let origin = |r: Result<Value, SandboxError>| match r {
+        Err(SandboxError::Js { origin, .. }) => origin,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(origin(h.eval("await fail()")), Some(77));
+    // Caught, mutated and rethrown: still the same object.
+    assert_eq!(
+        origin(h.eval("try { await fail() } catch (e) { e.code = 'X'; e.message = 'y'; throw e }")),
+        Some(77)
+    );
+    // Kept in a global and thrown by a later evaluation.
+    h.eval("try { await fail() } catch (e) { globalThis.kept = e }")
+        .unwrap();
+    assert_eq!(origin(h.eval("throw kept")), Some(77));
+    // Look-alikes are not.
+    for forged in [
+        "throw Object.assign(new Error('x'), { code: 'BAML_HTTP', status_code: 500 })",
+        "throw { code: 'BAML_VALIDATION', name: 'BamlValidationError', message: 'x' }",
+        "try { await fail() } catch (e) { throw Object.assign(new Error(e.message), e) }",
+        "try { await fail() } catch (e) { throw Object.create(e) }",
+        "class BamlValidationError extends Error {}; throw new BamlValidationError('x')",
+    ] {
+        assert_eq!(origin(h.eval(forged)), None, "{forged}");
+    }
+}

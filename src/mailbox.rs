@@ -1,0 +1,335 @@
+//! Node's thread's work queue: everything sandboxes, worker processes and BAML calls hand to
+//! Node (settling promises, calling host functions and `onConsole`) goes through one mailbox
+//! per environment.
+//!
+//! - One threadsafe function (napi-rs's, which is safe against environment teardown) wakes
+//!   Node when the mailbox goes from empty to not empty; one wake-up drains every job queued
+//!   meanwhile.
+//! - Waking a sleeping thread costs tens of microseconds on small VMs whose idle CPUs halt, so
+//!   Node's thread spins a little where an answer is likely to come at once: right after it
+//!   starts an evaluation (`spin_for`), and after it drained jobs (a host function's answer is
+//!   usually followed by the sandbox's next call). How long it spins adapts: spins that find
+//!   nothing shrink the next one to zero, spins that pay grow it. A spin never runs longer
+//!   than [`MAX_SPIN`], and one drain never holds Node's thread longer than [`MAX_DRAIN`].
+//! - Jobs that run user JavaScript (host functions, `onConsole`, `onPartial`) run only from the
+//!   event loop, never inside a call into the addon: a spin inside `evaluate()` runs
+//!   settlements only.
+//! - The threadsafe function is unreferenced while nothing is in flight, so an idle addon never
+//!   keeps Node alive; `hold()`/`release()` reference it while evaluations or calls are pending.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+
+/// The longest a spin waits for a job.
+const MAX_SPIN: Duration = Duration::from_micros(60);
+/// The longest one wake-up keeps Node's thread draining and spinning before it lets the event
+/// loop run (and schedules itself again if jobs are left).
+const MAX_DRAIN: Duration = Duration::from_millis(2);
+
+/// What a job does on Node's thread.
+pub(crate) type JobFn = Box<dyn FnOnce(&Env) + Send>;
+
+pub(crate) enum Job {
+    /// Settles a promise: safe anywhere on Node's thread, even inside a call into the addon.
+    Settle(JobFn),
+    /// Runs user JavaScript: only from the event loop.
+    Call(JobFn),
+}
+
+/// Something to poll while Node's thread spins: a worker process's socket, read without
+/// waiting (its messages become jobs). See `SandboxHandle::poll` in the process crate.
+pub(crate) trait SpinSource: Send + Sync {
+    /// Reads what is there without blocking; true if anything was read.
+    fn poll(&self) -> bool;
+}
+
+type Wake = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
+/// `setImmediate`, and the function it is given (see `Mailbox::later`).
+type Later = (
+    FunctionRef<Unknown<'static>, Unknown<'static>>,
+    FunctionRef<(), ()>,
+);
+
+pub(crate) struct Mailbox {
+    queue: Mutex<VecDeque<Job>>,
+    /// A wake-up is pending: the threadsafe function was called and its callback has not
+    /// started draining yet.
+    signalled: AtomicBool,
+    /// Node's thread is spinning on this mailbox: it sees new jobs without a wake-up.
+    spinning: AtomicBool,
+    /// How long the next spin may last, in microseconds (adapted, see the module docs).
+    spin_us: AtomicU32,
+    wake: Mutex<Option<Wake>>,
+    /// `setImmediate` and a function that drains the mailbox: a drain that used up its time
+    /// continues from the event loop's next turn, so timers and I/O run in between (calling
+    /// the threadsafe function again from its own callback would run it at once).
+    later: Mutex<Option<Later>>,
+    /// Sources polled while spinning after a drain (the worker processes that just got an
+    /// answer from Node).
+    hot: Mutex<Vec<Weak<dyn SpinSource>>>,
+}
+
+thread_local! {
+    static MAILBOX: RefCell<Option<Arc<Mailbox>>> = const { RefCell::new(None) };
+    /// Operations in flight on this thread's environment (see `hold`).
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The mailbox of the calling thread's environment, created on first use.
+pub(crate) fn mailbox(env: &Env) -> Result<Arc<Mailbox>> {
+    if let Some(m) = MAILBOX.with(|m| m.borrow().clone()) {
+        return Ok(m);
+    }
+    let mailbox = Arc::new(Mailbox {
+        queue: Mutex::new(VecDeque::new()),
+        signalled: AtomicBool::new(false),
+        spinning: AtomicBool::new(false),
+        spin_us: AtomicU32::new(20),
+        wake: Mutex::new(None),
+        later: Mutex::new(None),
+        hot: Mutex::new(Vec::new()),
+    });
+    let noop = env.create_function_from_closure::<(), (), _>("bamlQuickjsWake", |_| Ok(()))?;
+    let weak = Arc::downgrade(&mailbox);
+    let wake: Wake = noop
+        .build_threadsafe_function::<()>()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build_callback(move |ctx| {
+            if let Some(m) = weak.upgrade() {
+                m.on_wake(&ctx.env);
+            }
+            Ok(())
+        })?;
+    *lock(&mailbox.wake) = Some(wake);
+    let weak = Arc::downgrade(&mailbox);
+    let drain = env.create_function_from_closure::<(), (), _>("bamlQuickjsDrain", move |ctx| {
+        if let Some(m) = weak.upgrade() {
+            m.on_wake(ctx.env);
+        }
+        Ok(())
+    })?;
+    let set_immediate: Function<Unknown, Unknown> =
+        env.get_global()?.get_named_property("setImmediate")?;
+    *lock(&mailbox.later) = Some((set_immediate.create_ref()?, drain.create_ref()?));
+    MAILBOX.with(|m| *m.borrow_mut() = Some(mailbox.clone()));
+    Ok(mailbox)
+}
+
+impl Mailbox {
+    /// Queues a job for Node's thread (from any thread). Dropped unrun if the environment is
+    /// gone.
+    pub(crate) fn post(&self, job: Job) {
+        lock(&self.queue).push_back(job);
+        if self.spinning.load(Ordering::SeqCst) {
+            return;
+        }
+        self.signal();
+    }
+
+    fn signal(&self) {
+        if self.signalled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(wake) = lock(&self.wake).as_ref() {
+            wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+
+    /// Marks `source` as worth polling when Node's thread next spins after a drain.
+    #[allow(dead_code, reason = "worker processes use it (process isolation)")]
+    pub(crate) fn mark_hot(&self, source: Weak<dyn SpinSource>) {
+        let mut hot = lock(&self.hot);
+        if !hot.iter().any(|h| Weak::ptr_eq(h, &source)) {
+            hot.push(source);
+        }
+    }
+
+    /// Keeps Node's loop alive until the matching `release` (Node thread only).
+    pub(crate) fn hold(&self, env: &Env) {
+        let n = HELD.with(|h| {
+            h.set(h.get() + 1);
+            h.get()
+        });
+        if n == 1 {
+            if let Some(wake) = lock(&self.wake).as_mut() {
+                #[allow(
+                    deprecated,
+                    reason = "the mailbox is shared; it is referenced only while work is in flight"
+                )]
+                let _ = wake.refer(env);
+            }
+        }
+    }
+
+    pub(crate) fn release(&self, env: &Env) {
+        let n = HELD.with(|h| {
+            h.set(h.get().saturating_sub(1));
+            h.get()
+        });
+        if n == 0 {
+            if let Some(wake) = lock(&self.wake).as_mut() {
+                #[allow(
+                    deprecated,
+                    reason = "the mailbox is shared; it is referenced only while work is in flight"
+                )]
+                let _ = wake.unref(env);
+            }
+        }
+    }
+
+    /// Runs queued jobs; with `calls` false, stops before the first `Call` job. Returns how
+    /// many ran, and whether a `Call` job is waiting.
+    fn drain(&self, env: &Env, calls: bool, until: Instant) -> (usize, bool) {
+        let mut ran = 0;
+        loop {
+            let job = {
+                let mut queue = lock(&self.queue);
+                match queue.front() {
+                    None => return (ran, false),
+                    Some(Job::Call(_)) if !calls => return (ran, true),
+                    Some(_) => queue.pop_front(),
+                }
+            };
+            let Some(Job::Settle(f) | Job::Call(f)) = job else {
+                return (ran, false);
+            };
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(env)));
+            ran += 1;
+            if Instant::now() >= until {
+                let waiting = !lock(&self.queue).is_empty();
+                return (ran, waiting);
+            }
+        }
+    }
+
+    /// The threadsafe function's callback: drain, then spin for more while it pays.
+    fn on_wake(&self, env: &Env) {
+        self.signalled.store(false, Ordering::SeqCst);
+        let until = Instant::now() + MAX_DRAIN;
+        self.drain(env, true, until);
+        let hot: Vec<Arc<dyn SpinSource>> = {
+            let mut hot = lock(&self.hot);
+            let live = hot.drain(..).filter_map(|h| h.upgrade()).collect();
+            live
+        };
+        loop {
+            if Instant::now() >= until {
+                break;
+            }
+            if !self.spin(env, &hot, |_| false, true, until) {
+                break;
+            }
+        }
+        // Anything posted while no one was spinning or signalled is picked up here.
+        if !lock(&self.queue).is_empty() {
+            if Instant::now() >= until {
+                self.continue_later(env);
+            } else {
+                self.signal();
+            }
+        }
+    }
+
+    /// Drains again from the event loop's next turn (see `later`).
+    fn continue_later(&self, env: &Env) {
+        if self.signalled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let scheduled = lock(&self.later)
+            .as_ref()
+            .is_some_and(|(set_immediate, drain)| {
+                match (set_immediate.borrow_back(env), drain.borrow_back(env)) {
+                    (Ok(set_immediate), Ok(drain)) => {
+                        set_immediate.call(drain.to_unknown()).is_ok()
+                    }
+                    _ => false,
+                }
+            });
+        if !scheduled {
+            self.signalled.store(false, Ordering::SeqCst);
+            self.signal();
+        }
+    }
+
+    /// Spins (adaptively) until a job arrives and runs what it can. Returns whether the spin
+    /// found work; `done` ends it early (checked after each drain).
+    fn spin(
+        &self,
+        env: &Env,
+        sources: &[Arc<dyn SpinSource>],
+        done: impl Fn(&Self) -> bool,
+        calls: bool,
+        until: Instant,
+    ) -> bool {
+        // A spin that stopped paying still looks for 2 µs, so its budget can grow again.
+        let budget = Duration::from_micros(u64::from(self.spin_us.load(Ordering::Relaxed)));
+        let end = (Instant::now() + budget.max(Duration::from_micros(2))).min(until);
+        self.spinning.store(true, Ordering::SeqCst);
+        let mut found = false;
+        let mut spins = 0u32;
+        loop {
+            for s in sources {
+                s.poll();
+            }
+            if !lock(&self.queue).is_empty() {
+                let (ran, call_waiting) = self.drain(env, calls, until);
+                if ran > 0 {
+                    found = true;
+                }
+                if call_waiting && !calls {
+                    break;
+                }
+                if found && done(self) {
+                    break;
+                }
+            }
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(16) && Instant::now() >= end {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        self.spinning.store(false, Ordering::SeqCst);
+        self.adapt(found);
+        found
+    }
+
+    fn adapt(&self, paid: bool) {
+        let max = u32::try_from(MAX_SPIN.as_micros()).unwrap_or(u32::MAX);
+        let now = self.spin_us.load(Ordering::Relaxed);
+        let next = if paid {
+            (now * 2 + 4).min(max)
+        } else {
+            now / 2
+        };
+        self.spin_us.store(next, Ordering::Relaxed);
+    }
+
+    /// Spins on Node's thread inside a call into the addon (after starting an evaluation),
+    /// running settlements only, until `done` says the one it waits for ran or the spin
+    /// budget is used up. Jobs left over (a host call) wake the loop as usual.
+    pub(crate) fn spin_for(
+        &self,
+        env: &Env,
+        source: Option<Arc<dyn SpinSource>>,
+        done: impl Fn(&Self) -> bool,
+    ) {
+        let sources: Vec<Arc<dyn SpinSource>> = source.into_iter().collect();
+        let until = Instant::now() + MAX_SPIN;
+        self.spin(env, &sources, done, false, until);
+        if !lock(&self.queue).is_empty() {
+            self.signal();
+        }
+    }
+}

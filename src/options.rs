@@ -1,0 +1,313 @@
+//! The options of every entry point: their TypeScript types (these structs, through napi-rs)
+//! and their validation, in one place.
+//!
+//! Each options object is read by napi-rs into its struct (so the declaration and the reading
+//! cannot drift apart), after a check that it names no key the struct does not have (a
+//! misspelt `timeoutMs` must not silently run on the default). Every failure is a `TypeError`
+//! with `code: 'ERR_INVALID_ARG_VALUE'` naming the option.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::errors::failure;
+
+/// Where a context's QuickJS runtime lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// A supervised worker process (the default).
+    Process,
+    /// The addon's sandbox threads, in this process.
+    Thread,
+}
+
+/// Options of a `BamlContext` (all optional).
+#[napi(object, object_to_js = false)]
+pub struct ContextOptions<'env> {
+    /// QuickJS heap limit in bytes, at least 1 MiB. Default 64 MiB.
+    pub memory_limit_bytes: Option<f64>,
+    /// Wall-clock limit of each `evaluate()`, awaits included. Default 30000.
+    pub timeout_ms: Option<f64>,
+    /// Stack limit in bytes, from 64 KiB to 4 MiB. Default 512 KiB.
+    pub max_stack_bytes: Option<f64>,
+    /// Copied (JSON semantics plus `undefined`, NaN, ±Infinity and `Date`) into the global scope.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub globals: Option<Object<'env>>,
+    /// Node functions callable from the sandbox as globals; they may return a Promise.
+    #[napi(ts_type = "Record<string, (...args: any[]) => unknown>")]
+    pub host_functions: Option<Object<'env>>,
+    /// Receives the sandbox's `console.*` output.
+    #[napi(
+        ts_type = "(level: 'log' | 'info' | 'warn' | 'error' | 'debug', message: string) => void"
+    )]
+    pub on_console: Option<Function<'env, FnArgs<(String, String)>, Unknown<'static>>>,
+    /// Values for `env.NAME` in BAML clients, over the runtime's.
+    pub env: Option<HashMap<String, String>>,
+    /// `'process'` (default): the runtime lives in a supervised, confined worker process, so
+    /// nothing sandboxed code does (or an engine bug) can crash or block Node. `'thread'`: it
+    /// lives on the addon's sandbox threads in this process (faster to reach; for trusted code).
+    #[napi(ts_type = "'process' | 'thread'")]
+    pub isolation: Option<String>,
+}
+
+/// Options of one `evaluate()` call.
+#[napi(object, object_to_js = false)]
+pub struct EvaluateOptions<'env> {
+    /// Overrides the context's `timeoutMs` for this evaluation.
+    pub timeout_ms: Option<f64>,
+    /// Aborting it rejects the evaluation with `code: 'SANDBOX_ABORTED'`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
+    /// The script's name in stack traces (default `<sandbox>`).
+    pub filename: Option<String>,
+}
+
+/// Options of `callFunction()`.
+#[napi(object, object_to_js = false)]
+pub struct CallOptions<'env> {
+    /// Values for `env.NAME` in client options, over the runtime's `env`.
+    pub env: Option<HashMap<String, String>>,
+    /// Aborting it drops the HTTP request and rejects with `code: 'BAML_ABORTED'`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Object<'env>>,
+    /// Use this client (a name from the project, or `"provider/model"`) instead of the function's.
+    pub client: Option<String>,
+    /// Ask the provider to stream its answer (server-sent events).
+    pub stream: Option<bool>,
+    /// Streams the answer and calls this with partial results (snapshots of the result so far;
+    /// one still waiting for Node is replaced by a newer one).
+    #[napi(ts_type = "(partial: unknown) => void")]
+    pub on_partial: Option<Function<'env, serde_json::Value, Unknown<'static>>>,
+}
+
+/// Options of `renderRequest()`.
+#[napi(object, object_to_js = false)]
+pub struct RenderRequestOptions {
+    /// The request of a streaming call.
+    pub stream: Option<bool>,
+    /// Values for `env.NAME` in client options, over the runtime's `env`.
+    pub env: Option<HashMap<String, String>>,
+    /// Use this client instead of the function's.
+    pub client: Option<String>,
+}
+
+/// Options of `parse()`.
+#[napi(object, object_to_js = false)]
+pub struct ParseOptions {
+    /// Parse an unfinished stream: values not yet complete are left out or null.
+    pub partial: Option<bool>,
+}
+
+/// What an option's value must be.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Number,
+    String,
+    Boolean,
+    Function,
+    Object,
+    /// An object whose own values are all strings (`env`).
+    Strings,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Number => "a number",
+            Kind::String => "a string",
+            Kind::Boolean => "a boolean",
+            Kind::Function => "a function",
+            Kind::Object => "an object",
+            Kind::Strings => "an object of strings",
+        }
+    }
+}
+
+/// Reads an options argument (`undefined` and `null` give `None`) into `T`, refusing keys
+/// not in `known` and values not of their kind. The error is the message of the
+/// `ERR_INVALID_ARG_VALUE` to throw (or, for Promise-returning methods, reject with).
+pub(crate) fn read<T: FromNapiValue>(
+    env: &Env,
+    what: &str,
+    value: Option<Unknown<'_>>,
+    known: &[(&str, Kind)],
+) -> std::result::Result<Option<T>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let fail = |e: Error| failure(env, &e);
+    match value.get_type().map_err(fail)? {
+        ValueType::Undefined | ValueType::Null => return Ok(None),
+        ValueType::Object => {}
+        other => {
+            return Err(format!(
+                "{what} must be an object, got {}",
+                type_name(other)
+            ))
+        }
+    }
+    let object = value.coerce_to_object().map_err(fail)?;
+    let keys = Object::keys(&object)
+        .map_err(|e| format!("the keys of {what} cannot be listed: {}", failure(env, &e)))?;
+    for key in keys {
+        let Some((_, kind)) = known.iter().find(|(k, _)| *k == key) else {
+            let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+            return Err(format!(
+                "unknown option {key:?} in {what}; the options are {}",
+                names.join(", ")
+            ));
+        };
+        let v: Unknown = object
+            .get_named_property(&key)
+            .map_err(|e| format!("option {key} cannot be read: {}", failure(env, &e)))?;
+        check_kind(env, &key, &v, *kind)?;
+    }
+    T::from_unknown(value)
+        .map(Some)
+        .map_err(|e| format!("bad {what}: {}", failure(env, &e)))
+}
+
+fn check_kind(
+    env: &Env,
+    key: &str,
+    v: &Unknown<'_>,
+    kind: Kind,
+) -> std::result::Result<(), String> {
+    let fail = |e: Error| failure(env, &e);
+    let t = v.get_type().map_err(fail)?;
+    if matches!(t, ValueType::Undefined) {
+        return Ok(());
+    }
+    let ok = match kind {
+        Kind::Number => t == ValueType::Number,
+        Kind::String => t == ValueType::String,
+        Kind::Boolean => t == ValueType::Boolean,
+        Kind::Function => t == ValueType::Function,
+        Kind::Object => t == ValueType::Object,
+        Kind::Strings => {
+            if t == ValueType::Object {
+                let object = v.coerce_to_object().map_err(fail)?;
+                for k in Object::keys(&object).map_err(fail)? {
+                    let item: Unknown = object.get_named_property(&k).map_err(|e| {
+                        format!("option {key}.{k} cannot be read: {}", failure(env, &e))
+                    })?;
+                    if !item.get_type().is_ok_and(|t| t == ValueType::String) {
+                        return Err(format!("option {key}.{k} must be a string"));
+                    }
+                }
+                true
+            } else {
+                false
+            }
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "option {key} must be {}, got {}",
+            kind.describe(),
+            type_name(t)
+        ))
+    }
+}
+
+/// The name of a JavaScript value's type, for messages.
+pub(crate) fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Symbol => "a symbol",
+        ValueType::Object => "an object",
+        ValueType::Function => "a function",
+        ValueType::BigInt => "a bigint",
+        _ => "a value of another kind",
+    }
+}
+
+/// The keys of `ContextOptions` (as JavaScript writes them) and their kinds.
+pub(crate) const CONTEXT_KEYS: &[(&str, Kind)] = &[
+    ("memoryLimitBytes", Kind::Number),
+    ("timeoutMs", Kind::Number),
+    ("maxStackBytes", Kind::Number),
+    ("globals", Kind::Object),
+    ("hostFunctions", Kind::Object),
+    ("onConsole", Kind::Function),
+    ("env", Kind::Strings),
+    ("isolation", Kind::String),
+];
+pub(crate) const EVALUATE_KEYS: &[(&str, Kind)] = &[
+    ("timeoutMs", Kind::Number),
+    ("signal", Kind::Object),
+    ("filename", Kind::String),
+];
+pub(crate) const CALL_KEYS: &[(&str, Kind)] = &[
+    ("env", Kind::Strings),
+    ("signal", Kind::Object),
+    ("client", Kind::String),
+    ("stream", Kind::Boolean),
+    ("onPartial", Kind::Function),
+];
+pub(crate) const RENDER_KEYS: &[(&str, Kind)] = &[
+    ("stream", Kind::Boolean),
+    ("env", Kind::Strings),
+    ("client", Kind::String),
+];
+pub(crate) const PARSE_KEYS: &[(&str, Kind)] = &[("partial", Kind::Boolean)];
+
+/// A whole number of bytes in `[min, max]`.
+pub(crate) fn bytes(
+    name: &str,
+    n: f64,
+    min: usize,
+    max: usize,
+) -> std::result::Result<usize, String> {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "the bounds are powers of two below 2^53"
+    )]
+    let (lo, hi) = (min as f64, max as f64);
+    if n.is_finite() && n.fract() == 0.0 && n >= lo && n <= hi {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked to be a whole number within usize bounds"
+        )]
+        return Ok(n as usize);
+    }
+    Err(format!(
+        "option {name} must be a whole number of bytes from {min} to {max}, got {n}"
+    ))
+}
+
+/// A timeout in milliseconds, from 1 to 2^31 - 1.
+pub(crate) fn timeout(name: &str, ms: f64) -> std::result::Result<Duration, String> {
+    #[expect(clippy::cast_precision_loss, reason = "2^31 - 1 is exact")]
+    let max = baml_sandbox::MAX_TIMEOUT_MS as f64;
+    if ms.is_finite() && ms > 0.0 && ms <= max {
+        return Ok(Duration::from_secs_f64(ms / 1000.0));
+    }
+    Err(format!(
+        "option {name} must be a number of milliseconds from 1 to {max}, got {ms}"
+    ))
+}
+
+pub(crate) fn isolation(value: Option<&str>) -> std::result::Result<Isolation, String> {
+    match value {
+        None | Some("process") => Ok(Isolation::Process),
+        Some("thread") => Ok(Isolation::Thread),
+        Some(other) => Err(format!(
+            "option isolation must be 'process' or 'thread', got {other:?}"
+        )),
+    }
+}
+
+/// An `env` option as an ordered map.
+pub(crate) fn env_map(env: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    env.unwrap_or_default().into_iter().collect()
+}
