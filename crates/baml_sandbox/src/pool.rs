@@ -4,8 +4,11 @@
 //! threads (a busy loop there would starve every other tenant's timers and HTTP calls). They
 //! run here, on threads with [`SANDBOX_THREAD_STACK`] bytes of stack.
 //!
-//! - The pool grows when every thread is busy, so a turn that runs long (up to its deadline)
-//!   holds one thread and delays no other context; idle threads exit after a while.
+//! - The pool grows when every thread is busy: at once up to one thread per CPU, and past that
+//!   when work has waited [`STARVED`] for a thread. So a turn that runs long (up to its
+//!   deadline) holds one thread and delays no other context by more than that, while a burst
+//!   of short work (freeing a thousand disposed runtimes) does not start a thousand threads.
+//!   Idle threads exit after a while.
 //! - A thread that finishes its work spins for a short while before it parks, so the next
 //!   turn (a host function's answer, the next `evaluate()`) does not pay a wake-up of a
 //!   sleeping thread, which costs tens of microseconds on small VMs whose idle CPUs halt. At
@@ -29,6 +32,9 @@ const SPIN: Duration = Duration::from_micros(60);
 const IDLE_EXIT: Duration = Duration::from_secs(20);
 /// The most sandbox threads one pool runs. Past it, turns wait for a free thread.
 pub const MAX_POOL_THREADS: usize = 512;
+/// How long queued work waits for a busy pool before another thread is started for it (once
+/// the pool has a thread per CPU).
+const STARVED: Duration = Duration::from_millis(2);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -45,6 +51,8 @@ struct Queue {
     tasks: VecDeque<Arc<dyn Task>>,
     idle: Vec<Arc<Parked>>,
     threads: usize,
+    /// A starvation check is armed on the timer thread.
+    check_armed: bool,
 }
 
 struct Shared {
@@ -55,6 +63,8 @@ struct Shared {
     timers: Mutex<TimerState>,
     timer_wake: Condvar,
     name: String,
+    /// Threads started at once when every thread is busy (one per CPU).
+    eager: usize,
 }
 
 #[derive(Default)]
@@ -80,6 +90,7 @@ impl ThreadPool {
                 timers: Mutex::new(TimerState::default()),
                 timer_wake: Condvar::new(),
                 name: name.to_string(),
+                eager: std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             }),
         }
     }
@@ -109,17 +120,22 @@ impl Driver for ThreadPool {
         if queue.threads >= MAX_POOL_THREADS {
             return;
         }
+        if queue.threads >= shared.eager {
+            // Busy, but maybe only for microseconds: check again shortly.
+            if !queue.check_armed {
+                queue.check_armed = true;
+                drop(queue);
+                let me = self.clone();
+                self.add_timer(
+                    Instant::now() + STARVED,
+                    Box::new(move || me.check_starved()),
+                );
+            }
+            return;
+        }
         queue.threads += 1;
         drop(queue);
-        let worker = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(shared.name.clone())
-            .stack_size(SANDBOX_THREAD_STACK)
-            .spawn(move || run_worker(&worker));
-        if spawned.is_err() {
-            // Out of threads: the task stays queued for a thread that frees up.
-            lock(&shared.queue).threads -= 1;
-        }
+        spawn_thread(shared);
     }
 
     fn add_timer(&self, at: Instant, fire: TimerFn) -> TimerKey {
@@ -145,6 +161,43 @@ impl Driver for ThreadPool {
     fn cancel_timer(&self, key: TimerKey) {
         let fire = lock(&self.shared.timers).timers.cancel(key);
         drop(fire);
+    }
+}
+
+impl ThreadPool {
+    /// Starts a thread if work has been waiting since the check was armed (see `STARVED`).
+    fn check_starved(&self) {
+        let shared = &self.shared;
+        let mut queue = lock(&shared.queue);
+        queue.check_armed = false;
+        if queue.tasks.is_empty() || !queue.idle.is_empty() || queue.threads >= MAX_POOL_THREADS {
+            return;
+        }
+        if shared.spinning.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        queue.threads += 1;
+        // Check again: more may be waiting behind a second long turn.
+        queue.check_armed = true;
+        drop(queue);
+        spawn_thread(shared);
+        let me = self.clone();
+        self.add_timer(
+            Instant::now() + STARVED,
+            Box::new(move || me.check_starved()),
+        );
+    }
+}
+
+fn spawn_thread(shared: &Arc<Shared>) {
+    let worker = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(shared.name.clone())
+        .stack_size(SANDBOX_THREAD_STACK)
+        .spawn(move || run_worker(&worker));
+    if spawned.is_err() {
+        // Out of threads: the task stays queued for a thread that frees up.
+        lock(&shared.queue).threads -= 1;
     }
 }
 

@@ -307,3 +307,33 @@ fn only_errors_the_host_made_carry_their_origin() {
         assert_eq!(origin(h.eval(forged)), None, "{forged}");
     }
 }
+
+#[test]
+fn busy_tenants_do_not_starve_another_tenants_timer() {
+    // Four contexts spin (more than the machine has CPUs); a fifth's 10 ms timer and its
+    // evaluation still run on time: the pool starts threads for waiting work.
+    let busy: Vec<Harness> = (0..4).map(|_| simple()).collect();
+    let pending: Vec<_> = busy
+        .iter()
+        .map(|h| h.start("for (;;) {}", Some(Duration::from_millis(1500))))
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let h = simple();
+    let started = Instant::now();
+    assert_eq!(
+        h.eval("await new Promise((r) => setTimeout(r, 10)); 'on time'")
+            .unwrap(),
+        string("on time")
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    for rx in pending {
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            Err(SandboxError::Timeout { timeout_ms: 1500 })
+        );
+    }
+}
