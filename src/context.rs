@@ -18,7 +18,7 @@ use crate::baml_calls::{BamlBinding, UsageCounters};
 use crate::convert::{from_node, to_node};
 use crate::errors::{failure, js_number, sandbox_error, throw, throw_invalid, JsErr};
 use crate::host::{HostFn, NodeFunctions, NodeHost};
-use crate::mailbox::{mailbox, Job, Mailbox};
+use crate::mailbox::{mailbox, Job, Mailbox, SpinSource};
 use crate::options::{
     self, ContextOptions, EvaluateOptions, Isolation, CONTEXT_KEYS, EVALUATE_KEYS,
 };
@@ -45,6 +45,8 @@ pub struct MemoryUsage {
 #[napi]
 pub struct BamlContext {
     sandbox: Arc<dyn SandboxHandle>,
+    /// A worker process's socket, polled while Node's thread spins for an answer.
+    spin: Option<Arc<dyn SpinSource>>,
     functions: Arc<NodeFunctions>,
     baml: Arc<BamlBinding>,
     mailbox: Arc<Mailbox>,
@@ -87,6 +89,9 @@ fn entries<'env>(
     }
     Ok(out)
 }
+
+/// A new sandbox, and the socket to poll while spinning for its answers (process isolation).
+type Created = (Arc<dyn SandboxHandle>, Option<Arc<dyn SpinSource>>);
 
 /// `ContextOptions`, validated, with what only Node holds split off.
 struct Config {
@@ -189,21 +194,37 @@ impl BamlContext {
             functions: functions.clone(),
             baml: baml.clone(),
             copy_budget: copy_budget(opts.memory_limit_bytes),
+            hot: Arc::default(),
         });
         let timeout = opts.timeout;
-        let sandbox: Arc<dyn SandboxHandle> = match isolation {
-            Isolation::Process | Isolation::Thread => {
-                match Sandbox::new(&opts, host, crate::sandbox_pool()) {
-                    Ok(s) => Arc::new(s),
-                    Err(e) => {
-                        functions.clear();
-                        return Err(throw(&env, sandbox_error(&env, &e, |_| None)));
-                    }
-                }
+        let created: std::result::Result<Created, SandboxError> = match isolation {
+            Isolation::Thread => Sandbox::new(&opts, host, crate::sandbox_pool())
+                .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
+            Isolation::Process => crate::spawner()
+                .map_err(|reason| SandboxError::Crashed { reason })
+                .and_then(|spawner| {
+                    let spin_slot = host.hot.clone();
+                    let remote = Arc::new(sandbox_process::RemoteSandbox::new(
+                        &opts,
+                        host,
+                        &spawner,
+                        &crate::tokio_handle(),
+                    )?);
+                    let spin: Arc<dyn SpinSource> = remote.clone();
+                    let _ = spin_slot.set(Arc::downgrade(&spin));
+                    Ok((remote as Arc<dyn SandboxHandle>, Some(spin)))
+                }),
+        };
+        let (sandbox, spin) = match created {
+            Ok(c) => c,
+            Err(e) => {
+                functions.clear();
+                return Err(throw(&env, sandbox_error(&env, &e, |_| None)));
             }
         };
         Ok(BamlContext {
             sandbox,
+            spin,
             functions,
             baml,
             mailbox,
@@ -309,7 +330,7 @@ impl BamlContext {
             }
         }
         self.mailbox
-            .spin_for(env, None, |_| settled.load(Ordering::Acquire));
+            .spin_for(env, self.spin.clone(), |_| settled.load(Ordering::Acquire));
         Ok(promise)
     }
 

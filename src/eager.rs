@@ -13,7 +13,9 @@
 //!   `Promise.all` of hundreds, a loop firing calls), so that connecting, rendering and
 //!   writing them is spread over every core and paced by it;
 //! - calls whose arguments hold more than [`SMALL_ARGS`] bytes of text, whose rendering takes
-//!   real time.
+//!   real time;
+//! - calls a worker process asked for that Node's thread read while it spun for an answer
+//!   (`mailbox::polling_for_node`): Node's thread must not render a thousand prompts.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -183,7 +185,7 @@ pub(crate) fn spawn_call(
         let _counted = counted;
         fut.await;
     };
-    if !small || !few {
+    if !small || !few || crate::mailbox::polling_for_node() {
         let task = handle.spawn(fut).abort_handle();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::Running(task)),

@@ -59,10 +59,16 @@ pub(crate) struct NodeHost {
     pub(crate) baml: Arc<BamlBinding>,
     /// Bytes a host function's result may take once copied (the sandbox's copy budget).
     pub(crate) copy_budget: usize,
+    /// The worker process's socket (process isolation): worth polling while Node's thread
+    /// spins after a host call, since the sandbox's next message usually follows at once.
+    pub(crate) hot: Arc<std::sync::OnceLock<std::sync::Weak<dyn crate::mailbox::SpinSource>>>,
 }
 
 impl Host for NodeHost {
     fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {
+        if let Some(hot) = self.hot.get() {
+            self.mailbox.mark_hot(hot.clone());
+        }
         let functions = self.functions.clone();
         let budget = self.copy_budget;
         self.mailbox.post(Job::Call(Box::new(move |env| {

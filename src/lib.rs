@@ -49,6 +49,37 @@ pub(crate) fn tokio_handle() -> tokio::runtime::Handle {
     napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current)
 }
 
+/// The worker executable: `BAML_QUICKJS_WORKER` if set, else `baml-quickjs-worker` beside the
+/// addon's `.node` file (the build puts it there, and so do the npm packages).
+fn worker_exe() -> Result<std::path::PathBuf, String> {
+    if let Some(path) = std::env::var_os("BAML_QUICKJS_WORKER") {
+        return Ok(path.into());
+    }
+    let marker: fn() -> Arc<baml_sandbox::ThreadPool> = sandbox_pool;
+    let library = sandbox_process::spawn::file_containing(marker as *const ())
+        .ok_or_else(|| "cannot find the addon's own file".to_string())?;
+    let dir = library
+        .parent()
+        .ok_or_else(|| format!("{} has no directory", library.display()))?;
+    Ok(dir.join("baml-quickjs-worker"))
+}
+
+/// The spawner of worker processes (process isolation), started on first use.
+pub(crate) fn spawner() -> Result<Arc<sandbox_process::Spawner>, String> {
+    static SPAWNER: OnceLock<Result<Arc<sandbox_process::Spawner>, String>> = OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let exe = worker_exe()?;
+            sandbox_process::Spawner::new(exe.clone()).map_err(|e| {
+                format!(
+                    "could not be started: the worker executable {} is missing or unusable ({e}); build it (npm run build) or use isolation: 'thread'",
+                    exe.display()
+                )
+            })
+        })
+        .clone()
+}
+
 /// The sandbox threads of every in-process context.
 pub(crate) fn sandbox_pool() -> Arc<baml_sandbox::ThreadPool> {
     static POOL: OnceLock<Arc<baml_sandbox::ThreadPool>> = OnceLock::new();

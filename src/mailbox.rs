@@ -77,12 +77,21 @@ pub(crate) struct Mailbox {
 
 thread_local! {
     static MAILBOX: RefCell<Option<Arc<Mailbox>>> = const { RefCell::new(None) };
+    /// Node's thread is reading a worker's socket while it spins (see `polling_for_node`).
+    static POLLING: Cell<bool> = const { Cell::new(false) };
     /// Operations in flight on this thread's environment (see `hold`).
     static HELD: Cell<usize> = const { Cell::new(0) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether Node's thread is handling what a worker process sent while it spins: work that
+/// would normally start on the thread at hand (a BAML call's first poll) goes to tokio
+/// instead, since a worker can send a thousand calls in one read.
+pub(crate) fn polling_for_node() -> bool {
+    POLLING.with(Cell::get)
 }
 
 /// The mailbox of the calling thread's environment, created on first use.
@@ -147,7 +156,6 @@ impl Mailbox {
     }
 
     /// Marks `source` as worth polling when Node's thread next spins after a drain.
-    #[allow(dead_code, reason = "worker processes use it (process isolation)")]
     pub(crate) fn mark_hot(&self, source: Weak<dyn SpinSource>) {
         let mut hot = lock(&self.hot);
         if !hot.iter().any(|h| Weak::ptr_eq(h, &source)) {
@@ -279,9 +287,11 @@ impl Mailbox {
         let mut found = false;
         let mut spins = 0u32;
         loop {
+            POLLING.with(|p| p.set(true));
             for s in sources {
                 s.poll();
             }
+            POLLING.with(|p| p.set(false));
             if !lock(&self.queue).is_empty() {
                 let (ran, call_waiting) = self.drain(env, calls, until);
                 if ran > 0 {
@@ -331,5 +341,11 @@ impl Mailbox {
         if !lock(&self.queue).is_empty() {
             self.signal();
         }
+    }
+}
+
+impl SpinSource for sandbox_process::RemoteSandbox {
+    fn poll(&self) -> bool {
+        sandbox_process::RemoteSandbox::poll(self)
     }
 }

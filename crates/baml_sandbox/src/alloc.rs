@@ -42,6 +42,8 @@ pub(crate) struct MemoryStats {
     pub(crate) limit: usize,
     /// Set when an allocation was refused for the limit; cleared by the turn that reports it.
     pub(crate) hit: AtomicBool,
+    /// Collect garbage once `used` passes this (see `gc.rs`).
+    pub(crate) next_gc: AtomicUsize,
 }
 
 impl MemoryStats {
@@ -50,6 +52,7 @@ impl MemoryStats {
             used: AtomicUsize::new(0),
             limit,
             hit: AtomicBool::new(false),
+            next_gc: AtomicUsize::new(crate::gc::GC_FLOOR),
         })
     }
 

@@ -30,10 +30,11 @@ use crate::throw::{throw, throw_interrupted, ErrorKind};
 
 /// Wrapper flag: check `this.length` against the sandbox's bound.
 const CHECK_LENGTH: c_int = 1;
+/// Wrapper flag: check the `length` of every object argument too (`concat` spreads them).
+const CHECK_ARGUMENTS: c_int = 2;
 
 /// Generic `Array.prototype` methods that walk `length` indices.
 const ARRAY_GENERIC: &[&str] = &[
-    "concat",
     "copyWithin",
     "every",
     "filter",
@@ -116,6 +117,22 @@ const OBJECT_STATICS: &[&str] = &[
     "seal",
 ];
 
+/// Whether `v` is an object whose `length` is longer than any array the heap could hold;
+/// `Err` if reading it threw.
+unsafe fn too_long(ctx: *mut qjs::JSContext, v: qjs::JSValue) -> Result<Option<i64>, ()> {
+    // SAFETY: `v` is a live value of `ctx`.
+    if !unsafe { qjs::JS_IsObject(v) } {
+        return Ok(None);
+    }
+    let mut len: i64 = 0;
+    // SAFETY: as above.
+    if unsafe { qjs::JS_GetLength(ctx, v, &raw mut len) } < 0 {
+        return Err(());
+    }
+    let max = crate::stack::max_elements();
+    Ok(u64::try_from(len).is_ok_and(|n| n > max).then_some(len))
+}
+
 unsafe extern "C" fn guarded(
     ctx: *mut qjs::JSContext,
     this: qjs::JSValue,
@@ -133,24 +150,34 @@ unsafe extern "C" fn guarded(
         let _ = throw_interrupted(&ctx);
         return qjs::JS_EXCEPTION;
     }
-    if magic & CHECK_LENGTH != 0 && unsafe { qjs::JS_IsObject(this) } {
-        let mut len: i64 = 0;
-        // SAFETY: `this` is a live object of `ctx`.
-        if unsafe { qjs::JS_GetLength(ctx, this, &raw mut len) } < 0 {
-            return qjs::JS_EXCEPTION;
+    let mut checked: Vec<qjs::JSValue> = Vec::new();
+    if magic & CHECK_LENGTH != 0 {
+        checked.push(this);
+    }
+    if magic & CHECK_ARGUMENTS != 0 && !args.is_null() {
+        for i in 0..usize::try_from(count).unwrap_or(0) {
+            // SAFETY: QuickJS passes `count` arguments at `args`.
+            checked.push(unsafe { *args.add(i) });
         }
-        let max = crate::stack::max_elements();
-        if u64::try_from(len).is_ok_and(|n| n > max) {
-            // SAFETY: as above.
-            let ctx = unsafe { Ctx::from_raw(raw) };
-            let _ = throw(
-                &ctx,
-                ErrorKind::Range,
-                &format!(
-                    "an array-like of length {len} is longer than any array this sandbox can hold ({max}); generic array methods refuse it"
-                ),
-            );
-            return qjs::JS_EXCEPTION;
+    }
+    for v in checked {
+        // SAFETY: `v` is `this` or an argument, live for the call.
+        match unsafe { too_long(ctx, v) } {
+            Err(()) => return qjs::JS_EXCEPTION,
+            Ok(None) => {}
+            Ok(Some(len)) => {
+                // SAFETY: QuickJS calls this with a live context held by this thread.
+                let ctx = unsafe { Ctx::from_raw(raw) };
+                let max = crate::stack::max_elements();
+                let _ = throw(
+                    &ctx,
+                    ErrorKind::Range,
+                    &format!(
+                        "an array-like of length {len} is longer than any array this sandbox can hold ({max}); generic array methods refuse it"
+                    ),
+                );
+                return qjs::JS_EXCEPTION;
+            }
         }
     }
     // SAFETY: `data[0]` is the original function, kept alive by this function object.
@@ -213,11 +240,13 @@ fn prototype_of<'js>(ctx: &Ctx<'js>, constructor: &str) -> rquickjs::Result<Obje
 
 /// Guards the built-ins every realm gets at once.
 pub(crate) fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
-    wrap_all(
+    let array_prototype = prototype_of(ctx, "Array")?;
+    wrap_all(ctx, &array_prototype, ARRAY_GENERIC, CHECK_LENGTH)?;
+    wrap(
         ctx,
-        &prototype_of(ctx, "Array")?,
-        ARRAY_GENERIC,
-        CHECK_LENGTH,
+        &array_prototype,
+        "concat",
+        CHECK_LENGTH | CHECK_ARGUMENTS,
     )?;
     wrap_all(ctx, &prototype_of(ctx, "String")?, STRING_METHODS, 0)?;
     let object: Object = ctx.globals().get("Object")?;

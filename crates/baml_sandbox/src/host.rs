@@ -35,11 +35,6 @@ impl ConsoleLevel {
             ConsoleLevel::Debug => "debug",
         }
     }
-
-    /// The level named `name` (`"log"`...), for wire formats.
-    pub fn named(name: &str) -> Option<ConsoleLevel> {
-        ConsoleLevel::ALL.into_iter().find(|l| l.as_str() == name)
-    }
 }
 
 /// Completion of a host-function or BAML call: the copied result, or the error to reject with.

@@ -14,6 +14,7 @@ mod convert;
 mod driver;
 mod error;
 mod format;
+mod gc;
 mod guards;
 mod host;
 mod intrinsics;
@@ -37,7 +38,7 @@ pub use options::{
     MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MAX_TIMEOUT_MS, MAX_TIMERS, MIN_MEMORY_LIMIT,
     MIN_STACK_LIMIT, SANDBOX_THREAD_STACK,
 };
-pub use outbox::ConsoleLine;
+pub use outbox::{ConsoleLine, Outbox, Ticket};
 pub use pool::{ThreadPool, MAX_POOL_THREADS};
 pub use sandbox::{EvalId, EvalOptions, Sandbox, SandboxHandle};
 pub use value::{drop_flat, push_path, Value, MAX_DEPTH};

@@ -13,25 +13,38 @@ use std::sync::Arc;
 
 use crate::value::Value;
 
-pub(crate) struct Outbox {
+/// Bytes a sandbox has handed to its host that the host has not consumed yet, with a cap.
+pub struct Outbox {
     bytes: AtomicUsize,
     limit: usize,
+    /// Called each time a ticket is dropped (a host that must tell someone the bytes are gone).
+    on_release: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Outbox {
-    pub(crate) fn new(limit: usize) -> Arc<Outbox> {
+    pub fn new(limit: usize) -> Arc<Outbox> {
         Arc::new(Outbox {
             bytes: AtomicUsize::new(0),
             limit,
+            on_release: None,
         })
     }
 
-    pub(crate) fn limit(&self) -> usize {
+    /// An outbox that calls `on_release` whenever one of its tickets is dropped.
+    pub fn with_release(limit: usize, on_release: Box<dyn Fn() + Send + Sync>) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            bytes: AtomicUsize::new(0),
+            limit,
+            on_release: Some(on_release),
+        })
+    }
+
+    pub fn limit(&self) -> usize {
         self.limit
     }
 
     /// Reserves `bytes` until the ticket is dropped, or `None` if that would pass the cap.
-    pub(crate) fn reserve(self: &Arc<Self>, bytes: usize) -> Option<Ticket> {
+    pub fn reserve(self: &Arc<Self>, bytes: usize) -> Option<Ticket> {
         let before = self.bytes.fetch_add(bytes, Ordering::AcqRel);
         if before.saturating_add(bytes) > self.limit {
             self.bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -45,7 +58,7 @@ impl Outbox {
 }
 
 /// Bytes reserved in an outbox, released on drop.
-pub(crate) struct Ticket {
+pub struct Ticket {
     outbox: Arc<Outbox>,
     bytes: usize,
 }
@@ -53,6 +66,9 @@ pub(crate) struct Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.outbox.bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+        if let Some(f) = &self.outbox.on_release {
+            f();
+        }
     }
 }
 
@@ -64,7 +80,8 @@ pub struct ConsoleLine {
 }
 
 impl ConsoleLine {
-    pub(crate) fn new(text: String, ticket: Ticket) -> Self {
+    /// A line whose bytes stay reserved in `ticket`'s outbox until it is dropped.
+    pub fn new(text: String, ticket: Ticket) -> Self {
         ConsoleLine {
             text,
             _ticket: ticket,

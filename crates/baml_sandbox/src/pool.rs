@@ -165,22 +165,30 @@ impl Driver for ThreadPool {
 }
 
 impl ThreadPool {
-    /// Starts a thread if work has been waiting since the check was armed (see `STARVED`).
+    /// Starts a thread if work has been waiting since the check was armed (see `STARVED`),
+    /// and checks again while work is left waiting.
     fn check_starved(&self) {
         let shared = &self.shared;
         let mut queue = lock(&shared.queue);
         queue.check_armed = false;
-        if queue.tasks.is_empty() || !queue.idle.is_empty() || queue.threads >= MAX_POOL_THREADS {
+        if queue.tasks.is_empty() {
             return;
         }
-        if shared.spinning.load(Ordering::SeqCst) > 0 {
+        if let Some(parked) = queue.idle.pop() {
+            parked.notified.store(true, Ordering::Release);
+            parked.thread.unpark();
+        } else if queue.threads < MAX_POOL_THREADS {
+            queue.threads += 1;
+            drop(queue);
+            spawn_thread(shared);
+            queue = lock(&shared.queue);
+        }
+        // More may be waiting behind another long turn.
+        if queue.check_armed {
             return;
         }
-        queue.threads += 1;
-        // Check again: more may be waiting behind a second long turn.
         queue.check_armed = true;
         drop(queue);
-        spawn_thread(shared);
         let me = self.clone();
         self.add_timer(
             Instant::now() + STARVED,

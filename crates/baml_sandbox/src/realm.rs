@@ -12,7 +12,7 @@ use crate::format::format_console;
 use crate::host::ConsoleLevel;
 use crate::options::SandboxOptions;
 use crate::outbox::ConsoleLine;
-use crate::throw::{throw, throw_stack_overflow, ErrorKind};
+use crate::throw::{throw, throw_interrupted, throw_stack_overflow, ErrorKind};
 use crate::value::{push_path, Value};
 
 /// Builds `b`, `b.stream` and the global function names (see the file's comment).
@@ -46,6 +46,9 @@ pub(crate) fn install<'js>(
                 if crate::stack::exhausted() {
                     return Err(throw_stack_overflow(&ctx));
                 }
+                if b.signals.should_interrupt() {
+                    return Err(throw_interrupted(&ctx));
+                }
                 b.baml_call(&ctx, &args.0)
             },
         )?;
@@ -63,6 +66,9 @@ pub(crate) fn install<'js>(
             move |ctx: Ctx<'js>, args: Rest<JsValue<'js>>| {
                 if crate::stack::exhausted() {
                     return Err(throw_stack_overflow(&ctx));
+                }
+                if b.signals.should_interrupt() {
+                    return Err(throw_interrupted(&ctx));
                 }
                 b.host_call(&ctx, index, &fname, &args.0)
             },
@@ -85,6 +91,10 @@ fn install_console<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>) -> rquickjs::Result
                 }
                 if crate::stack::exhausted() {
                     return Err(throw_stack_overflow(&ctx));
+                }
+                // A loop that only logs runs few bytecodes per line: check the deadline here.
+                if b.signals.should_interrupt() {
+                    return Err(throw_interrupted(&ctx));
                 }
                 let (text, interrupted) = format_console(&args.0);
                 if let Some(stop) = interrupted {

@@ -50,13 +50,26 @@ impl State {
         memory: Arc<MemoryStats>,
         signals: Arc<Signals>,
     ) -> Result<State, SandboxError> {
-        let runtime = Runtime::new_with_alloc(LimitedAllocator { stats: memory })
-            .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
+        let runtime = Runtime::new_with_alloc(LimitedAllocator {
+            stats: memory.clone(),
+        })
+        .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
         runtime.set_max_stack_size(options.max_stack_bytes);
-        let sig = signals.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || sig.should_interrupt())));
+        // Garbage is collected at consistent points only (see `gc.rs`).
+        runtime.set_gc_threshold(usize::MAX);
         let context = Context::base(&runtime)
             .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+        // SAFETY: the context's runtime is `runtime`, which outlives the handler it owns.
+        let raw_rt =
+            context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) }) as usize;
+        let sig = signals.clone();
+        let heap = memory;
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            // SAFETY: QuickJS calls the handler between bytecodes, on the thread running the
+            // turn, with the runtime in a state it may collect in.
+            unsafe { crate::gc::maybe_collect(raw_rt as *mut qjs::JSRuntime, &heap) };
+            sig.should_interrupt()
+        })));
         // SAFETY: a fresh realm of the runtime this thread holds.
         if !context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) }) {
             return Err(SandboxError::Setup(
@@ -187,6 +200,14 @@ impl Inner {
             let hit = self.memory.hit.swap(false, Ordering::AcqRel);
             if oom || hit {
                 state.runtime.run_gc();
+            } else {
+                // SAFETY: between turns, on the thread holding the runtime.
+                state.context.with(|ctx| unsafe {
+                    crate::gc::maybe_collect(
+                        qjs::JS_GetRuntime(ctx.as_raw().as_ptr()),
+                        &self.memory,
+                    );
+                });
             }
             self.arm_earliest();
         }

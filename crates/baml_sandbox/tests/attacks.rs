@@ -197,6 +197,13 @@ fn generic_array_methods_refuse_huge_array_likes() {
         );
         assert!(started.elapsed() < Duration::from_secs(1), "{method}");
     }
+    // `concat` spreads its arguments: a huge spreadable argument is refused too.
+    assert_eq!(h.eval("try { [].concat({ [Symbol.isConcatSpreadable]: true, length: 2 ** 53 - 1 }); 'returned' } catch (e) { e.name }").unwrap(), string("RangeError"));
+    assert_eq!(
+        h.eval("[1].concat([2], 3, { length: 1, 0: 'x' }).length")
+            .unwrap(),
+        num(4.0)
+    );
     // A sparse array whose length no dense array could reach, too.
     assert_eq!(h.eval("const a = []; a.length = 2 ** 32 - 1; try { a.reverse(); 'returned' } catch (e) { e.name }").unwrap(), string("RangeError"));
     // Ordinary use is unchanged.
@@ -336,4 +343,46 @@ fn busy_tenants_do_not_starve_another_tenants_timer() {
             Err(SandboxError::Timeout { timeout_ms: 1500 })
         );
     }
+}
+
+#[test]
+fn memory_bombs_end_with_sandbox_memory_not_an_engine_crash() {
+    // Regression: growing one object's property table past the limit made quickjs-ng collect
+    // garbage in the middle of the resize and crash (SIGSEGV) the whole process.
+    for code in [
+        "{ const o = {}; for (let i = 0; ; i++) o['key' + i] = i }",
+        "{ const o = []; for (let i = 0; ; i++) o[i * 7] = { i } }",
+        "{ const m = new Map(); for (let i = 0; ; i++) m.set('k' + i, [i]) }",
+        "{ let s = 'x'; for (;;) s = s + s + 'y' }",
+        "{ const a = []; for (;;) a.push(new Array(1000).fill({})) }",
+    ] {
+        let h = Harness::new(
+            SandboxOptions {
+                memory_limit_bytes: 16 << 20,
+                ..Default::default()
+            },
+            vec![],
+        );
+        let r = h.eval(code);
+        assert!(
+            matches!(r, Err(SandboxError::Memory { .. })),
+            "{code}: {r:?}"
+        );
+        assert_eq!(h.eval("1 + 1").unwrap(), num(2.0), "usable after {code}");
+    }
+}
+
+#[test]
+fn cyclic_garbage_is_collected_during_a_long_turn() {
+    // Automatic collection is off (it could run while the engine is inconsistent); the
+    // interrupt handler collects instead, so cycles made in a loop never fill the heap.
+    let h = Harness::new(
+        SandboxOptions {
+            memory_limit_bytes: 4 << 20,
+            ..Default::default()
+        },
+        vec![],
+    );
+    let code = "let n = 0; for (let i = 0; i < 300000; i++) { const a = { i }; const b = { a }; a.b = b; n += b.a.i & 1 } n";
+    assert_eq!(h.eval(code).unwrap(), num(150_000.0));
 }

@@ -1,0 +1,35 @@
+//! The worker process of baml-quickjs's process isolation: started by the addon, never by hand.
+//!
+//! `baml-quickjs-worker --fd <n> --parent <pid>`: serves the sandbox protocol on the Unix
+//! socket at descriptor `n`, and dies with its parent.
+
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<i32>().ok())
+    };
+    let (Some(fd), Some(parent)) = (arg("--fd"), arg("--parent")) else {
+        eprintln!("baml-quickjs-worker is started by the baml-quickjs addon, not by hand");
+        std::process::exit(2);
+    };
+    let keep_stderr = args.iter().any(|a| a == "--keep-stderr");
+    if sandbox_process::confine::die_with_parent(parent).is_err() {
+        std::process::exit(3);
+    }
+    // SAFETY: the addon passes this descriptor to us and nothing else in this process owns it.
+    let sock = unsafe { UnixStream::from_raw_fd(fd) };
+    // Sandboxed code runs on a thread with a known stack size (the main thread's depends on
+    // the environment's `ulimit -s`).
+    let code = std::thread::Builder::new()
+        .name("sandbox".into())
+        .stack_size(baml_sandbox::SANDBOX_THREAD_STACK)
+        .spawn(move || sandbox_process::worker::serve(sock, keep_stderr))
+        .map_or(4, |t| t.join().unwrap_or(5));
+    std::process::exit(code);
+}

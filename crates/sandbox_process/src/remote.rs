@@ -1,0 +1,688 @@
+//! A sandbox in a worker process, driven from the embedder with the same calls as one in this
+//! process ([`SandboxHandle`]).
+//!
+//! Every message from the worker is untrusted: the worker runs attacker code and may be
+//! compromised. Frames are bounded and decoded defensively (`wire.rs`); calls it asks for are
+//! capped as the sandbox caps them (host calls in flight, bytes of `console` lines waiting for
+//! the embedder); answers for evaluations it was never given are ignored. Whatever it sends, it
+//! can only answer for its own context.
+//!
+//! The worker is watched: if it closes its socket or dies, or an evaluation is still running
+//! past its deadline while the worker burns [`GRACE`] of CPU time without answering (a
+//! built-in that never checks the deadline, an engine bug), or it does not answer within
+//! [`STALL`] of the deadline whatever it does, the worker is killed and reaped and the
+//! context's evaluations reject with `SANDBOX_CRASHED`, saying why. CPU time, not wall time:
+//! on a loaded machine a worker may wait for a CPU well past its deadline, and that is no
+//! reason to kill it (the worker checks its deadlines itself whenever it runs).
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use baml_sandbox::{
+    copy_budget, CallGuard, ConsoleLine, Done, EvalId, EvalOptions, Host, HostError, Outbox,
+    SandboxError, SandboxHandle, SandboxOptions, Value, MAX_HOST_CALLS,
+};
+use tokio::runtime::Handle;
+
+use crate::spawn::{Process, Spawner};
+use crate::wire::{self, Create, Encoder, FromWorker, ToWorker};
+
+/// How much CPU time a worker may spend past an evaluation's deadline without answering
+/// before it is killed (it stops running code within a millisecond of CPU time when it can).
+pub const GRACE: Duration = Duration::from_millis(50);
+/// How long past a deadline a worker that does not answer is killed, whatever it is doing.
+pub const STALL: Duration = Duration::from_secs(5);
+/// How often the watchdog looks at a worker that is late.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+/// How long to wait for a dead worker to be reaped, to say how it ended.
+const REAP_WAIT: Duration = Duration::from_millis(200);
+
+const LIVE: u8 = 0;
+const DISPOSED: u8 = 1;
+const FAILED: u8 = 2;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct EvalEntry {
+    done: Done,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+struct WriteState {
+    out: Encoder,
+    /// A task is waiting for the socket to take more.
+    writer: bool,
+    /// The newest partial of each streaming call not written yet (a partial is a snapshot of
+    /// the whole result so far: one that waits is replaced, never queued behind).
+    partials: HashMap<u64, Value>,
+}
+
+struct Remote {
+    sock: tokio::net::UnixStream,
+    process: Arc<Process>,
+    spawner: Arc<Spawner>,
+    host: Arc<dyn Host>,
+    handle: Handle,
+    limit: usize,
+    max_frame: usize,
+    /// Bytes read and not yet handled, and a buffer to read into.
+    read: Mutex<(Vec<u8>, Vec<u8>)>,
+    write: Mutex<WriteState>,
+    evals: Mutex<HashMap<EvalId, EvalEntry>>,
+    next_eval: AtomicU64,
+    /// BAML calls in flight: dropping a guard cancels its call.
+    calls: Mutex<HashMap<u64, Option<CallGuard>>>,
+    host_calls: Arc<AtomicUsize>,
+    console: Arc<Outbox>,
+    memory_used: AtomicU64,
+    state: AtomicU8,
+    /// What every evaluation rejects with once the context failed.
+    failure: Mutex<Option<SandboxError>>,
+    /// The deadline the watchdog is armed for.
+    watchdog: Mutex<Option<Instant>>,
+    /// CPU time the worker had used when an evaluation was first seen late.
+    late_since: Mutex<Option<Duration>>,
+    me: Weak<Remote>,
+    /// A crash is being reported (see `crashed`).
+    crashing: std::sync::atomic::AtomicBool,
+}
+
+/// A sandbox in a worker process (see the module docs).
+pub struct RemoteSandbox {
+    inner: Arc<Remote>,
+}
+
+impl RemoteSandbox {
+    /// Starts a context in a worker (a spare one if ready). The options are checked here, as
+    /// `Sandbox::new` checks them; what only the worker can find out (globals that do not fit
+    /// the memory limit) rejects the first evaluation.
+    pub fn new(
+        options: &SandboxOptions,
+        host: Arc<dyn Host>,
+        spawner: &Arc<Spawner>,
+        handle: &Handle,
+    ) -> Result<RemoteSandbox, SandboxError> {
+        options.validate()?;
+        let worker = spawner
+            .worker()
+            .map_err(|e| SandboxError::Setup(format!("cannot start a worker process: {e}")))?;
+        worker
+            .sock
+            .set_nonblocking(true)
+            .map_err(|e| SandboxError::Setup(format!("cannot set up the worker's socket: {e}")))?;
+        let sock = {
+            let _entered = handle.enter();
+            tokio::net::UnixStream::from_std(worker.sock).map_err(|e| {
+                SandboxError::Setup(format!("cannot watch the worker's socket: {e}"))
+            })?
+        };
+        let limit = options.memory_limit_bytes;
+        let inner = Arc::new_cyclic(|me: &Weak<Remote>| Remote {
+            sock,
+            process: worker.process,
+            spawner: spawner.clone(),
+            host,
+            handle: handle.clone(),
+            limit,
+            max_frame: wire::max_frame(limit as u64),
+            read: Mutex::new((Vec::new(), vec![0; 64 << 10])),
+            write: Mutex::new(WriteState::default()),
+            evals: Mutex::new(HashMap::new()),
+            next_eval: AtomicU64::new(1),
+            calls: Mutex::new(HashMap::new()),
+            host_calls: Arc::new(AtomicUsize::new(0)),
+            console: {
+                // Each line Node has taken is reported to the worker (see `ConsoleTaken`).
+                let weak = me.clone();
+                Outbox::with_release(
+                    copy_budget(limit),
+                    Box::new(move || {
+                        if let Some(me) = weak.upgrade() {
+                            me.send(&ToWorker::ConsoleTaken { lines: 1 });
+                        }
+                    }),
+                )
+            },
+            memory_used: AtomicU64::new(0),
+            state: AtomicU8::new(LIVE),
+            failure: Mutex::new(None),
+            watchdog: Mutex::new(None),
+            late_since: Mutex::new(None),
+            me: me.clone(),
+            crashing: std::sync::atomic::AtomicBool::new(false),
+        });
+        inner.send(&ToWorker::Create(Create {
+            memory_limit_bytes: limit as u64,
+            timeout: options.timeout,
+            max_stack_bytes: options.max_stack_bytes as u64,
+            globals: options.globals.clone(),
+            host_functions: options.host_functions.clone(),
+            console: options.console,
+            baml_functions: options.baml_functions.clone(),
+        }));
+        let reader = inner.clone();
+        handle.spawn(async move { reader.read_loop().await });
+        Ok(RemoteSandbox { inner })
+    }
+
+    /// Reads what the worker sent without waiting, and handles it: for a thread that spins
+    /// waiting for an answer. Returns whether anything was read. Does nothing if another
+    /// thread is reading.
+    pub fn poll(&self) -> bool {
+        self.inner.read_available(false)
+    }
+
+    /// The worker's process id (0 until it has started).
+    pub fn pid(&self) -> i32 {
+        self.inner.process.pid()
+    }
+}
+
+impl SandboxHandle for RemoteSandbox {
+    fn evaluate(&self, code: String, options: EvalOptions, done: Done) -> EvalId {
+        let inner = &self.inner;
+        let id = inner.next_eval.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = inner.refusal() {
+            done(Err(e));
+            return id;
+        }
+        let timeout = options.timeout.unwrap_or(baml_sandbox::DEFAULT_TIMEOUT);
+        let deadline = Instant::now() + timeout;
+        lock(&inner.evals).insert(id, EvalEntry { done, deadline });
+        inner.send(&ToWorker::Eval {
+            id,
+            code,
+            timeout,
+            filename: options.filename,
+        });
+        inner.arm(deadline);
+        id
+    }
+
+    fn abort(&self, id: EvalId) {
+        let entry = lock(&self.inner.evals).remove(&id);
+        if let Some(e) = entry {
+            (e.done)(Err(SandboxError::Aborted));
+            self.inner.send(&ToWorker::Abort { id });
+        }
+    }
+
+    fn dispose(&self) {
+        self.inner.end(&SandboxError::Disposed, DISPOSED, true);
+    }
+
+    fn is_disposed(&self) -> bool {
+        self.inner.state.load(Ordering::Acquire) != LIVE
+    }
+
+    fn memory_usage(&self) -> (usize, usize) {
+        let used =
+            usize::try_from(self.inner.memory_used.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+        (used, self.inner.limit)
+    }
+}
+
+impl Drop for RemoteSandbox {
+    fn drop(&mut self) {
+        self.inner.end(&SandboxError::Disposed, DISPOSED, true);
+    }
+}
+
+impl Remote {
+    /// What an evaluation started now rejects with, if the context is no longer usable.
+    fn refusal(&self) -> Option<SandboxError> {
+        match self.state.load(Ordering::Acquire) {
+            LIVE => None,
+            DISPOSED => Some(SandboxError::Disposed),
+            _ => Some(
+                lock(&self.failure)
+                    .clone()
+                    .unwrap_or(SandboxError::Disposed),
+            ),
+        }
+    }
+
+    /// Ends the context: every evaluation in flight rejects with `error`, BAML calls are
+    /// cancelled, and the worker is reaped (killed first with `kill`).
+    fn end(&self, error: &SandboxError, state: u8, kill: bool) {
+        if self
+            .state
+            .compare_exchange(LIVE, state, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        *lock(&self.failure) = Some(error.clone());
+        self.spawner.finish(self.process.clone(), kill);
+        let evals: Vec<EvalEntry> = lock(&self.evals).drain().map(|(_, e)| e).collect();
+        for e in evals {
+            (e.done)(Err(error.clone()));
+        }
+        let calls: Vec<Option<CallGuard>> = lock(&self.calls).drain().map(|(_, g)| g).collect();
+        drop(calls);
+        let dropped = std::mem::take(&mut *lock(&self.write));
+        drop(dropped);
+    }
+
+    /// The worker died or broke the protocol: reject everything with `SANDBOX_CRASHED`, saying
+    /// how it ended once it is reaped.
+    fn crashed(self: &Arc<Self>, reason: Option<String>, kill: bool) {
+        // The first cause wins (a killed worker's socket then reads end-of-file, a second one).
+        if self.state.load(Ordering::Acquire) != LIVE || self.crashing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.spawner.finish(self.process.clone(), kill);
+        let me = self.clone();
+        self.handle.spawn(async move {
+            let until = Instant::now() + REAP_WAIT;
+            while !me.process.reaped() && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let reason = reason.unwrap_or_else(|| {
+                me.process
+                    .ending()
+                    .unwrap_or_else(|| "closed its connection".into())
+            });
+            me.end(&SandboxError::Crashed { reason }, FAILED, kill);
+        });
+    }
+
+    fn send(&self, m: &ToWorker) {
+        if self.state.load(Ordering::Acquire) != LIVE {
+            return;
+        }
+        let mut w = lock(&self.write);
+        if let ToWorker::Reply { call, .. } = m {
+            // The final answer of a streaming call follows its last partial.
+            if let Some(p) = w.partials.remove(call) {
+                w.out.to_worker(&ToWorker::Partial {
+                    call: *call,
+                    value: p,
+                });
+            }
+        }
+        w.out.to_worker(m);
+        self.write_some(&mut w);
+    }
+
+    fn send_partial(&self, call: u64, value: Value) {
+        if self.state.load(Ordering::Acquire) != LIVE {
+            baml_sandbox::drop_flat(value);
+            return;
+        }
+        let mut w = lock(&self.write);
+        if w.out.is_empty() && !w.writer {
+            w.out.to_worker(&ToWorker::Partial { call, value });
+            self.write_some(&mut w);
+        } else if let Some(old) = w.partials.insert(call, value) {
+            drop(w);
+            baml_sandbox::drop_flat(old);
+        }
+    }
+
+    /// Writes what the socket takes now; the rest waits for a writer task.
+    fn write_some(&self, w: &mut WriteState) {
+        while !w.out.is_empty() {
+            match self.sock.try_write(w.out.bytes()) {
+                Ok(0) => break,
+                Ok(n) => w.out.consume(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                // A closed socket: the reader sees the end and handles it.
+                Err(_) => {
+                    w.out.clear();
+                    return;
+                }
+            }
+        }
+        if w.out.is_empty() || w.writer {
+            return;
+        }
+        if w.out.len() > 2 * self.max_frame {
+            // The worker stopped reading (stuck, or hostile): it would hold the embedder's
+            // memory hostage.
+            w.out.clear();
+            let reason = Some("stopped reading its messages and was killed".to_string());
+            if let Some(me) = self.me() {
+                me.crashed(reason, true);
+            }
+            return;
+        }
+        w.writer = true;
+        if let Some(me) = self.me() {
+            self.handle.spawn(async move { me.write_loop().await });
+        }
+    }
+
+    /// This `Remote` as an `Arc` (tasks need their own).
+    fn me(&self) -> Option<Arc<Remote>> {
+        self.me.upgrade()
+    }
+
+    async fn write_loop(self: Arc<Self>) {
+        loop {
+            if self.sock.writable().await.is_err() {
+                lock(&self.write).writer = false;
+                return;
+            }
+            let mut w = lock(&self.write);
+            loop {
+                if w.out.is_empty() {
+                    let pending: Vec<(u64, Value)> = w.partials.drain().collect();
+                    if pending.is_empty() {
+                        w.writer = false;
+                        return;
+                    }
+                    for (call, value) in pending {
+                        w.out.to_worker(&ToWorker::Partial { call, value });
+                    }
+                }
+                match self.sock.try_write(w.out.bytes()) {
+                    Ok(0) => {
+                        w.writer = false;
+                        return;
+                    }
+                    Ok(n) => w.out.consume(n),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        w.out.clear();
+                        w.writer = false;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read_loop(self: Arc<Self>) {
+        loop {
+            // Ended, or its end is being reported (the socket then reads end-of-file forever).
+            if self.state.load(Ordering::Acquire) != LIVE || self.crashing.load(Ordering::Acquire) {
+                return;
+            }
+            if self.sock.readable().await.is_err() {
+                self.crashed(None, false);
+                return;
+            }
+            self.read_available(true);
+        }
+    }
+
+    /// Reads and handles what is there, in order; `wait` for the read lock or give up.
+    /// Returns whether anything was read.
+    fn read_available(self: &Arc<Self>, wait: bool) -> bool {
+        let mut state = if wait {
+            lock(&self.read)
+        } else {
+            match self.read.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            }
+        };
+        let (buf, chunk) = &mut *state;
+        let mut got = false;
+        let mut closed = false;
+        loop {
+            match self.sock.try_read(chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    got = true;
+                    buf.extend_from_slice(&chunk[..n]);
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if got {
+            // Handled under the read lock, so two readers never reorder messages.
+            let mut messages = Vec::new();
+            let mut bad = None;
+            match wire::split_frames(
+                buf,
+                self.max_frame,
+                |payload| match wire::decode_from_worker(payload) {
+                    Ok(m) => messages.push(m),
+                    Err(e) => bad = Some(e),
+                },
+            ) {
+                Ok(used) => {
+                    buf.drain(..used);
+                }
+                Err(e) => bad = Some(e),
+            }
+            for m in messages {
+                self.handle_message(m);
+            }
+            if let Some(e) = bad {
+                self.crashed(Some(format!("sent a {e} and was killed")), true);
+            }
+        }
+        drop(state);
+        if closed {
+            self.crashed(None, false);
+        }
+        got || closed
+    }
+
+    fn handle_message(self: &Arc<Self>, m: FromWorker) {
+        match m {
+            FromWorker::Done { id, result } => {
+                let entry = lock(&self.evals).remove(&id);
+                match entry {
+                    Some(e) => (e.done)(result),
+                    None => {
+                        if let Ok(v) = result {
+                            baml_sandbox::drop_flat(v);
+                        }
+                    }
+                }
+            }
+            FromWorker::HostCall { call, index, args } => {
+                let Ok(index) = usize::try_from(index) else {
+                    return;
+                };
+                if self.host_calls.fetch_add(1, Ordering::AcqRel) >= MAX_HOST_CALLS {
+                    self.host_calls.fetch_sub(1, Ordering::AcqRel);
+                    baml_sandbox::drop_flat(Value::Array(args));
+                    self.send(&ToWorker::Reply {
+                        call,
+                        result: Err(HostError::from(format!(
+                            "more than {MAX_HOST_CALLS} host calls in flight"
+                        ))),
+                    });
+                    return;
+                }
+                let weak = Arc::downgrade(self);
+                let counter = self.host_calls.clone();
+                self.host.call(
+                    index,
+                    args,
+                    Box::new(move |result| {
+                        counter.fetch_sub(1, Ordering::AcqRel);
+                        if let Some(me) = weak.upgrade() {
+                            me.send(&ToWorker::Reply { call, result });
+                        }
+                    }),
+                );
+            }
+            FromWorker::BamlCall {
+                call,
+                index,
+                args,
+                stream,
+            } => {
+                let Ok(index) = usize::try_from(index) else {
+                    return;
+                };
+                let weak = Arc::downgrade(self);
+                let partial: Option<baml_sandbox::Partial> = stream.then(|| {
+                    let weak = weak.clone();
+                    Box::new(move |value: Value| match weak.upgrade() {
+                        Some(me) => me.send_partial(call, value),
+                        None => baml_sandbox::drop_flat(value),
+                    }) as baml_sandbox::Partial
+                });
+                // Registered before the call starts: its answer may come at once.
+                lock(&self.calls).insert(call, None);
+                let reply_weak = weak.clone();
+                let guard = self.host.baml_call(
+                    index,
+                    args,
+                    partial,
+                    Box::new(move |result| {
+                        if let Some(me) = reply_weak.upgrade() {
+                            lock(&me.calls).remove(&call);
+                            me.send(&ToWorker::Reply { call, result });
+                        }
+                    }),
+                );
+                let mut calls = lock(&self.calls);
+                if let Some(slot) = calls.get_mut(&call) {
+                    *slot = guard;
+                }
+            }
+            FromWorker::Cancel { call } => {
+                let guard = lock(&self.calls).remove(&call);
+                drop(guard);
+            }
+            FromWorker::Console { level, text } => {
+                // Lines Node has not taken yet are capped, as the sandbox caps them (a worker
+                // that sends more is not the sandbox: its line is dropped, and acknowledged).
+                match self.console.reserve(text.len()) {
+                    Some(ticket) => self.host.console(level, ConsoleLine::new(text, ticket)),
+                    None => self.send(&ToWorker::ConsoleTaken { lines: 1 }),
+                }
+            }
+            FromWorker::Memory { used } => self.memory_used.store(used, Ordering::Relaxed),
+            FromWorker::Failed { error } => {
+                let error = match error {
+                    // Only these can fail the creation of a sandbox; anything else is a lie.
+                    e @ (SandboxError::Memory { .. } | SandboxError::Setup(_)) => e,
+                    other => SandboxError::Setup(other.to_string()),
+                };
+                self.end(&error, FAILED, true);
+            }
+        }
+    }
+
+    /// Makes sure the watchdog checks at `at` or earlier.
+    fn arm(self: &Arc<Self>, at: Instant) {
+        {
+            let mut armed = lock(&self.watchdog);
+            if armed.is_some_and(|a| a <= at && a > Instant::now()) {
+                return;
+            }
+            *armed = Some(at);
+        }
+        let weak = Arc::downgrade(self);
+        self.handle.spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            if let Some(me) = weak.upgrade() {
+                me.watch(at);
+            }
+        });
+    }
+
+    /// Looks at the worker when a deadline passed (and every `WATCH_EVERY` while it is late):
+    /// a worker that burned `GRACE` of CPU time since without answering, or that is `STALL`
+    /// late, is killed.
+    fn watch(self: &Arc<Self>, fired: Instant) {
+        {
+            let mut armed = lock(&self.watchdog);
+            if *armed == Some(fired) {
+                *armed = None;
+            }
+        }
+        let now = Instant::now();
+        let (late, next) = {
+            let evals = lock(&self.evals);
+            let late = evals
+                .values()
+                .map(|e| e.deadline)
+                .filter(|d| *d <= now)
+                .min();
+            let next = evals
+                .values()
+                .map(|e| e.deadline)
+                .filter(|d| *d > now)
+                .min();
+            (late, next)
+        };
+        let Some(late) = late else {
+            *lock(&self.late_since) = None;
+            if let Some(next) = next {
+                self.arm(next);
+            }
+            return;
+        };
+        let cpu = cpu_time(self.process.pid());
+        let burned = {
+            let mut since = lock(&self.late_since);
+            match (*since, cpu) {
+                (Some(before), Some(now_cpu)) => now_cpu.saturating_sub(before),
+                (None, Some(now_cpu)) => {
+                    *since = Some(now_cpu);
+                    Duration::ZERO
+                }
+                // Without a CPU clock to read, wall time past the deadline stands for it.
+                (_, None) => now.saturating_duration_since(late),
+            }
+        };
+        if burned >= GRACE {
+            self.crashed(
+                Some(format!(
+                    "did not stop at an evaluation's deadline ({} ms of CPU time past it) and was killed",
+                    burned.as_millis()
+                )),
+                true,
+            );
+        } else if now.saturating_duration_since(late) >= STALL {
+            self.crashed(
+                Some(format!(
+                    "did not answer within {} s of an evaluation's deadline and was killed",
+                    STALL.as_secs()
+                )),
+                true,
+            );
+        } else {
+            self.arm(now + WATCH_EVERY);
+        }
+    }
+}
+
+/// CPU time process `pid` has used: the sum over its threads of `/proc/<pid>/task/*/schedstat`
+/// (nanoseconds on CPU; the process's own file counts its main thread only).
+fn cpu_time(pid: i32) -> Option<Duration> {
+    if pid <= 0 {
+        return None;
+    }
+    let mut total: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+        total = total.saturating_add(ns);
+    }
+    Some(Duration::from_nanos(total))
+}

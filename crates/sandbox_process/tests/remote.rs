@@ -1,0 +1,414 @@
+//! Sandboxes in real worker processes (the `baml-quickjs-worker` binary of this crate).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use baml_sandbox::{
+    ConsoleLevel, ConsoleLine, EvalOptions, Host, Reply, SandboxError, SandboxHandle,
+    SandboxOptions, Value,
+};
+use sandbox_process::{RemoteSandbox, Spawner};
+
+type HostFn = Box<dyn Fn(Vec<Value>, Reply) + Send + Sync>;
+
+#[derive(Default)]
+struct TestHost {
+    functions: Vec<HostFn>,
+    console: Mutex<Vec<(ConsoleLevel, String)>>,
+}
+
+impl Host for TestHost {
+    fn call(&self, index: usize, args: Vec<Value>, reply: Reply) {
+        (self.functions[index])(args, reply);
+    }
+    fn console(&self, level: ConsoleLevel, line: ConsoleLine) {
+        self.console.lock().unwrap().push((level, line.to_string()));
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+fn spawner() -> Arc<Spawner> {
+    static S: OnceLock<Arc<Spawner>> = OnceLock::new();
+    S.get_or_init(|| Spawner::new(env!("CARGO_BIN_EXE_baml-quickjs-worker").into()).unwrap())
+        .clone()
+}
+
+struct Harness {
+    sandbox: RemoteSandbox,
+    host: Arc<TestHost>,
+}
+
+impl Harness {
+    fn new(mut options: SandboxOptions, functions: Vec<(&str, HostFn)>) -> Harness {
+        options.host_functions = functions.iter().map(|(n, _)| (*n).to_string()).collect();
+        let host = Arc::new(TestHost {
+            functions: functions.into_iter().map(|(_, f)| f).collect(),
+            ..Default::default()
+        });
+        let sandbox =
+            RemoteSandbox::new(&options, host.clone(), &spawner(), runtime().handle()).unwrap();
+        Harness { sandbox, host }
+    }
+
+    fn simple() -> Harness {
+        Harness::new(SandboxOptions::default(), vec![])
+    }
+
+    fn start(
+        &self,
+        code: &str,
+        timeout: Option<Duration>,
+    ) -> std::sync::mpsc::Receiver<Result<Value, SandboxError>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.sandbox.evaluate(
+            code.into(),
+            EvalOptions {
+                timeout,
+                filename: None,
+            },
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx
+    }
+
+    fn eval_with(&self, code: &str, timeout: Option<Duration>) -> Result<Value, SandboxError> {
+        self.start(code, timeout)
+            .recv_timeout(Duration::from_mins(1))
+            .expect("the evaluation never settled")
+    }
+
+    fn eval(&self, code: &str) -> Result<Value, SandboxError> {
+        self.eval_with(code, None)
+    }
+}
+
+fn num(n: f64) -> Value {
+    Value::Number(n)
+}
+
+fn alive(pid: i32) -> bool {
+    // A reaped process is gone; a zombie still has a /proc entry with state Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn crash_reason(r: Result<Value, SandboxError>) -> String {
+    match r {
+        Err(SandboxError::Crashed { reason }) => reason,
+        other => panic!("expected SANDBOX_CRASHED, got {other:?}"),
+    }
+}
+
+#[test]
+fn evaluations_run_in_a_worker_with_the_same_rules() {
+    let h = Harness::simple();
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+    h.eval("globalThis.counter = 41").unwrap();
+    assert_eq!(h.eval("++counter").unwrap(), num(42.0));
+    assert_eq!(
+        h.eval("let x = await Promise.resolve(20); x + 1").unwrap(),
+        num(21.0)
+    );
+    assert_eq!(
+        h.eval("({ a: [1, null, 'x'], d: new Date(5) })").unwrap(),
+        Value::Object(vec![
+            (
+                "a".into(),
+                Value::Array(vec![num(1.0), Value::Null, Value::String("x".into())])
+            ),
+            ("d".into(), Value::Date(5.0)),
+        ])
+    );
+    match h.eval("throw new TypeError('bad thing')") {
+        Err(SandboxError::Js { name, message, .. }) => {
+            assert_eq!(name.as_deref(), Some("TypeError"));
+            assert_eq!(message, "TypeError: bad thing");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        h.eval("const o = {}; o.o = o; o"),
+        Err(SandboxError::Result { .. })
+    ));
+    let t = Instant::now();
+    assert_eq!(
+        h.eval_with("for (;;) {}", Some(Duration::from_millis(100))),
+        Err(SandboxError::Timeout { timeout_ms: 100 })
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        h.eval_with(
+            "await new Promise(() => {})",
+            Some(Duration::from_millis(100))
+        ),
+        Err(SandboxError::Timeout { timeout_ms: 100 })
+    );
+    assert!(matches!(
+        h.eval("{ const a = []; for (;;) a.push('x'.repeat(1e4)) }"),
+        Err(SandboxError::Memory { .. })
+    ));
+    assert_eq!(
+        h.eval("function f() { return JSON.stringify({ toJSON: f }) } f()"),
+        Err(SandboxError::Stack)
+    );
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+    let (used, limit) = h.sandbox.memory_usage();
+    assert!(used > 0 && used < limit, "{used} of {limit}");
+}
+
+#[test]
+fn host_functions_and_console_cross_the_process_boundary() {
+    let add: HostFn = Box::new(|args, reply| {
+        let sum = args
+            .iter()
+            .map(|a| if let Value::Number(n) = a { *n } else { 0.0 })
+            .sum();
+        reply(Ok(Value::Number(sum)));
+    });
+    let later: HostFn = Box::new(|args, reply| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            reply(Ok(Value::Array(args)));
+        });
+    });
+    let fail: HostFn = Box::new(|_, reply| reply(Err("nope".into())));
+    let h = Harness::new(
+        SandboxOptions {
+            console: true,
+            ..Default::default()
+        },
+        vec![("add", add), ("later", later), ("fail", fail)],
+    );
+    assert_eq!(h.eval("await add(1, 2, 3)").unwrap(), num(6.0));
+    assert_eq!(
+        h.eval("let s = 0; for (let i = 0; i < 200; i++) s += await add(i, 1); s")
+            .unwrap(),
+        num(20100.0)
+    );
+    assert_eq!(
+        h.eval("(await later('x'))[0]").unwrap(),
+        Value::String("x".into())
+    );
+    assert_eq!(
+        h.eval("try { await fail() } catch (e) { e.message }")
+            .unwrap(),
+        Value::String("nope".into())
+    );
+    assert_eq!(
+        h.eval("(await Promise.all([1, 2, 3].map((i) => add(i)))).join()")
+            .unwrap(),
+        Value::String("1,2,3".into())
+    );
+    h.eval("console.log('hello', { a: 1 }); console.error('bad')")
+        .unwrap();
+    let logs = h.host.console.lock().unwrap().clone();
+    assert_eq!(
+        logs,
+        vec![
+            (ConsoleLevel::Log, "hello { a: 1 }".into()),
+            (ConsoleLevel::Error, "bad".into())
+        ]
+    );
+}
+
+#[test]
+fn abort_and_dispose_end_the_worker() {
+    let h = Harness::simple();
+    let rx = h.start("for (;;) {}", None);
+    std::thread::sleep(Duration::from_millis(50));
+    let id = h
+        .sandbox
+        .evaluate("1".into(), EvalOptions::default(), Box::new(|_| {}))
+        - 1;
+    h.sandbox.abort(id);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Err(SandboxError::Aborted)
+    );
+    assert_eq!(h.eval("5").unwrap(), num(5.0));
+    let pid = h.sandbox.pid();
+    assert!(pid > 0 && alive(pid));
+    let rx = h.start("await new Promise(() => {})", None);
+    h.sandbox.dispose();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Err(SandboxError::Disposed)
+    );
+    assert_eq!(h.eval("1"), Err(SandboxError::Disposed));
+    let until = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(
+            Instant::now() < until,
+            "the worker {pid} outlived dispose()"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_worker_that_dies_costs_only_its_own_context() {
+    let victim = Harness::simple();
+    let bystander = Harness::simple();
+    victim.eval("globalThis.x = 1").unwrap();
+    let pending = victim.start("await new Promise(() => {})", None);
+    let other = bystander.start("await new Promise((r) => setTimeout(r, 300)); 'fine'", None);
+    let pid = victim.sandbox.pid();
+    // SAFETY: test code signalling its own child.
+    unsafe { libc::kill(pid, libc::SIGABRT) };
+    let reason = crash_reason(pending.recv_timeout(Duration::from_secs(5)).unwrap());
+    assert!(reason.contains("SIGABRT"), "{reason}");
+    assert!(victim.sandbox.is_disposed());
+    assert!(matches!(
+        victim.eval("1"),
+        Err(SandboxError::Crashed { .. })
+    ));
+    assert_eq!(
+        other.recv_timeout(Duration::from_secs(5)).unwrap().unwrap(),
+        Value::String("fine".into())
+    );
+    assert_eq!(bystander.eval("1 + 1").unwrap(), num(2.0));
+}
+
+#[test]
+fn a_turn_that_ignores_its_deadline_costs_its_worker_on_time() {
+    let h = Harness::new(
+        SandboxOptions {
+            memory_limit_bytes: 512 << 20,
+            ..Default::default()
+        },
+        vec![],
+    );
+    h.eval("globalThis.big = Array.from({ length: 3e6 }, (_, i) => String((i * 7919) % 3e6)); 0")
+        .unwrap();
+    let started = Instant::now();
+    let r = h.eval_with(
+        "big.sort(); big.sort(); big.sort(); 'sorted'",
+        Some(Duration::from_millis(100)),
+    );
+    let took = started.elapsed();
+    let reason = crash_reason(r);
+    assert!(reason.contains("deadline"), "{reason}");
+    assert!(
+        took < Duration::from_millis(100) + sandbox_process::GRACE + Duration::from_millis(150),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_sandbox_that_cannot_be_created_rejects_its_evaluations() {
+    let big = Value::String("x".repeat(3 << 20));
+    let h = Harness::new(
+        SandboxOptions {
+            memory_limit_bytes: 1 << 20,
+            globals: vec![("big".into(), big)],
+            ..Default::default()
+        },
+        vec![],
+    );
+    assert!(matches!(h.eval("1"), Err(SandboxError::Memory { .. })));
+    assert!(h.sandbox.is_disposed());
+}
+
+#[test]
+fn many_workers_at_once() {
+    let hs: Vec<Harness> = (0..16).map(|_| Harness::simple()).collect();
+    let rxs: Vec<_> = hs
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            h.start(
+                &format!("await new Promise((r) => setTimeout(r, 20)); {i}"),
+                None,
+            )
+        })
+        .collect();
+    for (i, rx) in rxs.into_iter().enumerate() {
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(30)).unwrap().unwrap(),
+            num(f64::from(u32::try_from(i).unwrap()))
+        );
+    }
+    let pids: Vec<i32> = hs.iter().map(|h| h.sandbox.pid()).collect();
+    drop(hs);
+    let until = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < until, "workers outlived their contexts");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn contexts_used_at_once_after_creation_work() {
+    // Regression: an evaluation sent right behind the creation message was read by the
+    // interrupt handler while the sandbox was still being created, and dropped.
+    for i in 0..40 {
+        let h = Harness::new(
+            SandboxOptions {
+                baml_functions: vec!["F".into()],
+                ..Default::default()
+            },
+            vec![],
+        );
+        assert_eq!(
+            h.eval_with("1 + 1", Some(Duration::from_secs(2))),
+            Ok(num(2.0)),
+            "context {i}"
+        );
+        h.sandbox.dispose();
+    }
+}
+
+#[test]
+fn the_worker_is_confined_once_its_sandbox_exists() {
+    let h = Harness::simple();
+    assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
+    let pid = h.sandbox.pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("Seccomp:"), "2", "filter mode");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let limit = |name: &str| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| {
+                l.split_whitespace()
+                    .rev()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(limit("Max file size"), "0");
+    assert_eq!(limit("Max open files"), "8");
+    // Its environment is empty: no API key of the embedder's environment reaches it.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    assert!(environ.is_empty(), "{} bytes of environment", environ.len());
+    // Only its socket is open.
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(fds, vec!["3".to_string()], "open descriptors");
+}
