@@ -40,6 +40,40 @@ pub(crate) struct BamlBinding {
     in_flight: Arc<AtomicUsize>,
     next_origin: AtomicU64,
     genuine: Arc<Genuine>,
+    /// Taken out of every error the sandbox sees (API keys, env values; see
+    /// `baml_runtime::Secrets`).
+    secrets: Arc<baml_runtime::Secrets>,
+    /// The sandbox's memory limit, and what its calls in flight may take to render: a call's
+    /// arguments become JSON, a prompt and an escaped request body in this process, about
+    /// [`RENDER_COPIES`] times their size. One call may take at most the memory limit; all
+    /// calls in flight [`RENDER_COPIES`] times it (the sandbox lets the arguments of calls in
+    /// flight take the memory limit; a worker process that sends more is refused here).
+    memory_limit: usize,
+    rendering: Arc<baml_sandbox::Outbox>,
+}
+
+/// About how many times its arguments' size a call takes while it is rendered and sent.
+const RENDER_COPIES: usize = 3;
+
+/// About how many bytes a call's arguments take as text.
+fn arg_bytes(args: &[Value]) -> usize {
+    let mut total = 0usize;
+    let mut stack: Vec<&Value> = args.iter().collect();
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(8);
+        match v {
+            Value::String(s) => total = total.saturating_add(s.len()),
+            Value::Array(items) => stack.extend(items.iter()),
+            Value::Object(props) => {
+                for (k, item) in props {
+                    total = total.saturating_add(k.len());
+                    stack.push(item);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
 }
 
 /// Counts a call in flight until dropped.
@@ -52,7 +86,11 @@ impl Drop for InFlight {
 }
 
 impl BamlBinding {
-    pub(crate) fn new(runtime: Arc<Runtime>, env: BTreeMap<String, String>) -> BamlBinding {
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        env: BTreeMap<String, String>,
+        memory_limit: usize,
+    ) -> BamlBinding {
         let functions = runtime
             .ir()
             .functions
@@ -64,9 +102,13 @@ impl BamlBinding {
                 )
             })
             .collect();
+        let secrets = Arc::new(runtime.secrets(&env));
         BamlBinding {
             runtime,
             env,
+            secrets,
+            memory_limit,
+            rendering: baml_sandbox::Outbox::new(memory_limit.saturating_mul(RENDER_COPIES)),
             functions,
             usage: Arc::new(UsageCounters::default()),
             in_flight: Arc::new(AtomicUsize::new(0)),
@@ -115,6 +157,29 @@ impl BamlBinding {
             return None;
         }
         let counted = InFlight(self.in_flight.clone());
+        let cost = arg_bytes(&args).saturating_mul(RENDER_COPIES);
+        if cost > self.memory_limit {
+            let e = CallError::InvalidArgument(format!(
+                "the arguments of {name} take about {} bytes; rendering and sending them would take more than the sandbox's memory limit of {} bytes",
+                cost / RENDER_COPIES,
+                self.memory_limit
+            ));
+            let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+            reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
+            return None;
+        }
+        let Some(rendering) = self.rendering.reserve(cost) else {
+            reply(Err(HostError {
+                name: "RangeError".into(),
+                message: format!(
+                    "BAML calls in flight would take more than {} bytes to render ({RENDER_COPIES} times the sandbox's memory limit)",
+                    self.rendering.limit()
+                ),
+                fields: Vec::new(),
+                origin: None,
+            }));
+            return None;
+        };
         if args.len() > params.len() {
             let e = CallError::InvalidArgument(format!(
                 "{name} takes {} argument(s) ({}), got {}",
@@ -123,7 +188,7 @@ impl BamlBinding {
                 args.len()
             ));
             let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
-            reply(Err(keep_genuine(&self.genuine, origin, e)));
+            reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
             return None;
         }
         let mut named = serde_json::Map::new();
@@ -142,8 +207,10 @@ impl BamlBinding {
         let name = name.clone();
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
         let genuine = self.genuine.clone();
+        let secrets = self.secrets.clone();
         let task = crate::eager::spawn_call(crate::eager::small_args(&named), async move {
             let _counted = counted;
+            let _rendering = rendering;
             let mut sink = |v: Json| {
                 if let Some(p) = &partial {
                     p(from_json(&v));
@@ -168,7 +235,7 @@ impl BamlBinding {
                         .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
                     reply(Ok(from_json(&out.value)));
                 }
-                Err(e) => reply(Err(keep_genuine(&genuine, origin, e))),
+                Err(e) => reply(Err(keep_genuine(&genuine, &secrets, origin, e))),
             }
         });
         Some(Box::new(task))
@@ -177,10 +244,24 @@ impl BamlBinding {
 
 type Genuine = Mutex<VecDeque<(u64, Arc<CallError>)>>;
 
-/// Keeps `e` as the genuine error of call `origin` and returns the sandbox's copy of it.
-fn keep_genuine(genuine: &Genuine, origin: u64, e: CallError) -> HostError {
+/// Keeps `e` as the genuine error of call `origin` and returns the sandbox's copy of it, with
+/// every secret taken out.
+fn keep_genuine(
+    genuine: &Genuine,
+    secrets: &baml_runtime::Secrets,
+    origin: u64,
+    e: CallError,
+) -> HostError {
     let mut err = host_error(&e);
     err.origin = Some(origin);
+    if !secrets.is_empty() {
+        err.message = secrets.redact(&err.message).into_owned();
+        for (_, v) in &mut err.fields {
+            if let Value::String(s) = v {
+                *s = secrets.redact(s).into_owned();
+            }
+        }
+    }
     let mut kept = genuine.lock().unwrap_or_else(PoisonError::into_inner);
     if kept.len() >= GENUINE_ERRORS {
         kept.pop_front();

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use baml_sandbox::{
-    copy_budget, EvalOptions, Sandbox, SandboxError, SandboxHandle, SandboxOptions, Value,
+    EvalOptions, Sandbox, SandboxError, SandboxHandle, SandboxOptions, Value,
     DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MIN_MEMORY_LIMIT,
     MIN_STACK_LIMIT,
 };
@@ -90,6 +90,28 @@ fn entries<'env>(
     Ok(out)
 }
 
+/// The fewest bytes a copied value takes in a QuickJS heap: its strings' bytes and 16 per
+/// value (QuickJS's own value size), without recursion.
+fn footprint(v: &Value) -> u64 {
+    let mut total: u64 = 0;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(16);
+        match v {
+            Value::String(s) => total = total.saturating_add(s.len() as u64),
+            Value::Array(items) => stack.extend(items.iter()),
+            Value::Object(props) => {
+                for (k, item) in props {
+                    total = total.saturating_add(k.len() as u64);
+                    stack.push(item);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
 /// A new sandbox, and the socket to poll while spinning for its answers (process isolation).
 type Created = (Arc<dyn SandboxHandle>, Option<Arc<dyn SpinSource>>);
 
@@ -128,12 +150,16 @@ fn read_config(
     if let Some(ms) = o.timeout_ms {
         opts.timeout = options::timeout("timeoutMs", ms)?;
     }
-    let budget = copy_budget(opts.memory_limit_bytes);
+    let limit = opts.memory_limit_bytes;
+    let mut total: u64 = 0;
     if let Some(globals) = &o.globals {
         for (key, value) in entries(env, globals, "globals")? {
             let path = baml_sandbox::push_path("globals", &key);
-            match from_node(env, &value, &path, budget) {
-                Ok(v) => opts.globals.push((key, v)),
+            match from_node(env, &value, &path, limit) {
+                Ok(v) => {
+                    total = total.saturating_add(footprint(&v));
+                    opts.globals.push((key, v));
+                }
                 Err(e) => {
                     return Err(format!(
                         "{} cannot be copied into the sandbox: {}",
@@ -142,6 +168,13 @@ fn read_config(
                 }
             }
         }
+    }
+    // What the globals take in the sandbox's heap at the least: more than the limit can
+    // never fit (the sandbox would fail to be created; say it now, in both modes).
+    if total > limit as u64 {
+        return Err(format!(
+            "globals take at least {total} bytes, more than the sandbox's memory limit of {limit} bytes"
+        ));
     }
     if let Some(functions) = &o.host_functions {
         for (key, value) in entries(env, functions, "hostFunctions")? {
@@ -186,14 +219,18 @@ impl BamlContext {
             isolation,
         } = read_config(options, &env).map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
-        let baml = Arc::new(BamlBinding::new(runtime.inner.clone(), ctx_env));
+        let baml = Arc::new(BamlBinding::new(
+            runtime.inner.clone(),
+            ctx_env,
+            opts.memory_limit_bytes,
+        ));
         opts.baml_functions = baml.names();
         let functions = Arc::new(NodeFunctions::new(functions, console));
         let host = Arc::new(NodeHost {
             mailbox: mailbox.clone(),
             functions: functions.clone(),
             baml: baml.clone(),
-            copy_budget: copy_budget(opts.memory_limit_bytes),
+            memory_limit: opts.memory_limit_bytes,
             hot: Arc::default(),
         });
         let timeout = opts.timeout;

@@ -27,6 +27,8 @@ struct Copier<'env> {
     ancestors: Vec<Object<'env>>,
     left: u64,
     budget: u64,
+    /// No string longer than this can fit in the sandbox at all.
+    longest: u64,
 }
 
 fn fail(path: &str, reason: impl Into<String>) -> CopyError {
@@ -52,20 +54,22 @@ impl Copier<'_> {
     }
 }
 
-/// Copies a Node value (globals, host-function results) into a `Value` of at most `budget`
-/// bytes.
+/// Copies a Node value (globals, host-function results) into a `Value` for a sandbox with
+/// memory limit `limit`: at most its copy budget in all (see the module docs), and no string
+/// longer than the limit itself (measured before it is copied).
 pub(crate) fn from_node<'env>(
     env: &'env Env,
     v: &Unknown<'env>,
     path: &str,
-    budget: usize,
+    limit: usize,
 ) -> std::result::Result<Value, CopyError> {
-    let budget = budget as u64;
+    let budget = baml_sandbox::copy_budget(limit) as u64;
     let mut copier = Copier {
         env,
         ancestors: Vec::new(),
         left: budget,
         budget,
+        longest: limit as u64,
     };
     copier.charge(path, VALUE_BYTES)?;
     from_rec(&mut copier, v, path, 0)
@@ -98,9 +102,26 @@ fn from_rec<'env>(
                 .map_err(unreadable)?,
         ),
         ValueType::String => {
-            let s = text(v.coerce_to_string().map_err(unreadable)?).map_err(unreadable)?;
-            copier.charge(path, s.len() as u64)?;
-            Value::String(s)
+            let js = v.coerce_to_string().map_err(unreadable)?;
+            // Its length in UTF-16 units (known at once) is a lower bound of its UTF-8 bytes
+            // (which take a pass over the string): refuse a huge string without that pass.
+            let units = js.utf16_len().map_err(unreadable)? as u64;
+            let len = if units > copier.longest {
+                units
+            } else {
+                js.utf8_len().map_err(unreadable)? as u64
+            };
+            if len > copier.longest {
+                return Err(fail(
+                    path,
+                    format!(
+                        "a string of {len} bytes does not fit in the sandbox's memory limit of {} bytes",
+                        copier.longest
+                    ),
+                ));
+            }
+            copier.charge(path, len)?;
+            Value::String(text(js).map_err(unreadable)?)
         }
         ValueType::BigInt => return Err(fail(path, "BigInt values cannot be copied")),
         ValueType::Object => {

@@ -164,13 +164,20 @@ pub(crate) fn sandbox_error<'env>(
             ..
         } => {
             let baml = origin.and_then(genuine);
-            let mut err = match &baml {
-                Some(c) => call_fields(JsErr::new(env, c.code(), &message)?, c, false),
-                None => JsErr::new(env, e.code(), &message)?,
-            };
-            err = match name {
-                Some(n) => err.string("jsName", n),
-                None => err.set("jsName", ().into_unknown(env)?),
+            // A genuine BAML error is reported as the runtime made it: whatever sandboxed
+            // code changed on the object (its name, its fields) is not Node's business.
+            let err = match &baml {
+                Some(c) => call_fields(
+                    JsErr::new(env, c.code(), &format!("{}: {c}", c.class_name()))?,
+                    c,
+                    false,
+                )
+                .string("jsName", c.class_name()),
+                None => match name {
+                    Some(n) => JsErr::new(env, e.code(), &message)?.string("jsName", n),
+                    None => JsErr::new(env, e.code(), &message)?
+                        .set("jsName", ().into_unknown(env)?),
+                },
             };
             match stack {
                 Some(s) => err.string("jsStack", s),

@@ -57,8 +57,8 @@ pub(crate) struct NodeHost {
     pub(crate) functions: Arc<NodeFunctions>,
     /// The runtime's BAML functions, called on tokio (never on Node's thread).
     pub(crate) baml: Arc<BamlBinding>,
-    /// Bytes a host function's result may take once copied (the sandbox's copy budget).
-    pub(crate) copy_budget: usize,
+    /// The sandbox's memory limit (bounds what a host function's result may be).
+    pub(crate) memory_limit: usize,
     /// The worker process's socket (process isolation): worth polling while Node's thread
     /// spins after a host call, since the sandbox's next message usually follows at once.
     pub(crate) hot: Arc<std::sync::OnceLock<std::sync::Weak<dyn crate::mailbox::SpinSource>>>,
@@ -70,7 +70,7 @@ impl Host for NodeHost {
             self.mailbox.mark_hot(hot.clone());
         }
         let functions = self.functions.clone();
-        let budget = self.copy_budget;
+        let budget = self.memory_limit;
         self.mailbox.post(Job::Call(Box::new(move |env| {
             run_host_function(env, &functions, index, &args, reply, budget);
             baml_sandbox::drop_flat(Value::Array(args));

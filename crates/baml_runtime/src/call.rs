@@ -297,6 +297,15 @@ impl Runtime {
         [call_env, &self.env]
     }
 
+    /// A client's options as JSON, with `env.NAME` substituted (for `secrets`).
+    pub(crate) fn client_options(
+        &self,
+        client: &baml_ir::ir::Client,
+        call_env: &BTreeMap<String, String>,
+    ) -> Map<String, Json> {
+        self.options_json(&client.options, call_env)
+    }
+
     /// Converts `options { }` entries to JSON, substituting `env.NAME`.
     fn options_json(
         &self,
@@ -609,6 +618,9 @@ impl Runtime {
         let stream = on_partial.is_some() && client.supports_streaming != Some(false);
         let (req, prompt) = self.render_for(f, args, &client, stream)?;
         state.attempts += 1;
+        // At most `MAX_REQUESTS` requests (and so sockets) in flight in the process; the rest
+        // wait here, cancellable, instead of exhausting the process's descriptors.
+        let _permit = request_permit().await;
         let out = if stream {
             let mut last: Option<Json> = None;
             let ir = &self.ir;
@@ -654,6 +666,19 @@ impl Runtime {
             }),
         }
     }
+}
+
+/// The most HTTP requests in flight at once in the process (each holds a socket). A sandbox
+/// firing thousands of calls must not exhaust the descriptors Node itself needs.
+pub const MAX_REQUESTS: usize = 512;
+
+async fn request_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static REQUESTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    REQUESTS
+        .get_or_init(|| tokio::sync::Semaphore::new(MAX_REQUESTS))
+        .acquire()
+        .await
+        .ok()
 }
 
 /// Coerced arguments by parameter name.

@@ -37,9 +37,11 @@ fn summarize(diags: &[Diagnostic]) -> String {
 }
 
 mod call;
+mod secrets;
 
 pub use baml_llm::request::HttpRequest;
-pub use call::{CallError, CallOptions, CallOutput, Usage};
+pub use secrets::{Secrets, REDACTED};
+pub use call::{CallError, CallOptions, CallOutput, Usage, MAX_REQUESTS};
 
 /// A loaded BAML project.
 #[derive(Debug)]
@@ -144,6 +146,18 @@ impl Runtime {
     }
 
     /// The runtime-level environment for `env.NAME` references.
+    /// Everything calls made with `call_env` (over the runtime's `env`) could leak: see
+    /// [`Secrets`].
+    pub fn secrets(&self, call_env: &BTreeMap<String, String>) -> Secrets {
+        let mut s = Secrets::new();
+        s.add_env(&self.env);
+        s.add_env(call_env);
+        for client in &self.ir.clients {
+            s.add_options(&self.client_options(client, call_env));
+        }
+        s.finish()
+    }
+
     pub fn env(&self) -> &BTreeMap<String, String> {
         &self.env
     }

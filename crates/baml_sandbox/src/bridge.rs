@@ -78,6 +78,11 @@ pub(crate) struct Bridge {
     /// Bytes handed to the host and not consumed yet (arguments of calls in flight, console
     /// lines not yet delivered).
     pub(crate) outbox: Arc<Outbox>,
+    /// BAML calls' arguments are rendered into prompts and request bodies by the embedder,
+    /// about three copies: one call's arguments may take a third of the memory limit
+    /// (`baml_budget`), and those of all calls in flight the memory limit (`baml_outbox`).
+    pub(crate) baml_budget: usize,
+    pub(crate) baml_outbox: Arc<Outbox>,
 }
 
 impl Bridge {
@@ -128,6 +133,8 @@ impl Bridge {
             "argument",
             "a BAML function",
             "BAML function arguments",
+            self.baml_budget,
+            &self.baml_outbox,
         )?;
         let (promise, id) = self.pending_call(ctx, "calls")?;
         self.store.borrow_mut().baml.insert(
@@ -173,14 +180,18 @@ impl Bridge {
             &format!("{name} argument"),
             "the host",
             &format!("{name} arguments"),
+            self.copy_budget,
+            &self.outbox,
         )?;
         let (promise, id) = self.pending_call(ctx, "host calls")?;
         self.host.call(index, copied, self.reply_for(id, ticket));
         Ok(promise)
     }
 
-    /// Copies a call's arguments out (`{label} {i}` names each in errors) and reserves outbox
-    /// room for them; a value that cannot cross is a `TypeError` naming it and `target`.
+    /// Copies a call's arguments out (`{label} {i}` names each in errors), each at most
+    /// `budget` bytes, and reserves room for them in `outbox`; a value that cannot cross is a
+    /// `TypeError` naming it and `target`.
+    #[expect(clippy::too_many_arguments, reason = "host and BAML calls differ in each")]
     fn copy_args(
         &self,
         ctx: &Ctx<'_>,
@@ -188,10 +199,12 @@ impl Bridge {
         label: &str,
         target: &str,
         what: &str,
+        budget: usize,
+        outbox: &Arc<Outbox>,
     ) -> rquickjs::Result<(Vec<Value>, Ticket)> {
         let mut copied = Vec::with_capacity(args.len());
         for (i, a) in args.iter().enumerate() {
-            match copy_out(a, &format!("{label} {i}"), self.copy_budget, &self.signals) {
+            match copy_out(a, &format!("{label} {i}"), budget, &self.signals) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
                     return Err(throw(
@@ -205,7 +218,17 @@ impl Bridge {
                 Err(CopyError::Stack) => return Err(crate::throw::throw_stack_overflow(ctx)),
             }
         }
-        let ticket = self.reserve(ctx, copied.iter().map(weight).sum(), what)?;
+        let bytes = copied.iter().map(weight).sum();
+        let ticket = outbox.reserve(bytes).ok_or_else(|| {
+            throw(
+                ctx,
+                ErrorKind::Range,
+                &format!(
+                    "{what}: more than {} bytes would be waiting for the host",
+                    outbox.limit()
+                ),
+            )
+        })?;
         Ok((copied, ticket))
     }
 

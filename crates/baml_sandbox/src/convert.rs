@@ -153,10 +153,7 @@ impl Copier<'_, '_> {
             }
             _ => Err(CopyError::Shape {
                 path: String::new(),
-                reason: format!(
-                    "the copy would take more than {} bytes (4 times the memory limit)",
-                    self.budget
-                ),
+                reason: format!("the copy would take more than {} bytes", self.budget),
             }),
         }
     }

@@ -39,7 +39,7 @@ pub use options::{
     MIN_STACK_LIMIT, SANDBOX_THREAD_STACK,
 };
 pub use outbox::{ConsoleLine, Outbox, Ticket};
-pub use pool::{ThreadPool, MAX_POOL_THREADS};
+pub use pool::{lower_priority, ThreadPool, MAX_POOL_THREADS, NICE};
 pub use sandbox::{EvalId, EvalOptions, Sandbox, SandboxHandle};
 pub use value::{drop_flat, push_path, Value, MAX_DEPTH};
 

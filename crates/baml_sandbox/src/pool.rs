@@ -14,6 +14,8 @@
 //!   sleeping thread, which costs tens of microseconds on small VMs whose idle CPUs halt. At
 //!   most one thread spins at a time.
 //! - One timer thread fires every context's timers (`setTimeout`, deadlines).
+//! - Sandbox threads run at a lower scheduling priority ([`NICE`]): on a machine whose CPUs
+//!   are all busy running sandboxed code, Node's own thread still gets its share first.
 //!
 //! [`SANDBOX_THREAD_STACK`]: crate::SANDBOX_THREAD_STACK
 
@@ -25,6 +27,23 @@ use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, Task, TimerFn, TimerKey, Timers};
 use crate::options::SANDBOX_THREAD_STACK;
+
+/// The niceness of sandbox threads (0 is normal, 19 the lowest priority): with a few busy
+/// sandboxes per CPU, a thread at nice 0 (Node's) still gets nearly a CPU of its own.
+pub const NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`NICE`] (Linux: niceness is per
+/// thread). Best effort: a refusal leaves it as it was.
+pub fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        if let Ok(tid) = libc::id_t::try_from(tid) {
+            libc::setpriority(libc::PRIO_PROCESS, tid, NICE);
+        }
+    }
+}
 
 /// How long a thread with nothing to do spins before it parks.
 const SPIN: Duration = Duration::from_micros(60);
@@ -107,8 +126,15 @@ impl Driver for ThreadPool {
         let mut queue = lock(&shared.queue);
         queue.tasks.push_back(task);
         shared.queued.store(queue.tasks.len(), Ordering::SeqCst);
-        // A spinning thread takes it (it re-checks the queue after it stops spinning).
+        // A spinning thread takes it (it re-checks the queue after it stops spinning); but a
+        // spinner takes one task, and may have taken another meanwhile: check back shortly.
         if shared.spinning.load(Ordering::SeqCst) > 0 {
+            if !queue.check_armed {
+                queue.check_armed = true;
+                drop(queue);
+                let me = self.clone();
+                self.add_timer(Instant::now() + STARVED, Box::new(move || me.check_starved()));
+            }
             return;
         }
         if let Some(parked) = queue.idle.pop() {
@@ -220,6 +246,7 @@ fn pop(shared: &Shared) -> Option<Arc<dyn Task>> {
 }
 
 fn run_worker(shared: &Arc<Shared>) {
+    lower_priority();
     loop {
         if let Some(task) = pop(shared) {
             // A panic in a task is the task's to report (sandboxes catch their own); it must

@@ -86,6 +86,8 @@ impl State {
             copy_budget: budget,
             signals,
             outbox: Outbox::new(budget),
+            baml_budget: options.memory_limit_bytes / 3,
+            baml_outbox: Outbox::new(options.memory_limit_bytes),
         });
         let installed = context.with(|ctx| {
             crate::realm::install(&ctx, &bridge, options)

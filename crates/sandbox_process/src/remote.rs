@@ -9,8 +9,9 @@
 //!
 //! The worker is watched: if it closes its socket or dies, or an evaluation is still running
 //! past its deadline while the worker burns [`GRACE`] of CPU time without answering (a
-//! built-in that never checks the deadline, an engine bug), or it does not answer within
-//! [`STALL`] of the deadline whatever it does, the worker is killed and reaped and the
+//! built-in that never checks the deadline, an engine bug), or is not running at all (stopped),
+//! or it does not answer within [`STALL`] of the deadline whatever it does, the worker is
+//! killed and reaped and the
 //! context's evaluations reject with `SANDBOX_CRASHED`, saying why. CPU time, not wall time:
 //! on a loaded machine a worker may wait for a CPU well past its deadline, and that is no
 //! reason to kill it (the worker checks its deadlines itself whenever it runs).
@@ -37,6 +38,8 @@ pub const GRACE: Duration = Duration::from_millis(50);
 pub const STALL: Duration = Duration::from_secs(5);
 /// How often the watchdog looks at a worker that is late.
 const WATCH_EVERY: Duration = Duration::from_millis(20);
+/// The most a spinning reader (Node's thread) reads at once (see `read_available`).
+const SPIN_READ: usize = 4096;
 /// How long to wait for a dead worker to be reaped, to say how it ended.
 const REAP_WAIT: Duration = Duration::from_millis(200);
 
@@ -431,6 +434,10 @@ impl Remote {
         let (buf, chunk) = &mut *state;
         let mut got = false;
         let mut closed = false;
+        // A thread that only looks in while it spins (Node's) reads one small chunk: a worker
+        // may have sent a thousand messages, and handling them is the I/O task's job (the
+        // socket stays readable for it).
+        let chunk: &mut [u8] = if wait { chunk } else { &mut chunk[..SPIN_READ] };
         loop {
             match self.sock.try_read(chunk) {
                 Ok(0) => {
@@ -440,7 +447,7 @@ impl Remote {
                 Ok(n) => {
                     got = true;
                     buf.extend_from_slice(&chunk[..n]);
-                    if n < chunk.len() {
+                    if n < chunk.len() || !wait {
                         break;
                     }
                 }
@@ -647,7 +654,16 @@ impl Remote {
                 (_, None) => now.saturating_duration_since(late),
             }
         };
-        if burned >= GRACE {
+        // A worker that is neither running nor waiting for a CPU past the deadline (stopped,
+        // or asleep though its deadline timer is due) will not answer by itself.
+        let idle = now.saturating_duration_since(late) >= 2 * WATCH_EVERY
+            && !runnable(self.process.pid()).unwrap_or(true);
+        if idle {
+            self.crashed(
+                Some("did not answer at an evaluation's deadline (it was not running) and was killed".into()),
+                true,
+            );
+        } else if burned >= GRACE {
             self.crashed(
                 Some(format!(
                     "did not stop at an evaluation's deadline ({} ms of CPU time past it) and was killed",
@@ -667,6 +683,23 @@ impl Remote {
             self.arm(now + WATCH_EVERY);
         }
     }
+}
+
+/// Whether any thread of process `pid` is running or waiting for a CPU (state `R`).
+fn runnable(pid: i32) -> Option<bool> {
+    if pid <= 0 {
+        return None;
+    }
+    let mut any = false;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(text) = std::fs::read_to_string(task.ok()?.path().join("stat")) else {
+            continue;
+        };
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = text.rsplit_once(')')?.1.split_whitespace().next()?;
+        any |= state == "R";
+    }
+    Some(any)
 }
 
 /// CPU time process `pid` has used: the sum over its threads of `/proc/<pid>/task/*/schedstat`

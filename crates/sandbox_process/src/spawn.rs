@@ -62,6 +62,23 @@ impl Process {
     pub fn reaped(&self) -> bool {
         self.reaped.load(Ordering::Acquire)
     }
+
+    /// Reaps the process if it has ended; true if so.
+    fn try_reap(&self) -> bool {
+        let pid = self.pid();
+        if pid == 0 || self.reaped() {
+            return self.reaped();
+        }
+        let mut status = 0;
+        // SAFETY: plain waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
+        if r == pid || r < 0 {
+            lock(&self.ending).get_or_insert_with(|| describe(status));
+            self.reaped.store(true, Ordering::Release);
+            return true;
+        }
+        false
+    }
 }
 
 /// A started (or starting) worker and the embedder's end of its socket.
@@ -117,7 +134,14 @@ impl Spawner {
     /// A worker for a new context: a spare if one is ready, else one being started now (its
     /// socket is usable at once; what is written waits in the socket until it runs).
     pub fn worker(&self) -> std::io::Result<Worker> {
-        let spare = lock(&self.spares).pop_front();
+        // A spare that died meanwhile (killed from outside) is reaped and passed over.
+        let spare = loop {
+            let spare = lock(&self.spares).pop_front();
+            match spare {
+                Some(w) if w.process.try_reap() => {}
+                other => break other,
+            }
+        };
         let requests = lock(&self.requests);
         let _ = requests.send(Request::Refill);
         if let Some(w) = spare {
@@ -151,7 +175,25 @@ impl Spawner {
 fn run_spawner(spawner: &std::sync::Weak<Spawner>, requests: &Receiver<Request>) {
     // This thread lives as long as the process: workers die with it (see the module docs).
     let me = i32::try_from(std::process::id()).unwrap_or(0);
-    while let Ok(request) = requests.recv() {
+    loop {
+        let request = match requests.recv_timeout(Duration::from_secs(1)) {
+            Ok(r) => r,
+            // Now and then, reap spares that died (killed from outside) and replace them.
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let Some(s) = spawner.upgrade() else { return };
+                let dead = {
+                    let mut spares = lock(&s.spares);
+                    let before = spares.len();
+                    spares.retain(|w| !w.process.try_reap());
+                    before - spares.len()
+                };
+                if dead == 0 {
+                    continue;
+                }
+                Request::Refill
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(s) = spawner.upgrade() else { return };
         match request {
             Request::Start(theirs, process) => start(&s.exe, me, theirs, &process, &s),

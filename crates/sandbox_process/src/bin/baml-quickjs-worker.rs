@@ -22,6 +22,9 @@ fn main() {
     if sandbox_process::confine::die_with_parent(parent).is_err() {
         std::process::exit(3);
     }
+    // Sandboxed code yields the CPU to the embedder's threads when both want it (the thread
+    // started below inherits the priority).
+    baml_sandbox::lower_priority();
     // SAFETY: the addon passes this descriptor to us and nothing else in this process owns it.
     let sock = unsafe { UnixStream::from_raw_fd(fd) };
     // Sandboxed code runs on a thread with a known stack size (the main thread's depends on

@@ -1,0 +1,151 @@
+//! What must never reach a sandbox: API keys and every other secret a call is made with.
+//!
+//! Sandboxed code sees the errors of its BAML calls. Those can carry a secret: a transport
+//! error names the URL (with `?key=...` when a client puts its key in `query_params`), and a
+//! provider may echo the key it refused (`Incorrect API key provided: sk-...`). [`Secrets`] is
+//! the set of strings to take out of anything shown to a sandbox: every value of the
+//! environment the calls see (the runtime's and the context's `env`, which is where keys are
+//! meant to live), and every `api_key`, `query_params` value and credential-like header value
+//! written in a client's options (keys written into `.baml` files too).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+/// Environment values shorter than this are not treated as secrets (an `env.REGION` of `eu`
+/// would otherwise blank out every `eu` in every message); no API key is this short.
+const MIN_ENV_SECRET: usize = 8;
+/// Option values (keys, query values, credential headers) shorter than this are not either.
+const MIN_OPTION_SECRET: usize = 4;
+
+/// What stands in for a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Strings to redact, longest first (so a key containing another is replaced whole).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    values: Vec<String>,
+}
+
+/// Whether a header carries a credential (by its name).
+fn credential_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["authorization", "key", "token", "secret", "auth", "cookie", "signature", "password"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+impl Secrets {
+    pub(crate) fn new() -> Secrets {
+        Secrets::default()
+    }
+
+    pub(crate) fn add(&mut self, value: &str, min: usize) {
+        if value.chars().count() < min || self.values.iter().any(|v| v == value) {
+            return;
+        }
+        self.values.push(value.to_string());
+        // A query value travels percent-encoded in URLs.
+        let encoded = percent_encode(value);
+        if encoded != value {
+            self.values.push(encoded);
+        }
+    }
+
+    pub(crate) fn add_env(&mut self, env: &BTreeMap<String, String>) {
+        for v in env.values() {
+            self.add(v, MIN_ENV_SECRET);
+        }
+    }
+
+    /// Adds the secrets of one client's resolved options.
+    pub(crate) fn add_options(&mut self, options: &serde_json::Map<String, Json>) {
+        if let Some(Json::String(k)) = options.get("api_key") {
+            self.add(k, MIN_OPTION_SECRET);
+        }
+        if let Some(Json::Object(q)) = options.get("query_params") {
+            for v in q.values() {
+                if let Json::String(v) = v {
+                    self.add(v, MIN_OPTION_SECRET);
+                }
+            }
+        }
+        if let Some(Json::Object(h)) = options.get("headers") {
+            for (k, v) in h {
+                if let Json::String(v) = v {
+                    if credential_header(k) {
+                        self.add(v, MIN_OPTION_SECRET);
+                        // `Bearer sk-...`: the token alone, too.
+                        if let Some((_, token)) = v.split_once(' ') {
+                            self.add(token, MIN_OPTION_SECRET);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Secrets {
+        self.values.sort_by(|a, b| b.len().cmp(&a.len()));
+        self
+    }
+
+    /// `text` with every secret replaced by [`REDACTED`].
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        for s in &self.values {
+            if out.contains(s.as_str()) {
+                out = Cow::Owned(out.replace(s.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Percent-encodes what a URL query value cannot hold as is.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn env_values_keys_query_values_and_credential_headers_are_redacted() {
+        let mut s = Secrets::new();
+        let env: BTreeMap<String, String> = [
+            ("KEY".to_string(), "sk-abcdef123456".to_string()),
+            ("REGION".to_string(), "eu".to_string()),
+        ]
+        .into();
+        s.add_env(&env);
+        let options: serde_json::Map<String, Json> = serde_json::from_str(
+            r#"{ "api_key": "literal-key-99", "query_params": { "key": "q/v+al" },
+                "headers": { "Authorization": "Bearer tok-777777", "content-type": "application/json" } }"#,
+        )
+        .unwrap();
+        s.add_options(&options);
+        let s = s.finish();
+        let text = "url http://x/v1?key=q%2Fv%2Bal failed; sk-abcdef123456 and literal-key-99 and Bearer tok-777777; region eu; application/json";
+        assert_eq!(
+            s.redact(text),
+            "url http://x/v1?key=[redacted] failed; [redacted] and [redacted] and [redacted]; region eu; application/json"
+        );
+        assert!(matches!(s.redact("nothing here"), Cow::Borrowed(_)));
+    }
+}
