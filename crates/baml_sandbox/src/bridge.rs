@@ -190,7 +190,7 @@ impl Bridge {
 
     /// Copies a call's arguments out (`{label} {i}` names each in errors), each at most
     /// `budget` bytes, and reserves room for them in `outbox`; a value that cannot cross is a
-    /// `TypeError` naming it and `target`.
+    /// `TypeError` naming it and `target` (a `RangeError` when only its size is the problem).
     #[expect(clippy::too_many_arguments, reason = "host and BAML calls differ in each")]
     fn copy_args(
         &self,
@@ -210,6 +210,13 @@ impl Bridge {
                     return Err(throw(
                         ctx,
                         ErrorKind::Type,
+                        &format!("{path} cannot be passed to {target}: {reason}"),
+                    ))
+                }
+                Err(CopyError::Size { path, reason }) => {
+                    return Err(throw(
+                        ctx,
+                        ErrorKind::Range,
                         &format!("{path} cannot be passed to {target}: {reason}"),
                     ))
                 }

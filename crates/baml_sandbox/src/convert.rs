@@ -7,8 +7,10 @@ use crate::value::{over_deep, push_path, Value, MAX_DEPTH};
 
 /// Why a value could not be copied out of the sandbox.
 pub(crate) enum CopyError {
-    /// The value's shape cannot be copied (cycle, BigInt, too deep, too large).
+    /// The value's shape cannot be copied (cycle, BigInt, too deep).
     Shape { path: String, reason: String },
+    /// The copy would take more than its byte budget (a limit, so a `RangeError` to callers).
+    Size { path: String, reason: String },
     /// Sandboxed code (a getter or a Proxy trap) threw while the value was read; the exception
     /// is pending on the context.
     Thrown,
@@ -95,6 +97,10 @@ impl CopyError {
                 path: format!("{segment}{path}"),
                 reason,
             },
+            CopyError::Size { path, reason } => CopyError::Size {
+                path: format!("{segment}{path}"),
+                reason,
+            },
             other => other,
         }
     }
@@ -151,7 +157,7 @@ impl Copier<'_, '_> {
                 self.left -= b;
                 Ok(())
             }
-            _ => Err(CopyError::Shape {
+            _ => Err(CopyError::Size {
                 path: String::new(),
                 reason: format!("the copy would take more than {} bytes", self.budget),
             }),

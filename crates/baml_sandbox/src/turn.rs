@@ -452,9 +452,9 @@ impl Inner {
                         &self.signals,
                     ) {
                         Ok(v) => Ok(v),
-                        Err(CopyError::Shape { path, reason }) => {
-                            Err(SandboxError::Result { path, reason })
-                        }
+                        Err(
+                            CopyError::Shape { path, reason } | CopyError::Size { path, reason },
+                        ) => Err(SandboxError::Result { path, reason }),
                         Err(CopyError::Thrown) => {
                             let exc = ctx.catch();
                             Err(classify(ctx, &exc, &self.memory, bridge))
