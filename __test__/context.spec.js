@@ -26,6 +26,44 @@ test('completion values, copies and top-level await', async (t) => {
   ctx.dispose()
 })
 
+test('big copies (built from JSON text in Node) keep every value small copies keep', async (t) => {
+  // The same values once alone (small copy) and 600 times in one array (big copy): every
+  // element of the big one must equal the small one, undefined, NaN, -0, dates, awkward
+  // strings and keys included; the same for host function arguments.
+  const one = String.raw`({
+    u: undefined, n: null, t: true, f: false, i: 42, neg: -7.25, tiny: 5e-324, big: 1.7976931348623157e308,
+    nan: NaN, inf: Infinity, ninf: -Infinity, nz: -0, d: new Date(86400000), bad: new Date(NaN),
+    s: 'quote " back \\ nl \n tab \t nul \0 bell \u0007 uni \u00e9\u4e2d\ud83d\ude00 lone \ud800 sep \u2028',
+    ['__proto__']: { inner: [undefined, NaN, [-0]] }, '': 'empty key', 'k"\\': 1, 10: 'ten', 2: 'two',
+    arr: [1, , 3], nested: [[[[{ deep: new Date(1) }]]]],
+  })`
+  let seen
+  const ctx = make({ hostFunctions: { capture: (x) => { seen = x; return x.length } } })
+  const small = await ctx.evaluate(one)
+  const big = await ctx.evaluate(`Array.from({ length: 600 }, () => ${one})`)
+  t.is(big.length, 600)
+  const same = (a, b) => {
+    t.deepEqual(Object.keys(a), Object.keys(b))
+    t.deepEqual(a, b)
+    for (const k of ['nan', 'nz', 'u']) t.true(Object.is(a[k], b[k]), k)
+    t.true(Object.is(a.nested[0][0][0][0].deep.getTime(), 1))
+    t.true(Number.isNaN(a.bad.getTime()))
+    t.true(Object.is(a.__proto__.inner[2][0], -0))
+    t.true(Object.hasOwn(a, '__proto__'))
+    t.is(Object.getPrototypeOf(a), Object.prototype)
+    t.true('u' in a)
+  }
+  same(small, small)
+  for (const item of [big[0], big[599]]) same(item, small)
+  t.is(await ctx.evaluate(`await capture(Array.from({ length: 600 }, () => ${one}))`), 600)
+  same(seen[300], small)
+  // A big array of nothing but undefined.
+  const u = await ctx.evaluate('Array(1000).fill(undefined)')
+  t.is(u.length, 1000)
+  t.true(u.every((x) => x === undefined) && 999 in u)
+  ctx.dispose()
+})
+
 test('the realm persists within a context and is invisible across contexts', async (t) => {
   const a = make()
   const b = make()

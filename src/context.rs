@@ -5,9 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use baml_sandbox::{
-    EvalOptions, Sandbox, SandboxError, SandboxHandle, SandboxOptions, Value,
-    DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MIN_MEMORY_LIMIT,
-    MIN_STACK_LIMIT,
+    EvalOptions, Sandbox, SandboxError, SandboxHandle, SandboxOptions, Value, DEFAULT_MAX_STACK,
+    DEFAULT_MEMORY_LIMIT, MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MIN_MEMORY_LIMIT, MIN_STACK_LIMIT,
 };
 use napi::bindgen_prelude::*;
 use napi::{KeyCollectionMode, KeyConversion, KeyFilter};

@@ -245,9 +245,202 @@ fn copy_object<'env>(
     Ok(Value::Object(props))
 }
 
-/// Builds a fresh Node value from a copy. Object keys are defined as own data properties, so
-/// `__proto__` stays an ordinary key.
+/// Copies with at least this many values cross as JSON text (see [`to_node`]).
+const JSON_VALUES: usize = 512;
+
+/// Builds a fresh Node value from a copy. Object keys are own data properties, so `__proto__`
+/// stays an ordinary key.
+///
+/// A big copy is built by V8's `JSON.parse` from text written here, since building it with
+/// one N-API call per value blocked Node's thread for most of a second for a million values
+/// (a result of shared subtrees, `x = [x, x]` repeated, expands to that within the copy
+/// budget). What JSON cannot hold (`undefined`, NaN, the infinities, -0, dates) is written as
+/// `null` and patched in afterwards by path.
 pub(crate) fn to_node<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
+    if at_least(v, JSON_VALUES) {
+        via_json(env, v)
+    } else {
+        direct(env, v)
+    }
+}
+
+/// Whether `v` holds at least `n` values (itself included).
+fn at_least(v: &Value, n: usize) -> bool {
+    let mut seen = 0;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        seen += 1;
+        if seen >= n {
+            return true;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(props) => stack.extend(props.iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses `[value, patches]` and applies each patch `[kind, payload, ...path]`.
+const REVIVE: &str = r"(function (text) {
+  'use strict';
+  const parsed = JSON.parse(text);
+  let out = parsed[0];
+  for (const p of parsed[1]) {
+    const k = p[0];
+    const v = k === 0 ? undefined : k === 1 ? NaN : k === 2 ? Infinity : k === 3 ? -Infinity
+      : k === 4 ? -0 : new Date(p[1] === null ? NaN : p[1]);
+    if (p.length === 2) { out = v; continue; }
+    let o = out;
+    for (let i = 2; i < p.length - 1; i++) o = o[p[i]];
+    o[p[p.length - 1]] = v;
+  }
+  return out;
+})";
+
+thread_local! {
+    /// `REVIVE`, compiled once per thread (each Node environment has its own thread).
+    static REVIVER: std::cell::RefCell<Option<(usize, FunctionRef<String, Unknown<'static>>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn via_json<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
+    let mut w = JsonWriter::default();
+    w.text.push('[');
+    w.value(v);
+    let mut text = w.text;
+    text.push_str(",[");
+    text.push_str(&w.patches);
+    text.push_str("]]");
+    let key = env.raw() as usize;
+    let cached = REVIVER.with(|r| {
+        r.borrow()
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, f)| f.borrow_back(env).ok())
+    });
+    let revive = if let Some(f) = cached {
+        f
+    } else {
+        let f: Function<String, Unknown> = env.run_script(REVIVE)?;
+        let stored = f.create_ref()?;
+        REVIVER.with(|r| *r.borrow_mut() = Some((key, stored)));
+        f
+    };
+    revive.call(text)
+}
+
+/// Writes a copy as JSON, each value JSON cannot hold as `null` plus a patch.
+#[derive(Default)]
+struct JsonWriter<'a> {
+    text: String,
+    patches: String,
+    path: Vec<Segment<'a>>,
+}
+
+enum Segment<'a> {
+    Index(usize),
+    Key(&'a str),
+}
+
+impl<'a> JsonWriter<'a> {
+    fn value(&mut self, v: &'a Value) {
+        match v {
+            Value::Undefined => self.patch(0, None),
+            Value::Null => self.text.push_str("null"),
+            Value::Bool(b) => self.text.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => self.number(*n),
+            Value::String(s) => string(&mut self.text, s),
+            Value::Date(ms) => self.patch(5, ms.is_finite().then_some(*ms)),
+            Value::Array(items) => {
+                self.text.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.text.push(',');
+                    }
+                    self.path.push(Segment::Index(i));
+                    self.value(item);
+                    self.path.pop();
+                }
+                self.text.push(']');
+            }
+            Value::Object(props) => {
+                self.text.push('{');
+                for (i, (k, item)) in props.iter().enumerate() {
+                    if i > 0 {
+                        self.text.push(',');
+                    }
+                    string(&mut self.text, k);
+                    self.text.push(':');
+                    self.path.push(Segment::Key(k));
+                    self.value(item);
+                    self.path.pop();
+                }
+                self.text.push('}');
+            }
+        }
+    }
+
+    fn number(&mut self, n: f64) {
+        use std::fmt::Write as _;
+        if n.is_nan() {
+            self.patch(1, None);
+        } else if n.is_infinite() {
+            self.patch(if n > 0.0 { 2 } else { 3 }, None);
+        } else if n == 0.0 && n.is_sign_negative() {
+            self.patch(4, None);
+        } else {
+            // The shortest text that reads back as the same double.
+            let _ = write!(self.text, "{n:e}");
+        }
+    }
+
+    /// `null` here, and `[kind, payload, ...path]` in the patches.
+    fn patch(&mut self, kind: u8, payload: Option<f64>) {
+        use std::fmt::Write as _;
+        self.text.push_str("null");
+        if !self.patches.is_empty() {
+            self.patches.push(',');
+        }
+        let _ = write!(self.patches, "[{kind},");
+        match payload {
+            Some(ms) => {
+                let _ = write!(self.patches, "{ms:e}");
+            }
+            None => self.patches.push_str("null"),
+        }
+        for seg in &self.path {
+            self.patches.push(',');
+            match seg {
+                Segment::Index(i) => {
+                    let _ = write!(self.patches, "{i}");
+                }
+                Segment::Key(k) => string(&mut self.patches, k),
+            }
+        }
+        self.patches.push(']');
+    }
+}
+
+/// `s` as a JSON string literal.
+fn string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn direct<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
     Ok(match v {
         Value::Undefined => ().into_unknown(env)?,
         Value::Null => Null.into_unknown(env)?,
@@ -258,14 +451,14 @@ pub(crate) fn to_node<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> 
         Value::Array(items) => {
             let mut arr = env.create_array(u32::try_from(items.len()).unwrap_or(u32::MAX))?;
             for (i, item) in items.iter().enumerate() {
-                arr.set(u32::try_from(i).unwrap_or(u32::MAX), to_node(env, item)?)?;
+                arr.set(u32::try_from(i).unwrap_or(u32::MAX), direct(env, item)?)?;
             }
             arr.to_unknown()
         }
         Value::Object(props) => {
             let mut obj = Object::new(env)?;
             for (k, item) in props {
-                let value = to_node(env, item)?;
+                let value = direct(env, item)?;
                 obj.define_properties(&[Property::new()
                     .with_utf8_name(k)?
                     .with_value(&value)

@@ -175,8 +175,9 @@ pub(crate) fn sandbox_error<'env>(
                 .string("jsName", c.class_name()),
                 None => match name {
                     Some(n) => JsErr::new(env, e.code(), &message)?.string("jsName", n),
-                    None => JsErr::new(env, e.code(), &message)?
-                        .set("jsName", ().into_unknown(env)?),
+                    None => {
+                        JsErr::new(env, e.code(), &message)?.set("jsName", ().into_unknown(env)?)
+                    }
                 },
             };
             match stack {

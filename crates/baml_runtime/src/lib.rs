@@ -40,8 +40,8 @@ mod call;
 mod secrets;
 
 pub use baml_llm::request::HttpRequest;
-pub use secrets::{Secrets, REDACTED};
 pub use call::{CallError, CallOptions, CallOutput, Usage, MAX_REQUESTS};
+pub use secrets::{Secrets, REDACTED};
 
 /// A loaded BAML project.
 #[derive(Debug)]

@@ -31,9 +31,18 @@ pub struct Secrets {
 /// Whether a header carries a credential (by its name).
 fn credential_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["authorization", "key", "token", "secret", "auth", "cookie", "signature", "password"]
-        .iter()
-        .any(|w| n.contains(w))
+    [
+        "authorization",
+        "key",
+        "token",
+        "secret",
+        "auth",
+        "cookie",
+        "signature",
+        "password",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 impl Secrets {
@@ -87,7 +96,7 @@ impl Secrets {
     }
 
     pub(crate) fn finish(mut self) -> Secrets {
-        self.values.sort_by(|a, b| b.len().cmp(&a.len()));
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         self
     }
 
@@ -109,12 +118,13 @@ impl Secrets {
 
 /// Percent-encodes what a URL query value cannot hold as is.
 fn percent_encode(s: &str) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

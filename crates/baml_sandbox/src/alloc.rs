@@ -42,8 +42,14 @@ pub(crate) struct MemoryStats {
     pub(crate) limit: usize,
     /// Set when an allocation was refused for the limit; cleared by the turn that reports it.
     pub(crate) hit: AtomicBool,
+    /// Allocations refused for the limit, ever.
+    pub(crate) refusals: AtomicUsize,
     /// Collect garbage once `used` passes this (see `gc.rs`).
     pub(crate) next_gc: AtomicUsize,
+    /// Bytes admitted past `limit` while QuickJS compiles code (see `compile.rs`); 0 otherwise.
+    pub(crate) allowance: AtomicUsize,
+    /// The most `used` has been since the last `reset_peak`.
+    pub(crate) peak: AtomicUsize,
 }
 
 impl MemoryStats {
@@ -52,17 +58,37 @@ impl MemoryStats {
             used: AtomicUsize::new(0),
             limit,
             hit: AtomicBool::new(false),
+            refusals: AtomicUsize::new(0),
             next_gc: AtomicUsize::new(crate::gc::GC_FLOOR),
+            allowance: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         })
     }
 
     fn admit(&self, extra: usize) -> bool {
         let used = self.used.load(Ordering::Relaxed);
-        if self.limit > 0 && used.saturating_add(extra) > self.limit {
+        let bound = self
+            .limit
+            .saturating_add(self.allowance.load(Ordering::Relaxed));
+        if self.limit > 0 && used.saturating_add(extra) > bound {
             self.hit.store(true, Ordering::Release);
+            self.refusals.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         true
+    }
+
+    fn grew(&self, bytes: usize) {
+        let now = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Starts a new peak from the bytes used now.
+    #[cfg(test)]
+    pub(crate) fn reset_peak(&self) -> usize {
+        let now = self.used.load(Ordering::Relaxed);
+        self.peak.store(now, Ordering::Relaxed);
+        now
     }
 }
 
@@ -79,9 +105,7 @@ unsafe impl Allocator for LimitedAllocator {
         }
         let p = unsafe { malloc(size.max(1)) };
         if !p.is_null() {
-            self.stats
-                .used
-                .fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
+            self.stats.grew(unsafe { usable(p) });
         }
         p.cast()
     }
@@ -95,9 +119,7 @@ unsafe impl Allocator for LimitedAllocator {
         }
         let p = unsafe { calloc(count.max(1), size.max(1)) };
         if !p.is_null() {
-            self.stats
-                .used
-                .fetch_add(unsafe { usable(p) }, Ordering::Relaxed);
+            self.stats.grew(unsafe { usable(p) });
         }
         p.cast()
     }
@@ -127,7 +149,7 @@ unsafe impl Allocator for LimitedAllocator {
         if !p.is_null() {
             let now = unsafe { usable(p) };
             self.stats.used.fetch_sub(old, Ordering::Relaxed);
-            self.stats.used.fetch_add(now, Ordering::Relaxed);
+            self.stats.grew(now);
         }
         p.cast()
     }

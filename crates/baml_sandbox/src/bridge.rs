@@ -40,13 +40,13 @@ pub(crate) struct JsStore {
 }
 
 impl JsStore {
-    /// Drops every BAML call in flight (their HTTP requests are dropped) and its promise.
-    pub(crate) fn drop_baml_calls(&mut self) {
-        let ids: Vec<u64> = self.baml.keys().copied().collect();
-        for id in ids {
-            self.baml.remove(&id);
-            self.calls.remove(&id);
-        }
+    /// Forgets every call in flight and every timer, returning the timers' keys to cancel.
+    /// BAML calls are cancelled (their HTTP requests dropped); a host function still runs in
+    /// the host, and its result is ignored when it arrives.
+    pub(crate) fn abandon(&mut self) -> Vec<TimerKey> {
+        self.baml.clear();
+        self.calls.clear();
+        self.timers.drain().map(|(_, t)| t.key).collect()
     }
 
     /// Releases every JS value (the runtime is about to be freed).
@@ -191,7 +191,10 @@ impl Bridge {
     /// Copies a call's arguments out (`{label} {i}` names each in errors), each at most
     /// `budget` bytes, and reserves room for them in `outbox`; a value that cannot cross is a
     /// `TypeError` naming it and `target` (a `RangeError` when only its size is the problem).
-    #[expect(clippy::too_many_arguments, reason = "host and BAML calls differ in each")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "host and BAML calls differ in each"
+    )]
     fn copy_args(
         &self,
         ctx: &Ctx<'_>,
@@ -283,18 +286,26 @@ impl Bridge {
         })
     }
 
-    /// Settles call `id`'s promise with the host's answer.
-    pub(crate) fn finish_call(&self, ctx: &Ctx<'_>, id: u64, result: &Result<Value, HostError>) {
+    /// Settles call `id`'s promise with the host's answer. Returns false when the promise
+    /// could not be settled at all, not even rejected (the heap is full, and stays full after
+    /// a collection): whatever awaits it would wait for its deadline, so the caller fails the
+    /// live evaluations for memory instead.
+    pub(crate) fn finish_call(
+        &self,
+        ctx: &Ctx<'_>,
+        id: u64,
+        result: &Result<Value, HostError>,
+    ) -> bool {
         let (entry, baml) = {
             let mut store = self.store.borrow_mut();
             let baml = store.baml.remove(&id).is_some();
             (store.calls.remove(&id), baml)
         };
         let Some((resolve, reject)) = entry else {
-            return;
+            return true;
         };
         let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
-            return;
+            return true;
         };
         let who = if baml {
             "BAML function"
@@ -319,12 +330,25 @@ impl Bridge {
         };
         if outcome.is_err() {
             let exc = ctx.catch();
-            if !is_uncatchable(&exc) {
-                // Copying the result in ran out of memory: reject with that instead.
-                let _ = reject.call::<_, ()>((exc,));
-                let _ = ctx.catch();
+            if is_uncatchable(&exc) {
+                return true;
+            }
+            // Copying the result in ran out of memory: reject with that instead, after a
+            // collection if even that fails.
+            if reject.call::<_, ()>((exc.clone(),)).is_err() {
+                drop(ctx.catch());
+                // SAFETY: between jobs, on the thread holding the runtime.
+                unsafe {
+                    let rt = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+                    rquickjs::qjs::JS_RunGC(rt);
+                }
+                if reject.call::<_, ()>((exc,)).is_err() {
+                    drop(ctx.catch());
+                    return false;
+                }
             }
         }
+        true
     }
 
     pub(crate) fn deliver_partial(&self, ctx: &Ctx<'_>, id: u64, value: &Value) {

@@ -10,6 +10,7 @@
 mod alloc;
 mod bridge;
 mod classify;
+mod compile;
 mod convert;
 mod driver;
 mod error;

@@ -133,7 +133,10 @@ impl Driver for ThreadPool {
                 queue.check_armed = true;
                 drop(queue);
                 let me = self.clone();
-                self.add_timer(Instant::now() + STARVED, Box::new(move || me.check_starved()));
+                self.add_timer(
+                    Instant::now() + STARVED,
+                    Box::new(move || me.check_starved()),
+                );
             }
             return;
         }

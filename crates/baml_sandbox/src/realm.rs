@@ -28,6 +28,7 @@ pub(crate) fn install<'js>(
     install_timers(ctx, bridge)?;
     crate::json_guard::install(ctx, bridge)?;
     crate::guards::install(ctx)?;
+    crate::compile::install(ctx)?;
 
     // The BAML prelude takes the built-ins it uses now, before a global can shadow them (an
     // embedder may well name one `Object` or `globalThis`); it runs after the globals, which

@@ -107,6 +107,9 @@ pub(crate) struct Signals {
     pub(crate) deadline_ns: AtomicU64,
     /// Evaluations stopped from outside that a turn has not reaped yet.
     pub(crate) stop_pending: AtomicUsize,
+    /// Set while a turn runs jobs that no live evaluation awaits (continuations of stopped
+    /// ones): such code stops at its first interrupt check.
+    pub(crate) orphans: AtomicBool,
     pub(crate) disposed: AtomicBool,
     driver: Arc<dyn Driver>,
 }
@@ -116,10 +119,14 @@ impl Signals {
         u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Whether running code must stop now (deadline passed, an evaluation stopped, disposed).
+    /// Whether running code must stop now (deadline passed, an evaluation stopped, orphaned
+    /// jobs running, disposed).
     pub(crate) fn should_interrupt(&self) -> bool {
         self.driver.poll_while_running();
-        if self.stop_pending.load(Ordering::Acquire) > 0 || self.disposed.load(Ordering::Acquire) {
+        if self.stop_pending.load(Ordering::Acquire) > 0
+            || self.orphans.load(Ordering::Acquire)
+            || self.disposed.load(Ordering::Acquire)
+        {
             return true;
         }
         let deadline = self.deadline_ns.load(Ordering::Acquire);
@@ -167,6 +174,7 @@ impl Sandbox {
             epoch: Instant::now(),
             deadline_ns: AtomicU64::new(u64::MAX),
             stop_pending: AtomicUsize::new(0),
+            orphans: AtomicBool::new(false),
             disposed: AtomicBool::new(false),
             driver: driver.clone(),
         });

@@ -17,6 +17,7 @@ use std::cell::Cell;
 
 use rquickjs::qjs;
 
+use crate::alloc::MemoryStats;
 use crate::sandbox::Signals;
 
 /// How far past QuickJS's stack limit our own Rust recursion may go (see the module docs):
@@ -28,6 +29,7 @@ struct Turn {
     /// The lowest stack address the turn's Rust code may use.
     limit: usize,
     signals: *const Signals,
+    memory: *const MemoryStats,
     /// The longest array (or array-like) a dense array could be in this sandbox's heap.
     max_elements: u64,
 }
@@ -55,21 +57,22 @@ impl Drop for TurnGuard {
 }
 
 /// Starts a turn here: QuickJS's stack top moves to this frame, Rust recursion below gets the
-/// same limit, and guarded built-ins (`guards.rs`) check `signals`. `signals` must outlive the
-/// guard.
+/// same limit, guarded built-ins (`guards.rs`) check `signals`, and compiling (`compile.rs`)
+/// finds `memory`. Both must outlive the guard.
 pub(crate) fn enter(
     rt: *mut qjs::JSRuntime,
     max_stack_bytes: usize,
     signals: &Signals,
-    memory_limit: usize,
+    memory: &MemoryStats,
 ) -> TurnGuard {
     // SAFETY: the caller holds the runtime (a turn runs with the sandbox's state locked).
     unsafe { qjs::JS_UpdateStackTop(rt) };
     let turn = Turn {
         limit: stack_pointer().saturating_sub(max_stack_bytes + RUST_SLACK),
         signals: std::ptr::from_ref(signals),
+        memory: std::ptr::from_ref(memory),
         // QuickJS stores a dense array's elements as 16-byte values.
-        max_elements: (memory_limit / 16) as u64,
+        max_elements: (memory.limit / 16) as u64,
     };
     TurnGuard {
         previous: CURRENT.with(|c| c.replace(Some(turn))),
@@ -94,4 +97,10 @@ pub(crate) fn should_interrupt() -> bool {
 /// The longest array-like a generic built-in may walk in this turn (`u64::MAX` outside turns).
 pub(crate) fn max_elements() -> u64 {
     CURRENT.with(Cell::get).map_or(u64::MAX, |t| t.max_elements)
+}
+
+/// Runs `f` with the running turn's memory accounting; `None` outside turns.
+pub(crate) fn with_memory<R>(f: impl FnOnce(&MemoryStats) -> R) -> Option<R> {
+    // SAFETY: `memory` outlives the turn's guard, which clears it when the turn ends.
+    CURRENT.with(Cell::get).map(|t| f(unsafe { &*t.memory }))
 }

@@ -15,7 +15,7 @@ use rquickjs::promise::PromiseState;
 use rquickjs::{qjs, CatchResultExt, Context, Ctx, Persistent, Runtime, Type, Value as JsValue};
 
 use crate::alloc::{LimitedAllocator, MemoryStats};
-use crate::bridge::{Bridge, JsStore, TimerEntry};
+use crate::bridge::{Bridge, JsStore};
 use crate::classify::classify;
 use crate::convert::{copy_budget, copy_out, CopyError};
 use crate::driver::Task;
@@ -26,6 +26,9 @@ use crate::outbox::Outbox;
 use crate::sandbox::{lock, EvalId, Event, Inner, Signals};
 use crate::throw::is_uncatchable;
 use crate::value::Value;
+
+/// Bound on the jobs one turn runs for stopped evaluations (see `abandon_if_idle`).
+const MAX_ORPHAN_JOBS: usize = 100_000;
 
 pub(crate) struct State {
     pub(crate) bridge: Rc<Bridge>,
@@ -194,8 +197,7 @@ impl Inner {
             let oom = state.context.with(|ctx| {
                 // SAFETY: `ctx` belongs to the runtime this thread holds.
                 let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
-                let _turn =
-                    crate::stack::enter(rt, self.max_stack, &self.signals, self.memory.limit);
+                let _turn = crate::stack::enter(rt, self.max_stack, &self.signals, &self.memory);
                 self.process(&ctx, &bridge, events)
             });
             // Clear the flag unconditionally: it describes this turn only.
@@ -231,12 +233,26 @@ impl Inner {
                     let name = filename.take();
                     oom |= self.start_eval(ctx, bridge, *id, std::mem::take(code), name);
                 }
-                Event::HostDone { id, result } => bridge.finish_call(ctx, *id, result),
+                Event::HostDone { id, result } => {
+                    // QuickJS drops a promise reaction it has no memory to queue, silently:
+                    // an answer delivered while allocations were refused, after which no job
+                    // is queued, may never resume what awaits it.
+                    let refusals = self.memory.refusals.load(Ordering::Relaxed);
+                    let settled = bridge.finish_call(ctx, *id, result);
+                    let refused = self.memory.refusals.load(Ordering::Relaxed) != refusals;
+                    // SAFETY: `ctx` belongs to the runtime this thread holds.
+                    let queued =
+                        unsafe { qjs::JS_IsJobPending(qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) };
+                    if !settled || (refused && !queued) {
+                        self.fail_live_for_memory(bridge);
+                        oom = true;
+                    }
+                }
                 Event::HostPartial { id, value } => bridge.deliver_partial(ctx, *id, value),
                 Event::Timer { id } => bridge.fire_timer(ctx, *id, &self.memory),
                 Event::Wake => {}
             }
-            self.after_interrupt(bridge);
+            self.after_interrupt(ctx, bridge);
         }
         loop {
             self.run_jobs(ctx, bridge);
@@ -247,24 +263,67 @@ impl Inner {
             }
         }
         self.expire(bridge);
-        // Evaluations whose script has started (not those only queued: `await a; evaluate(b)`
-        // may queue `b` while this turn still runs, and `b` must not inherit `a`'s timers).
-        if bridge.store.borrow().evals.is_empty() {
-            // Nothing awaits the realm: pending timers die with the last evaluation...
-            let timers: Vec<TimerEntry> = bridge
-                .store
-                .borrow_mut()
-                .timers
-                .drain()
-                .map(|(_, t)| t)
-                .collect();
-            for t in timers {
-                self.driver.cancel_timer(t.key);
-            }
-            // ... and so do BAML calls in flight: their HTTP requests are dropped.
-            bridge.store.borrow_mut().drop_baml_calls();
-        }
+        self.abandon_if_idle(ctx, bridge);
         oom
+    }
+
+    /// A call's answer could not reach the realm for want of memory, or may not have: the
+    /// evaluations that could be awaiting it fail for memory now rather than hang until their
+    /// deadlines (the heap is at its limit; they would hardly get further).
+    fn fail_live_for_memory(&self, bridge: &Bridge) {
+        let live: Vec<EvalId> = bridge.store.borrow().evals.keys().copied().collect();
+        let limit_bytes = self.memory.limit as u64;
+        for id in live {
+            self.finish(bridge, id, Err(SandboxError::Memory { limit_bytes }));
+        }
+    }
+
+    /// When no evaluation is live any more, nothing awaits the realm: its timers and calls in
+    /// flight die with the last evaluation (BAML requests are dropped, host results ignored),
+    /// and jobs already queued for stopped evaluations are run only to their first interrupt
+    /// check. Otherwise a host result arriving after an abort or timeout would resume the
+    /// stopped code, which could then run on the time of an evaluation started later.
+    /// "Live" counts evaluations whose script has started, not those only queued: `await a;
+    /// evaluate(b)` may queue `b` while this turn still runs, and `b` must not inherit `a`'s
+    /// timers.
+    fn abandon_if_idle(&self, ctx: &Ctx<'_>, bridge: &Bridge) {
+        if !bridge.store.borrow().evals.is_empty() {
+            return;
+        }
+        let timers = bridge.store.borrow_mut().abandon();
+        for key in timers {
+            self.driver.cancel_timer(key);
+        }
+        // SAFETY: `ctx` belongs to the runtime this thread holds.
+        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        // SAFETY: as above.
+        if !unsafe { qjs::JS_IsJobPending(rt) } {
+            return;
+        }
+        self.signals.orphans.store(true, Ordering::Release);
+        // Each job stops at its first interrupt check, which the runtime's interrupt counter
+        // reaches within a bounded number of operations; the bound on jobs covers chains that
+        // only ever queue the next job.
+        for _ in 0..MAX_ORPHAN_JOBS {
+            if self.signals.disposed.load(Ordering::Acquire) {
+                break;
+            }
+            let mut job_ctx: *mut qjs::JSContext = std::ptr::null_mut();
+            // SAFETY: runs one pending job of the runtime this thread holds.
+            let res = unsafe { qjs::JS_ExecutePendingJob(rt, &raw mut job_ctx) };
+            if res == 0 {
+                break;
+            }
+            if res < 0 {
+                drop(ctx.catch());
+            }
+        }
+        self.signals.orphans.store(false, Ordering::Release);
+        // What the jobs started is as orphaned as they were.
+        let timers = bridge.store.borrow_mut().abandon();
+        for key in timers {
+            self.driver.cancel_timer(key);
+        }
     }
 
     /// With no evaluation in flight, a turn (host results arriving late) still gets a bound.
@@ -321,10 +380,11 @@ impl Inner {
     }
 
     /// After running bytecode that may have been interrupted: settle whatever caused it.
-    fn after_interrupt(self: &Arc<Self>, bridge: &Bridge) {
+    fn after_interrupt(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge) {
         self.reap(bridge);
         self.expire(bridge);
         self.set_turn_deadline();
+        self.abandon_if_idle(ctx, bridge);
     }
 
     fn finish(&self, bridge: &Bridge, id: EvalId, result: Result<Value, SandboxError>) {
@@ -356,13 +416,36 @@ impl Inner {
         if lock(&self.evals).get(&id).is_none_or(|e| e.stopped) {
             return false;
         }
-        let mut opts = rquickjs::context::EvalOptions::default();
-        opts.global = true;
-        opts.strict = false;
-        opts.backtrace_barrier = true;
-        opts.promise = true;
-        opts.filename = Some(filename.unwrap_or_else(|| "<sandbox>".into()));
-        if let Ok(promise) = ctx.eval_with_options::<JsValue, _>(code, opts) {
+        let filename = filename.unwrap_or_else(|| "<sandbox>".into());
+        let raw = ctx.as_raw().as_ptr();
+        // Compiled first, under the compiler's memory allowance (`compile.rs`), then run: a
+        // script with top-level await runs as an async function and gives its promise.
+        // SAFETY: `ctx` is live and this thread holds its runtime; the memory is its own.
+        let compiled = unsafe {
+            crate::compile::compile_script(
+                raw,
+                &self.memory,
+                code.as_bytes(),
+                &filename,
+                qjs::JS_EVAL_FLAG_BACKTRACE_BARRIER | qjs::JS_EVAL_FLAG_ASYNC,
+            )
+        };
+        drop(code);
+        let ran = match compiled {
+            // SAFETY: runs (and releases) the compiled script; the result is a new reference.
+            Ok(function) => unsafe {
+                let value = qjs::JS_EvalFunction(raw, function);
+                let value = JsValue::from_raw(ctx.clone(), value);
+                (!value.is_exception()).then_some(value)
+            },
+            Err(crate::compile::CompileError::Thrown) => None,
+            Err(crate::compile::CompileError::Memory) => {
+                let limit_bytes = self.memory.limit as u64;
+                self.finish(bridge, id, Err(SandboxError::Memory { limit_bytes }));
+                return true;
+            }
+        };
+        if let Some(promise) = ran {
             bridge
                 .store
                 .borrow_mut()
@@ -398,7 +481,7 @@ impl Inner {
                 // A job threw past its promise machinery; only an interrupt does that.
                 let exc = ctx.catch();
                 if is_uncatchable(&exc) {
-                    self.after_interrupt(bridge);
+                    self.after_interrupt(ctx, bridge);
                 }
             }
         }
@@ -463,7 +546,7 @@ impl Inner {
                         Err(CopyError::Interrupted) => {
                             // Settle what interrupted the copy (timeout, abort, dispose);
                             // if this evaluation is still live, copy its result again.
-                            self.after_interrupt(bridge);
+                            self.after_interrupt(ctx, bridge);
                             if lock(&self.evals).get(&id).is_some_and(|e| !e.stopped) {
                                 progress = true;
                             }

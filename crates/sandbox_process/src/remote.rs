@@ -654,13 +654,17 @@ impl Remote {
                 (_, None) => now.saturating_duration_since(late),
             }
         };
-        // A worker that is neither running nor waiting for a CPU past the deadline (stopped,
-        // or asleep though its deadline timer is due) will not answer by itself.
-        let idle = now.saturating_duration_since(late) >= 2 * WATCH_EVERY
-            && !runnable(self.process.pid()).unwrap_or(true);
-        if idle {
+        // A stopped worker (SIGSTOP, a tracer) will not answer by itself. One asleep is
+        // not taken for stopped: under load its due timer, or its answer waiting in the
+        // socket for this side to read, may simply be late; STALL bounds that case.
+        let stopped = now.saturating_duration_since(late) >= 2 * WATCH_EVERY
+            && stopped(self.process.pid()).unwrap_or(false);
+        if stopped {
             self.crashed(
-                Some("did not answer at an evaluation's deadline (it was not running) and was killed".into()),
+                Some(
+                    "did not answer at an evaluation's deadline (it was stopped) and was killed"
+                        .into(),
+                ),
                 true,
             );
         } else if burned >= GRACE {
@@ -685,8 +689,8 @@ impl Remote {
     }
 }
 
-/// Whether any thread of process `pid` is running or waiting for a CPU (state `R`).
-fn runnable(pid: i32) -> Option<bool> {
+/// Whether a thread of process `pid` is stopped by a signal or a tracer (state `T` or `t`).
+fn stopped(pid: i32) -> Option<bool> {
     if pid <= 0 {
         return None;
     }
@@ -697,7 +701,7 @@ fn runnable(pid: i32) -> Option<bool> {
         };
         // The state follows the command name, which is in parentheses and may hold spaces.
         let state = text.rsplit_once(')')?.1.split_whitespace().next()?;
-        any |= state == "R";
+        any |= state == "T" || state == "t";
     }
     Some(any)
 }

@@ -71,8 +71,20 @@ impl Harness {
         code: &str,
         timeout: Option<Duration>,
     ) -> std::sync::mpsc::Receiver<Result<Value, SandboxError>> {
+        self.start_id(code, timeout).1
+    }
+
+    /// `start`, with the evaluation's id (to abort it).
+    pub fn start_id(
+        &self,
+        code: &str,
+        timeout: Option<Duration>,
+    ) -> (
+        baml_sandbox::EvalId,
+        std::sync::mpsc::Receiver<Result<Value, SandboxError>>,
+    ) {
         let (tx, rx) = std::sync::mpsc::channel();
-        self.sandbox.evaluate(
+        let id = self.sandbox.evaluate(
             code.to_string(),
             EvalOptions {
                 timeout,
@@ -82,7 +94,7 @@ impl Harness {
                 let _ = tx.send(r);
             }),
         );
-        rx
+        (id, rx)
     }
 }
 
