@@ -57,6 +57,21 @@ test('big copies (built from JSON text in Node) keep every value small copies ke
   for (const item of [big[0], big[599]]) same(item, small)
   t.is(await ctx.evaluate(`await capture(Array.from({ length: 600 }, () => ${one}))`), 600)
   same(seen[300], small)
+  // Runs of equal special values in a big sparse array, broken by others.
+  const runs = await ctx.evaluate(
+    'const r = Array(1000); r[5] = NaN; r[6] = NaN; r[7] = -0; r[8] = new Date(3); r[9] = new Date(3); r[10] = Infinity; r[11] = -Infinity; r[12] = new Date(NaN); r[500] = 1; r',
+  )
+  t.is(runs.length, 1000)
+  t.true(runs.slice(0, 5).every((x) => x === undefined) && 4 in runs)
+  t.true(Number.isNaN(runs[5]) && Number.isNaN(runs[6]))
+  t.true(Object.is(runs[7], -0))
+  t.deepEqual([runs[8], runs[9]], [new Date(3), new Date(3)])
+  t.not(runs[8], runs[9])
+  t.deepEqual([runs[10], runs[11]], [Infinity, -Infinity])
+  t.true(runs[12] instanceof Date && Number.isNaN(runs[12].getTime()))
+  t.true(runs.slice(13, 500).every((x) => x === undefined))
+  t.is(runs[500], 1)
+  t.true(runs.slice(501).every((x) => x === undefined) && 999 in runs)
   // A big array of nothing but undefined.
   const u = await ctx.evaluate('Array(1000).fill(undefined)')
   t.is(u.length, 1000)

@@ -96,6 +96,20 @@ const MOCK_SCRIPT = {
   default: { text: 'mock reply' },
 }
 
+/** Statements that tamper with built-ins the bridge, or the next evaluation, might use. */
+const TAMPERING = [
+  'Object.prototype.then = function (res) { res(1) }',
+  'Array.prototype[Symbol.iterator] = function* () { yield 1 }',
+  'Promise.prototype.then = function () { return 1 }',
+  'Object.defineProperty(Object.prototype, "code", { get() { throw 1 }, configurable: true })',
+  'Error.prototype.toString = () => { throw 1 }',
+  'JSON.stringify = () => { throw 1 }',
+  'globalThis.b = null',
+  'delete globalThis.console',
+  'Object.freeze(Object.prototype)',
+  'Symbol.prototype.toString = () => "x"',
+]
+
 function str(r) {
   return r.weighted([
     [6, () => JSON.stringify(`${r.pick(MARKERS)} t${r.int(0, 99)}`)],
@@ -183,18 +197,7 @@ function action(r, depth = 0) {
     [0.5, () => `JSON.stringify(${value(r, depth + 1)})`],
     [0.5, () => `structuredClone?.(1)`],
     // Tampering with what the bridge might use.
-    [0.5, () => r.pick([
-      'Object.prototype.then = function (res) { res(1) }',
-      'Array.prototype[Symbol.iterator] = function* () { yield 1 }',
-      'Promise.prototype.then = function () { return 1 }',
-      'Object.defineProperty(Object.prototype, "code", { get() { throw 1 }, configurable: true })',
-      'Error.prototype.toString = () => { throw 1 }',
-      'JSON.stringify = () => { throw 1 }',
-      'globalThis.b = null',
-      'delete globalThis.console',
-      'Object.freeze(Object.prototype)',
-      'Symbol.prototype.toString = () => "x"',
-    ])],
+    [0.5, () => r.pick(TAMPERING)],
     // Throwing.
     [1, () => `throw ${value(r, depth + 1)}`],
     [1, () => `await Promise.reject(${value(r, depth + 1)})`],
@@ -412,7 +415,10 @@ async function runProgram(p, env) {
   }
   if (!ctx.disposed) {
     const after = await check(evaluate('1 + 1', 5000), 'the check afterwards', 5000)
-    if (!after.hung && after.value !== 2 && after.error?.code !== 'SANDBOX_DISPOSED') {
+    // A program that tampered with the realm's built-ins (Object.prototype.then makes every
+    // evaluation's completion a thenable) only has to get an answer, not 2: the realm is its own.
+    const tampered = TAMPERING.some((t) => p.code.includes(t) || p.extra.second?.includes(t))
+    if (!after.hung && after.value !== 2 && after.error?.code !== 'SANDBOX_DISPOSED' && !tampered) {
       fail(p, 'the context did not answer 1 + 1 afterwards', after.error ?? after.value)
     }
     try {

@@ -244,24 +244,18 @@ impl BamlBinding {
 
 type Genuine = Mutex<VecDeque<(u64, Arc<CallError>)>>;
 
-/// Keeps `e` as the genuine error of call `origin` and returns the sandbox's copy of it, with
-/// every secret taken out.
+/// Keeps `e`, every secret taken out, as the genuine error of call `origin`, and returns the
+/// sandbox's copy of it. Node sees the same redacted text when the error escapes an
+/// evaluation: what comes out of a sandbox is often shown to whoever wrote its code.
 fn keep_genuine(
     genuine: &Genuine,
     secrets: &baml_runtime::Secrets,
     origin: u64,
     e: CallError,
 ) -> HostError {
+    let e = secrets.redact_error(e);
     let mut err = host_error(&e);
     err.origin = Some(origin);
-    if !secrets.is_empty() {
-        err.message = secrets.redact(&err.message).into_owned();
-        for (_, v) in &mut err.fields {
-            if let Value::String(s) = v {
-                *s = secrets.redact(s).into_owned();
-            }
-        }
-    }
     let mut kept = genuine.lock().unwrap_or_else(PoisonError::into_inner);
     if kept.len() >= GENUINE_ERRORS {
         kept.pop_front();

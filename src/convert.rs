@@ -282,19 +282,30 @@ fn at_least(v: &Value, n: usize) -> bool {
     false
 }
 
-/// Parses `[value, patches]` and applies each patch `[kind, payload, ...path]`.
+/// Parses `[value, groups]`; each group `[path, slots]` names a container by its path and
+/// lists triples for the values JSON could not hold there: in an array `first index, kind,
+/// count` (a run of equal values) or `index, 5, ms` (a date); in an object `key, kind, ms`.
 const REVIVE: &str = r"(function (text) {
   'use strict';
   const parsed = JSON.parse(text);
-  let out = parsed[0];
-  for (const p of parsed[1]) {
-    const k = p[0];
-    const v = k === 0 ? undefined : k === 1 ? NaN : k === 2 ? Infinity : k === 3 ? -Infinity
-      : k === 4 ? -0 : new Date(p[1] === null ? NaN : p[1]);
-    if (p.length === 2) { out = v; continue; }
+  const out = parsed[0];
+  const groups = parsed[1];
+  const value = (k, ms) => k === 0 ? undefined : k === 1 ? NaN : k === 2 ? Infinity
+    : k === 3 ? -Infinity : k === 4 ? -0 : new Date(k === 5 ? ms : NaN);
+  for (let g = 0; g < groups.length; g++) {
+    const path = groups[g][0];
+    const slots = groups[g][1];
     let o = out;
-    for (let i = 2; i < p.length - 1; i++) o = o[p[i]];
-    o[p[p.length - 1]] = v;
+    for (let i = 0; i < path.length; i++) o = o[path[i]];
+    const array = Array.isArray(o);
+    for (let i = 0; i < slots.length; i += 3) {
+      const k = slots[i + 1];
+      if (!array || k === 5) {
+        o[slots[i]] = value(k, slots[i + 2]);
+      } else {
+        for (let j = slots[i], end = j + slots[i + 2]; j < end; j++) o[j] = value(k, 0);
+      }
+    }
   }
   return out;
 })";
@@ -311,7 +322,7 @@ fn via_json<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
     w.value(v);
     let mut text = w.text;
     text.push_str(",[");
-    text.push_str(&w.patches);
+    text.push_str(&w.groups);
     text.push_str("]]");
     let key = env.raw() as usize;
     let cached = REVIVER.with(|r| {
@@ -331,41 +342,80 @@ fn via_json<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
     revive.call(text)
 }
 
-/// Writes a copy as JSON, each value JSON cannot hold as `null` plus a patch.
+/// Writes a copy as JSON: a value JSON cannot hold as `null`, and a slot in its container's
+/// group.
 #[derive(Default)]
 struct JsonWriter<'a> {
     text: String,
-    patches: String,
+    groups: String,
     path: Vec<Segment<'a>>,
 }
 
+#[derive(Clone, Copy)]
 enum Segment<'a> {
     Index(usize),
     Key(&'a str),
 }
 
+/// How a value JSON cannot hold is patched in: `(kind, payload)`, or `None` for the others.
+fn special(v: &Value) -> Option<(u8, f64)> {
+    match v {
+        Value::Undefined => Some((0, 0.0)),
+        Value::Number(n) if n.is_nan() => Some((1, 0.0)),
+        Value::Number(n) if n.is_infinite() => Some((if *n > 0.0 { 2 } else { 3 }, 0.0)),
+        Value::Number(n) if *n == 0.0 && n.is_sign_negative() => Some((4, 0.0)),
+        Value::Date(ms) if ms.is_finite() => Some((5, *ms)),
+        Value::Date(_) => Some((6, 0.0)),
+        _ => None,
+    }
+}
+
 impl<'a> JsonWriter<'a> {
+    /// Writes a value JSON can hold (the root is never special: it has children).
     fn value(&mut self, v: &'a Value) {
+        use std::fmt::Write as _;
         match v {
-            Value::Undefined => self.patch(0, None),
-            Value::Null => self.text.push_str("null"),
+            Value::Null | Value::Undefined | Value::Date(_) => self.text.push_str("null"),
             Value::Bool(b) => self.text.push_str(if *b { "true" } else { "false" }),
-            Value::Number(n) => self.number(*n),
+            // Finite here: the shortest text that reads back as the same double.
+            Value::Number(n) => {
+                let _ = write!(self.text, "{n:e}");
+            }
             Value::String(s) => string(&mut self.text, s),
-            Value::Date(ms) => self.patch(5, ms.is_finite().then_some(*ms)),
             Value::Array(items) => {
+                let mut slots: Vec<(Segment<'a>, u8, f64)> = Vec::new();
                 self.text.push('[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         self.text.push(',');
                     }
-                    self.path.push(Segment::Index(i));
-                    self.value(item);
-                    self.path.pop();
+                    self.child(Segment::Index(i), item, &mut slots);
                 }
                 self.text.push(']');
+                // Runs of equal values (the holes of a sparse array) become one triple each:
+                // first index, kind, count.
+                let mut runs: Vec<(Segment<'a>, u8, f64)> = Vec::new();
+                for (at, kind, payload) in slots {
+                    if let (Some(last), Segment::Index(i)) = (runs.last_mut(), at) {
+                        if let Segment::Index(first) = last.0 {
+                            #[expect(
+                                clippy::cast_possible_truncation,
+                                clippy::cast_sign_loss,
+                                reason = "counts of array elements, far below 2^53"
+                            )]
+                            let count = last.2 as usize;
+                            if kind != 5 && last.1 == kind && first + count == i {
+                                last.2 += 1.0;
+                                continue;
+                            }
+                        }
+                    }
+                    runs.push((at, kind, if kind == 5 { payload } else { 1.0 }));
+                }
+                self.group(&runs);
             }
             Value::Object(props) => {
+                let mut slots: Vec<(Segment<'a>, u8, f64)> = Vec::new();
                 self.text.push('{');
                 for (i, (k, item)) in props.iter().enumerate() {
                     if i > 0 {
@@ -373,53 +423,65 @@ impl<'a> JsonWriter<'a> {
                     }
                     string(&mut self.text, k);
                     self.text.push(':');
-                    self.path.push(Segment::Key(k));
-                    self.value(item);
-                    self.path.pop();
+                    self.child(Segment::Key(k), item, &mut slots);
                 }
                 self.text.push('}');
+                self.group(&slots);
             }
         }
     }
 
-    fn number(&mut self, n: f64) {
-        use std::fmt::Write as _;
-        if n.is_nan() {
-            self.patch(1, None);
-        } else if n.is_infinite() {
-            self.patch(if n > 0.0 { 2 } else { 3 }, None);
-        } else if n == 0.0 && n.is_sign_negative() {
-            self.patch(4, None);
+    fn child(
+        &mut self,
+        at: Segment<'a>,
+        item: &'a Value,
+        slots: &mut Vec<(Segment<'a>, u8, f64)>,
+    ) {
+        if let Some((kind, payload)) = special(item) {
+            self.text.push_str("null");
+            slots.push((at, kind, payload));
         } else {
-            // The shortest text that reads back as the same double.
-            let _ = write!(self.text, "{n:e}");
+            self.path.push(at);
+            self.value(item);
+            self.path.pop();
         }
     }
 
-    /// `null` here, and `[kind, payload, ...path]` in the patches.
-    fn patch(&mut self, kind: u8, payload: Option<f64>) {
+    /// `[path, [key, kind, payload, ...]]` for a container with special values.
+    fn group(&mut self, slots: &[(Segment<'a>, u8, f64)]) {
         use std::fmt::Write as _;
-        self.text.push_str("null");
-        if !self.patches.is_empty() {
-            self.patches.push(',');
+        if slots.is_empty() {
+            return;
         }
-        let _ = write!(self.patches, "[{kind},");
-        match payload {
-            Some(ms) => {
-                let _ = write!(self.patches, "{ms:e}");
+        if !self.groups.is_empty() {
+            self.groups.push(',');
+        }
+        self.groups.push_str("[[");
+        for (i, seg) in self.path.iter().enumerate() {
+            if i > 0 {
+                self.groups.push(',');
             }
-            None => self.patches.push_str("null"),
+            segment(&mut self.groups, *seg);
         }
-        for seg in &self.path {
-            self.patches.push(',');
-            match seg {
-                Segment::Index(i) => {
-                    let _ = write!(self.patches, "{i}");
-                }
-                Segment::Key(k) => string(&mut self.patches, k),
+        self.groups.push_str("],[");
+        for (i, (seg, kind, payload)) in slots.iter().enumerate() {
+            if i > 0 {
+                self.groups.push(',');
             }
+            segment(&mut self.groups, *seg);
+            let _ = write!(self.groups, ",{kind},{payload:e}");
         }
-        self.patches.push(']');
+        self.groups.push_str("]]");
+    }
+}
+
+fn segment(out: &mut String, seg: Segment<'_>) {
+    use std::fmt::Write as _;
+    match seg {
+        Segment::Index(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Segment::Key(k) => string(out, k),
     }
 }
 

@@ -198,17 +198,19 @@ const cases = [
     },
   },
   {
-    name: "secrets: an uncaught BAML_HTTP from a query_params client reaches Node with its code (Node's view only logged)",
+    name: 'secrets: an uncaught BAML_HTTP from a query_params client reaches Node with its code, redacted too',
     baml: true,
     mockScript: SCRIPT,
     options: (H) => ({ env: { SECRET: H.secret } }),
     code: "await b.LeakQueryClosed('x')",
     expect: ['BAML_HTTP'],
-    check: (r, ok, mode, raw) => {
+    check: (r, ok) => {
+      // What escapes an evaluation is often shown to whoever wrote the code: Node's error is
+      // redacted like the sandbox's.
       const text = JSON.stringify(r.attack ?? {})
       const core = r.secret.slice('sk-SECRET-'.length)
-      // Informational: Node owns the secret; the sandbox never saw this error object.
-      raw.note = `Node-side error ${text.includes(core) ? 'carries' : 'does not carry'} the secret`
+      ok(!text.includes(core), `the error reaching Node carries the secret: ${text.slice(0, 300)}`)
+      ok(text.includes('[redacted]'), `the URL's key was not replaced by [redacted]: ${text.slice(0, 300)}`)
     },
   },
   {

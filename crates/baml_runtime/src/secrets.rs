@@ -111,6 +111,54 @@ impl Secrets {
         out
     }
 
+    /// `e` with every secret taken out of its text (message, raw output, prompt).
+    pub fn redact_error(&self, e: crate::CallError) -> crate::CallError {
+        use crate::CallError as E;
+        if self.values.is_empty() {
+            return e;
+        }
+        let r = |s: String| self.redact(&s).into_owned();
+        match e {
+            E::InvalidArgument(m) => E::InvalidArgument(r(m)),
+            E::Http {
+                message,
+                status,
+                client,
+                raw_response,
+                timeout,
+                retry_after,
+            } => E::Http {
+                message: r(message),
+                status,
+                client,
+                raw_response: raw_response.map(r),
+                timeout,
+                retry_after,
+            },
+            E::FinishReason {
+                message,
+                client,
+                finish_reason,
+                raw_output,
+            } => E::FinishReason {
+                message: r(message),
+                client,
+                finish_reason: r(finish_reason),
+                raw_output: r(raw_output),
+            },
+            E::Validation {
+                message,
+                raw_output,
+                prompt,
+            } => E::Validation {
+                message: r(message),
+                raw_output: r(raw_output),
+                prompt: r(prompt),
+            },
+            E::Aborted => E::Aborted,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
