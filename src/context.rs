@@ -299,6 +299,7 @@ impl BamlContext {
         let mut eval = EvalOptions {
             timeout: Some(self.timeout),
             filename: None,
+            on_start: None,
         };
         let mut signal = None;
         if let Some(o) = options {

@@ -431,12 +431,7 @@ impl<'a> JsonWriter<'a> {
         }
     }
 
-    fn child(
-        &mut self,
-        at: Segment<'a>,
-        item: &'a Value,
-        slots: &mut Vec<(Segment<'a>, u8, f64)>,
-    ) {
+    fn child(&mut self, at: Segment<'a>, item: &'a Value, slots: &mut Vec<(Segment<'a>, u8, f64)>) {
         if let Some((kind, payload)) = special(item) {
             self.text.push_str("null");
             slots.push((at, kind, payload));

@@ -1092,6 +1092,7 @@ fn start(sandbox: &Sandbox, code: &str, timeout: Duration) -> (Rx, u64) {
         EvalOptions {
             timeout: Some(timeout),
             filename: None,
+            on_start: None,
         },
         Box::new(move |r| {
             let _ = tx.send(r);

@@ -37,6 +37,8 @@ use crate::alloc::MemoryStats;
 pub(crate) const PARSER_BYTES_PER_SOURCE_BYTE: usize = 544;
 /// What compiling even an empty script may allocate.
 const PARSER_FIXED_BYTES: usize = 256 << 10;
+/// The most compiled code may leave the heap past its limit (see `Allowance::over`).
+const KEPT_SLACK: usize = 64 << 10;
 
 /// How far past its limit a sandbox's heap may go while `source_len` bytes compile, or `None`
 /// if that is more than eight times the limit plus 16 MiB.
@@ -74,9 +76,14 @@ impl<'a> Allowance<'a> {
         Some(Allowance { memory, before })
     }
 
-    /// Whether the heap is past the limit now.
+    /// Whether the heap is past what compiled code may leave it at: the limit plus a little
+    /// (a sixteenth of it, at most 64 KiB), so that a heap filled to within a few KiB of its
+    /// limit by data still reachable can compile the small script that lets go of it (the
+    /// first allocation past the limit fails as usual).
     fn over(&self) -> bool {
-        self.memory.limit > 0 && self.memory.used.load(Ordering::Relaxed) > self.memory.limit
+        let slack = (self.memory.limit / 16).min(KEPT_SLACK);
+        self.memory.limit > 0
+            && self.memory.used.load(Ordering::Relaxed) > self.memory.limit.saturating_add(slack)
     }
 }
 
@@ -108,6 +115,7 @@ pub(crate) unsafe fn compile_script(
     let Some(allowance) = Allowance::new(memory, source.len()) else {
         return Err(CompileError::Memory);
     };
+
     // SAFETY: `text` holds `source.len()` bytes and a NUL; the caller vouches for `ctx`.
     let compiled = unsafe {
         qjs::JS_Eval(
@@ -123,6 +131,11 @@ pub(crate) unsafe fn compile_script(
             memory.hit.store(true, Ordering::Release);
         }
         return Err(CompileError::Thrown);
+    }
+    if allowance.over() {
+        // Garbage of earlier code may be what is over: collect before deciding.
+        // SAFETY: `compiled` is held (the collector keeps it); `ctx` is live.
+        unsafe { qjs::JS_RunGC(qjs::JS_GetRuntime(ctx)) };
     }
     if allowance.over() {
         // SAFETY: `compiled` is an owned reference.
@@ -257,6 +270,10 @@ unsafe extern "C" fn guarded_function(
                 strings.as_mut_ptr(),
             )
         };
+        if allowance.over() {
+            // SAFETY: as in `compile_script`.
+            unsafe { qjs::JS_RunGC(qjs::JS_GetRuntime(ctx)) };
+        }
         if allowance.over() {
             memory.hit.store(true, Ordering::Release);
             if !is_exception(f) {

@@ -10,7 +10,7 @@
 //! earliest deadline so evaluations that are only *awaiting* time out too.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,19 @@ pub struct EvalOptions {
     pub timeout: Option<Duration>,
     /// The script's name in stack traces (default `<sandbox>`).
     pub filename: Option<String>,
+    /// Called when a turn starts running the script (a worker process tells its parent, whose
+    /// watchdog must know which evaluations can be running).
+    pub on_start: Option<OnStart>,
+}
+
+/// See [`EvalOptions::on_start`].
+#[derive(Clone)]
+pub struct OnStart(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for OnStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart")
+    }
 }
 
 /// What an embedder drives, whether the sandbox runs in this process ([`Sandbox`]) or in a
@@ -98,6 +111,9 @@ pub(crate) struct EvalEntry {
     /// Set when the evaluation was stopped from outside a turn (abort, dispose); `done` has
     /// already been called and the turn only has to forget it.
     pub(crate) stopped: bool,
+    /// Set when a turn starts its script: before that, no running code can be its own.
+    pub(crate) started: bool,
+    pub(crate) on_start: Option<OnStart>,
 }
 
 /// State shared with the interrupt handler, which may run at any bytecode boundary.
@@ -105,8 +121,6 @@ pub(crate) struct Signals {
     epoch: Instant,
     /// Nanoseconds after `epoch` at which running bytecode is interrupted.
     pub(crate) deadline_ns: AtomicU64,
-    /// Evaluations stopped from outside that a turn has not reaped yet.
-    pub(crate) stop_pending: AtomicUsize,
     /// Set while a turn runs jobs that no live evaluation awaits (continuations of stopped
     /// ones): such code stops at its first interrupt check.
     pub(crate) orphans: AtomicBool,
@@ -119,14 +133,11 @@ impl Signals {
         u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Whether running code must stop now (deadline passed, an evaluation stopped, orphaned
-    /// jobs running, disposed).
+    /// Whether running code must stop now (see `Inner::refresh_deadline`; or orphaned jobs
+    /// running, or disposed).
     pub(crate) fn should_interrupt(&self) -> bool {
         self.driver.poll_while_running();
-        if self.stop_pending.load(Ordering::Acquire) > 0
-            || self.orphans.load(Ordering::Acquire)
-            || self.disposed.load(Ordering::Acquire)
-        {
+        if self.orphans.load(Ordering::Acquire) || self.disposed.load(Ordering::Acquire) {
             return true;
         }
         let deadline = self.deadline_ns.load(Ordering::Acquire);
@@ -173,7 +184,6 @@ impl Sandbox {
         let signals = Arc::new(Signals {
             epoch: Instant::now(),
             deadline_ns: AtomicU64::new(u64::MAX),
-            stop_pending: AtomicUsize::new(0),
             orphans: AtomicBool::new(false),
             disposed: AtomicBool::new(false),
             driver: driver.clone(),
@@ -224,6 +234,8 @@ impl SandboxHandle for Sandbox {
                     deadline,
                     timeout,
                     stopped: false,
+                    started: false,
+                    on_start: options.on_start,
                 },
             );
             inner.refresh_deadline(&evals);
@@ -313,14 +325,30 @@ impl Inner {
         self.driver.schedule(self.clone());
     }
 
-    /// Recomputes the interrupt deadline from the live evaluations. Callers hold `evals`.
+    /// Recomputes when running code is interrupted: at the latest deadline of the live
+    /// evaluations whose script has started, at once if there is none but some evaluation is
+    /// in flight (whatever runs then is left over from stopped ones), never without any (the
+    /// turn sets its own bound then). Callers hold `evals`.
+    ///
+    /// Not at the earliest deadline: evaluations in flight together share the realm, and
+    /// nothing tells whose code is running. An interrupt ends whatever runs, and an async
+    /// function it ends never settles, so interrupting for one evaluation's deadline or abort
+    /// could leave another, whose code happened to be running, waiting for its own deadline
+    /// with nothing left to wake it. An evaluation whose deadline passes, or that is aborted,
+    /// still settles on time (the deadline timer stops it); code it left running goes on, as
+    /// one async function's busy loop holds up the others on an event loop, until no
+    /// evaluation is live.
     pub(crate) fn refresh_deadline(&self, evals: &HashMap<EvalId, EvalEntry>) {
-        let min = evals
+        let latest = evals
             .values()
-            .filter(|e| !e.stopped)
+            .filter(|e| !e.stopped && e.started)
             .map(|e| e.deadline)
-            .min();
-        let ns = min.map_or(u64::MAX, |d| self.signals.at(d));
+            .max();
+        let ns = match latest {
+            Some(d) => self.signals.at(d),
+            None if evals.is_empty() => u64::MAX,
+            None => 0,
+        };
         self.signals.deadline_ns.store(ns, Ordering::Release);
     }
 
@@ -334,7 +362,6 @@ impl Inner {
                 return;
             }
             entry.stopped = true;
-            self.signals.stop_pending.fetch_add(1, Ordering::AcqRel);
             let done = entry.done.take();
             self.refresh_deadline(&evals);
             done

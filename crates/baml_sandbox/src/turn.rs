@@ -23,7 +23,7 @@ use crate::error::SandboxError;
 use crate::host::{Done, Host};
 use crate::options::SandboxOptions;
 use crate::outbox::Outbox;
-use crate::sandbox::{lock, EvalId, Event, Inner, Signals};
+use crate::sandbox::{lock, EvalId, Event, Inner, OnStart, Signals};
 use crate::throw::is_uncatchable;
 use crate::value::Value;
 
@@ -104,7 +104,7 @@ impl State {
         };
         if let Err(message) = installed {
             let oom = inner.memory.hit.swap(false, Ordering::AcqRel);
-            state.destroy(&inner.driver);
+            state.destroy(&inner.driver, &inner.memory);
             return Err(if oom {
                 SandboxError::Memory {
                     limit_bytes: options.memory_limit_bytes as u64,
@@ -118,7 +118,13 @@ impl State {
 
     /// Frees the realm and runtime, after releasing every JS value Rust still holds (a value
     /// alive at `JS_FreeRuntime` trips QuickJS's leak assertion, which aborts the process).
-    pub(crate) fn destroy(self, driver: &Arc<dyn crate::driver::Driver>) {
+    ///
+    /// quickjs-ng's own out-of-memory paths can leak a reference too (the crash corpus found
+    /// one with async generators and promise chains near the limit): a runtime whose heap
+    /// refused an allocation and still holds objects once its realm is freed and collected is
+    /// not freed at all, but left behind (at most its limit in bytes, usually much less), since
+    /// freeing it would abort the process.
+    pub(crate) fn destroy(self, driver: &Arc<dyn crate::driver::Driver>, memory: &MemoryStats) {
         // Freeing runs finalizers and may check the stack: against this thread's stack.
         // SAFETY: the runtime is held by this thread.
         self.context.with(|ctx| unsafe {
@@ -133,8 +139,45 @@ impl State {
             store.clear();
         });
         drop(bridge);
-        // Dropping frees the realm, then the runtime (whose free collects the garbage).
-        drop(self);
+        let State {
+            bridge,
+            context,
+            runtime,
+        } = self;
+        drop(bridge);
+        // SAFETY: the runtime is held by this thread.
+        let rt = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
+        drop(context);
+        if memory.refusals.load(Ordering::Relaxed) > 0 && unsafe { still_holds_objects(rt) } {
+            LEFT_BEHIND.fetch_add(1, Ordering::Relaxed);
+            std::mem::forget(runtime);
+            return;
+        }
+        // Frees the runtime (whose free collects the garbage first).
+        drop(runtime);
+    }
+}
+
+/// Runtimes left behind because freeing them would have aborted (see `State::destroy`).
+pub(crate) static LEFT_BEHIND: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether a runtime whose realms are all freed still holds objects or functions after a
+/// collection (or jobs, whose values `JS_FreeRuntime` would release first: not counted, so a
+/// runtime with jobs left counts as holding objects).
+///
+/// # Safety
+/// `rt` must be a live runtime held by this thread, with no context left.
+unsafe fn still_holds_objects(rt: *mut qjs::JSRuntime) -> bool {
+    // SAFETY: the caller vouches for `rt`.
+    unsafe {
+        if qjs::JS_IsJobPending(rt) {
+            return true;
+        }
+        qjs::JS_RunGC(rt);
+        let mut usage: qjs::JSMemoryUsage = std::mem::zeroed();
+        qjs::JS_ComputeMemoryUsage(rt, &raw mut usage);
+        usage.obj_count > 0 || usage.js_func_count > 0
     }
 }
 
@@ -173,7 +216,7 @@ impl Inner {
         loop {
             if self.signals.disposed.load(Ordering::Acquire) {
                 if let Some(state) = guard.take() {
-                    state.destroy(&self.driver);
+                    state.destroy(&self.driver, &self.memory);
                 }
                 let _ = self.take_events();
                 self.scheduled.store(false, Ordering::Release);
@@ -329,7 +372,7 @@ impl Inner {
     /// With no evaluation in flight, a turn (host results arriving late) still gets a bound.
     fn set_turn_deadline(&self) {
         let evals = lock(&self.evals);
-        if evals.values().all(|e| e.stopped) {
+        if evals.is_empty() {
             let ns = self.signals.at(Instant::now() + self.timeout);
             self.signals.deadline_ns.store(ns, Ordering::Release);
         } else {
@@ -359,10 +402,6 @@ impl Inner {
         for id in &stopped {
             store.evals.remove(id);
         }
-        drop(store);
-        self.signals
-            .stop_pending
-            .fetch_sub(stopped.len(), Ordering::AcqRel);
     }
 
     /// Times out evaluations whose deadline passed.
@@ -392,12 +431,7 @@ impl Inner {
             let mut evals = lock(&self.evals);
             let entry = evals.remove(&id);
             self.refresh_deadline(&evals);
-            entry.and_then(|mut e| {
-                if e.stopped {
-                    self.signals.stop_pending.fetch_sub(1, Ordering::AcqRel);
-                }
-                e.done.take()
-            })
+            entry.and_then(|mut e| e.done.take())
         };
         bridge.store.borrow_mut().evals.remove(&id);
         if let Some(done) = done {
@@ -413,8 +447,20 @@ impl Inner {
         code: String,
         filename: Option<String>,
     ) -> bool {
-        if lock(&self.evals).get(&id).is_none_or(|e| e.stopped) {
-            return false;
+        let on_start = {
+            let mut evals = lock(&self.evals);
+            let on_start = match evals.get_mut(&id) {
+                Some(e) if !e.stopped => {
+                    e.started = true;
+                    e.on_start.take()
+                }
+                _ => return false,
+            };
+            self.refresh_deadline(&evals);
+            on_start
+        };
+        if let Some(OnStart(f)) = on_start {
+            f();
         }
         let filename = filename.unwrap_or_else(|| "<sandbox>".into());
         let raw = ctx.as_raw().as_ptr();

@@ -61,6 +61,7 @@ fn a_slow_consumer_gets_the_newest_partials_not_all_of_them() {
         EvalOptions {
             timeout: Some(Duration::from_secs(30)),
             filename: None,
+            on_start: None,
         },
         Box::new(move |r| {
             let _ = tx.send(r);

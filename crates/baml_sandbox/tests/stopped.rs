@@ -212,3 +212,66 @@ fn a_host_answer_arriving_at_a_full_heap_never_leaves_its_awaiter_hanging() {
         );
     }
 }
+
+#[test]
+fn stopping_one_evaluation_never_cuts_short_the_code_of_another() {
+    // Found by the sandbox fuzzer: the interrupt meant for A ended whatever code was running,
+    // here B's busy loop, and B's script (an async function ended by an uncatchable error)
+    // then never settled: B waited for its own deadline. Both ways A can stop.
+    for abort in [false, true] {
+        let (h, _, _) = holding();
+        let (a, a_rx) = h.start_id(
+            "await new Promise(() => {})",
+            Some(Duration::from_millis(100)),
+        );
+        let t0 = Instant::now();
+        let b = h.start(
+            "const t = Date.now(); while (Date.now() - t < 400) {} 'b done'",
+            Some(Duration::from_secs(5)),
+        );
+        if abort {
+            std::thread::sleep(Duration::from_millis(50));
+            h.sandbox.abort(a);
+        }
+        let a_result = a_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            matches!(
+                a_result,
+                Err(SandboxError::Aborted | SandboxError::Timeout { .. })
+            ),
+            "{a_result:?}"
+        );
+        assert_eq!(
+            b.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+            Value::String("b done".into()),
+            "abort: {abort}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    }
+}
+
+#[test]
+fn a_busy_loop_left_by_a_stopped_evaluation_ends_with_the_last_live_one() {
+    // A's loop outlives A (the realm is shared; nothing tells whose code runs) but not the
+    // evaluations beside it: once B times out too, the loop is interrupted.
+    let (h, _, _) = holding();
+    let t0 = Instant::now();
+    let a = h.start("for (;;) {}", Some(Duration::from_millis(100)));
+    let b = h.start(
+        "await new Promise(() => {})",
+        Some(Duration::from_millis(300)),
+    );
+    assert!(matches!(
+        a.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Err(SandboxError::Timeout { timeout_ms: 100 })
+    ));
+    assert!(
+        t0.elapsed() < Duration::from_millis(250),
+        "A settled on time"
+    );
+    assert!(matches!(
+        b.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Err(SandboxError::Timeout { timeout_ms: 300 })
+    ));
+    answers_quickly(&h);
+}

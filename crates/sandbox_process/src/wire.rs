@@ -103,6 +103,10 @@ pub enum FromWorker {
     Failed {
         error: SandboxError,
     },
+    /// Evaluation `id`'s script started running (the watchdog's view of what may run).
+    Started {
+        id: u64,
+    },
 }
 
 /// Why a frame could not be decoded.
@@ -263,6 +267,10 @@ impl Encoder {
             FromWorker::Memory { used } => {
                 b.push(6);
                 varint(b, *used);
+            }
+            FromWorker::Started { id } => {
+                b.push(8);
+                varint(b, *id);
             }
             FromWorker::Failed { error } => {
                 b.push(7);
@@ -833,6 +841,7 @@ pub fn decode_from_worker(payload: &[u8]) -> R<FromWorker> {
         7 => FromWorker::Failed {
             error: r.sandbox_error()?,
         },
+        8 => FromWorker::Started { id: r.varint()? },
         _ => return Err(WireError("bad message tag")),
     };
     r.end()?;

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use baml_sandbox::{
-    CallGuard, ConsoleLevel, ConsoleLine, Driver, EvalOptions, Host, Partial, Reply, Sandbox,
-    SandboxError, SandboxHandle, SandboxOptions, Task, TimerFn, TimerKey, Timers, Value,
+    CallGuard, ConsoleLevel, ConsoleLine, Driver, EvalOptions, Host, OnStart, Partial, Reply,
+    Sandbox, SandboxError, SandboxHandle, SandboxOptions, Task, TimerFn, TimerKey, Timers, Value,
 };
 
 use crate::wire::{self, Create, Encoder, FromWorker, ToWorker};
@@ -303,11 +303,17 @@ impl Shared {
                     return;
                 };
                 let weak = Arc::downgrade(self);
+                let started = Arc::downgrade(self);
                 let engine_id = sandbox.evaluate(
                     code,
                     EvalOptions {
                         timeout: Some(timeout),
                         filename,
+                        on_start: Some(OnStart(Arc::new(move || {
+                            if let Some(s) = started.upgrade() {
+                                s.send(&FromWorker::Started { id });
+                            }
+                        }))),
                     },
                     Box::new(move |result| {
                         if let Some(s) = weak.upgrade() {

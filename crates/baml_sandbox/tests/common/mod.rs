@@ -89,6 +89,7 @@ impl Harness {
             EvalOptions {
                 timeout,
                 filename: None,
+                on_start: None,
             },
             Box::new(move |r| {
                 let _ = tx.send(r);
