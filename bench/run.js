@@ -35,97 +35,169 @@ function measureSync(fn, opts) {
 }
 
 // ---- engines -------------------------------------------------------------------------------
+//
+// Each engine has `create()` (creation costs, measured on their own) and `latency()`, which
+// sets up one live context and returns `{ eval, host, close }`: `eval` runs `1+1` once, `host`
+// runs a script of 100 awaited host calls. The latency rows are measured interleaved: in each
+// round every engine runs one batch, in a rotating order, so that all of them see the same
+// machine (on a small VM whose idle CPUs halt, a thread hop costs anywhere from 10 to 90 µs
+// depending on what else runs; measured one engine after another, that noise decides the
+// ratios).
 
 /** baml-quickjs in one isolation mode ('process', the default, or 'thread'). */
 function oursSuite(isolation) {
-  return async () => {
-    const rt = BamlRuntime.fromFiles({})
-    // The constructor returns before a worker answers (process mode): creation as a user sees
-    // it, then creation up to a first answer.
-    const create = await measureSync(() => new BamlContext(rt, { isolation }).dispose(), { batch: 200 })
-    const firstEval = await measure(async () => {
-      const c = new BamlContext(rt, { isolation })
-      await c.evaluate('1')
-      c.dispose()
-    }, { batch: isolation === 'process' ? 20 : 200 })
-    const ctx = new BamlContext(rt, { isolation, hostFunctions: { f: () => 1 } })
-    const evalUs = await measure(() => ctx.evaluate('1+1'), { batch: 200 })
-    const host100 = await measure(() => ctx.evaluate('for (let i = 0; i < 100; i++) await f(); 1'), { batch: 5, samples: 11 })
-    ctx.dispose()
-    return { create, firstEval, eval: evalUs, host: host100 / 100 }
+  const rt = BamlRuntime.fromFiles({})
+  return {
+    async create() {
+      // The constructor returns before the runtime exists (it is created off Node's thread, in
+      // a worker process or on a sandbox thread): creation as Node's thread pays for it, then
+      // creation up to a first answer.
+      const create = await measureSync(() => new BamlContext(rt, { isolation }).dispose(), { batch: 200 })
+      const firstEval = await measure(async () => {
+        const c = new BamlContext(rt, { isolation })
+        await c.evaluate('1')
+        c.dispose()
+      }, { batch: isolation === 'process' ? 20 : 200 })
+      return { create, firstEval }
+    },
+    async latency() {
+      const ctx = new BamlContext(rt, { isolation, hostFunctions: { f: () => 1 } })
+      await ctx.evaluate('1')
+      return {
+        eval: () => ctx.evaluate('1+1'),
+        host: () => ctx.evaluate('for (let i = 0; i < 100; i++) await f(); 1'),
+        close: () => ctx.dispose(),
+      }
+    },
   }
 }
 
-async function qjsSuite() {
-  const QuickJS = await peers.qjs.getQuickJS() // the sync release variant
-  const create = await measureSync(() => QuickJS.newContext().dispose(), { batch: 200 })
-  const vm = QuickJS.newContext()
-  const evalUs = await measure(() => {
-    const r = vm.evalCode('1+1')
-    const h = vm.unwrapResult(r)
-    const v = vm.getNumber(h)
-    h.dispose()
-    return v
-  }, { batch: 500 })
-  const f = vm.newFunction('f', () => {
-    const d = vm.newPromise()
-    Promise.resolve().then(() => {
-      d.resolve(vm.newNumber(1))
-      d.dispose()
-      vm.runtime.executePendingJobs()
-    })
-    return d.handle
-  })
-  vm.setProp(vm.global, 'f', f)
-  f.dispose()
-  const host100 = await measure(async () => {
-    const p = vm.unwrapResult(vm.evalCode('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()'))
-    const settled = vm.resolvePromise(p)
-    p.dispose()
-    vm.runtime.executePendingJobs()
-    const r = await settled
-    vm.unwrapResult(r).dispose()
-  }, { batch: 5, samples: 11 })
-  vm.dispose()
-  const firstEval = await measureSync(() => {
-    const c = QuickJS.newContext()
-    c.unwrapResult(c.evalCode('1')).dispose()
-    c.dispose()
-  }, { batch: 200 })
-  return { create, firstEval, eval: evalUs, host: host100 / 100 }
+function qjsSuite() {
+  let QuickJS
+  const load = async () => (QuickJS = QuickJS || (await peers.qjs.getQuickJS())) // the sync release variant
+  return {
+    async create() {
+      await load()
+      const create = await measureSync(() => QuickJS.newContext().dispose(), { batch: 200 })
+      const firstEval = await measureSync(() => {
+        const c = QuickJS.newContext()
+        c.unwrapResult(c.evalCode('1')).dispose()
+        c.dispose()
+      }, { batch: 200 })
+      return { create, firstEval }
+    },
+    async latency() {
+      await load()
+      const vm = QuickJS.newContext()
+      const f = vm.newFunction('f', () => {
+        const d = vm.newPromise()
+        Promise.resolve().then(() => {
+          d.resolve(vm.newNumber(1))
+          d.dispose()
+          vm.runtime.executePendingJobs()
+        })
+        return d.handle
+      })
+      vm.setProp(vm.global, 'f', f)
+      f.dispose()
+      return {
+        eval: () => {
+          const r = vm.evalCode('1+1')
+          const h = vm.unwrapResult(r)
+          const v = vm.getNumber(h)
+          h.dispose()
+          return v
+        },
+        host: async () => {
+          const p = vm.unwrapResult(vm.evalCode('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()'))
+          const settled = vm.resolvePromise(p)
+          p.dispose()
+          vm.runtime.executePendingJobs()
+          const r = await settled
+          vm.unwrapResult(r).dispose()
+        },
+        close: () => vm.dispose(),
+      }
+    },
+  }
 }
 
-async function ivmSuite() {
+function ivmSuite() {
   const ivm = peers.ivm
-  const create = await measureSync(() => {
-    const iso = new ivm.Isolate({ memoryLimit: 64 })
-    iso.createContextSync()
-    iso.dispose()
-  }, { batch: 20, samples: 11 })
-  const iso = new ivm.Isolate({ memoryLimit: 64 })
-  const context = iso.createContextSync()
-  const evalUs = await measure(() => context.eval('1+1'), { batch: 200 })
-  await context.global.set('f', new ivm.Callback(() => 1, { async: true }))
-  const host100 = await measure(() => context.eval('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()', { promise: true }), { batch: 5, samples: 11 })
-  iso.dispose()
-  const firstEval = await measure(async () => {
-    const i = new ivm.Isolate({ memoryLimit: 64 })
-    const c = i.createContextSync()
-    await c.eval('1')
-    i.dispose()
-  }, { batch: 20, samples: 11 })
-  return { create, firstEval, eval: evalUs, host: host100 / 100 }
+  return {
+    async create() {
+      const create = await measureSync(() => {
+        const iso = new ivm.Isolate({ memoryLimit: 64 })
+        iso.createContextSync()
+        iso.dispose()
+      }, { batch: 20, samples: 11 })
+      const firstEval = await measure(async () => {
+        const i = new ivm.Isolate({ memoryLimit: 64 })
+        const c = i.createContextSync()
+        await c.eval('1')
+        i.dispose()
+      }, { batch: 20, samples: 11 })
+      return { create, firstEval }
+    },
+    async latency() {
+      const iso = new ivm.Isolate({ memoryLimit: 64 })
+      const context = iso.createContextSync()
+      await context.global.set('f', new ivm.Callback(() => 1, { async: true }))
+      return {
+        eval: () => context.eval('1+1'),
+        host: () => context.eval('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()', { promise: true }),
+        close: () => iso.dispose(),
+      }
+    },
+  }
 }
 
-async function nodeVmSuite() {
-  const create = await measureSync(() => nodeVm.createContext({}), { batch: 50, samples: 11 })
-  const ctx = nodeVm.createContext({ f: async () => 1 })
-  const script = new nodeVm.Script('1+1')
-  const evalUs = await measure(() => script.runInContext(ctx), { batch: 1000 })
-  const hostScript = new nodeVm.Script('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()')
-  const host100 = await measure(() => hostScript.runInContext(ctx), { batch: 5, samples: 11 })
-  const firstEval = await measureSync(() => nodeVm.runInContext('1', nodeVm.createContext({})), { batch: 50, samples: 11 })
-  return { create, firstEval, eval: evalUs, host: host100 / 100 }
+function nodeVmSuite() {
+  return {
+    async create() {
+      const create = await measureSync(() => nodeVm.createContext({}), { batch: 50, samples: 11 })
+      const firstEval = await measureSync(() => nodeVm.runInContext('1', nodeVm.createContext({})), { batch: 50, samples: 11 })
+      return { create, firstEval }
+    },
+    async latency() {
+      const ctx = nodeVm.createContext({ f: async () => 1 })
+      const script = new nodeVm.Script('1+1')
+      const hostScript = new nodeVm.Script('(async () => { for (let i = 0; i < 100; i++) await f(); return 1 })()')
+      return {
+        eval: () => script.runInContext(ctx),
+        host: () => hostScript.runInContext(ctx),
+        close: () => {},
+      }
+    },
+  }
+}
+
+/**
+ * The latency rows, interleaved (see above): `rounds` rounds, each running every engine's
+ * `eval` 200 times and its `host` script 5 times (500 host calls). Median µs per operation.
+ */
+async function latencies(engines, rounds = 21) {
+  const live = []
+  for (const e of engines) live.push(await e.latency())
+  const samples = live.map(() => ({ eval: [], host: [] }))
+  const batch = async (fn, n) => {
+    const t0 = now()
+    for (let i = 0; i < n; i++) await fn()
+    return Number(now() - t0) / 1000 / n
+  }
+  for (let round = 0; round < rounds + 2; round++) {
+    for (let k = 0; k < live.length; k++) {
+      const i = (k + round) % live.length
+      const ev = await batch(live[i].eval, 200)
+      const host = (await batch(live[i].host, 5)) / 100
+      if (round >= 2) {
+        samples[i].eval.push(ev)
+        samples[i].host.push(host)
+      }
+    }
+  }
+  for (const l of live) await l.close()
+  return samples.map((s) => ({ eval: median(s.eval), host: median(s.host) }))
 }
 
 /**
@@ -353,9 +425,9 @@ async function main() {
   const engines = [
     ['baml-quickjs (process)', oursSuite('process'), 'ours'],
     ['baml-quickjs (thread)', oursSuite('thread'), 'oursThread'],
-    ['quickjs-emscripten', peers.qjs && qjsSuite, 'qjs'],
-    ['isolated-vm', peers.ivm && ivmSuite, 'ivm'],
-    ['node:vm', nodeVmSuite, 'vm'],
+    ['quickjs-emscripten', peers.qjs && qjsSuite(), 'qjs'],
+    ['isolated-vm', peers.ivm && ivmSuite(), 'ivm'],
+    ['node:vm', nodeVmSuite(), 'vm'],
   ]
   const cols = []
   for (const [name, suite, key] of engines) {
@@ -363,11 +435,15 @@ async function main() {
       cols.push({ name, missing: true })
       continue
     }
-    process.stderr.write(`measuring ${name}...\n`)
-    const r = await suite()
+    process.stderr.write(`measuring ${name}: creation, memory...\n`)
+    const r = await suite.create()
     r.kb = perContextKb(key)
     cols.push({ name, ...r })
   }
+  process.stderr.write('measuring evaluate and host-call latency, all engines interleaved...\n')
+  const present = engines.map(([, suite], i) => [suite, cols[i]]).filter(([suite]) => suite)
+  const lat = await latencies(present.map(([suite]) => suite))
+  present.forEach(([, col], i) => Object.assign(col, lat[i]))
   const rows = [
     ['create + dispose a context', 'create', 'µs'],
     ['create, evaluate("1"), dispose', 'firstEval', 'µs'],

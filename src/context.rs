@@ -234,7 +234,7 @@ impl BamlContext {
         });
         let timeout = opts.timeout;
         let created: std::result::Result<Created, SandboxError> = match isolation {
-            Isolation::Thread => Sandbox::new(&opts, host, crate::sandbox_pool())
+            Isolation::Thread => Sandbox::spawn(opts, host, crate::sandbox_pool())
                 .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
             Isolation::Process => crate::spawner()
                 .map_err(|reason| SandboxError::Crashed { reason })

@@ -193,12 +193,30 @@ const cases = [
     check: rssBelow(512),
   },
   {
-    name: 'resources: the same 20 MB string as the argument of 50 concurrent BAML calls',
+    // The mock answers after 3 s: all 50 would be in flight at once, past the memory limit.
+    name: 'resources: the same 20 MB string as the argument of 50 concurrent slow BAML calls',
     baml: true,
-    code: "const s = 'y'.repeat(20e6); await Promise.all(Array.from({ length: 50 }, () => b.Summarize(s)))",
+    code: "const s = 'y'.repeat(20e6); await Promise.all(Array.from({ length: 50 }, () => b.Slow(s)))",
     expect: ['BAML_INVALID_ARGUMENT', 'SANDBOX_MEMORY', 'SANDBOX_ERROR:RangeError'],
     maxMs: 5000,
     check: rssBelow(512),
+  },
+  {
+    // The mock answers at once: whether calls overlap depends on timing (an answered call's
+    // arguments no longer count), so either outcome is right; memory must stay bounded. Node
+    // holds about six copies of a call's arguments while it renders and sends it (message,
+    // value, prompt, request body), and at most the memory limit's worth of arguments is in
+    // flight: a bound of 12 x 64 MiB leaves room for the allocator keeping freed pages.
+    name: 'resources: the same 20 MB string as the argument of 50 concurrent fast BAML calls',
+    baml: true,
+    code: "const s = 'y'.repeat(20e6); const r = await Promise.all(Array.from({ length: 50 }, () => b.Summarize(s))); ({ n: r.length, ok: r.every((x) => x === 'mock reply') })",
+    expect: ['value', 'BAML_INVALID_ARGUMENT', 'SANDBOX_MEMORY', 'SANDBOX_ERROR:RangeError'],
+    // Debug builds take about 200 ms per 20 MB call in process mode.
+    timeoutMs: 25000,
+    maxMs: 30000,
+    check: both(rssBelow(768), (r, ok) => {
+      if (r.attack?.ok) ok(r.attack.value?.json?.n === 50 && r.attack.value?.json?.ok === true, `50 mock replies, got ${JSON.stringify(r.attack.value)}`)
+    }),
   },
   forged('an Error with code BAML_HTTP, status_code and raw_output', "throw Object.assign(new Error('x'), { code: 'BAML_HTTP', status_code: 500, raw_output: 'x' })"),
   forged('a plain object { code: BAML_VALIDATION }', "throw { code: 'BAML_VALIDATION', raw_output: 'r', prompt: 'p' }"),

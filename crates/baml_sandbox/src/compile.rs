@@ -373,15 +373,18 @@ pub(crate) fn install(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
 
     // The four constructors, each reached from its prototype; `Function` is also a global,
     // and the prototype of the other three.
-    let kinds: [(&str, &str); 4] = [
-        ("Function", "(function () {})"),
-        ("AsyncFunction", "(async function () {})"),
-        ("GeneratorFunction", "(function* () {})"),
-        ("AsyncGeneratorFunction", "(async function* () {})"),
+    // One sample of each kind, compiled at once (compiling is most of what this costs).
+    let samples: rquickjs::Array =
+        ctx.eval("[function () {}, async function () {}, function* () {}, async function* () {}]")?;
+    let names = [
+        "Function",
+        "AsyncFunction",
+        "GeneratorFunction",
+        "AsyncGeneratorFunction",
     ];
     let mut function_wrapper: Option<Object> = None;
-    for (name, sample) in kinds {
-        let sample: Object = ctx.eval(sample)?;
+    for (index, name) in names.into_iter().enumerate() {
+        let sample: Object = samples.get(index)?;
         let Some(prototype) = sample.get_prototype() else {
             continue;
         };

@@ -148,6 +148,10 @@ impl Signals {
 pub(crate) struct Inner {
     pub(crate) driver: Arc<dyn Driver>,
     pub(crate) state: Mutex<Option<State>>,
+    /// What the first turn creates the runtime and realm from (see [`Sandbox::spawn`]).
+    pub(crate) setup: Mutex<Option<Setup>>,
+    /// Why the runtime could not be created: every evaluation rejects with it.
+    pub(crate) failure: Mutex<Option<SandboxError>>,
     events: Mutex<VecDeque<Event>>,
     /// A turn is scheduled or running; cleared by the turn, under the state lock, when it
     /// finds no more events. So at most one turn is ever queued or running.
@@ -160,6 +164,12 @@ pub(crate) struct Inner {
     pub(crate) max_stack: usize,
     /// The deadline timer armed now (see `Inner::arm`).
     pub(crate) armed: Mutex<Option<(Instant, TimerKey)>>,
+}
+
+/// A sandbox's runtime and realm, not created yet.
+pub(crate) struct Setup {
+    pub(crate) options: SandboxOptions,
+    pub(crate) host: Arc<dyn Host>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,29 +190,32 @@ impl Sandbox {
         driver: Arc<dyn Driver>,
     ) -> Result<Sandbox, SandboxError> {
         options.validate()?;
-        let memory = MemoryStats::new(options.memory_limit_bytes);
-        let signals = Arc::new(Signals {
-            epoch: Instant::now(),
-            deadline_ns: AtomicU64::new(u64::MAX),
-            orphans: AtomicBool::new(false),
-            disposed: AtomicBool::new(false),
-            driver: driver.clone(),
-        });
-        let inner = Arc::new(Inner {
-            driver,
-            state: Mutex::new(None),
-            events: Mutex::new(VecDeque::new()),
-            scheduled: AtomicBool::new(false),
-            evals: Mutex::new(HashMap::new()),
-            next_eval: AtomicU64::new(1),
-            signals: signals.clone(),
-            memory: memory.clone(),
-            timeout: options.timeout,
-            max_stack: options.max_stack_bytes,
-            armed: Mutex::new(None),
-        });
-        let state = State::new(options, &inner, host, memory, signals)?;
+        let inner = Inner::new(options, driver);
+        let state = State::new(
+            options,
+            &inner,
+            host,
+            inner.memory.clone(),
+            inner.signals.clone(),
+        )?;
         *lock(&inner.state) = Some(state);
+        Ok(Sandbox { inner })
+    }
+
+    /// Validates the options and returns at once: the runtime and realm are created by the
+    /// driver, ahead of the first evaluation (so an embedder's thread never runs QuickJS, even
+    /// to create it, and copying big `globals` in does not hold it). What only creation can
+    /// find out (globals that do not fit the memory limit) rejects every evaluation, as a
+    /// context in a worker process does.
+    pub fn spawn(
+        options: SandboxOptions,
+        host: Arc<dyn Host>,
+        driver: Arc<dyn Driver>,
+    ) -> Result<Sandbox, SandboxError> {
+        options.validate()?;
+        let inner = Inner::new(&options, driver);
+        *lock(&inner.setup) = Some(Setup { options, host });
+        inner.push(Event::Wake);
         Ok(Sandbox { inner })
     }
 
@@ -227,6 +240,13 @@ impl SandboxHandle for Sandbox {
         let deadline = Instant::now() + timeout;
         {
             let mut evals = lock(&inner.evals);
+            // Under the evaluations' lock, as the turn that records a failure drains them.
+            let failed = lock(&inner.failure).clone();
+            if let Some(error) = failed {
+                drop(evals);
+                done(Err(error));
+                return id;
+            }
             evals.insert(
                 id,
                 EvalEntry {
@@ -276,6 +296,32 @@ impl Drop for Sandbox {
 }
 
 impl Inner {
+    fn new(options: &SandboxOptions, driver: Arc<dyn Driver>) -> Arc<Inner> {
+        let memory = MemoryStats::new(options.memory_limit_bytes);
+        let signals = Arc::new(Signals {
+            epoch: Instant::now(),
+            deadline_ns: AtomicU64::new(u64::MAX),
+            orphans: AtomicBool::new(false),
+            disposed: AtomicBool::new(false),
+            driver: driver.clone(),
+        });
+        Arc::new(Inner {
+            driver,
+            state: Mutex::new(None),
+            setup: Mutex::new(None),
+            failure: Mutex::new(None),
+            events: Mutex::new(VecDeque::new()),
+            scheduled: AtomicBool::new(false),
+            evals: Mutex::new(HashMap::new()),
+            next_eval: AtomicU64::new(1),
+            signals,
+            memory,
+            timeout: options.timeout,
+            max_stack: options.max_stack_bytes,
+            armed: Mutex::new(None),
+        })
+    }
+
     pub(crate) fn push(self: &Arc<Self>, event: Event) {
         lock(&self.events).push_back(event);
         self.schedule();

@@ -65,14 +65,6 @@ impl State {
         // SAFETY: the context's runtime is `runtime`, which outlives the handler it owns.
         let raw_rt =
             context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) }) as usize;
-        let sig = signals.clone();
-        let heap = memory;
-        runtime.set_interrupt_handler(Some(Box::new(move || {
-            // SAFETY: QuickJS calls the handler between bytecodes, on the thread running the
-            // turn, with the runtime in a state it may collect in.
-            unsafe { crate::gc::maybe_collect(raw_rt as *mut qjs::JSRuntime, &heap) };
-            sig.should_interrupt()
-        })));
         // SAFETY: a fresh realm of the runtime this thread holds.
         if !context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) }) {
             return Err(SandboxError::Setup(
@@ -87,7 +79,7 @@ impl State {
             store: std::cell::RefCell::new(JsStore::default()),
             console: options.console,
             copy_budget: budget,
-            signals,
+            signals: signals.clone(),
             outbox: Outbox::new(budget),
             baml_budget: options.memory_limit_bytes / 3,
             baml_outbox: Outbox::new(options.memory_limit_bytes),
@@ -97,6 +89,16 @@ impl State {
                 .catch(&ctx)
                 .map_err(|e| e.to_string())
         });
+        // Set up only now: creation runs our own code alone, which must not be interrupted by
+        // the deadline of an evaluation queued meanwhile (see `Sandbox::spawn`).
+        let sig = signals;
+        let heap = memory;
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            // SAFETY: QuickJS calls the handler between bytecodes, on the thread running the
+            // turn, with the runtime in a state it may collect in.
+            unsafe { crate::gc::maybe_collect(raw_rt as *mut qjs::JSRuntime, &heap) };
+            sig.should_interrupt()
+        })));
         let state = State {
             bridge,
             context,
@@ -218,9 +220,18 @@ impl Inner {
                 if let Some(state) = guard.take() {
                     state.destroy(&self.driver, &self.memory);
                 }
+                if let Some(setup) = lock(&self.setup).take() {
+                    crate::value::drop_flat(Value::Object(setup.options.globals));
+                }
                 let _ = self.take_events();
                 self.scheduled.store(false, Ordering::Release);
                 return;
+            }
+            if guard.is_none() {
+                let setup = lock(&self.setup).take();
+                if let Some(setup) = setup {
+                    self.create(guard, setup);
+                }
             }
             let events = self.take_events();
             if events.is_empty() {
@@ -257,6 +268,36 @@ impl Inner {
                 });
             }
             self.arm_earliest();
+        }
+    }
+
+    /// Creates the runtime and realm of a sandbox made by `Sandbox::spawn`; a failure rejects
+    /// every evaluation, now and later.
+    fn create(self: &Arc<Self>, guard: &mut Option<State>, setup: crate::sandbox::Setup) {
+        let crate::sandbox::Setup { options, host } = setup;
+        let created = State::new(
+            &options,
+            self,
+            host,
+            self.memory.clone(),
+            self.signals.clone(),
+        );
+        crate::value::drop_flat(Value::Object(options.globals));
+        match created {
+            Ok(state) => *guard = Some(state),
+            Err(error) => {
+                let dones: Vec<Done> = {
+                    let mut evals = lock(&self.evals);
+                    *lock(&self.failure) = Some(error.clone());
+                    let dones = evals.values_mut().filter_map(|e| e.done.take()).collect();
+                    evals.clear();
+                    self.refresh_deadline(&evals);
+                    dones
+                };
+                for done in dones {
+                    done(Err(error.clone()));
+                }
+            }
         }
     }
 

@@ -51,6 +51,22 @@ impl Harness {
         Harness { sandbox, host }
     }
 
+    /// As `new`, but created the way the addon creates in-process contexts: `Sandbox::spawn`
+    /// returns at once and the runtime is created on the pool.
+    pub fn spawned(
+        options: SandboxOptions,
+        functions: Vec<(&str, HostFn)>,
+    ) -> Result<Harness, SandboxError> {
+        let mut options = options;
+        options.host_functions = functions.iter().map(|(n, _)| (*n).to_string()).collect();
+        let host = Arc::new(TestHost {
+            functions: functions.into_iter().map(|(_, f)| f).collect(),
+            ..Default::default()
+        });
+        let sandbox = Sandbox::spawn(options, host.clone(), pool())?;
+        Ok(Harness { sandbox, host })
+    }
+
     pub fn simple() -> Harness {
         Harness::new(SandboxOptions::default(), vec![])
     }
