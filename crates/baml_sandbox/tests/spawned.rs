@@ -69,7 +69,7 @@ fn disposing_before_creation_ends_rejects_with_disposed_and_leaves_nothing_runni
     let t0 = Instant::now();
     for i in 0..300 {
         let h = Harness::spawned(SandboxOptions::default(), vec![]).unwrap();
-        let rx = h.start("while (true) {}", Some(Duration::from_secs(60)));
+        let rx = h.start("while (true) {}", Some(Duration::from_mins(1)));
         if i % 2 == 0 {
             std::thread::yield_now();
         }
