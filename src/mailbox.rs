@@ -28,6 +28,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
 /// The longest a spin waits for a job.
 const MAX_SPIN: Duration = Duration::from_micros(60);
+/// How often a spin whose budget shrank runs for [`MAX_SPIN`] anyway (see `Mailbox::spin`).
+const PROBE_EVERY: u32 = 8;
 /// The longest one wake-up keeps Node's thread draining and spinning before it lets the event
 /// loop run (and schedules itself again if jobs are left).
 const MAX_DRAIN: Duration = Duration::from_millis(2);
@@ -65,6 +67,8 @@ pub(crate) struct Mailbox {
     spinning: AtomicBool,
     /// How long the next spin may last, in microseconds (adapted, see the module docs).
     spin_us: AtomicU32,
+    /// Spins since the last full-length one (see `spin`).
+    probe: AtomicU32,
     wake: Mutex<Option<Wake>>,
     /// `setImmediate` and a function that drains the mailbox: a drain that used up its time
     /// continues from the event loop's next turn, so timers and I/O run in between (calling
@@ -104,6 +108,7 @@ pub(crate) fn mailbox(env: &Env) -> Result<Arc<Mailbox>> {
         signalled: AtomicBool::new(false),
         spinning: AtomicBool::new(false),
         spin_us: AtomicU32::new(20),
+        probe: AtomicU32::new(0),
         wake: Mutex::new(None),
         later: Mutex::new(None),
         hot: Mutex::new(Vec::new()),
@@ -280,8 +285,13 @@ impl Mailbox {
         calls: bool,
         until: Instant,
     ) -> bool {
-        // A spin that stopped paying still looks for 2 µs, so its budget can grow again.
-        let budget = Duration::from_micros(u64::from(self.spin_us.load(Ordering::Relaxed)));
+        // A spin that stopped paying still looks for 2 µs, and one in PROBE_EVERY spins for
+        // the full MAX_SPIN: answers that take longer than the shrunk budget (a turn takes a
+        // few µs) would otherwise never be seen again, and the budget never grow back.
+        let mut budget = Duration::from_micros(u64::from(self.spin_us.load(Ordering::Relaxed)));
+        if budget < MAX_SPIN && self.probe.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0 {
+            budget = MAX_SPIN;
+        }
         let end = (Instant::now() + budget.max(Duration::from_micros(2))).min(until);
         self.spinning.store(true, Ordering::SeqCst);
         let mut found = false;
@@ -319,7 +329,9 @@ impl Mailbox {
         let max = u32::try_from(MAX_SPIN.as_micros()).unwrap_or(u32::MAX);
         let now = self.spin_us.load(Ordering::Relaxed);
         let next = if paid {
-            (now * 2 + 4).min(max)
+            // A spin that paid is worth repeating at full length: the answer came while it
+            // waited, and the next one usually takes as long.
+            max
         } else {
             now / 2
         };
