@@ -276,11 +276,24 @@ test.serial('a large result is copied to Node whole, without blocking Node for l
   const s = await measured(() => ctx.evaluate("'x'.repeat(16 * 1024 * 1024)"))
   t.is(s.value?.length, 16 * MiB)
   t.true(s.took < 3000, `${s.took} ms`)
-  const a = await measured(() => ctx.evaluate('Array.from({ length: 3e5 }, (_, i) => ({ i }))'))
-  t.is(a.value?.length, 3e5)
-  t.deepEqual(a.value?.[299999], { i: 299999 })
+  // 32,000 objects of one field: 64,001 values, just under the 65,536 a copy may hold.
+  const a = await measured(() => ctx.evaluate('Array.from({ length: 32000 }, (_, i) => ({ i }))'))
+  t.is(a.value?.length, 32000)
+  t.deepEqual(a.value?.[31999], { i: 31999 })
   t.true(a.took < 5000, `${a.took} ms`)
-  t.log(`16 MiB string: ${s.took.toFixed(0)} ms; 300,000 objects: ${a.took.toFixed(0)} ms, ${a.ticks} ticks`)
+  t.log(`16 MiB string: ${s.took.toFixed(0)} ms; 32,000 objects: ${a.took.toFixed(0)} ms, ${a.ticks} ticks`)
+  await usableAfter(t, ctx)
+})
+
+test.serial('a result of more values than one copy may hold is refused with SANDBOX_RESULT naming the limit', async (t) => {
+  const ctx = new BamlContext(rt, { memoryLimitBytes: 64 * MiB, timeoutMs: 10000 })
+  t.teardown(() => ctx.dispose())
+  // 33,000 objects of one field: 66,001 values. The same data as JSON text is one value.
+  const a = await measured(() => ctx.evaluate('Array.from({ length: 33000 }, (_, i) => ({ i }))'))
+  failsWith(t, a, 'SANDBOX_RESULT')
+  t.regex(a.error?.message ?? '', /more than 65536 values/)
+  const text = await measured(() => ctx.evaluate('JSON.stringify(Array.from({ length: 33000 }, (_, i) => ({ i })))'))
+  t.is(JSON.parse(text.value).length, 33000)
   await usableAfter(t, ctx)
 })
 

@@ -14,7 +14,7 @@ use napi_derive::napi;
 
 use crate::abort::{self, Listener};
 use crate::baml_calls::{BamlBinding, UsageCounters};
-use crate::convert::{from_node, to_node};
+use crate::convert::{from_node, prepare, to_node, Prepared};
 use crate::errors::{failure, js_number, sandbox_error, throw, throw_invalid, JsErr};
 use crate::host::{HostFn, NodeFunctions, NodeHost};
 use crate::mailbox::{mailbox, Job, Mailbox, SpinSource};
@@ -151,10 +151,12 @@ fn read_config(
     }
     let limit = opts.memory_limit_bytes;
     let mut total: u64 = 0;
+    // All globals together hold at most MAX_COPY_VALUES values.
+    let mut values = 0;
     if let Some(globals) = &o.globals {
         for (key, value) in entries(env, globals, "globals")? {
             let path = baml_sandbox::push_path("globals", &key);
-            match from_node(env, &value, &path, limit) {
+            match from_node(env, &value, &path, limit, &mut values) {
                 Ok(v) => {
                     total = total.saturating_add(footprint(&v));
                     opts.globals.push((key, v));
@@ -335,6 +337,8 @@ impl BamlContext {
             code,
             eval,
             Box::new(move |result| {
+                // Readied here, off Node's thread (see `convert::prepare`).
+                let result = result.map(prepare);
                 let job_mailbox = mailbox.clone();
                 mailbox.post(Job::Settle(Box::new(move |env| {
                     settle(env, deferred, result, &baml);
@@ -411,13 +415,12 @@ impl BamlContext {
 fn settle(
     env: &Env,
     deferred: Deferred,
-    result: std::result::Result<Value, SandboxError>,
+    result: std::result::Result<Prepared, SandboxError>,
     baml: &BamlBinding,
 ) {
     let outcome = match result {
         Ok(v) => {
-            let built = to_node(env, &v);
-            baml_sandbox::drop_flat(v);
+            let built = to_node(env, v);
             match built {
                 Ok(js) => {
                     deferred.resolve(env, &js);

@@ -22,26 +22,60 @@ pub(crate) struct CopyError {
 const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
 const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
 
+/// Where a value sits in the copy, rendered only for an error (a copy of a million values
+/// would otherwise build a million path strings).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Index(&'a Path<'a>, u32),
+    Key(&'a Path<'a>, &'a str),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root(root) => (*root).to_owned(),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+            Path::Key(parent, key) => push_path(&parent.render(), key),
+        }
+    }
+
+    /// This path and its parents, the root first.
+    fn chain(&self) -> Vec<Path<'_>> {
+        let mut out = vec![*self];
+        let mut at = *self;
+        while let Path::Index(parent, _) | Path::Key(parent, _) = at {
+            out.push(*parent);
+            at = *parent;
+        }
+        out.reverse();
+        out
+    }
+}
+
 struct Copier<'env> {
     env: &'env Env,
+    /// The objects being copied, outermost first (one per level of the current path).
     ancestors: Vec<Object<'env>>,
     left: u64,
     budget: u64,
     /// No string longer than this can fit in the sandbox at all.
     longest: u64,
+    /// Values copied so far (see `baml_sandbox::MAX_COPY_VALUES`).
+    values: usize,
 }
 
-fn fail(path: &str, reason: impl Into<String>) -> CopyError {
+fn fail(path: &Path<'_>, reason: impl Into<String>) -> CopyError {
     CopyError {
-        path: path.to_owned(),
+        path: path.render(),
         reason: reason.into(),
     }
 }
 
 impl Copier<'_> {
-    fn charge(&mut self, path: &str, bytes: u64) -> std::result::Result<(), CopyError> {
+    fn charge(&mut self, path: &Path<'_>, bytes: u64) -> std::result::Result<(), CopyError> {
         if bytes > self.left {
-            return Err(fail(
+            return Err(self.limit(
                 path,
                 format!(
                     "the copy would take more than {} bytes (4 times the sandbox's memory limit)",
@@ -52,16 +86,56 @@ impl Copier<'_> {
         self.left -= bytes;
         Ok(())
     }
+
+    /// Counts one value against `MAX_COPY_VALUES`.
+    fn count(&mut self, path: &Path<'_>) -> std::result::Result<(), CopyError> {
+        self.values += 1;
+        if self.values > baml_sandbox::MAX_COPY_VALUES {
+            return Err(self.limit(
+                path,
+                format!(
+                    "the copy would hold more than {} values",
+                    baml_sandbox::MAX_COPY_VALUES
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A limit reached at `path`: reported as a cycle if the objects above it repeat (cycles
+    /// are found here, when a copy has to stop anyway, not by comparing every object with all
+    /// of its ancestors as it is copied: a cyclic value always ends here, at the depth limit
+    /// if nothing else stops it first).
+    fn limit(&self, path: &Path<'_>, reason: String) -> CopyError {
+        self.cycle(path).unwrap_or_else(|| fail(path, reason))
+    }
+
+    /// The first object of the current path that is also one of its own ancestors, as a
+    /// "cyclic reference" at its path.
+    fn cycle(&self, path: &Path<'_>) -> Option<CopyError> {
+        let chain = path.chain();
+        for (j, later) in self.ancestors.iter().enumerate() {
+            for earlier in &self.ancestors[..j] {
+                if self.env.strict_equals(*earlier, *later).unwrap_or(false) {
+                    let at = chain.get(j).copied().unwrap_or(*path);
+                    return Some(fail(&at, "cyclic reference"));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Copies a Node value (globals, host-function results) into a `Value` for a sandbox with
-/// memory limit `limit`: at most its copy budget in all (see the module docs), and no string
-/// longer than the limit itself (measured before it is copied).
+/// memory limit `limit`: at most its copy budget in all (see the module docs), at most
+/// `MAX_COPY_VALUES` values with the `values` copied before it in the same group (counted up
+/// here), and no string longer than the limit itself (measured before it is copied).
 pub(crate) fn from_node<'env>(
     env: &'env Env,
     v: &Unknown<'env>,
     path: &str,
     limit: usize,
+    values: &mut usize,
 ) -> std::result::Result<Value, CopyError> {
     let budget = baml_sandbox::copy_budget(limit) as u64;
     let mut copier = Copier {
@@ -70,9 +144,17 @@ pub(crate) fn from_node<'env>(
         left: budget,
         budget,
         longest: limit as u64,
+        values: *values,
     };
-    copier.charge(path, VALUE_BYTES)?;
-    from_rec(&mut copier, v, path, 0)
+    let root = Path::Root(path);
+    let out = copier.charge(&root, VALUE_BYTES).and_then(|()| {
+        let t = v
+            .get_type()
+            .map_err(|e| fail(&root, format!("it cannot be read: {}", failure(env, &e))))?;
+        from_rec(&mut copier, v, t, &root, 0)
+    });
+    *values = copier.values;
+    out
 }
 
 fn text(s: JsString<'_>) -> Result<String> {
@@ -83,15 +165,32 @@ fn skipped(t: ValueType) -> bool {
     matches!(t, ValueType::Function | ValueType::Symbol)
 }
 
+/// Runs `f` in a handle scope of its own: the handles a copy creates for one element are
+/// released with it, not kept (and scanned by every garbage collection) until the copy ends.
+fn scoped<T>(
+    env: &Env,
+    path: &Path<'_>,
+    f: impl FnOnce() -> std::result::Result<T, CopyError>,
+) -> std::result::Result<T, CopyError> {
+    env.run_in_scope(|| Ok(f())).unwrap_or_else(|e| {
+        Err(fail(
+            path,
+            format!("it cannot be read: {}", failure(env, &e)),
+        ))
+    })
+}
+
+/// Copies `v`, whose type the caller read (`t`).
 fn from_rec<'env>(
     copier: &mut Copier<'env>,
     v: &Unknown<'env>,
-    path: &str,
+    t: ValueType,
+    path: &Path<'_>,
     depth: usize,
 ) -> std::result::Result<Value, CopyError> {
     let env = copier.env;
     let unreadable = |e: Error| fail(path, format!("it cannot be read: {}", failure(env, &e)));
-    let t = v.get_type().map_err(unreadable)?;
+    copier.count(path)?;
     Ok(match t {
         ValueType::Undefined | ValueType::Function | ValueType::Symbol => Value::Undefined,
         ValueType::Null => Value::Null,
@@ -125,28 +224,27 @@ fn from_rec<'env>(
         }
         ValueType::BigInt => return Err(fail(path, "BigInt values cannot be copied")),
         ValueType::Object => {
-            if depth >= MAX_DEPTH {
-                return Err(fail(path, format!("nested deeper than {MAX_DEPTH} levels")));
-            }
             let obj = v.coerce_to_object().map_err(unreadable)?;
-            for a in &copier.ancestors {
-                if copier.env.strict_equals(*a, obj).map_err(unreadable)? {
-                    return Err(fail(path, "cyclic reference"));
-                }
+            if depth >= MAX_DEPTH {
+                copier.ancestors.push(obj);
+                let error = copier.limit(path, format!("nested deeper than {MAX_DEPTH} levels"));
+                copier.ancestors.pop();
+                return Err(error);
             }
-            if v.is_date().map_err(unreadable)? {
+            let array = v.is_array().map_err(unreadable)?;
+            if !array && v.is_date().map_err(unreadable)? {
                 // SAFETY-free: the value was just checked to be a Date.
                 let date = JsDate::from_unknown(*v).map_err(unreadable)?;
                 return Ok(Value::Date(date.value_of().map_err(unreadable)?));
             }
             copier.ancestors.push(obj);
-            let out = if v.is_array().map_err(unreadable)? {
-                copy_array(copier, &obj, path, depth)?
+            let out = if array {
+                copy_array(copier, &obj, path, depth)
             } else {
-                copy_object(copier, &obj, path, depth)?
+                copy_object(copier, &obj, path, depth)
             };
             copier.ancestors.pop();
-            out
+            out?
         }
         _ => return Err(fail(path, "this kind of value cannot be copied")),
     })
@@ -155,7 +253,7 @@ fn from_rec<'env>(
 fn copy_array<'env>(
     copier: &mut Copier<'env>,
     arr: &Object<'env>,
-    path: &str,
+    path: &Path<'_>,
     depth: usize,
 ) -> std::result::Result<Value, CopyError> {
     let len = arr.get_array_length().map_err(|e| {
@@ -167,22 +265,27 @@ fn copy_array<'env>(
     // Every element takes a slot, holes included: charge them all before reading any.
     copier.charge(path, u64::from(len) * VALUE_BYTES)?;
     let mut items = Vec::with_capacity(len.min(1 << 16) as usize);
+    let env = copier.env;
     for i in 0..len {
-        let item_path = format!("{path}[{i}]");
-        let item: Unknown = arr.get_element(i).map_err(|e| {
-            fail(
-                &item_path,
-                format!("reading it threw: {}", failure(copier.env, &e)),
-            )
+        let item_path = Path::Index(path, i);
+        let item = scoped(env, &item_path, || {
+            let item: Unknown = arr.get_element(i).map_err(|e| {
+                fail(
+                    &item_path,
+                    format!("reading it threw: {}", failure(env, &e)),
+                )
+            })?;
+            let t = item
+                .get_type()
+                .map_err(|e| fail(&item_path, failure(env, &e)))?;
+            if skipped(t) {
+                copier.count(&item_path)?;
+                Ok(Value::Null)
+            } else {
+                from_rec(copier, &item, t, &item_path, depth + 1)
+            }
         })?;
-        let t = item
-            .get_type()
-            .map_err(|e| fail(&item_path, failure(copier.env, &e)))?;
-        items.push(if skipped(t) {
-            Value::Null
-        } else {
-            from_rec(copier, &item, &item_path, depth + 1)?
-        });
+        items.push(item);
     }
     Ok(Value::Array(items))
 }
@@ -190,9 +293,10 @@ fn copy_array<'env>(
 fn copy_object<'env>(
     copier: &mut Copier<'env>,
     obj: &Object<'env>,
-    path: &str,
+    path: &Path<'_>,
     depth: usize,
 ) -> std::result::Result<Value, CopyError> {
+    let env = copier.env;
     let keys = obj
         .get_all_property_names(
             KeyCollectionMode::OwnOnly,
@@ -202,45 +306,46 @@ fn copy_object<'env>(
         .map_err(|e| {
             fail(
                 path,
-                format!("its keys cannot be listed: {}", failure(copier.env, &e)),
+                format!("its keys cannot be listed: {}", failure(env, &e)),
             )
         })?;
     let count = keys
         .get_array_length()
-        .map_err(|e| fail(path, failure(copier.env, &e)))?;
+        .map_err(|e| fail(path, failure(env, &e)))?;
     copier.charge(path, u64::from(count) * PROP_BYTES)?;
     let mut props = Vec::with_capacity(count.min(1 << 16) as usize);
     for i in 0..count {
-        let key: Unknown = keys
-            .get_element(i)
-            .map_err(|e| fail(path, failure(copier.env, &e)))?;
-        if key
-            .get_type()
-            .map_err(|e| fail(path, failure(copier.env, &e)))?
-            != ValueType::String
-        {
-            continue; // a symbol
-        }
-        let key = key
-            .coerce_to_string()
-            .map_err(|e| fail(path, failure(copier.env, &e)))?;
-        let name = text(key).map_err(|e| fail(path, failure(copier.env, &e)))?;
-        let item_path = push_path(path, &name);
-        copier.charge(&item_path, name.len() as u64)?;
-        let item: Unknown = obj.get_property(key).map_err(|e| {
-            fail(
-                &item_path,
-                format!("reading it threw: {}", failure(copier.env, &e)),
-            )
+        let prop = scoped(env, path, || {
+            let key: Unknown = keys
+                .get_element(i)
+                .map_err(|e| fail(path, failure(env, &e)))?;
+            if key.get_type().map_err(|e| fail(path, failure(env, &e)))? != ValueType::String {
+                return Ok(None); // a symbol
+            }
+            let key = key
+                .coerce_to_string()
+                .map_err(|e| fail(path, failure(env, &e)))?;
+            let name = text(key).map_err(|e| fail(path, failure(env, &e)))?;
+            let item_path = Path::Key(path, &name);
+            copier.charge(&item_path, name.len() as u64)?;
+            let item: Unknown = obj.get_property(key).map_err(|e| {
+                fail(
+                    &item_path,
+                    format!("reading it threw: {}", failure(env, &e)),
+                )
+            })?;
+            let t = item
+                .get_type()
+                .map_err(|e| fail(&item_path, failure(env, &e)))?;
+            if skipped(t) {
+                return Ok(None);
+            }
+            let child = from_rec(copier, &item, t, &item_path, depth + 1)?;
+            Ok(Some((name, child)))
         })?;
-        let t = item
-            .get_type()
-            .map_err(|e| fail(&item_path, failure(copier.env, &e)))?;
-        if skipped(t) {
-            continue;
+        if let Some(prop) = prop {
+            props.push(prop);
         }
-        let child = from_rec(copier, &item, &item_path, depth + 1)?;
-        props.push((name, child));
     }
     Ok(Value::Object(props))
 }
@@ -256,12 +361,38 @@ const JSON_VALUES: usize = 512;
 /// (a result of shared subtrees, `x = [x, x]` repeated, expands to that within the copy
 /// budget). What JSON cannot hold (`undefined`, NaN, the infinities, -0, dates) is written as
 /// `null` and patched in afterwards by path.
-pub(crate) fn to_node<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
-    if at_least(v, JSON_VALUES) {
-        via_json(env, v)
-    } else {
-        direct(env, v)
+pub(crate) fn to_node(env: &Env, v: Prepared) -> Result<Unknown<'_>> {
+    match v {
+        Prepared::Direct(v) => direct(env, &v),
+        Prepared::Json(text) => revive(env, text),
     }
+}
+
+/// A copy on its way to Node's thread, made ready by the thread that produced it (see
+/// [`prepare`]).
+pub(crate) enum Prepared {
+    /// Few values (freed on Node's thread, cheaply): built with one N-API call each.
+    Direct(Value),
+    /// Many: the JSON text `REVIVE` parses, written (and the copy freed) off Node's thread.
+    Json(String),
+}
+
+/// Readies `v` for [`to_node`]: runs on the thread that hands it to Node (a sandbox thread or
+/// the I/O thread reading a worker process), so that writing the JSON text of a big copy and
+/// freeing the copy never hold Node's thread.
+pub(crate) fn prepare(v: Value) -> Prepared {
+    if !at_least(&v, JSON_VALUES) {
+        return Prepared::Direct(v);
+    }
+    let mut w = JsonWriter::default();
+    w.text.push('[');
+    w.value(&v);
+    let mut text = w.text;
+    text.push_str(",[");
+    text.push_str(&w.groups);
+    text.push_str("]]");
+    baml_sandbox::drop_flat(v);
+    Prepared::Json(text)
 }
 
 /// Whether `v` holds at least `n` values (itself included).
@@ -316,14 +447,7 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-fn via_json<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
-    let mut w = JsonWriter::default();
-    w.text.push('[');
-    w.value(v);
-    let mut text = w.text;
-    text.push_str(",[");
-    text.push_str(&w.groups);
-    text.push_str("]]");
+fn revive(env: &Env, text: String) -> Result<Unknown<'_>> {
     let key = env.raw() as usize;
     let cached = REVIVER.with(|r| {
         r.borrow()

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::JsError;
 
 use crate::baml_calls::BamlBinding;
-use crate::convert::{from_node, to_node};
+use crate::convert::{from_node, prepare, to_node, Prepared};
 use crate::errors::message_of;
 use crate::mailbox::{Job, Mailbox};
 
@@ -71,9 +71,10 @@ impl Host for NodeHost {
         }
         let functions = self.functions.clone();
         let budget = self.memory_limit;
+        // Readied here, off Node's thread (see `convert::prepare`).
+        let args: Vec<Prepared> = args.into_iter().map(prepare).collect();
         self.mailbox.post(Job::Call(Box::new(move |env| {
-            run_host_function(env, &functions, index, &args, reply, budget);
-            baml_sandbox::drop_flat(Value::Array(args));
+            run_host_function(env, &functions, index, args, reply, budget);
         })));
     }
 
@@ -105,7 +106,7 @@ impl Host for NodeHost {
 }
 
 fn copy_result(env: &Env, v: &Unknown<'_>, budget: usize) -> std::result::Result<Value, HostError> {
-    from_node(env, v, "result", budget).map_err(|e| {
+    from_node(env, v, "result", budget, &mut 0).map_err(|e| {
         HostError::from(format!(
             "host function {} cannot be copied into the sandbox: {}",
             e.path, e.reason
@@ -118,7 +119,7 @@ fn run_host_function(
     env: &Env,
     functions: &NodeFunctions,
     index: usize,
-    args: &[Value],
+    args: Vec<Prepared>,
     reply: Reply,
     budget: usize,
 ) {

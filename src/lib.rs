@@ -35,11 +35,14 @@ pub use runtime::BamlRuntime;
 #[napi_derive::module_init]
 fn init() {
     // BAML calls (HTTP, parsing) run here; sandboxed code never does.
-    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("baml-quickjs-io")
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("BAML_QUICKJS_IO_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
     {
+        builder.worker_threads(n);
+    }
+    if let Ok(rt) = builder.enable_all().thread_name("baml-quickjs-io").build() {
         napi::bindgen_prelude::create_custom_tokio_runtime(rt);
     }
 }

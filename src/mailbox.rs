@@ -8,8 +8,10 @@
 //! - Waking a sleeping thread costs tens of microseconds on small VMs whose idle CPUs halt, so
 //!   Node's thread spins a little where an answer is likely to come at once: right after it
 //!   starts an evaluation (`spin_for`), and after it drained jobs (a host function's answer is
-//!   usually followed by the sandbox's next call). How long it spins adapts: spins that find
-//!   nothing shrink the next one to zero, spins that pay grow it. A spin never runs longer
+//!   usually followed by the sandbox's next call). Whether it spins adapts: while more than a
+//!   third of recent spins found a job, spins run their full length; past that, only one in
+//!   [`PROBE_EVERY`] does (so a context whose evaluations take long costs no spinning, and one
+//!   whose answers come back quickly again is noticed). A spin never runs longer
 //!   than [`MAX_SPIN`], and one drain never holds Node's thread longer than [`MAX_DRAIN`].
 //! - Jobs that run user JavaScript (host functions, `onConsole`, `onPartial`) run only from the
 //!   event loop, never inside a call into the addon: a spin inside `evaluate()` runs
@@ -28,8 +30,13 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
 /// The longest a spin waits for a job.
 const MAX_SPIN: Duration = Duration::from_micros(60);
-/// How often a spin whose budget shrank runs for [`MAX_SPIN`] anyway (see `Mailbox::spin`).
+/// How often a spin runs for [`MAX_SPIN`] when spinning has not been paying (see
+/// `Mailbox::spin`).
 const PROBE_EVERY: u32 = 8;
+/// What a spin that found a job adds to the score (one that did not takes one off).
+const HIT: u32 = 2;
+/// The highest score: after a run of spins that paid, this many misses in a row stop spinning.
+const MAX_SCORE: u32 = 8;
 /// The longest one wake-up keeps Node's thread draining and spinning before it lets the event
 /// loop run (and schedules itself again if jobs are left).
 const MAX_DRAIN: Duration = Duration::from_millis(2);
@@ -65,8 +72,10 @@ pub(crate) struct Mailbox {
     signalled: AtomicBool,
     /// Node's thread is spinning on this mailbox: it sees new jobs without a wake-up.
     spinning: AtomicBool,
-    /// How long the next spin may last, in microseconds (adapted, see the module docs).
-    spin_us: AtomicU32,
+    /// Whether spinning pays lately: up by [`HIT`] for a spin that found a job, down by one
+    /// for one that did not, within 0..=[`MAX_SCORE`]. Spins run their full length while it
+    /// is above zero, that is while more than a third of them pay (see `spin`).
+    score: AtomicU32,
     /// Spins since the last full-length one (see `spin`).
     probe: AtomicU32,
     wake: Mutex<Option<Wake>>,
@@ -107,7 +116,7 @@ pub(crate) fn mailbox(env: &Env) -> Result<Arc<Mailbox>> {
         queue: Mutex::new(VecDeque::new()),
         signalled: AtomicBool::new(false),
         spinning: AtomicBool::new(false),
-        spin_us: AtomicU32::new(20),
+        score: AtomicU32::new(MAX_SCORE),
         probe: AtomicU32::new(0),
         wake: Mutex::new(None),
         later: Mutex::new(None),
@@ -286,12 +295,17 @@ impl Mailbox {
         until: Instant,
     ) -> bool {
         // A spin that stopped paying still looks for 2 µs, and one in PROBE_EVERY spins for
-        // the full MAX_SPIN: answers that take longer than the shrunk budget (a turn takes a
-        // few µs) would otherwise never be seen again, and the budget never grow back.
-        let mut budget = Duration::from_micros(u64::from(self.spin_us.load(Ordering::Relaxed)));
-        if budget < MAX_SPIN && self.probe.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0 {
-            budget = MAX_SPIN;
-        }
+        // the full MAX_SPIN, so that the score can rise again when answers come back quickly.
+        let budget = if self.score.load(Ordering::Relaxed) > 0
+            || self
+                .probe
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(PROBE_EVERY)
+        {
+            MAX_SPIN
+        } else {
+            Duration::ZERO
+        };
         let end = (Instant::now() + budget.max(Duration::from_micros(2))).min(until);
         self.spinning.store(true, Ordering::SeqCst);
         let mut found = false;
@@ -326,16 +340,13 @@ impl Mailbox {
     }
 
     fn adapt(&self, paid: bool) {
-        let max = u32::try_from(MAX_SPIN.as_micros()).unwrap_or(u32::MAX);
-        let now = self.spin_us.load(Ordering::Relaxed);
+        let now = self.score.load(Ordering::Relaxed);
         let next = if paid {
-            // A spin that paid is worth repeating at full length: the answer came while it
-            // waited, and the next one usually takes as long.
-            max
+            (now + HIT).min(MAX_SCORE)
         } else {
-            now / 2
+            now.saturating_sub(1)
         };
-        self.spin_us.store(next, Ordering::Relaxed);
+        self.score.store(next, Ordering::Relaxed);
     }
 
     /// Spins on Node's thread inside a call into the addon (after starting an evaluation),

@@ -99,6 +99,53 @@ const cases = [
       if (r.attack?.ok) refusedInside(r, ok)
     }),
   },
+  // Copies of many small values: the byte budget alone let millions through, and Node's
+  // thread built or read each (seconds, found by the sandbox fuzzer with a host function that
+  // echoes its argument). One copy holds at most MAX_COPY_VALUES values.
+  {
+    name: 'resources: a host function returning a tree of two million values (shared subtrees, built in Node)',
+    hostFunctions: () => {
+      let t = [1]
+      for (let i = 0; i < 20; i++) t = [t, t]
+      return { tree: () => t }
+    },
+    code: `try { const t = await tree(); 'copied ' + typeof t } catch (e) { 'rejected: ' + e.name + ': ' + e.message }`,
+    expect: ['value'],
+    maxMs: 2000,
+    check: both(refusedInside, (r, ok) => ok(/more than \d+ values/.test(r.attack?.value?.json), `the refusal names the limit: ${r.attack?.value?.json}`)),
+  },
+  {
+    name: 'resources: a tree of two million values (shared subtrees) as a host-function argument',
+    hostFunctions: () => ({ echo: (...a) => a[0] }),
+    code: `let x = [1]; for (let i = 0; i < 20; i++) x = [x, x]; try { await echo(x); 'copied' } catch (e) { 'rejected: ' + e.name + ': ' + e.message }`,
+    expect: ['value'],
+    maxMs: 2000,
+    check: both(refusedInside, (r, ok) => ok(/^rejected: RangeError: .*more than \d+ values/.test(r.attack?.value?.json), `a RangeError naming the limit: ${r.attack?.value?.json}`)),
+  },
+  {
+    name: 'resources: a tree of two million values (shared subtrees) as the result of evaluate()',
+    code: `let x = [1]; for (let i = 0; i < 20; i++) x = [x, x]; x`,
+    expect: ['SANDBOX_RESULT'],
+    maxMs: 2000,
+  },
+  {
+    // Under the limit: copied both ways, and Node's loop keeps ticking between the copies.
+    name: 'resources: a host function echoing 5,000 records (25,001 values), five times',
+    hostFunctions: () => ({ echo: (...a) => a[0] }),
+    code: `const rows = Array.from({ length: 5000 }, (_, i) => ({ id: i, name: 'n' + i, ok: true, at: null }));
+      let n = 0; for (let i = 0; i < 5; i++) { const back = await echo(rows); if (back.length === 5000 && back[4999].name === 'n4999') n++ } n`,
+    expect: ['value'],
+    maxMs: 5000,
+    check: (r, ok) => ok(r.attack?.value?.json === 5, `five round trips, got ${JSON.stringify(r.attack?.value)}`),
+  },
+  {
+    name: 'resources: many arguments under the limit each, over it together',
+    hostFunctions: () => ({ echo: (...a) => a.length }),
+    code: `const big = Array.from({ length: 50000 }, (_, i) => i); try { await echo(big, big, big, big, big); 'copied' } catch (e) { 'rejected: ' + e.name + ': ' + e.message }`,
+    expect: ['value'],
+    maxMs: 2000,
+    check: both(refusedInside, (r, ok) => ok(/^rejected: RangeError: .*more than \d+ values/.test(r.attack?.value?.json), `a RangeError naming the limit: ${r.attack?.value?.json}`)),
+  },
   {
     name: 'resources: a sparse array of length 2^32 - 1 as the result of evaluate()',
     code: `${SPARSE}; a`,

@@ -28,7 +28,10 @@ fn main() {
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::new(&options, Arc::new(NoHost), pool).unwrap();
-    for (code, per) in [("1+1", 1.0), ("for (let i = 0; i < 100; i++) await f(); 1", 100.0)] {
+    for (code, per) in [
+        ("1+1", 1.0),
+        ("for (let i = 0; i < 100; i++) await f(); 1", 100.0),
+    ] {
         let mut times = Vec::new();
         for _ in 0..3000 {
             let flag = Arc::new(AtomicBool::new(false));
@@ -48,12 +51,12 @@ fn main() {
             times.push(t0.elapsed().as_secs_f64() * 1e6 / per);
         }
         times.sort_by(f64::total_cmp);
-        let p = |q: f64| times[(times.len() as f64 * q) as usize];
+        let p = |percent: usize| times[times.len() * percent / 100];
         println!(
             "{code:45} p10 {:.1} µs  p50 {:.1} µs  p90 {:.1} µs",
-            p(0.1),
-            p(0.5),
-            p(0.9)
+            p(10),
+            p(50),
+            p(90)
         );
     }
     std::thread::sleep(Duration::from_millis(10));

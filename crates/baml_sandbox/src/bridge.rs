@@ -206,8 +206,16 @@ impl Bridge {
         outbox: &Arc<Outbox>,
     ) -> rquickjs::Result<(Vec<Value>, Ticket)> {
         let mut copied = Vec::with_capacity(args.len());
+        // One call's arguments together hold at most MAX_COPY_VALUES values.
+        let mut values = 0;
         for (i, a) in args.iter().enumerate() {
-            match copy_out(a, &format!("{label} {i}"), budget, &self.signals) {
+            match copy_out(
+                a,
+                &format!("{label} {i}"),
+                budget,
+                &self.signals,
+                &mut values,
+            ) {
                 Ok(v) => copied.push(v),
                 Err(CopyError::Shape { path, reason }) => {
                     return Err(throw(

@@ -136,7 +136,9 @@ struct Copier<'a, 'js> {
     left: usize,
     budget: usize,
     signals: &'a Signals,
-    visited: u32,
+    /// Values copied, including those of earlier copies in the same group (one call's
+    /// arguments): at most `MAX_COPY_VALUES`.
+    visited: usize,
 }
 
 impl Copier<'_, '_> {
@@ -144,7 +146,16 @@ impl Copier<'_, '_> {
     /// stops at the deadline, and moves off the embedder's thread when the slice ends) as
     /// running bytecode would.
     fn tick(&mut self) -> Result<(), CopyError> {
-        self.visited = self.visited.wrapping_add(1);
+        self.visited = self.visited.saturating_add(1);
+        if self.visited > crate::value::MAX_COPY_VALUES {
+            return Err(CopyError::Size {
+                path: String::new(),
+                reason: format!(
+                    "the copy would hold more than {} values",
+                    crate::value::MAX_COPY_VALUES
+                ),
+            });
+        }
         if self.visited.is_multiple_of(1024) && self.signals.should_interrupt() {
             return Err(CopyError::Interrupted);
         }
@@ -170,24 +181,28 @@ const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
 
 /// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
 /// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`). The copy may take at
-/// most `budget` bytes (see `copy_budget`).
+/// most `budget` bytes (see `copy_budget`), and hold at most `MAX_COPY_VALUES` values with
+/// the `values` copied before it in the same group (counted up here).
 pub(crate) fn copy_out(
     value: &JsValue<'_>,
     root: &str,
     budget: usize,
     signals: &Signals,
+    values: &mut usize,
 ) -> Result<Value, CopyError> {
     let mut copier = Copier {
         ancestors: Vec::new(),
         left: budget,
         budget,
         signals,
-        visited: 0,
+        visited: *values,
     };
-    copier
+    let out = copier
         .charge(VALUE_BYTES)
         .and_then(|()| copy_rec(value, 0, &mut copier))
-        .map_err(|e| e.under(root))
+        .map_err(|e| e.under(root));
+    *values = copier.visited;
+    out
 }
 
 /// Copies one value. Shape errors carry the path below `value` (the caller prepends).

@@ -42,7 +42,7 @@ pub use options::{
 pub use outbox::{ConsoleLine, Outbox, Ticket};
 pub use pool::{lower_priority, ThreadPool, MAX_POOL_THREADS, NICE};
 pub use sandbox::{EvalId, EvalOptions, OnStart, Sandbox, SandboxHandle};
-pub use value::{drop_flat, push_path, Value, MAX_DEPTH};
+pub use value::{drop_flat, push_path, Value, MAX_COPY_VALUES, MAX_DEPTH};
 
 /// How many bytes one copied value may take for a sandbox with this memory limit (see
 /// `convert::copy_budget`); embedders bound their own copies into a sandbox with it.

@@ -620,6 +620,7 @@ impl Inner {
                         "result",
                         copy_budget(self.memory.limit),
                         &self.signals,
+                        &mut 0,
                     ) {
                         Ok(v) => Ok(v),
                         Err(

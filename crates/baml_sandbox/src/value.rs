@@ -20,6 +20,14 @@ pub enum Value {
 /// How deep a copied value may nest before the copy is refused.
 pub const MAX_DEPTH: usize = 512;
 
+/// The most values one copy between the sandbox and Node may hold (an evaluation's result,
+/// one call's arguments together, a host function's result, all `globals` together). Node's thread builds or reads
+/// every value of such a copy, at a fraction of a microsecond each (V8's allocation and
+/// garbage collection included): this keeps one copy to a few tens of milliseconds of Node's
+/// time, where the byte budget alone (four times the memory limit) allowed millions of values
+/// and seconds.
+pub const MAX_COPY_VALUES: usize = 1 << 16;
+
 impl Value {
     /// Object property lookup (first match), for tests and option parsing.
     pub fn get(&self, key: &str) -> Option<&Value> {

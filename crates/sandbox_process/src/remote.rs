@@ -17,7 +17,8 @@
 //! reason to kill it (the worker checks its deadlines itself whenever it runs).
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ use baml_sandbox::{
     copy_budget, CallGuard, ConsoleLine, Done, EvalId, EvalOptions, Host, HostError, Outbox,
     SandboxError, SandboxHandle, SandboxOptions, Value, MAX_HOST_CALLS,
 };
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::runtime::Handle;
 
 use crate::spawn::{Process, Spawner};
@@ -74,7 +77,11 @@ struct WriteState {
 }
 
 struct Remote {
-    sock: tokio::net::UnixStream,
+    /// The worker's socket, watched for reading only: a registration for writing would wake
+    /// the I/O driver each time the worker reads what was sent (see `write_loop`). Reads and
+    /// writes are plain non-blocking calls on the socket itself, so a thread that spins (Node's)
+    /// sees a message as soon as it is there, not once the I/O driver has been woken for it.
+    sock: AsyncFd<UnixStream>,
     process: Arc<Process>,
     spawner: Arc<Spawner>,
     host: Arc<dyn Host>,
@@ -130,9 +137,13 @@ impl RemoteSandbox {
             .map_err(|e| SandboxError::Setup(format!("cannot set up the worker's socket: {e}")))?;
         let sock = {
             let _entered = handle.enter();
-            tokio::net::UnixStream::from_std(worker.sock).map_err(|e| {
-                SandboxError::Setup(format!("cannot watch the worker's socket: {e}"))
-            })?
+            // SAFETY: the stream owns its descriptor, open until the `AsyncFd` drops it.
+            unsafe { AsyncFd::register_with_interest(worker.sock, Interest::READABLE) }.map_err(
+                |e| {
+                    let e = e.into_parts().1;
+                    SandboxError::Setup(format!("cannot watch the worker's socket: {e}"))
+                },
+            )?
         };
         let limit = options.memory_limit_bytes;
         let inner = Arc::new_cyclic(|me: &Weak<Remote>| Remote {
@@ -354,7 +365,7 @@ impl Remote {
     /// Writes what the socket takes now; the rest waits for a writer task.
     fn write_some(&self, w: &mut WriteState) {
         while !w.out.is_empty() {
-            match self.sock.try_write(w.out.bytes()) {
+            match self.sock.get_ref().write(w.out.bytes()) {
                 Ok(0) => break,
                 Ok(n) => w.out.consume(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -391,11 +402,24 @@ impl Remote {
     }
 
     async fn write_loop(self: Arc<Self>) {
+        // Registered for writing only while something waits to be written, on a duplicate of
+        // the socket (see `sock`).
+        let writable = self.sock.get_ref().try_clone().and_then(|dup| {
+            // SAFETY: `dup` owns its descriptor, open until the `AsyncFd` drops it.
+            unsafe { AsyncFd::register_with_interest(dup, Interest::WRITABLE) }
+                .map_err(|e| e.into_parts().1)
+        });
+        let Ok(writable) = writable else {
+            let dropped = std::mem::take(&mut lock(&self.write).out);
+            drop(dropped);
+            lock(&self.write).writer = false;
+            return;
+        };
         loop {
-            if self.sock.writable().await.is_err() {
+            let Ok(mut ready) = writable.writable().await else {
                 lock(&self.write).writer = false;
                 return;
-            }
+            };
             let mut w = lock(&self.write);
             loop {
                 if w.out.is_empty() {
@@ -408,14 +432,17 @@ impl Remote {
                         w.out.to_worker(&ToWorker::Partial { call, value });
                     }
                 }
-                match self.sock.try_write(w.out.bytes()) {
+                match writable.get_ref().write(w.out.bytes()) {
                     Ok(0) => {
                         w.writer = false;
                         return;
                     }
                     Ok(n) => w.out.consume(n),
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        ready.clear_ready();
+                        break;
+                    }
                     Err(_) => {
                         w.out.clear();
                         w.writer = false;
@@ -432,11 +459,14 @@ impl Remote {
             if self.state.load(Ordering::Acquire) != LIVE || self.crashing.load(Ordering::Acquire) {
                 return;
             }
-            if self.sock.readable().await.is_err() {
+            let Ok(mut ready) = self.sock.readable().await else {
                 self.crashed(None, false);
                 return;
-            }
+            };
+            // Reads until the socket is drained (or its end); readiness is cleared only as of
+            // the event that woke this task, so a message that arrived since wakes it again.
             self.read_available(true);
+            ready.clear_ready();
         }
     }
 
@@ -460,7 +490,7 @@ impl Remote {
         // socket stays readable for it).
         let chunk: &mut [u8] = if wait { chunk } else { &mut chunk[..SPIN_READ] };
         loop {
-            match self.sock.try_read(chunk) {
+            match self.sock.get_ref().read(chunk) {
                 Ok(0) => {
                     closed = true;
                     break;

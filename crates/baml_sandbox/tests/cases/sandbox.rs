@@ -347,20 +347,25 @@ fn a_getter_that_runs_out_the_clock_while_the_result_is_copied_is_a_timeout() {
 }
 
 #[test]
-fn a_copy_that_outlasts_the_deadline_stops_there() {
-    // With a large memory limit the copy budget is large too; the deadline still stops a
-    // copy of a shared subtree, for a result and for a host-function argument.
+fn a_copy_of_a_huge_shared_subtree_stops_at_the_value_limit() {
+    // With a large memory limit the copy budget is large too (4 GiB): a shared subtree that
+    // expands to 2^41 values stops at MAX_COPY_VALUES, at once, for a result and for a
+    // host-function argument (a RangeError the sandbox can catch).
     let echo: HostFn = Box::new(|args, reply| reply(Ok(Value::Array(args))));
     let h = with(SandboxOptions { memory_limit_bytes: 1 << 30, ..Default::default() }, vec![("echo", echo)]);
-    let limit = Some(Duration::from_millis(300));
-    for code in [
-        "{ let x = [1]; for (let i = 0; i < 40; i++) x = [x, x]; x }",
-        "{ let x = [1]; for (let i = 0; i < 40; i++) x = [x, x]; await echo(x) }",
-    ] {
-        let t = Instant::now();
-        assert_eq!(h.eval_with(code, limit), Err(SandboxError::Timeout { timeout_ms: 300 }), "{code}");
-        assert!(t.elapsed() < Duration::from_secs(3), "{code} took {:?}", t.elapsed());
+    let limit = Some(Duration::from_secs(10));
+    let tree = "let x = [1]; for (let i = 0; i < 40; i++) x = [x, x];";
+    let t = Instant::now();
+    match h.eval_with(&format!("{{ {tree} x }}"), limit) {
+        Err(SandboxError::Result { reason, .. }) => {
+            assert!(reason.contains(&format!("more than {} values", baml_sandbox::MAX_COPY_VALUES)), "{reason}");
+        }
+        other => panic!("expected SANDBOX_RESULT, got {other:?}"),
     }
+    let caught = h.eval_with(&format!("{{ {tree} try {{ await echo(x); 'copied' }} catch (e) {{ e.name + ': ' + e.message }} }}"), limit).unwrap();
+    let Value::String(caught) = caught else { panic!("{caught:?}") };
+    assert!(caught.starts_with("RangeError: ") && caught.contains("values"), "{caught}");
+    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
     assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
 }
 
