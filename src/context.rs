@@ -14,7 +14,7 @@ use napi_derive::napi;
 
 use crate::abort::{self, Listener};
 use crate::baml_calls::{BamlBinding, UsageCounters};
-use crate::convert::{from_node, prepare, to_node, Prepared};
+use crate::convert::{from_node, prepare, to_node, Prepared, ValueCount};
 use crate::errors::{failure, js_number, sandbox_error, throw, throw_invalid, JsErr};
 use crate::host::{HostFn, NodeFunctions, NodeHost};
 use crate::mailbox::{mailbox, Job, Mailbox, SpinSource};
@@ -151,8 +151,7 @@ fn read_config(
     }
     let limit = opts.memory_limit_bytes;
     let mut total: u64 = 0;
-    // All globals together hold at most MAX_COPY_VALUES values.
-    let mut values = 0;
+    let mut values = ValueCount::new("all globals together");
     if let Some(globals) = &o.globals {
         for (key, value) in entries(env, globals, "globals")? {
             let path = baml_sandbox::push_path("globals", &key);

@@ -61,8 +61,24 @@ struct Copier<'env> {
     budget: u64,
     /// No string longer than this can fit in the sandbox at all.
     longest: u64,
-    /// Values copied so far (see `baml_sandbox::MAX_COPY_VALUES`).
+    /// Values copied so far, with earlier copies of the same group (see
+    /// `baml_sandbox::MAX_COPY_VALUES`).
     values: usize,
+    /// What the bound applies to, for its message ("the copy", "all globals together").
+    whole: &'static str,
+}
+
+/// Values counted against `MAX_COPY_VALUES` by the copies of one group.
+pub(crate) struct ValueCount {
+    used: usize,
+    whole: &'static str,
+}
+
+impl ValueCount {
+    /// `whole` names the group in a refusal.
+    pub(crate) fn new(whole: &'static str) -> ValueCount {
+        ValueCount { used: 0, whole }
+    }
 }
 
 fn fail(path: &Path<'_>, reason: impl Into<String>) -> CopyError {
@@ -94,7 +110,8 @@ impl Copier<'_> {
             return Err(self.limit(
                 path,
                 format!(
-                    "the copy would hold more than {} values",
+                    "{} would hold more than {} values (the most one copy between Node and the sandbox may hold)",
+                    self.whole,
                     baml_sandbox::MAX_COPY_VALUES
                 ),
             ));
@@ -128,14 +145,15 @@ impl Copier<'_> {
 
 /// Copies a Node value (globals, host-function results) into a `Value` for a sandbox with
 /// memory limit `limit`: at most its copy budget in all (see the module docs), at most
-/// `MAX_COPY_VALUES` values with the `values` copied before it in the same group (counted up
-/// here), and no string longer than the limit itself (measured before it is copied).
+/// `MAX_COPY_VALUES` values with the values copied before it in the same group (`values`,
+/// counted up here), and no string longer than the limit itself (measured before it is
+/// copied).
 pub(crate) fn from_node<'env>(
     env: &'env Env,
     v: &Unknown<'env>,
     path: &str,
     limit: usize,
-    values: &mut usize,
+    values: &mut ValueCount,
 ) -> std::result::Result<Value, CopyError> {
     let budget = baml_sandbox::copy_budget(limit) as u64;
     let mut copier = Copier {
@@ -144,7 +162,8 @@ pub(crate) fn from_node<'env>(
         left: budget,
         budget,
         longest: limit as u64,
-        values: *values,
+        values: values.used,
+        whole: values.whole,
     };
     let root = Path::Root(path);
     let out = copier.charge(&root, VALUE_BYTES).and_then(|()| {
@@ -153,7 +172,7 @@ pub(crate) fn from_node<'env>(
             .map_err(|e| fail(&root, format!("it cannot be read: {}", failure(env, &e))))?;
         from_rec(&mut copier, v, t, &root, 0)
     });
-    *values = copier.values;
+    values.used = copier.values;
     out
 }
 
@@ -250,6 +269,17 @@ fn from_rec<'env>(
     })
 }
 
+/// An element or property just read (a getter or Proxy trap may have thrown), and its type.
+fn read<'env>(
+    env: &Env,
+    path: &Path<'_>,
+    got: Result<Unknown<'env>>,
+) -> std::result::Result<(Unknown<'env>, ValueType), CopyError> {
+    let item = got.map_err(|e| fail(path, format!("reading it threw: {}", failure(env, &e))))?;
+    let t = item.get_type().map_err(|e| fail(path, failure(env, &e)))?;
+    Ok((item, t))
+}
+
 fn copy_array<'env>(
     copier: &mut Copier<'env>,
     arr: &Object<'env>,
@@ -269,15 +299,7 @@ fn copy_array<'env>(
     for i in 0..len {
         let item_path = Path::Index(path, i);
         let item = scoped(env, &item_path, || {
-            let item: Unknown = arr.get_element(i).map_err(|e| {
-                fail(
-                    &item_path,
-                    format!("reading it threw: {}", failure(env, &e)),
-                )
-            })?;
-            let t = item
-                .get_type()
-                .map_err(|e| fail(&item_path, failure(env, &e)))?;
+            let (item, t) = read(env, &item_path, arr.get_element(i))?;
             if skipped(t) {
                 copier.count(&item_path)?;
                 Ok(Value::Null)
@@ -328,15 +350,7 @@ fn copy_object<'env>(
             let name = text(key).map_err(|e| fail(path, failure(env, &e)))?;
             let item_path = Path::Key(path, &name);
             copier.charge(&item_path, name.len() as u64)?;
-            let item: Unknown = obj.get_property(key).map_err(|e| {
-                fail(
-                    &item_path,
-                    format!("reading it threw: {}", failure(env, &e)),
-                )
-            })?;
-            let t = item
-                .get_type()
-                .map_err(|e| fail(&item_path, failure(env, &e)))?;
+            let (item, t) = read(env, &item_path, obj.get_property(key))?;
             if skipped(t) {
                 return Ok(None);
             }

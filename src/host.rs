@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::JsError;
 
 use crate::baml_calls::BamlBinding;
-use crate::convert::{from_node, prepare, to_node, Prepared};
+use crate::convert::{from_node, prepare, to_node, Prepared, ValueCount};
 use crate::errors::message_of;
 use crate::mailbox::{Job, Mailbox};
 
@@ -106,7 +106,7 @@ impl Host for NodeHost {
 }
 
 fn copy_result(env: &Env, v: &Unknown<'_>, budget: usize) -> std::result::Result<Value, HostError> {
-    from_node(env, v, "result", budget, &mut 0).map_err(|e| {
+    from_node(env, v, "result", budget, &mut ValueCount::new("the copy")).map_err(|e| {
         HostError::from(format!(
             "host function {} cannot be copied into the sandbox: {}",
             e.path, e.reason

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use rquickjs::{object::Property, Ctx, Exception, Function, Object, Persistent, Value as JsValue};
 
-use crate::convert::{copy_in, copy_out, too_deep_message, CopyError, InError};
+use crate::convert::{copy_in, copy_out, too_deep_message, CopyError, InError, ValueCount};
 use crate::driver::{Driver, TimerKey};
 use crate::host::{CallGuard, Host, HostError, Partial, Reply};
 use crate::options::MAX_HOST_CALLS;
@@ -206,8 +206,7 @@ impl Bridge {
         outbox: &Arc<Outbox>,
     ) -> rquickjs::Result<(Vec<Value>, Ticket)> {
         let mut copied = Vec::with_capacity(args.len());
-        // One call's arguments together hold at most MAX_COPY_VALUES values.
-        let mut values = 0;
+        let mut values = ValueCount::new("the arguments together");
         for (i, a) in args.iter().enumerate() {
             match copy_out(
                 a,

@@ -139,6 +139,8 @@ struct Copier<'a, 'js> {
     /// Values copied, including those of earlier copies in the same group (one call's
     /// arguments): at most `MAX_COPY_VALUES`.
     visited: usize,
+    /// What the bound applies to, for its message ("the copy", "the arguments together").
+    whole: &'static str,
 }
 
 impl Copier<'_, '_> {
@@ -151,7 +153,8 @@ impl Copier<'_, '_> {
             return Err(CopyError::Size {
                 path: String::new(),
                 reason: format!(
-                    "the copy would hold more than {} values",
+                    "{} would hold more than {} values (the most one copy between the sandbox and Node may hold)",
+                    self.whole,
                     crate::value::MAX_COPY_VALUES
                 ),
             });
@@ -176,32 +179,46 @@ impl Copier<'_, '_> {
     }
 }
 
+/// Values counted against `MAX_COPY_VALUES` by the copies of one group.
+pub(crate) struct ValueCount {
+    pub(crate) used: usize,
+    /// The group, as the refusal names it.
+    pub(crate) whole: &'static str,
+}
+
+impl ValueCount {
+    pub(crate) fn new(whole: &'static str) -> ValueCount {
+        ValueCount { used: 0, whole }
+    }
+}
+
 const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
 const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
 
 /// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
 /// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`). The copy may take at
 /// most `budget` bytes (see `copy_budget`), and hold at most `MAX_COPY_VALUES` values with
-/// the `values` copied before it in the same group (counted up here).
+/// the values copied before it in the same group (`values`, counted up here).
 pub(crate) fn copy_out(
     value: &JsValue<'_>,
     root: &str,
     budget: usize,
     signals: &Signals,
-    values: &mut usize,
+    values: &mut ValueCount,
 ) -> Result<Value, CopyError> {
     let mut copier = Copier {
         ancestors: Vec::new(),
         left: budget,
         budget,
         signals,
-        visited: *values,
+        visited: values.used,
+        whole: values.whole,
     };
     let out = copier
         .charge(VALUE_BYTES)
         .and_then(|()| copy_rec(value, 0, &mut copier))
         .map_err(|e| e.under(root));
-    *values = copier.visited;
+    values.used = copier.visited;
     out
 }
 

@@ -17,7 +17,7 @@ use rquickjs::{qjs, CatchResultExt, Context, Ctx, Persistent, Runtime, Type, Val
 use crate::alloc::{LimitedAllocator, MemoryStats};
 use crate::bridge::{Bridge, JsStore};
 use crate::classify::classify;
-use crate::convert::{copy_budget, copy_out, CopyError};
+use crate::convert::{copy_budget, copy_out, CopyError, ValueCount};
 use crate::driver::Task;
 use crate::error::SandboxError;
 use crate::host::{Done, Host};
@@ -620,7 +620,7 @@ impl Inner {
                         "result",
                         copy_budget(self.memory.limit),
                         &self.signals,
-                        &mut 0,
+                        &mut ValueCount::new("the result"),
                     ) {
                         Ok(v) => Ok(v),
                         Err(

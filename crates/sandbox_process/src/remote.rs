@@ -410,9 +410,10 @@ impl Remote {
                 .map_err(|e| e.into_parts().1)
         });
         let Ok(writable) = writable else {
-            let dropped = std::mem::take(&mut lock(&self.write).out);
-            drop(dropped);
+            // Nothing could wait for the socket: what waits to be written would never reach
+            // the worker, and its evaluations would hang until their deadlines.
             lock(&self.write).writer = false;
+            self.crashed(Some("could not be written to and was killed".into()), true);
             return;
         };
         loop {
