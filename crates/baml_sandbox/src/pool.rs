@@ -129,15 +129,7 @@ impl Driver for ThreadPool {
         // A spinning thread takes it (it re-checks the queue after it stops spinning); but a
         // spinner takes one task, and may have taken another meanwhile: check back shortly.
         if shared.spinning.load(Ordering::SeqCst) > 0 {
-            if !queue.check_armed {
-                queue.check_armed = true;
-                drop(queue);
-                let me = self.clone();
-                self.add_timer(
-                    Instant::now() + STARVED,
-                    Box::new(move || me.check_starved()),
-                );
-            }
+            self.arm_starvation_check(queue);
             return;
         }
         if let Some(parked) = queue.idle.pop() {
@@ -151,15 +143,7 @@ impl Driver for ThreadPool {
         }
         if queue.threads >= shared.eager {
             // Busy, but maybe only for microseconds: check again shortly.
-            if !queue.check_armed {
-                queue.check_armed = true;
-                drop(queue);
-                let me = self.clone();
-                self.add_timer(
-                    Instant::now() + STARVED,
-                    Box::new(move || me.check_starved()),
-                );
-            }
+            self.arm_starvation_check(queue);
             return;
         }
         queue.threads += 1;
@@ -194,6 +178,20 @@ impl Driver for ThreadPool {
 }
 
 impl ThreadPool {
+    /// Looks again in [`STARVED`] whether queued work found a thread (once at a time).
+    fn arm_starvation_check(&self, mut queue: MutexGuard<'_, Queue>) {
+        if queue.check_armed {
+            return;
+        }
+        queue.check_armed = true;
+        drop(queue);
+        let me = self.clone();
+        self.add_timer(
+            Instant::now() + STARVED,
+            Box::new(move || me.check_starved()),
+        );
+    }
+
     /// Starts a thread if work has been waiting since the check was armed (see `STARVED`),
     /// and checks again while work is left waiting.
     fn check_starved(&self) {
