@@ -44,9 +44,9 @@ export declare class BamlRuntime {
    * `code: 'BAML_SYNTAX'` and every `diagnostics` entry (`file`, `line`, `column`, `message`).
    * `env` supplies `env.NAME` references in client options.
    */
-  static fromFiles(files: Record<string, string>, env?: Record<string, string> | undefined | null): BamlRuntime
+  static fromFiles(files: Record<string, string>, env?: Record<string, string>): BamlRuntime
   /** Loads every `*.baml` file under `dir`, recursively. */
-  static fromDirectory(dir: string, env?: Record<string, string> | undefined | null): BamlRuntime
+  static fromDirectory(dir: string, env?: Record<string, string>): BamlRuntime
   /** The BAML functions: name, parameters (name and BAML type text), return type text. */
   functions(): Array<BamlFunctionInfo>
   /**
@@ -66,8 +66,12 @@ export declare class BamlRuntime {
    * sending it: `{ url, method, headers, body }`.
    */
   renderRequest(name: string, args: Record<string, unknown>, options?: RenderRequestOptions): Promise<{ url: string; method: string; headers: Record<string, string>; body: unknown }>
-  /** TypeScript declarations of the `b` object that sandboxed code sees. */
-  typescriptDeclarations(): string
+  /**
+   * TypeScript declarations of what sandboxed code sees: `b` and its types, `console`,
+   * timers and the other sandbox globals, and (as TypeScript text you supply) your host
+   * functions and globals. For editors, type-checking LLM-written code, and LLM prompts.
+   */
+  typescriptDeclarations(options?: DeclarationOptions): string
 }
 
 /** One BAML function as `functions()` lists it. */
@@ -122,6 +126,20 @@ export interface ContextOptions {
    * lives on the addon's sandbox threads in this process (faster to reach; for trusted code).
    */
   isolation?: 'process' | 'thread'
+}
+
+/**
+ * Options of `typescriptDeclarations()`: what the embedder adds to its sandboxes, as
+ * TypeScript text.
+ */
+export interface DeclarationOptions {
+  /**
+   * Host functions by name, each typed as the Node function is (a function type such as
+   * `(id: string) => User`); sandboxed code sees it return a Promise of the result.
+   */
+  hostFunctions?: Record<string, string>
+  /** Globals by name, each with the TypeScript type of its value. */
+  globals?: Record<string, string>
 }
 
 /** Options of one `evaluate()` call. */

@@ -21,7 +21,26 @@ function sameRealm() {
 const chosen = sameRealm() ? native : wrapForThisRealm(native)
 // Written out one by one so that Node's ESM loader sees the named exports.
 module.exports.BamlRuntime = chosen.BamlRuntime
-module.exports.BamlContext = chosen.BamlContext
+module.exports.BamlContext = requireNew(chosen.BamlContext)
+
+// A native class called without `new` would not throw (napi-rs runs the constructor on
+// whatever `this` is). This stand-in throws as a JavaScript class does, with a code, and
+// otherwise is the class itself: same prototype (so `instanceof` works either way), same
+// static members, and subclasses get their own `new.target`.
+function requireNew(Class) {
+  function BamlContext(runtime, options) {
+    if (new.target === undefined) {
+      const e = new TypeError("Class constructor BamlContext cannot be invoked without 'new'")
+      e.code = 'ERR_CONSTRUCT_CALL_REQUIRED'
+      throw e
+    }
+    return Reflect.construct(Class, [runtime, options], new.target)
+  }
+  BamlContext.prototype = Class.prototype
+  Object.setPrototypeOf(BamlContext, Class)
+  Object.defineProperty(Class.prototype, 'constructor', { value: BamlContext, writable: true, configurable: true })
+  return BamlContext
+}
 
 function wrapForThisRealm(native) {
   const tag = (v) => Object.prototype.toString.call(v)
@@ -102,8 +121,8 @@ function wrapForThisRealm(native) {
     renderRequest(name, args, options) {
       return later(() => inner.get(this).renderRequest(name, args, options))
     }
-    typescriptDeclarations() {
-      return sync(() => inner.get(this).typescriptDeclarations())
+    typescriptDeclarations(options) {
+      return sync(() => inner.get(this).typescriptDeclarations(options))
     }
   }
 

@@ -123,9 +123,48 @@ struct Config {
     isolation: Isolation,
 }
 
+/// The `runtime` argument of the constructor, which must be a `BamlRuntime`.
+fn runtime_arg<'env>(
+    env: &Env,
+    runtime: Unknown<'env>,
+) -> std::result::Result<ClassInstance<'env, BamlRuntime>, String> {
+    let t = runtime.get_type().map_err(|e| failure(env, &e))?;
+    let wrong = || {
+        format!(
+            "runtime must be a BamlRuntime (from BamlRuntime.fromFiles() or BamlRuntime.fromDirectory()), got {}",
+            if t == ValueType::Object { "another object" } else { options::type_name(t) }
+        )
+    };
+    if t != ValueType::Object {
+        return Err(wrong());
+    }
+    ClassInstance::<BamlRuntime>::from_unknown(runtime).map_err(|_| {
+        // napi-rs leaves nothing pending for a failed unwrap, but be sure.
+        let _ = crate::errors::take_exception(env);
+        wrong()
+    })
+}
+
+/// Why a name cannot be a global of the sandbox: it would replace a standard global, `b`,
+/// or a BAML function (which are globals by their names too).
+fn reserved(name: &str, runtime: &baml_runtime::Runtime) -> Option<String> {
+    if baml_runtime::STANDARD_GLOBALS.contains(&name) {
+        return Some(if name == "b" {
+            "would replace `b`, the object of BAML functions".to_owned()
+        } else {
+            format!("would replace the standard global `{name}`")
+        });
+    }
+    runtime
+        .ir()
+        .function(name)
+        .map(|_| format!("would replace the BAML function `{name}` (a global by its name)"))
+}
+
 fn read_config(
     options: Option<ContextOptions<'_>>,
     env: &Env,
+    runtime: &baml_runtime::Runtime,
 ) -> std::result::Result<Config, String> {
     let mut config = Config {
         sandbox: SandboxOptions::default(),
@@ -154,6 +193,9 @@ fn read_config(
     let mut values = ValueCount::new("all globals together");
     if let Some(globals) = &o.globals {
         for (key, value) in entries(env, globals, "globals")? {
+            if let Some(why) = reserved(&key, runtime) {
+                return Err(format!("option globals.{key} {why}; choose another name"));
+            }
             let path = baml_sandbox::push_path("globals", &key);
             match from_node(env, &value, &path, limit, &mut values) {
                 Ok(v) => {
@@ -178,6 +220,14 @@ fn read_config(
     }
     if let Some(functions) = &o.host_functions {
         for (key, value) in entries(env, functions, "hostFunctions")? {
+            if let Some(why) = reserved(&key, runtime) {
+                return Err(format!("option hostFunctions.{key} {why}; choose another name"));
+            }
+            if opts.globals.iter().any(|(g, _)| *g == key) {
+                return Err(format!(
+                    "option hostFunctions.{key} has the name of a global (globals.{key}); choose another name"
+                ));
+            }
             if !value.get_type().is_ok_and(|t| t == ValueType::Function) {
                 return Err(format!("option hostFunctions.{key} must be a function"));
             }
@@ -206,9 +256,10 @@ impl BamlContext {
     #[napi(constructor, catch_unwind)]
     pub fn new(
         env: Env,
-        runtime: &BamlRuntime,
+        #[napi(ts_arg_type = "BamlRuntime")] runtime: Unknown,
         #[napi(ts_arg_type = "ContextOptions")] options: Option<Unknown>,
     ) -> Result<Self> {
+        let runtime = runtime_arg(&env, runtime).map_err(|m| throw_invalid(&env, &m))?;
         let options: Option<ContextOptions> = options::read(&env, "options", options, CONTEXT_KEYS)
             .map_err(|m| throw_invalid(&env, &m))?;
         let Config {
@@ -217,7 +268,7 @@ impl BamlContext {
             console,
             env: ctx_env,
             isolation,
-        } = read_config(options, &env).map_err(|m| throw_invalid(&env, &m))?;
+        } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
         let baml = Arc::new(BamlBinding::new(
             runtime.inner.clone(),
@@ -312,7 +363,14 @@ impl BamlContext {
                     }
                 }
             }
-            eval.filename = o.filename;
+            if let Some(name) = o.filename {
+                match options::filename(name) {
+                    Ok(name) => eval.filename = Some(name),
+                    Err(m) => {
+                        return reject_with(deferred, JsErr::invalid_arg(env, &m).map(JsErr::value))
+                    }
+                }
+            }
             signal = o.signal;
         }
         if signal.as_ref().is_some_and(abort::aborted) {

@@ -100,6 +100,17 @@ pub struct ParseOptions {
     pub partial: Option<bool>,
 }
 
+/// Options of `typescriptDeclarations()`: what the embedder adds to its sandboxes, as
+/// TypeScript text.
+#[napi(object, object_to_js = false)]
+pub struct DeclarationOptions {
+    /// Host functions by name, each typed as the Node function is (a function type such as
+    /// `(id: string) => User`); sandboxed code sees it return a Promise of the result.
+    pub host_functions: Option<HashMap<String, String>>,
+    /// Globals by name, each with the TypeScript type of its value.
+    pub globals: Option<HashMap<String, String>>,
+}
+
 /// What an option's value must be.
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
@@ -107,8 +118,11 @@ pub(crate) enum Kind {
     String,
     Boolean,
     Function,
-    Object,
-    /// An object whose own values are all strings (`env`).
+    /// An object that is not an array, used as a map from names to values.
+    Record,
+    /// An `AbortSignal` (anything with a boolean `aborted` and an `addEventListener` method).
+    Signal,
+    /// An object (not an array) whose own values are all strings (`env`).
     Strings,
 }
 
@@ -119,8 +133,9 @@ impl Kind {
             Kind::String => "a string",
             Kind::Boolean => "a boolean",
             Kind::Function => "a function",
-            Kind::Object => "an object",
-            Kind::Strings => "an object of strings",
+            Kind::Record => "an object of name: value (not an array)",
+            Kind::Signal => "an AbortSignal",
+            Kind::Strings => "an object of strings (not an array)",
         }
     }
 }
@@ -185,18 +200,31 @@ fn check_kind(
         Kind::String => t == ValueType::String,
         Kind::Boolean => t == ValueType::Boolean,
         Kind::Function => t == ValueType::Function,
-        Kind::Object => t == ValueType::Object,
+        Kind::Record => t == ValueType::Object && !v.is_array().unwrap_or(false),
+        Kind::Signal => {
+            if t != ValueType::Object {
+                return Err(format!("option {key} must be an object (an AbortSignal), got {}", type_name(t)));
+            }
+            let object = v.coerce_to_object().map_err(fail)?;
+            let member = |name: &str| {
+                object
+                    .get_named_property::<Unknown>(name)
+                    .and_then(|m| m.get_type())
+                    .map_err(|e| format!("option {key}.{name} cannot be read: {}", failure(env, &e)))
+            };
+            if member("aborted")? != ValueType::Boolean
+                || member("addEventListener")? != ValueType::Function
+                || member("removeEventListener")? != ValueType::Function
+            {
+                return Err(format!(
+                    "option {key} must be an AbortSignal (with a boolean `aborted` and addEventListener/removeEventListener methods), as AbortController#signal is"
+                ));
+            }
+            true
+        }
         Kind::Strings => {
-            if t == ValueType::Object {
-                let object = v.coerce_to_object().map_err(fail)?;
-                for k in Object::keys(&object).map_err(fail)? {
-                    let item: Unknown = object.get_named_property(&k).map_err(|e| {
-                        format!("option {key}.{k} cannot be read: {}", failure(env, &e))
-                    })?;
-                    if !item.get_type().is_ok_and(|t| t == ValueType::String) {
-                        return Err(format!("option {key}.{k} must be a string"));
-                    }
-                }
+            if t == ValueType::Object && !v.is_array().unwrap_or(false) {
+                strings(env, &format!("option {key}"), v)?;
                 true
             } else {
                 false
@@ -206,11 +234,12 @@ fn check_kind(
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "option {key} must be {}, got {}",
-            kind.describe(),
+        let got = if v.is_array().unwrap_or(false) {
+            "an array"
+        } else {
             type_name(t)
-        ))
+        };
+        Err(format!("option {key} must be {}, got {got}", kind.describe()))
     }
 }
 
@@ -235,20 +264,20 @@ pub(crate) const CONTEXT_KEYS: &[(&str, Kind)] = &[
     ("memoryLimitBytes", Kind::Number),
     ("timeoutMs", Kind::Number),
     ("maxStackBytes", Kind::Number),
-    ("globals", Kind::Object),
-    ("hostFunctions", Kind::Object),
+    ("globals", Kind::Record),
+    ("hostFunctions", Kind::Record),
     ("onConsole", Kind::Function),
     ("env", Kind::Strings),
     ("isolation", Kind::String),
 ];
 pub(crate) const EVALUATE_KEYS: &[(&str, Kind)] = &[
     ("timeoutMs", Kind::Number),
-    ("signal", Kind::Object),
+    ("signal", Kind::Signal),
     ("filename", Kind::String),
 ];
 pub(crate) const CALL_KEYS: &[(&str, Kind)] = &[
     ("env", Kind::Strings),
-    ("signal", Kind::Object),
+    ("signal", Kind::Signal),
     ("client", Kind::String),
     ("stream", Kind::Boolean),
     ("onPartial", Kind::Function),
@@ -257,6 +286,10 @@ pub(crate) const RENDER_KEYS: &[(&str, Kind)] = &[
     ("stream", Kind::Boolean),
     ("env", Kind::Strings),
     ("client", Kind::String),
+];
+pub(crate) const DECLARATION_KEYS: &[(&str, Kind)] = &[
+    ("hostFunctions", Kind::Strings),
+    ("globals", Kind::Strings),
 ];
 pub(crate) const PARSE_KEYS: &[(&str, Kind)] = &[("partial", Kind::Boolean)];
 
@@ -310,4 +343,84 @@ pub(crate) fn isolation(value: Option<&str>) -> std::result::Result<Isolation, S
 /// An `env` option as an ordered map.
 pub(crate) fn env_map(env: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
     env.unwrap_or_default().into_iter().collect()
+}
+
+/// Checks that the own enumerable values of `v` (an object) are all strings and reads them;
+/// `what` names it in messages ("option env", "files").
+pub(crate) fn strings(
+    env: &Env,
+    what: &str,
+    v: &Unknown<'_>,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let fail = |e: Error| failure(env, &e);
+    let object = v.coerce_to_object().map_err(fail)?;
+    let mut out = Vec::new();
+    for k in Object::keys(&object).map_err(fail)? {
+        let item: Unknown = object
+            .get_named_property(&k)
+            .map_err(|e| format!("{what}.{k} cannot be read: {}", failure(env, &e)))?;
+        let t = item.get_type().map_err(fail)?;
+        if t != ValueType::String {
+            return Err(format!("{what}.{k} must be a string, got {}", type_name(t)));
+        }
+        out.push((k, string_value(&item).map_err(fail)?));
+    }
+    Ok(out)
+}
+
+fn string_value(v: &Unknown<'_>) -> Result<String> {
+    v.coerce_to_string()?.into_utf8()?.into_owned()
+}
+
+/// A required string argument (`name` names it in the message).
+pub(crate) fn string_arg(
+    env: &Env,
+    name: &str,
+    v: &Unknown<'_>,
+) -> std::result::Result<String, String> {
+    match v.get_type().map_err(|e| failure(env, &e))? {
+        ValueType::String => string_value(v).map_err(|e| failure(env, &e)),
+        other => Err(format!("{name} must be a string, got {}", type_name(other))),
+    }
+}
+
+/// An argument that must be an object of strings (not an array): `files`, `env`. `undefined`
+/// and `null` give `None` when the argument is optional.
+pub(crate) fn strings_arg(
+    env: &Env,
+    name: &str,
+    v: Option<&Unknown<'_>>,
+    optional: bool,
+) -> std::result::Result<Option<Vec<(String, String)>>, String> {
+    let t = match v {
+        Some(v) => v.get_type().map_err(|e| failure(env, &e))?,
+        None => ValueType::Undefined,
+    };
+    match (v, t) {
+        (_, ValueType::Undefined | ValueType::Null) if optional => Ok(None),
+        (Some(v), ValueType::Object) if !v.is_array().unwrap_or(false) => {
+            strings(env, name, v).map(Some)
+        }
+        (Some(v), ValueType::Object) if v.is_array().unwrap_or(false) => Err(format!(
+            "{name} must be an object of strings (not an array), got an array"
+        )),
+        _ => Err(format!(
+            "{name} must be an object of strings, got {}",
+            type_name(t)
+        )),
+    }
+}
+
+/// The longest `filename` accepted (it appears in every stack frame and message).
+const MAX_FILENAME: usize = 1024;
+
+/// An `evaluate()` filename: what stack traces and messages show as the script's name.
+pub(crate) fn filename(name: String) -> std::result::Result<String, String> {
+    if name.is_empty() || name.len() > MAX_FILENAME || name.contains(['\n', '\r', '\0']) {
+        return Err(format!(
+            "option filename must be a non-empty string of at most {MAX_FILENAME} bytes without line breaks, got {:?}",
+            name.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(name)
 }

@@ -12,7 +12,8 @@ use crate::abort::{self, Listener};
 use crate::errors::{call_error, load_error, throw, throw_invalid, validation_error, JsErr};
 use crate::mailbox::{mailbox, Job};
 use crate::options::{
-    self, CallOptions, ParseOptions, RenderRequestOptions, CALL_KEYS, PARSE_KEYS, RENDER_KEYS,
+    self, CallOptions, DeclarationOptions, ParseOptions, RenderRequestOptions, CALL_KEYS,
+    DECLARATION_KEYS, PARSE_KEYS, RENDER_KEYS,
 };
 use crate::promise::Deferred;
 
@@ -71,19 +72,6 @@ fn args_map(
     }
 }
 
-fn string_arg(name: &str, v: &Unknown<'_>) -> std::result::Result<String, String> {
-    match v.get_type().map_err(|e| e.reason.clone())? {
-        ValueType::String => v
-            .coerce_to_string()
-            .and_then(|s| s.into_utf8()?.into_owned())
-            .map_err(|e| e.reason.clone()),
-        other => Err(format!(
-            "{name} must be a string, got {}",
-            options::type_name(other)
-        )),
-    }
-}
-
 #[napi]
 impl BamlRuntime {
     /// Loads `.baml` sources given as `{ "relative/path.baml": source }`. Throws an `Error` with
@@ -92,14 +80,19 @@ impl BamlRuntime {
     #[napi(factory, catch_unwind)]
     pub fn from_files(
         napi_env: Env,
-        files: HashMap<String, String>,
-        env: Option<HashMap<String, String>>,
+        #[napi(ts_arg_type = "Record<string, string>")] files: Unknown,
+        #[napi(ts_arg_type = "Record<string, string>")] env: Option<Unknown>,
     ) -> Result<BamlRuntime> {
-        let mut files: Vec<(String, String)> = files.into_iter().collect();
+        let (mut files, env) = (|| {
+            let files = options::strings_arg(&napi_env, "files", Some(&files), false)?;
+            let env = options::strings_arg(&napi_env, "env", env.as_ref(), true)?;
+            Ok::<_, String>((files.unwrap_or_default(), env.unwrap_or_default()))
+        })()
+        .map_err(|m| throw_invalid(&napi_env, &m))?;
         files.sort();
         load(
             &napi_env,
-            baml_runtime::Runtime::from_files(files, env.unwrap_or_default()),
+            baml_runtime::Runtime::from_files(files, env.into_iter().collect::<HashMap<_, _>>()),
         )
     }
 
@@ -107,12 +100,21 @@ impl BamlRuntime {
     #[napi(factory, catch_unwind)]
     pub fn from_directory(
         napi_env: Env,
-        dir: String,
-        env: Option<HashMap<String, String>>,
+        #[napi(ts_arg_type = "string")] dir: Unknown,
+        #[napi(ts_arg_type = "Record<string, string>")] env: Option<Unknown>,
     ) -> Result<BamlRuntime> {
+        let (dir, env) = (|| {
+            let dir = options::string_arg(&napi_env, "dir", &dir)?;
+            if dir.is_empty() {
+                return Err("dir must be a directory path, got an empty string".to_owned());
+            }
+            let env = options::strings_arg(&napi_env, "env", env.as_ref(), true)?;
+            Ok::<_, String>((dir, env.unwrap_or_default()))
+        })()
+        .map_err(|m| throw_invalid(&napi_env, &m))?;
         load(
             &napi_env,
-            baml_runtime::Runtime::from_directory(Path::new(&dir), env.unwrap_or_default()),
+            baml_runtime::Runtime::from_directory(Path::new(&dir), env.into_iter().collect::<HashMap<_, _>>()),
         )
     }
 
@@ -145,13 +147,18 @@ impl BamlRuntime {
     pub fn parse(
         &self,
         env: Env,
-        name: String,
-        text: String,
+        #[napi(ts_arg_type = "string")] name: Unknown,
+        #[napi(ts_arg_type = "string")] text: Unknown,
         #[napi(ts_arg_type = "ParseOptions")] options: Option<Unknown>,
     ) -> Result<serde_json::Value> {
-        let options: Option<ParseOptions> =
-            options::read(&env, "parse options", options, PARSE_KEYS)
-                .map_err(|m| throw_invalid(&env, &m))?;
+        let (name, text, options) = (|| {
+            let name = options::string_arg(&env, "name", &name)?;
+            let text = options::string_arg(&env, "text", &text)?;
+            let options: Option<ParseOptions> =
+                options::read(&env, "parse options", options, PARSE_KEYS)?;
+            Ok::<_, String>((name, text, options))
+        })()
+        .map_err(|m| throw_invalid(&env, &m))?;
         let partial = options.and_then(|o| o.partial).unwrap_or(false);
         let Some(function) = self.inner.ir().function(&name) else {
             let known: Vec<&str> = self
@@ -192,7 +199,7 @@ impl BamlRuntime {
     ) -> Result<Unknown<'env>> {
         let (deferred, promise) = Deferred::new(env)?;
         let parsed = (|| {
-            let name = string_arg("name", &name)?;
+            let name = options::string_arg(env, "name", &name)?;
             let args = args_map(&args)?;
             let opts: Option<CallOptions> = options::read(env, "options", options, CALL_KEYS)?;
             Ok::<_, String>((name, args, opts))
@@ -334,7 +341,7 @@ impl BamlRuntime {
     ) -> Result<Unknown<'env>> {
         let (deferred, promise) = Deferred::new(env)?;
         let parsed = (|| {
-            let name = string_arg("name", &name)?;
+            let name = options::string_arg(env, "name", &name)?;
             let args = args_map(&args)?;
             let opts: Option<RenderRequestOptions> =
                 options::read(env, "options", options, RENDER_KEYS)?;
@@ -373,9 +380,41 @@ impl BamlRuntime {
         Ok(promise)
     }
 
-    /// TypeScript declarations of the `b` object that sandboxed code sees.
+    /// TypeScript declarations of what sandboxed code sees: `b` and its types, `console`,
+    /// timers and the other sandbox globals, and (as TypeScript text you supply) your host
+    /// functions and globals. For editors, type-checking LLM-written code, and LLM prompts.
     #[napi(catch_unwind)]
-    pub fn typescript_declarations(&self) -> String {
-        self.inner.typescript_declarations()
+    pub fn typescript_declarations(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "DeclarationOptions")] options: Option<Unknown>,
+    ) -> Result<String> {
+        let options: Option<DeclarationOptions> =
+            options::read(&env, "options", options, DECLARATION_KEYS)
+                .map_err(|m| throw_invalid(&env, &m))?;
+        let (host_functions, globals) = options
+            .map(|o| (o.host_functions, o.globals))
+            .unwrap_or_default();
+        let named = |what: &str, map: Option<HashMap<String, String>>| {
+            let mut out: Vec<(String, String)> = map.unwrap_or_default().into_iter().collect();
+            out.sort();
+            for (name, _) in &out {
+                if !baml_runtime::is_declarable(name) {
+                    return Err(format!(
+                        "option {what}.{name}: {name:?} is not a name TypeScript can declare (letters, digits, _ and $, not a reserved word)"
+                    ));
+                }
+            }
+            Ok(out)
+        };
+        let host_functions =
+            named("hostFunctions", host_functions).map_err(|m| throw_invalid(&env, &m))?;
+        let globals = named("globals", globals).map_err(|m| throw_invalid(&env, &m))?;
+        Ok(self
+            .inner
+            .typescript_declarations_with(baml_runtime::Extras {
+                host_functions: &host_functions,
+                globals: &globals,
+            }))
     }
 }

@@ -440,6 +440,7 @@ fn unknown_attr(cx: &mut Ctx<'_>, a: &Attribute, on: &str, allowed: &[&str]) {
 
 fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
     let mut out = Class {
+        doc: c.doc.clone(),
         name: c.name.name.clone(),
         alias: None,
         description: None,
@@ -498,6 +499,7 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
 fn field(cx: &mut Ctx<'_>, f: &ast::Field) -> Field {
     let ty = resolve(cx, &f.ty);
     let mut field = Field {
+        doc: f.doc.clone(),
         name: f.name.name.clone(),
         ty,
         alias: None,
@@ -547,6 +549,7 @@ fn field(cx: &mut Ctx<'_>, f: &ast::Field) -> Field {
 
 fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
     let mut out = Enum {
+        doc: e.doc.clone(),
         name: e.name.name.clone(),
         alias: None,
         description: None,
@@ -580,6 +583,7 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
             continue;
         }
         let mut value = EnumValue {
+            doc: v.doc.clone(),
             name: v.name.name.clone(),
             alias: None,
             description: None,
@@ -703,6 +707,7 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
     );
     Some(Function {
         name: f.name.name.clone(),
+        doc: f.doc.clone(),
         params,
         ret_checks,
         ret: ret?.0,

@@ -25,6 +25,8 @@ pub struct StreamAttrs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     pub name: String,
+    /// The `///` doc comment above it, kept for the TypeScript declarations (as JSDoc).
+    pub doc: Option<String>,
     pub ty: Type,
     pub alias: Option<String>,
     pub description: Option<String>,
@@ -36,6 +38,8 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Class {
     pub name: String,
+    /// The `///` doc comment above it, kept for the TypeScript declarations (as JSDoc).
+    pub doc: Option<String>,
     pub alias: Option<String>,
     pub description: Option<String>,
     pub dynamic: bool,
@@ -47,6 +51,8 @@ pub struct Class {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnumValue {
     pub name: String,
+    /// The `///` doc comment above it, kept for the TypeScript declarations (as JSDoc).
+    pub doc: Option<String>,
     pub alias: Option<String>,
     pub description: Option<String>,
     pub skip: bool,
@@ -55,6 +61,8 @@ pub struct EnumValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enum {
     pub name: String,
+    /// The `///` doc comment above it, kept for the TypeScript declarations (as JSDoc).
+    pub doc: Option<String>,
     pub alias: Option<String>,
     pub description: Option<String>,
     pub dynamic: bool,
@@ -88,6 +96,8 @@ pub enum FunctionClient {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
     pub name: String,
+    /// The `///` doc comment above it, kept for the TypeScript declarations (as JSDoc).
+    pub doc: Option<String>,
     pub params: Vec<Param>,
     pub ret: Type,
     /// `@check`/`@assert` on the return type.

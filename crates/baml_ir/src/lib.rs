@@ -9,7 +9,9 @@ mod typescript;
 pub use build::{build, dedent, PROVIDERS};
 pub use ir::{Ir, SourceAt};
 pub use types::Type;
-pub use typescript::typescript_declarations;
+pub use typescript::{
+    is_declarable, typescript_declarations, typescript_declarations_with, Extras, STANDARD_GLOBALS,
+};
 
 /// A problem at a resolved position (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,6 +7,104 @@ use std::fmt::Write as _;
 use crate::ir::{Class, Function, Ir};
 use crate::types::{Literal, Media, Type};
 
+/// What every sandbox has besides `b`: its console, timers and web globals. Written for a
+/// tsconfig whose `lib` has no DOM and no `@types/node` (`"lib": ["es2022"], "types": []`),
+/// which would declare the same names for a browser or Node instead.
+const SANDBOX_LIB: &str = "
+/** `console` output goes to the context's `onConsole` (discarded without one). */
+declare const console: {
+  log(...data: unknown[]): void
+  info(...data: unknown[]): void
+  warn(...data: unknown[]): void
+  error(...data: unknown[]): void
+  debug(...data: unknown[]): void
+}
+/** Runs `callback` after `ms` milliseconds; pending timers count against the evaluation's `timeoutMs`. */
+declare function setTimeout<A extends unknown[]>(callback: (...args: A) => void, ms?: number, ...args: A): number
+declare function clearTimeout(id?: number): void
+/** Runs `callback` every `ms` milliseconds until cleared; a pending interval counts against `timeoutMs`. */
+declare function setInterval<A extends unknown[]>(callback: (...args: A) => void, ms?: number, ...args: A): number
+declare function clearInterval(id?: number): void
+declare function queueMicrotask(callback: () => void): void
+/** A deep copy within the sandbox (structured clone: Map, Set, Date, RegExp, typed arrays, cycles). */
+declare function structuredClone<T>(value: T): T
+declare function atob(data: string): string
+declare function btoa(data: string): string
+declare const performance: { now(): number; readonly timeOrigin: number }
+interface URLSearchParams extends Iterable<[string, string]> {
+  readonly size: number
+  append(name: string, value: string): void
+  delete(name: string, value?: string): void
+  get(name: string): string | null
+  getAll(name: string): string[]
+  has(name: string, value?: string): boolean
+  set(name: string, value: string): void
+  sort(): void
+  forEach(callback: (value: string, key: string, parent: URLSearchParams) => void): void
+  keys(): IterableIterator<string>
+  values(): IterableIterator<string>
+  entries(): IterableIterator<[string, string]>
+  toString(): string
+}
+declare var URLSearchParams: {
+  prototype: URLSearchParams
+  new (init?: string | Record<string, string> | Iterable<[string, string]> | URLSearchParams): URLSearchParams
+}
+/** A WHATWG URL. */
+interface URL {
+  href: string
+  readonly origin: string
+  protocol: string
+  username: string
+  password: string
+  host: string
+  hostname: string
+  port: string
+  pathname: string
+  search: string
+  readonly searchParams: URLSearchParams
+  hash: string
+  toString(): string
+  toJSON(): string
+}
+declare var URL: {
+  prototype: URL
+  new (url: string | URL, base?: string | URL): URL
+  canParse(url: string | URL, base?: string | URL): boolean
+}
+interface TextEncoder {
+  readonly encoding: string
+  encode(input?: string): Uint8Array
+  encodeInto(source: string, destination: Uint8Array): { read: number; written: number }
+}
+declare var TextEncoder: { prototype: TextEncoder; new (): TextEncoder }
+interface TextDecoder {
+  readonly encoding: string
+  readonly fatal: boolean
+  readonly ignoreBOM: boolean
+  decode(input?: ArrayBuffer | ArrayBufferView, options?: { stream?: boolean }): string
+}
+declare var TextDecoder: {
+  prototype: TextDecoder
+  new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }): TextDecoder
+}
+declare const crypto: {
+  getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T
+  randomUUID(): string
+}
+/** A host function as sandboxed code calls it: same parameters, and always a Promise of the (awaited) result. */
+type BamlHostFunction<F extends (...args: any[]) => unknown> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>
+";
+
+/// What an embedder adds to a sandbox, with the TypeScript the caller writes for each: host
+/// functions (a function type, as the Node function is typed: calls from the sandbox return
+/// a Promise of its result) and globals (the value's type).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Extras<'a> {
+    pub host_functions: &'a [(String, String)],
+    pub globals: &'a [(String, String)],
+}
+
 /// Prefix of the global aliases that name a class's full form from inside `partial_types`.
 const FULL: &str = "BamlFull_";
 
@@ -181,11 +279,15 @@ fn with_checks(ty: String, checks: &[crate::ir::Check]) -> String {
 }
 
 fn class_decl(out: &mut String, ir: &Ir, c: &Class, partial: bool, indent: &str) {
-    doc(out, indent, c.description.as_deref());
+    doc(out, indent, c.doc.as_deref().or(c.description.as_deref()));
     let export = if partial { "export " } else { "" };
     let _ = writeln!(out, "{indent}{export}interface {} {{", c.name);
     for f in &c.fields {
-        doc(out, &format!("{indent}  "), f.description.as_deref());
+        doc(
+            out,
+            &format!("{indent}  "),
+            f.doc.as_deref().or(f.description.as_deref()),
+        );
         let optional = f.ty.is_optional();
         if partial {
             let ty = with_checks(ts_in(ir, &f.ty, !f.stream.done, true), &f.checks);
@@ -241,10 +343,17 @@ fn signature(ir: &Ir, f: &Function) -> String {
 
 /// The declarations of everything the sandbox sees of a project.
 pub fn typescript_declarations(ir: &Ir) -> String {
+    typescript_declarations_with(ir, Extras::default())
+}
+
+/// The declarations of everything a sandbox with these `extras` sees: the project's `b`,
+/// the sandbox's built-in globals, and the embedder's host functions and globals.
+pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
     let mut out = String::from(PRELUDE);
+    out.push_str(SANDBOX_LIB);
     for e in &ir.enums {
         out.push('\n');
-        doc(&mut out, "", e.description.as_deref());
+        doc(&mut out, "", e.doc.as_deref().or(e.description.as_deref()));
         let values: Vec<String> = e
             .values
             .iter()
@@ -304,6 +413,7 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     }
     out.push_str("}\n\n/** The project's BAML functions. Each call runs the LLM function and resolves with its typed result. */\ndeclare const b: {\n");
     for f in &ir.functions {
+        doc(&mut out, "  ", f.doc.as_deref());
         let _ = writeln!(
             out,
             "  {}{}: Promise<{}>",
@@ -314,6 +424,7 @@ pub fn typescript_declarations(ir: &Ir) -> String {
     }
     out.push_str("  /** The same functions, streamed: partial results as they arrive, then the final one. */\n  readonly stream: {\n");
     for f in &ir.functions {
+        doc(&mut out, "    ", f.doc.as_deref());
         let _ = writeln!(
             out,
             "    {}{}: BamlStream<{}, {}>",
@@ -334,11 +445,43 @@ pub fn typescript_declarations(ir: &Ir) -> String {
         out.push_str("\n/** The same functions as globals (those that would shadow a standard global are only on `b`). */\n");
         for f in &ir.functions {
             if globals.contains(&f.name.as_str()) {
+                doc(&mut out, "", f.doc.as_deref());
                 let _ = writeln!(out, "declare const {}: typeof b.{}", f.name, f.name);
             }
         }
     }
+    if !extras.host_functions.is_empty() {
+        out.push_str("\n/** Host functions: each call runs the Node function and resolves with a copy of its result. */\n");
+        for (name, ty) in extras.host_functions {
+            let _ = writeln!(out, "declare const {name}: BamlHostFunction<{}>", ty.trim());
+        }
+    }
+    if !extras.globals.is_empty() {
+        out.push_str("\n/** Globals copied in when the context was created. */\n");
+        for (name, ty) in extras.globals {
+            let _ = writeln!(out, "declare var {name}: {}", ty.trim());
+        }
+    }
     out
+}
+
+/// Whether `name` can be declared as is (`declare const name`): a JavaScript identifier of
+/// ASCII letters, digits, `_` and `$` that is not a reserved word.
+pub fn is_declarable(name: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete",
+        "do", "else", "enum", "export", "extends", "false", "finally", "for", "function", "if",
+        "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this",
+        "throw", "true", "try", "typeof", "var", "void", "while", "with", "yield", "let",
+        "static", "implements", "interface", "package", "private", "protected", "public",
+        "await",
+    ];
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c == '$' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c == '$' || c.is_ascii_alphanumeric())
+        && !RESERVED.contains(&name)
 }
 
 /// Globals of the sandbox realm that BAML functions never replace.
@@ -384,8 +527,12 @@ pub const STANDARD_GLOBALS: &[&str] = &[
     "String",
     "Symbol",
     "SyntaxError",
+    "TextDecoder",
+    "TextEncoder",
     "TypeError",
     "URIError",
+    "URL",
+    "URLSearchParams",
     "Uint16Array",
     "Uint32Array",
     "Uint8Array",
@@ -396,7 +543,9 @@ pub const STANDARD_GLOBALS: &[&str] = &[
     "atob",
     "b",
     "btoa",
+    "clearInterval",
     "clearTimeout",
+    "crypto",
     "console",
     "decodeURI",
     "decodeURIComponent",
@@ -411,7 +560,9 @@ pub const STANDARD_GLOBALS: &[&str] = &[
     "parseInt",
     "performance",
     "queueMicrotask",
+    "setInterval",
     "setTimeout",
+    "structuredClone",
     "undefined",
     "unescape",
 ];

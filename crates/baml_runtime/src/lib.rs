@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use baml_ir::{Diagnostic, Ir, Type};
+pub use baml_ir::{is_declarable, Diagnostic, Extras, Ir, Type, STANDARD_GLOBALS};
 
 /// Why a project could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +143,11 @@ impl Runtime {
     /// TypeScript declarations of the `b` object sandboxed code sees.
     pub fn typescript_declarations(&self) -> String {
         baml_ir::typescript_declarations(&self.ir)
+    }
+
+    /// The same, with an embedder's host functions and globals (see [`baml_ir::Extras`]).
+    pub fn typescript_declarations_with(&self, extras: baml_ir::Extras<'_>) -> String {
+        baml_ir::typescript_declarations_with(&self.ir, extras)
     }
 
     /// The runtime-level environment for `env.NAME` references.
