@@ -142,7 +142,7 @@ test('host functions: sync, async, throwing, rejecting, many at once, on Node\'s
   t.deepEqual(await ctx.evaluate('await echo(1, "s", null, undefined, { d: new Date(0) }, [NaN])'), [1, 's', null, undefined, { d: new Date(0) }, [NaN]])
   const err = await t.throwsAsync(ctx.evaluate('await explode()'))
   t.is(err.code, 'SANDBOX_ERROR')
-  t.is(err.message, 'Error: host says no')
+  t.is(err.message, '<sandbox>:1:6: Error: host says no')
   t.true(calls >= 1)
   ctx.dispose()
 })

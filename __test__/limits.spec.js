@@ -140,7 +140,7 @@ test('SANDBOX_ERROR: uncaught exceptions carry jsName and jsStack', async (t) =>
   const ctx = new BamlContext(rt)
   const err = await expectCode(t, ctx, 'SANDBOX_ERROR', ctx.evaluate('function boom() { throw new TypeError("bad input") }\nboom()'))
   t.is(err.jsName, 'TypeError')
-  t.is(err.message, 'TypeError: bad input')
+  t.is(err.message, '<sandbox>:1:29: TypeError: bad input')
   t.regex(err.jsStack, /boom/)
   const thrown = await expectCode(t, ctx, 'SANDBOX_ERROR', ctx.evaluate('await null; throw { reason: 1 }'))
   t.is(thrown.message, 'Uncaught { reason: 1 }')

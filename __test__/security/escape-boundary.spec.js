@@ -40,7 +40,7 @@ test('a getter that throws while the result is copied rejects with its error', a
   await attempt(t, async ({ ev }) => {
     const err = await sandboxError(t, ev('({ ok: 1, get bad() { throw new RangeError("getter says no") } })'), 'SANDBOX_ERROR')
     t.is(err.jsName, 'RangeError')
-    t.is(err.message, 'RangeError: getter says no')
+    t.is(err.message, '<sandbox>:1:33: RangeError: getter says no')
   })
 })
 
@@ -56,9 +56,9 @@ test('a getter that never returns while the result is copied is a timeout', asyn
 test('Proxy results: throwing traps, lying ownKeys, self-returning get and endless nesting', async (t) => {
   await attempt(t, async ({ ev }) => {
     const ownKeysThrows = await sandboxError(t, ev('new Proxy({}, { ownKeys() { throw new TypeError("ownKeys trap") } })'), 'SANDBOX_ERROR')
-    t.is(ownKeysThrows.message, 'TypeError: ownKeys trap')
+    t.is(ownKeysThrows.message, '<sandbox>:1:39: TypeError: ownKeys trap')
     const getThrows = await sandboxError(t, ev('new Proxy({ a: 1 }, { get() { throw new Error("get trap") } })'), 'SANDBOX_ERROR')
-    t.is(getThrows.message, 'Error: get trap')
+    t.is(getThrows.message, '<sandbox>:1:41: Error: get trap')
     const duplicate = await sandboxError(t, ev('new Proxy({}, { ownKeys: () => ["a", "a"], getOwnPropertyDescriptor: () => ({ value: 1, enumerable: true, configurable: true }) })'), 'SANDBOX_ERROR')
     t.is(duplicate.jsName, 'TypeError')
     // Keys that do not exist on the target: Node gets what the get trap answered, as plain data.
@@ -172,7 +172,7 @@ test('a host error rejects inside with a sandbox Error carrying only the message
       'undefined', undefined, 'undefined'])
     // Uncaught, it reaches Node as a new SANDBOX_ERROR, not as the Node error object.
     const err = await sandboxError(t, ev('await boom()'), 'SANDBOX_ERROR')
-    t.is(err.message, 'Error: node says no')
+    t.is(err.message, '<sandbox>:1:6: Error: node says no')
     t.is(err.process, undefined)
   })
 })
@@ -210,7 +210,7 @@ test("mutating globals inside never changes Node's object, and another context g
     // The mutated global, returned, is a plain copy taken at the time (its throwing getter
     // makes the copy fail inside).
     const err = await sandboxError(t, ev('shared'), 'SANDBOX_ERROR')
-    t.is(err.message, 'Error: x')
+    t.is(err.message, '<sandbox>:6:65: Error: x')
     t.is(shared.name, 'shared')
     t.is(ctx.disposed, false)
   })

@@ -21,6 +21,11 @@ use crate::value::{drop_flat, push_path, Value};
 /// that escapes later is reported as an ordinary error.
 const GENUINE_ERRORS: usize = 256;
 
+/// How many calls in flight at once get an `Error` made at their call site (see `Pending`).
+/// Each costs an object and a stack trace in the sandbox's heap; past this many (100,000 host
+/// calls may be pending) a failed call's error has an empty stack instead.
+const CALL_SITES: usize = 1024;
+
 /// JS values Rust holds on to. Touched only inside turns (and creation and destruction), and
 /// emptied before the runtime is freed: a value alive at `JS_FreeRuntime` aborts the process.
 #[derive(Default)]
@@ -29,7 +34,7 @@ pub(crate) struct JsStore {
     /// resolves to `{ value }` (the completion value) rather than to the value.
     pub(crate) evals: HashMap<EvalId, (Persistent<JsValue<'static>>, bool)>,
     /// Resolve and reject functions of host and BAML calls in flight.
-    pub(crate) calls: HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>,
+    pub(crate) calls: HashMap<u64, Pending>,
     /// BAML calls in flight: the guard that cancels each, and its partial-result callback.
     pub(crate) baml: HashMap<u64, (Option<CallGuard>, Option<Persistent<Function<'static>>>)>,
     pub(crate) timers: HashMap<u64, TimerEntry>,
@@ -37,6 +42,8 @@ pub(crate) struct JsStore {
     pub(crate) json: Option<crate::json_guard::JsonGuard>,
     /// Error objects built from host errors with an origin, newest last.
     pub(crate) genuine: VecDeque<(Persistent<Object<'static>>, u64)>,
+    /// Calls in `calls` that hold a call-site error.
+    pub(crate) sites: usize,
 }
 
 impl JsStore {
@@ -46,6 +53,7 @@ impl JsStore {
     pub(crate) fn abandon(&mut self) -> Vec<TimerKey> {
         self.baml.clear();
         self.calls.clear();
+        self.sites = 0;
         self.timers.drain().map(|(_, t)| t.key).collect()
     }
 
@@ -53,11 +61,21 @@ impl JsStore {
     pub(crate) fn clear(&mut self) {
         self.evals.clear();
         self.calls.clear();
+        self.sites = 0;
         self.baml.clear();
         self.timers.clear();
         self.json = None;
         self.genuine.clear();
     }
+}
+
+/// A host or BAML call in flight: how to settle its promise, and the `Error` it rejects with
+/// if it fails, made when it was called so that its stack shows the sandboxed code that made
+/// the call (an error made when the answer arrives would have no sandbox frame at all).
+pub(crate) struct Pending {
+    resolve: Persistent<Function<'static>>,
+    reject: Persistent<Function<'static>>,
+    site: Option<Persistent<Object<'static>>>,
 }
 
 pub(crate) struct TimerEntry {
@@ -256,23 +274,32 @@ impl Bridge {
         ctx: &Ctx<'js>,
         kind: &str,
     ) -> rquickjs::Result<(JsValue<'js>, u64)> {
-        let mut store = self.store.borrow_mut();
-        if store.calls.len() >= MAX_HOST_CALLS {
+        if self.store.borrow().calls.len() >= MAX_HOST_CALLS {
             return Err(throw(
                 ctx,
                 ErrorKind::Range,
                 &format!("more than {MAX_HOST_CALLS} {kind} in flight"),
             ));
         }
+        // Made before the store is borrowed: building a stack trace may run sandboxed code
+        // (`Error.prepareStackTrace`), which may make calls of its own.
+        let site = if self.store.borrow().sites < CALL_SITES {
+            call_site(ctx)?
+        } else {
+            None
+        };
         let (promise, resolve, reject) = ctx.promise()?;
+        let mut store = self.store.borrow_mut();
         store.next_id += 1;
         let id = store.next_id;
+        store.sites += usize::from(site.is_some());
         store.calls.insert(
             id,
-            (
-                Persistent::save(ctx, resolve),
-                Persistent::save(ctx, reject),
-            ),
+            Pending {
+                resolve: Persistent::save(ctx, resolve),
+                reject: Persistent::save(ctx, reject),
+                site: site.map(|s| Persistent::save(ctx, s)),
+            },
         );
         Ok((promise.into_value(), id))
     }
@@ -306,14 +333,24 @@ impl Bridge {
         let (entry, baml) = {
             let mut store = self.store.borrow_mut();
             let baml = store.baml.remove(&id).is_some();
-            (store.calls.remove(&id), baml)
+            let entry = store.calls.remove(&id);
+            if entry.as_ref().is_some_and(|p| p.site.is_some()) {
+                store.sites = store.sites.saturating_sub(1);
+            }
+            (entry, baml)
         };
-        let Some((resolve, reject)) = entry else {
+        let Some(Pending {
+            resolve,
+            reject,
+            site,
+        }) = entry
+        else {
             return true;
         };
         let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
             return true;
         };
+        let site = site.and_then(|s| s.restore(ctx).ok());
         let who = if baml {
             "BAML function"
         } else {
@@ -322,7 +359,7 @@ impl Bridge {
         let copied = match result {
             Ok(v) => copy_in(ctx, v, 0).map_err(|e| (e, format!("{who} result"))),
             Err(e) => self
-                .host_error(ctx, e)
+                .host_error(ctx, e, site)
                 .map_err(|(e, field)| (e, push_path(&format!("{who} error"), &field))),
         };
         let outcome = match copied {
@@ -390,13 +427,36 @@ impl Bridge {
         &self,
         ctx: &Ctx<'js>,
         e: &HostError,
+        site: Option<Object<'js>>,
     ) -> Result<JsValue<'js>, (InError, String)> {
         let js = |e: rquickjs::Error| (InError::Js(e), String::new());
-        let err = Exception::from_message(ctx.clone(), &e.message).map_err(js)?;
-        // Errors made by `new Error` have an own `stack`; this one was made outside any sandbox
-        // frame, so its stack is empty (code reading `e.stack` still gets a string).
-        err.prop("stack", Property::from("").writable().configurable())
-            .map_err(js)?;
+        let err = match site {
+            // The error made when the call was made: its stack is the caller's.
+            Some(site) => {
+                // Its stack, kept by the engine since the call, as the own data property that
+                // errors made by `new Error` have.
+                let stack: JsValue = site.get("stack").map_err(js)?;
+                site.prop("stack", Property::from(stack).writable().configurable())
+                    .map_err(js)?;
+                site.prop(
+                    "message",
+                    Property::from(e.message.as_str()).writable().configurable(),
+                )
+                .map_err(js)?;
+                site
+            }
+            None => {
+                let err = Exception::from_message(ctx.clone(), &e.message)
+                    .map_err(js)?
+                    .into_object();
+                // Errors made by `new Error` have an own `stack`; this one was made outside
+                // any sandbox frame, so its stack is empty (code reading `e.stack` still gets
+                // a string).
+                err.prop("stack", Property::from("").writable().configurable())
+                    .map_err(js)?;
+                err
+            }
+        };
         if e.name != "Error" {
             err.prop(
                 "name",
@@ -422,7 +482,7 @@ impl Bridge {
             }
             store
                 .genuine
-                .push_back((Persistent::save(ctx, err.clone().into_object()), origin));
+                .push_back((Persistent::save(ctx, err.clone()), origin));
         }
         Ok(err.into_value())
     }
@@ -436,4 +496,17 @@ impl Bridge {
             (known == *obj).then_some(*origin)
         })
     }
+}
+
+/// A fresh `Error` whose stack is where sandboxed code is now (the frames of the call being
+/// made). `None` when it is not an object (sandboxed code's `Error.prepareStackTrace` cannot
+/// change that, but be safe).
+fn call_site<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Option<Object<'js>>> {
+    // SAFETY: a plain constructor call on the context's own thread; the value is owned here.
+    let raw = unsafe { rquickjs::qjs::JS_NewError(ctx.as_raw().as_ptr()) };
+    let value = unsafe { JsValue::from_raw(ctx.clone(), raw) };
+    if value.is_exception() {
+        return Err(rquickjs::Error::Exception);
+    }
+    Ok(value.into_object())
 }

@@ -56,12 +56,39 @@ pub(crate) fn classify<'js>(
         (Some(n), true) => n.clone(),
         (None, _) => message.clone(),
     };
+    // Where it was thrown, first: `file:line:column: TypeError: ...`, as compilers write it.
+    let message = match stack.as_deref().and_then(location) {
+        Some(at) if origin.is_none() => format!("{at}: {head}"),
+        _ => head,
+    };
     SandboxError::Js {
         name,
-        message: head,
+        message,
         stack,
         origin,
     }
+}
+
+/// The `file:line:column` of the first frame of a QuickJS stack that has one
+/// (`    at f (file.js:3:13)` or `    at file.js:1:5`); frames of natives (`(native)`) have none.
+pub(crate) fn location(stack: &str) -> Option<&str> {
+    stack.lines().find_map(|line| {
+        let frame = line.trim().strip_prefix("at ")?;
+        let at = match frame.rfind(" (") {
+            Some(i) if frame.ends_with(')') => &frame[i + 2..frame.len() - 1],
+            _ => frame,
+        };
+        let mut parts = at.rsplitn(3, ':');
+        let column = parts.next()?;
+        let line_no = parts.next()?;
+        let file = parts.next()?;
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (numeric(column)
+            && numeric(line_no)
+            && !file.is_empty()
+            && file != crate::realm::PRELUDE_FILE)
+            .then_some(at)
+    })
 }
 
 /// `Uncaught <value>` for a thrown value that is not an Error.
@@ -73,5 +100,25 @@ fn uncaught(exc: &JsValue<'_>) -> SandboxError {
         message: format!("Uncaught {text}"),
         stack: None,
         origin: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::location;
+
+    #[test]
+    fn location_is_the_first_frame_with_one() {
+        assert_eq!(location("    at f (s.js:1:14)\n    at <eval> (s.js:2:1)\n"), Some("s.js:1:14"));
+        assert_eq!(
+            location("    at forEach (native)\n    at <anonymous> (dir/a b.js:10:2)\n"),
+            Some("dir/a b.js:10:2")
+        );
+        assert_eq!(location("    at s.js:3:5\n"), Some("s.js:3:5"));
+        assert_eq!(location("    at <eval> (C:\\x\\s.js:3:5)\n"), Some("C:\\x\\s.js:3:5"));
+        assert_eq!(location("    at forEach (native)\n"), None);
+        assert_eq!(location("    at get (<baml>:65:7)\n    at <eval> (s.js:1:7)\n"), Some("s.js:1:7"));
+        assert_eq!(location(""), None);
+        assert_eq!(location("at f (s.js:x:1)"), None);
     }
 }

@@ -17,6 +17,8 @@ use crate::value::{push_path, Value};
 
 /// Builds `b`, `b.stream` and the global function names (see the file's comment).
 const BAML_PRELUDE: &str = include_str!("js/prelude.js");
+/// The prelude's name in stack traces; its frames are not where an error happened.
+pub(crate) const PRELUDE_FILE: &str = "<baml>";
 
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
@@ -36,7 +38,9 @@ pub(crate) fn install<'js>(
     let prelude: Option<Function> = if options.baml_functions.is_empty() {
         None
     } else {
-        Some(ctx.eval(BAML_PRELUDE)?)
+        let mut eval = rquickjs::context::EvalOptions::default();
+        eval.filename = Some(PRELUDE_FILE.into());
+        Some(ctx.eval_with_options(BAML_PRELUDE, eval)?)
     };
     install_globals(ctx, &options.globals)?;
     if let Some(prelude) = prelude {

@@ -1,7 +1,7 @@
 // Builds `b`, `b.stream` and the global function names from the native call function (realm.rs).
 // `call(i, args, onPartial?)` returns the call's promise. Evaluated as an expression before the
 // globals are installed, it keeps the built-ins it needs from then on.
-((Object, Promise, Symbol, globalThis) => function (call, names) {
+((Object, Promise, Symbol, Proxy, TypeError, globalThis) => function (call, names) {
   'use strict';
   const b = Object.create(null);
   const stream = Object.create(null);
@@ -50,12 +50,28 @@
     Object.defineProperty(b, name, { value: f, enumerable: true });
     Object.defineProperty(stream, name, { value: s, enumerable: true });
   });
-  Object.defineProperty(b, 'stream', { value: Object.freeze(stream) });
+  // Reading a name that is not a BAML function says so, with the names there are, instead of
+  // the engine's bare "not a function" at the call. Symbols and the names that protocols probe
+  // (`then` when awaited, `toJSON`, ...) read as undefined, as on a plain object.
+  const listed = names.length === 0 ? 'the project has none'
+    : 'the functions are ' + (names.length > 20 ? names.slice(0, 20).join(', ') + ', ... (' + names.length + ' in all)' : names.join(', '));
+  // Built without array methods that sandboxed code could replace later.
+  const probes = Object.create(null);
+  probes.then = probes.toJSON = probes.toString = probes.valueOf = probes.constructor = true;
+  probes.inspect = probes.asymmetricMatch = probes.$$typeof = true;
+  const strict = (target, path) => new Proxy(target, {
+    get(t, key) {
+      if (typeof key === 'symbol' || key in t || probes[key] === true) return t[key];
+      throw new TypeError(path + '.' + key + ' is not a BAML function; ' + listed);
+    },
+  });
+  Object.defineProperty(b, 'stream', { value: strict(Object.freeze(stream), 'b.stream') });
   Object.freeze(b);
-  Object.defineProperty(globalThis, 'b', { value: b, writable: true, configurable: true });
+  const strictB = strict(b, 'b');
+  Object.defineProperty(globalThis, 'b', { value: strictB, writable: true, configurable: true });
   names.forEach((name) => {
     if (!(name in globalThis)) {
       Object.defineProperty(globalThis, name, { value: b[name], writable: true, configurable: true });
     }
   });
-})(Object, Promise, Symbol, globalThis)
+})(Object, Promise, Symbol, Proxy, TypeError, globalThis)
