@@ -19,9 +19,79 @@ function sameRealm() {
 }
 
 const chosen = sameRealm() ? native : wrapForThisRealm(native)
+coded(chosen.BamlRuntime, 'BamlRuntime', ['callFunction', 'renderRequest'])
+coded(chosen.BamlContext, 'BamlContext', ['evaluate'])
 // Written out one by one so that Node's ESM loader sees the named exports.
-module.exports.BamlRuntime = chosen.BamlRuntime
+module.exports.BamlRuntime = refuseNew(chosen.BamlRuntime)
 module.exports.BamlContext = requireNew(chosen.BamlContext)
+
+function invalidThis(name) {
+  const e = new TypeError(`Value of "this" must be of type ${name}`)
+  e.code = 'ERR_INVALID_THIS'
+  return e
+}
+
+// A method called on something that is not an instance (`const { evaluate } = ctx`) gets V8's
+// bare "Illegal invocation"; here it is an `ERR_INVALID_THIS` like Node's own, and methods that
+// return a Promise reject with it instead of throwing.
+function coded(Class, name, later) {
+  const proto = Class.prototype
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    const d = Object.getOwnPropertyDescriptor(proto, key)
+    if (key === 'constructor') continue
+    // V8's check of the receiver, or napi-rs's when it unwraps one that is not an instance.
+    const fail = (e) =>
+      e !== null && typeof e === 'object' &&
+      ((e.code === undefined && e.message === 'Illegal invocation') ||
+        (e.code === 'InvalidArg' && /^Failed to (unwrap|recover) .*`(BamlRuntime|BamlContext)` type from napi value/.test(e.message)))
+        ? invalidThis(name)
+        : e
+    if (typeof d.value === 'function') {
+      const f = d.value
+      const async = later.includes(key)
+      const wrapped = {
+        [key](...args) {
+          try {
+            return f.apply(this, args)
+          } catch (e) {
+            if (async) return Promise.reject(fail(e))
+            throw fail(e)
+          }
+        },
+      }[key]
+      Object.defineProperty(proto, key, { ...d, value: wrapped })
+    } else if (typeof d.get === 'function') {
+      const get = d.get
+      Object.defineProperty(proto, key, {
+        ...d,
+        get() {
+          try {
+            return get.call(this)
+          } catch (e) {
+            throw fail(e)
+          }
+        },
+      })
+    }
+  }
+}
+
+// BamlRuntime has factories only; `new BamlRuntime()` says so with a code.
+function refuseNew(Class) {
+  function BamlRuntime() {
+    const e = new TypeError('BamlRuntime has no constructor: use BamlRuntime.fromFiles() or BamlRuntime.fromDirectory()')
+    e.code = 'ERR_ILLEGAL_CONSTRUCTOR'
+    throw e
+  }
+  BamlRuntime.prototype = Class.prototype
+  Object.setPrototypeOf(BamlRuntime, Class)
+  for (const key of ['fromFiles', 'fromDirectory']) {
+    const f = Class[key]
+    Object.defineProperty(BamlRuntime, key, { value: (...args) => f.apply(Class, args), writable: true, configurable: true })
+  }
+  Object.defineProperty(Class.prototype, 'constructor', { value: BamlRuntime, writable: true, configurable: true })
+  return BamlRuntime
+}
 
 // A native class called without `new` would not throw (napi-rs runs the constructor on
 // whatever `this` is). This stand-in throws as a JavaScript class does, with a code, and
@@ -94,6 +164,11 @@ function wrapForThisRealm(native) {
   }
 
   const inner = new WeakMap()
+  const self = (o, name) => {
+    const handle = inner.get(o)
+    if (handle === undefined) throw invalidThis(name)
+    return handle
+  }
   const unwrap = (o) => (o !== null && typeof o === 'object' && inner.has(o) ? inner.get(o) : o)
 
   class BamlRuntime {
@@ -110,19 +185,19 @@ function wrapForThisRealm(native) {
       return new BamlRuntime(guard(() => native.BamlRuntime.fromDirectory(dir, env)))
     }
     functions() {
-      return sync(() => inner.get(this).functions())
+      return sync(() => self(this, 'BamlRuntime').functions())
     }
     parse(name, text, options) {
-      return sync(() => inner.get(this).parse(name, text, options))
+      return sync(() => self(this, 'BamlRuntime').parse(name, text, options))
     }
     callFunction(name, args, options) {
-      return later(() => inner.get(this).callFunction(name, args, options))
+      return later(() => self(this, 'BamlRuntime').callFunction(name, args, options))
     }
     renderRequest(name, args, options) {
-      return later(() => inner.get(this).renderRequest(name, args, options))
+      return later(() => self(this, 'BamlRuntime').renderRequest(name, args, options))
     }
     typescriptDeclarations(options) {
-      return sync(() => inner.get(this).typescriptDeclarations(options))
+      return sync(() => self(this, 'BamlRuntime').typescriptDeclarations(options))
     }
   }
 
@@ -131,19 +206,19 @@ function wrapForThisRealm(native) {
       inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), options)))
     }
     evaluate(code, options) {
-      return later(() => inner.get(this).evaluate(code, options))
+      return later(() => self(this, 'BamlContext').evaluate(code, options))
     }
     usage() {
-      return sync(() => inner.get(this).usage())
+      return sync(() => self(this, 'BamlContext').usage())
     }
     memoryUsage() {
-      return sync(() => inner.get(this).memoryUsage())
+      return sync(() => self(this, 'BamlContext').memoryUsage())
     }
     dispose() {
-      return sync(() => inner.get(this).dispose())
+      return sync(() => self(this, 'BamlContext').dispose())
     }
     get disposed() {
-      return inner.get(this).disposed
+      return self(this, 'BamlContext').disposed
     }
   }
 

@@ -134,6 +134,13 @@ const cases = [
   ['evaluate signal: "x"', 'reject', INVALID, /option signal must be an object \(an AbortSignal\), got a string/, ({ ctx }) => ctx.evaluate('1', { signal: 'x' })],
   ['evaluate signal: {}', 'reject', INVALID, /option signal must be an AbortSignal/, ({ ctx }) => ctx.evaluate('1', { signal: {} })],
   ['evaluate syntax error', 'reject', 'SANDBOX_ERROR', /SyntaxError/, ({ ctx }) => ctx.evaluate('let = ;')],
+  // Methods called on something else, and constructors used the wrong way.
+  ['new BamlRuntime()', 'throw', 'ERR_ILLEGAL_CONSTRUCTOR', /fromFiles\(\) or BamlRuntime\.fromDirectory\(\)/, ({ BamlRuntime }) => new BamlRuntime()],
+  ['rt.functions on {}', 'throw', 'ERR_INVALID_THIS', /must be of type BamlRuntime/, ({ rt }) => rt.functions.call({})],
+  ['rt.callFunction on null', 'reject', 'ERR_INVALID_THIS', /must be of type BamlRuntime/, ({ rt }) => rt.callFunction.call(null, 'ExtractResume', {})],
+  ['const { evaluate } = ctx', 'reject', 'ERR_INVALID_THIS', /must be of type BamlContext/, ({ ctx }) => { const { evaluate } = ctx; return evaluate('1') }],
+  ['ctx.usage on a prototype object', 'throw', 'ERR_INVALID_THIS', /must be of type BamlContext/, ({ BamlContext, ctx }) => ctx.usage.call(Object.create(BamlContext.prototype))],
+  ['disposed getter on {}', 'throw', 'ERR_INVALID_THIS', /must be of type BamlContext/, ({ BamlContext }) => Object.getOwnPropertyDescriptor(BamlContext.prototype, 'disposed').get.call({})],
   ['evaluate after dispose', 'reject', 'SANDBOX_DISPOSED', /disposed/, ({ BamlContext, rt }) => { const c = new BamlContext(rt, { isolation: 'thread' }); c.dispose(); return c.evaluate('1') }],
 ]
 
