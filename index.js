@@ -22,6 +22,7 @@ const chosen = sameRealm() ? native : wrapForThisRealm(native)
 // Written out one by one so that Node's ESM loader sees the named exports.
 module.exports.BamlRuntime = chosen.BamlRuntime
 module.exports.BamlContext = chosen.BamlContext
+module.exports.Collector = chosen.Collector
 
 function wrapForThisRealm(native) {
   const tag = (v) => Object.prototype.toString.call(v)
@@ -76,6 +77,21 @@ function wrapForThisRealm(native) {
 
   const inner = new WeakMap()
   const unwrap = (o) => (o !== null && typeof o === 'object' && inner.has(o) ? inner.get(o) : o)
+  // Options that carry collectors (and a context's onBamlCall, whose log is adopted) get the
+  // native objects; anything that is not a plain options object goes through unchanged, so the
+  // addon still reports it.
+  const withCollectors = (options) => {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) return options
+    const out = { ...options }
+    if ('collector' in out) {
+      out.collector = Array.isArray(out.collector) ? out.collector.map(unwrap) : unwrap(out.collector)
+    }
+    if (typeof out.onBamlCall === 'function') {
+      const f = out.onBamlCall
+      out.onBamlCall = (log) => f(adopt(log))
+    }
+    return out
+  }
 
   class BamlRuntime {
     constructor(handle) {
@@ -97,7 +113,7 @@ function wrapForThisRealm(native) {
       return sync(() => inner.get(this).parse(name, text, options))
     }
     callFunction(name, args, options) {
-      return later(() => inner.get(this).callFunction(name, args, options))
+      return later(() => inner.get(this).callFunction(name, args, withCollectors(options)))
     }
     renderRequest(name, args, options) {
       return later(() => inner.get(this).renderRequest(name, args, options))
@@ -109,7 +125,7 @@ function wrapForThisRealm(native) {
 
   class BamlContext {
     constructor(runtime, options) {
-      inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), options)))
+      inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), withCollectors(options))))
     }
     evaluate(code, options) {
       return later(() => inner.get(this).evaluate(code, options))
@@ -128,5 +144,29 @@ function wrapForThisRealm(native) {
     }
   }
 
-  return { BamlRuntime, BamlContext }
+  class Collector {
+    constructor(name) {
+      inner.set(this, guard(() => new native.Collector(name)))
+    }
+    get name() {
+      return inner.get(this).name
+    }
+    get logs() {
+      return sync(() => inner.get(this).logs)
+    }
+    get last() {
+      return sync(() => inner.get(this).last)
+    }
+    get usage() {
+      return sync(() => inner.get(this).usage)
+    }
+    id(id) {
+      return sync(() => inner.get(this).id(id))
+    }
+    clear() {
+      return sync(() => inner.get(this).clear())
+    }
+  }
+
+  return { BamlRuntime, BamlContext, Collector }
 }
