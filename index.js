@@ -46,7 +46,8 @@ function wrapForThisRealm(native) {
 
   function adopt(v) {
     if (v === null || typeof v !== 'object') return v
-    if (Array.isArray(v)) return v.map(adopt)
+    // Array.from, not v.map: map builds its result with the species of the native array.
+    if (Array.isArray(v)) return Array.from(v, adopt)
     const t = tag(v)
     if (t === '[object Date]') return new Date(v.getTime())
     if (t === '[object Error]') return adoptError(v)
