@@ -422,3 +422,19 @@ test('bad collector and onBamlCall options are ERR_INVALID_ARG_VALUE naming the 
   ctx.dispose()
   t.pass()
 })
+
+test('the README example (examples/observability.js) runs and prints what it says', (t) => {
+  const { execFileSync } = require('node:child_process')
+  const path = require('node:path')
+  const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'examples', 'observability.js')], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  t.regex(out, /^Extract call \{ inputTokens: 12, outputTokens: 5 \}$/m)
+  t.regex(out, /\/v1\/chat\/completions Bearer \[redacted\]$/m)
+  t.regex(out, /^200 \{"name": "Ada", "age": 36\}$/m)
+  t.regex(out, /^sandbox called Extract ok$/m)
+  t.regex(out, /\[ 'callFunction:call', 'sandbox:stream' \]/)
+  t.regex(out, /\{ inputTokens: 24, outputTokens: 10 \} \{ calls: 1, inputTokens: 12, outputTokens: 5 \}/)
+  t.false(out.includes('sk-example'))
+})

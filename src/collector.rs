@@ -27,6 +27,59 @@ use crate::options;
 /// response bodies.
 pub(crate) const MAX_LOGS: usize = 10_000;
 
+/// About the most bytes of logs one collector keeps (bodies, arguments, results); past it the
+/// oldest go, whatever their number. The newest log is always kept.
+pub(crate) const MAX_LOG_BYTES: usize = 256 * 1024 * 1024;
+
+/// The most `onBamlCall` calls of one context waiting for Node's thread; past it logs are not
+/// handed to it (a process warning says how many were skipped). Sandboxed code can finish
+/// calls faster than a slow callback takes them.
+pub(crate) const MAX_PENDING_HOOKS: u64 = 10_000;
+
+/// About how many bytes a JSON value takes.
+fn json_bytes(v: &Json) -> usize {
+    let mut total = 0usize;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(16);
+        match v {
+            Json::String(s) => total = total.saturating_add(s.len()),
+            Json::Array(items) => stack.extend(items.iter()),
+            Json::Object(m) => {
+                for (k, item) in m {
+                    total = total.saturating_add(k.len());
+                    stack.push(item);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
+/// About how many bytes a log takes.
+fn log_bytes(log: &FunctionLog) -> usize {
+    let mut total = 512usize
+        .saturating_add(json_bytes(&log.args))
+        .saturating_add(log.result.as_ref().map_or(0, json_bytes))
+        .saturating_add(log.raw_llm_response.as_ref().map_or(0, String::len));
+    for c in &log.calls {
+        total = total.saturating_add(512);
+        if let Some(r) = &c.http_request {
+            total = total
+                .saturating_add(r.url.len())
+                .saturating_add(json_bytes(&r.headers))
+                .saturating_add(json_bytes(&r.body));
+        }
+        if let Some(r) = &c.http_response {
+            total = total
+                .saturating_add(json_bytes(&r.headers))
+                .saturating_add(r.body.len());
+        }
+    }
+    total
+}
+
 /// When a call or request started and how long it took.
 #[napi(object, object_from_js = false, use_nullable = true)]
 #[derive(Clone)]
@@ -290,10 +343,13 @@ pub(crate) fn function_log(secrets: &Secrets, call: &Finished<'_>) -> FunctionLo
     }
 }
 
+/// Logs with their sizes in bytes (see [`log_bytes`]), and the sizes' total.
+type Kept = (VecDeque<(Arc<FunctionLog>, usize)>, usize);
+
 /// A collector's state, shared by the calls that record into it.
 #[derive(Default)]
 pub(crate) struct CollectorState {
-    logs: Mutex<VecDeque<Arc<FunctionLog>>>,
+    logs: Mutex<Kept>,
     input_tokens: AtomicU64,
     output_tokens: AtomicU64,
 }
@@ -313,11 +369,18 @@ impl CollectorState {
             .fetch_add(count(log.usage.input_tokens), Ordering::Relaxed);
         self.output_tokens
             .fetch_add(count(log.usage.output_tokens), Ordering::Relaxed);
-        let mut logs = lock(&self.logs);
-        if logs.len() >= MAX_LOGS {
-            logs.pop_front();
+        let size = log_bytes(&log);
+        let mut guard = lock(&self.logs);
+        let (logs, bytes) = &mut *guard;
+        while !logs.is_empty()
+            && (logs.len() >= MAX_LOGS || bytes.saturating_add(size) > MAX_LOG_BYTES)
+        {
+            if let Some((_, n)) = logs.pop_front() {
+                *bytes = bytes.saturating_sub(n);
+            }
         }
-        logs.push_back(log);
+        logs.push_back((log, size));
+        *bytes = bytes.saturating_add(size);
     }
 }
 
@@ -365,15 +428,19 @@ impl Collector {
     #[napi(getter, catch_unwind)]
     pub fn logs(&self) -> Vec<FunctionLog> {
         lock(&self.state.logs)
+            .0
             .iter()
-            .map(|l| FunctionLog::clone(l))
+            .map(|(l, _)| FunctionLog::clone(l))
             .collect()
     }
 
     /// The newest call recorded, or null.
     #[napi(getter, catch_unwind)]
     pub fn last(&self) -> Option<FunctionLog> {
-        lock(&self.state.logs).back().map(|l| FunctionLog::clone(l))
+        lock(&self.state.logs)
+            .0
+            .back()
+            .map(|(l, _)| FunctionLog::clone(l))
     }
 
     /// Tokens of every call recorded since creation or the last `clear()`.
@@ -389,18 +456,19 @@ impl Collector {
     #[napi(catch_unwind)]
     pub fn id(&self, id: String) -> Option<FunctionLog> {
         lock(&self.state.logs)
+            .0
             .iter()
             .rev()
-            .find(|l| l.id == id)
-            .map(|l| FunctionLog::clone(l))
+            .find(|(l, _)| l.id == id)
+            .map(|(l, _)| FunctionLog::clone(l))
     }
 
     /// Forgets every log and resets `usage`; returns how many logs there were.
     #[napi(catch_unwind)]
     pub fn clear(&self) -> u32 {
         let mut logs = lock(&self.state.logs);
-        let n = logs.len();
-        logs.clear();
+        let n = logs.0.len();
+        *logs = (VecDeque::new(), 0);
         self.state.input_tokens.store(0, Ordering::Relaxed);
         self.state.output_tokens.store(0, Ordering::Relaxed);
         u32::try_from(n).unwrap_or(u32::MAX)
@@ -446,6 +514,9 @@ pub(crate) struct Observers {
     collectors: Vec<Arc<CollectorState>>,
     on_call: Mutex<Option<OnCallFn>>,
     mailbox: Arc<Mailbox>,
+    /// `onBamlCall` calls posted and not yet run, and logs skipped since the last warning.
+    pending: AtomicU64,
+    skipped: AtomicU64,
 }
 
 impl Observers {
@@ -461,6 +532,8 @@ impl Observers {
             collectors,
             on_call: Mutex::new(on_call),
             mailbox,
+            pending: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
         }))
     }
 
@@ -474,8 +547,21 @@ impl Observers {
         if lock(&self.on_call).is_none() {
             return;
         }
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_HOOKS {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let this = self.clone();
         self.mailbox.post(Job::Call(Box::new(move |env| {
+            this.pending.fetch_sub(1, Ordering::AcqRel);
+            let skipped = this.skipped.swap(0, Ordering::Relaxed);
+            if skipped > 0 {
+                warn(
+                    env,
+                    &format!("it fell behind: {skipped} call log(s) were not handed to it"),
+                );
+            }
             // Not called under the lock: the callback may dispose the context.
             let f = lock(&this.on_call)
                 .as_ref()
@@ -494,7 +580,8 @@ impl Observers {
 }
 
 /// Calls `onBamlCall`. What it throws, or the rejection of the promise it returns, becomes a
-/// process warning (`process.emitWarning`, code `BAML_ON_CALL_FAILED`): the embedder's
+/// process warning (`process.emitWarning`, type `BamlQuickjsWarning`, code
+/// `BAML_ON_CALL_FAILED`): the embedder's
 /// callback failing must neither reach the sandbox nor become an uncaught exception.
 fn call_on_baml_call(env: &Env, f: &Function<'_, FunctionLog, Unknown<'static>>, log: FunctionLog) {
     match f.call(log) {
