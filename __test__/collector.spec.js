@@ -438,3 +438,61 @@ test('the README example (examples/observability.js) runs and prints what it say
   t.regex(out, /\{ inputTokens: 24, outputTokens: 10 \} \{ calls: 1, inputTokens: 12, outputTokens: 5 \}/)
   t.false(out.includes('sk-example'))
 })
+
+test('the Collector and its logs are typed in index.d.ts (tsc --strict), with no any', (t) => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const { execFileSync } = require('node:child_process')
+  const index = path.join(__dirname, '..', 'index').replace(/\\/g, '/')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'collector-dts-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const tsc = require.resolve('typescript/bin/tsc')
+  const check = (name, source) => {
+    fs.writeFileSync(path.join(dir, name), source)
+    return execFileSync(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--target', 'es2022', '--lib', 'es2022,dom', '--moduleResolution', 'node', path.join(dir, name)],
+      { encoding: 'utf8' },
+    )
+  }
+  try {
+    check(
+      'usage.ts',
+      `import { BamlRuntime, BamlContext, Collector, FunctionLog, LlmCall } from '${index}'
+async function main(rt: BamlRuntime): Promise<number> {
+  const c = new Collector('x')
+  await rt.callFunction('F', { a: 1 }, { collector: [c, new Collector()] })
+  const last: FunctionLog | null = c.last
+  if (last === null) return 0
+  const kind: 'call' | 'stream' = last.logType
+  const calls: LlmCall[] = last.calls
+  const status: number | undefined = calls[0]?.httpResponse?.status
+  const auth: string | undefined = calls[0]?.httpRequest?.headers['authorization']
+  const tokens: number | null = last.usage.inputTokens
+  const total: number = c.usage.inputTokens + c.usage.outputTokens
+  const code: string | undefined = last.error?.code
+  const ctx = new BamlContext(rt, { collector: c, onBamlCall: (log) => { const n: string = log.functionName; void n } })
+  void kind, status, auth, tokens, code, ctx, c.id(last.id), c.clear()
+  return total
+}
+void main
+`,
+    )
+  } catch (e) {
+    t.fail(`tsc rejected the usage:\n${e.stdout}`)
+  }
+  const misuse = t.throws(() =>
+    check('misuse.ts', `import { Collector } from '${index}'\nconst n: number = new Collector().last.functionName\nvoid n\n`),
+  )
+  t.regex(misuse.stdout, /possibly 'null'/)
+  t.regex(misuse.stdout, /'string' is not assignable to type 'number'/)
+  // No `any` in the observability types.
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'binding.d.ts'), 'utf8')
+  for (const name of ['class Collector', 'interface FunctionLog', 'interface LlmCall', 'interface LlmHttpRequest', 'interface LlmHttpResponse', 'interface LogUsage', 'interface LogTiming', 'interface LogError', 'interface CollectorUsage']) {
+    const start = dts.indexOf(`export declare ${name} `) >= 0 ? dts.indexOf(`export declare ${name} `) : dts.indexOf(`export ${name} `)
+    t.true(start >= 0, name)
+    const body = dts.slice(start, dts.indexOf('\n}', start)).replace(/\/\*[\s\S]*?\*\//g, '')
+    t.notRegex(body, /\bany\b/, name)
+  }
+})
