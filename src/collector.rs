@@ -329,13 +329,23 @@ pub(crate) fn function_log(secrets: &Secrets, call: &Finished<'_>) -> FunctionLo
             "callFunction"
         }
         .to_string(),
-        args: secrets.redact_json(&Json::Object(call.args.clone())),
+        args: if secrets.is_empty() {
+            Json::Object(call.args.clone())
+        } else {
+            Json::Object(
+                call.args
+                    .iter()
+                    .map(|(k, v)| (secrets.redact(k).into_owned(), secrets.redact_json(v)))
+                    .collect(),
+            )
+        },
         timing: LogTiming {
             start_time_utc_ms: ms_since_epoch(call.started),
             duration_ms: Some(duration_ms(call.duration)),
         },
         usage: usage_of(&call.log.usage, reported),
-        selected_call: calls.iter().find(|c| c.selected).cloned(),
+        // Filled in when the log is handed out (see `shown`): kept once, not twice, meanwhile.
+        selected_call: None,
         calls,
         raw_llm_response: raw.map(|r| secrets.redact(&r).into_owned()),
         result,
@@ -345,6 +355,13 @@ pub(crate) fn function_log(secrets: &Secrets, call: &Finished<'_>) -> FunctionLo
 
 /// Logs with their sizes in bytes (see [`log_bytes`]), and the sizes' total.
 type Kept = (VecDeque<(Arc<FunctionLog>, usize)>, usize);
+
+/// A kept log as JavaScript sees it: with `selectedCall` filled in.
+fn shown(log: &FunctionLog) -> FunctionLog {
+    let mut out = log.clone();
+    out.selected_call = out.calls.iter().find(|c| c.selected).cloned();
+    out
+}
 
 /// A collector's state, shared by the calls that record into it.
 #[derive(Default)]
@@ -430,17 +447,14 @@ impl Collector {
         lock(&self.state.logs)
             .0
             .iter()
-            .map(|(l, _)| FunctionLog::clone(l))
+            .map(|(l, _)| shown(l))
             .collect()
     }
 
     /// The newest call recorded, or null.
     #[napi(getter, catch_unwind)]
     pub fn last(&self) -> Option<FunctionLog> {
-        lock(&self.state.logs)
-            .0
-            .back()
-            .map(|(l, _)| FunctionLog::clone(l))
+        lock(&self.state.logs).0.back().map(|(l, _)| shown(l))
     }
 
     /// Tokens of every call recorded since creation or the last `clear()`.
@@ -460,7 +474,7 @@ impl Collector {
             .iter()
             .rev()
             .find(|(l, _)| l.id == id)
-            .map(|(l, _)| FunctionLog::clone(l))
+            .map(|(l, _)| shown(l))
     }
 
     /// Forgets every log and resets `usage`; returns how many logs there were.
@@ -567,7 +581,7 @@ impl Observers {
                 .as_ref()
                 .and_then(|f| f.borrow_back(env).ok());
             if let Some(f) = f {
-                call_on_baml_call(env, &f, FunctionLog::clone(&log));
+                call_on_baml_call(env, &f, shown(&log));
             }
         })));
     }
