@@ -658,7 +658,12 @@ impl Runtime {
         state: &mut CallState,
         on_partial: &mut Option<&mut (dyn FnMut(Json) + Send)>,
     ) -> Result<(Json, String, String), CallError> {
-        let Some(log) = state.log.is_some().then(|| AttemptLog {
+        if state.log.is_none() {
+            return self
+                .attempt_inner(node, f, args, opts, state, on_partial, None)
+                .await;
+        }
+        let mut log = AttemptLog {
             client: node.name(),
             provider: match node {
                 Node::Named(c) => c.provider.clone(),
@@ -672,12 +677,7 @@ impl Runtime {
             usage: None,
             error: None,
             selected: false,
-        }) else {
-            return self
-                .attempt_inner(node, f, args, opts, state, on_partial, None)
-                .await;
         };
-        let mut log = log;
         let started = Instant::now();
         let result = self
             .attempt_inner(node, f, args, opts, state, on_partial, Some(&mut log))
