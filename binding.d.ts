@@ -74,6 +74,28 @@ export declare class BamlRuntime {
   typescriptDeclarations(options?: DeclarationOptions): string
 }
 
+/**
+ * Records BAML function calls: pass it as `{ collector }` to `callFunction` or to a
+ * `BamlContext` (which then records every BAML call its sandbox makes). Modelled on BAML's
+ * `Collector`. It keeps the newest 10,000 logs.
+ */
+export declare class Collector {
+  /** A new, empty collector. `name` (default `"default"`) is for your own bookkeeping. */
+  constructor(name?: string | null)
+  /** The name given to the constructor. */
+  get name(): string
+  /** Every call recorded (at most the newest 10,000), oldest first. */
+  get logs(): Array<FunctionLog>
+  /** The newest call recorded, or null. */
+  get last(): FunctionLog | null
+  /** Tokens of every call recorded since creation or the last `clear()`. */
+  get usage(): CollectorUsage
+  /** The call with this `id`, or null. */
+  id(id: string): FunctionLog | null
+  /** Forgets every log and resets `usage`; returns how many logs there were. */
+  clear(): number
+}
+
 /** One BAML function as `functions()` lists it. */
 export interface BamlFunctionInfo {
   name: string
@@ -102,6 +124,14 @@ export interface CallOptions {
    * one still waiting for Node is replaced by a newer one).
    */
   onPartial?: (partial: unknown) => void
+  /** Records this call (one collector or several). */
+  collector?: Collector | Collector[]
+}
+
+/** A collector's running totals. */
+export interface CollectorUsage {
+  inputTokens: number
+  outputTokens: number
 }
 
 /** Options of a `BamlContext` (all optional). */
@@ -126,6 +156,13 @@ export interface ContextOptions {
    * lives on the addon's sandbox threads in this process (faster to reach; for trusted code).
    */
   isolation?: 'process' | 'thread'
+  /** Records every BAML call the sandbox makes (one collector or several). */
+  collector?: Collector | Collector[]
+  /**
+   * Called on Node's thread after each BAML call the sandbox made has finished (succeeded
+   * or failed), with its log. What it throws becomes a process warning.
+   */
+  onBamlCall?: (log: FunctionLog) => void
 }
 
 /**
@@ -150,6 +187,105 @@ export interface EvaluateOptions {
   signal?: AbortSignal
   /** The script's name in stack traces (default `<sandbox>`). */
   filename?: string
+}
+
+/** One BAML function call. */
+export interface FunctionLog {
+  /** Unique in this process. */
+  id: string
+  functionName: string
+  logType: 'call' | 'stream'
+  /** Where the call came from: `callFunction` or a context's sandbox. */
+  source: 'callFunction' | 'sandbox'
+  /** The arguments by parameter name (secrets taken out). */
+  args: Record<string, unknown>
+  timing: LogTiming
+  /** Summed over every request that reported tokens (failed attempts included). */
+  usage: LogUsage
+  /** Every request, oldest first. */
+  calls: Array<LlmCall>
+  /** The request whose answer was parsed, if any. */
+  selectedCall: LlmCall | null
+  /** The text of the answer that was parsed, if any. */
+  rawLlmResponse: string | null
+  /** The parsed result (null when the call failed). */
+  result: unknown | null
+  /** Why the call failed; null when it succeeded. */
+  error: LogError | null
+}
+
+/** One request to one LLM client (a retry or a fallback step is another). */
+export interface LlmCall {
+  /** The primitive client asked (`provider/model` for a shorthand). */
+  clientName: string
+  provider: string
+  timing: LogTiming
+  /** Null when no request could be built (a client configuration error). */
+  httpRequest: LlmHttpRequest | null
+  /** Null when no response arrived (unreachable server, timeout before the head). */
+  httpResponse: LlmHttpResponse | null
+  /** Null when the provider did not answer successfully. */
+  usage: LogUsage | null
+  /**
+   * Whether this request's answer is the one the call's result (or validation error) was
+   * parsed from.
+   */
+  selected: boolean
+  /** Whether the request asked for a stream. */
+  stream: boolean
+  /** Why this request failed; null when its answer was used. */
+  error: LogError | null
+}
+
+/**
+ * The HTTP request one attempt sent. Credential headers (`authorization`, `x-api-key`,
+ * `api-key`, `x-goog-api-key`, anything naming a key, token, secret or cookie) show
+ * `[redacted]` (after the scheme, as `Bearer [redacted]`); API keys and env values are
+ * replaced by `[redacted]` wherever else they appear (the URL, the body).
+ */
+export interface LlmHttpRequest {
+  url: string
+  method: string
+  headers: Record<string, string>
+  /** The JSON body. */
+  body: unknown
+}
+
+/**
+ * What came back: the status, the headers (lower-case names) and the body as text (a
+ * stream's raw server-sent events, all of them).
+ */
+export interface LlmHttpResponse {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+/**
+ * Why a call or one of its requests failed: the `code` and `message` of the error it
+ * rejected with (secrets taken out).
+ */
+export interface LogError {
+  /**
+   * `BAML_HTTP`, `BAML_VALIDATION`, `BAML_FINISH_REASON`, `BAML_INVALID_ARGUMENT` or
+   * `BAML_ABORTED`.
+   */
+  code: string
+  message: string
+}
+
+/** When a call or request started and how long it took. */
+export interface LogTiming {
+  /** Milliseconds since the Unix epoch. */
+  startTimeUtcMs: number
+  /** Null when it never finished (BAML's shape; every recorded call has finished). */
+  durationMs: number | null
+}
+
+/** Token counts; null where the provider reported none. */
+export interface LogUsage {
+  inputTokens: number | null
+  outputTokens: number | null
 }
 
 /** What `memoryUsage()` returns. */

@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.BamlContext = nativeBinding.BamlContext
 module.exports.BamlRuntime = nativeBinding.BamlRuntime
+module.exports.Collector = nativeBinding.Collector

@@ -21,9 +21,11 @@ function sameRealm() {
 const chosen = sameRealm() ? native : wrapForThisRealm(native)
 coded(chosen.BamlRuntime, 'BamlRuntime', ['callFunction', 'renderRequest'])
 coded(chosen.BamlContext, 'BamlContext', ['evaluate'])
+coded(chosen.Collector, 'Collector', [])
 // Written out one by one so that Node's ESM loader sees the named exports.
 module.exports.BamlRuntime = refuseNew(chosen.BamlRuntime)
-module.exports.BamlContext = requireNew(chosen.BamlContext)
+module.exports.BamlContext = requireNew(chosen.BamlContext, 'BamlContext')
+module.exports.Collector = requireNew(chosen.Collector, 'Collector')
 
 function invalidThis(name) {
   const e = new TypeError(`Value of "this" must be of type ${name}`)
@@ -43,7 +45,7 @@ function coded(Class, name, later) {
     const fail = (e) =>
       e !== null && typeof e === 'object' &&
       ((e.code === undefined && e.message === 'Illegal invocation') ||
-        (e.code === 'InvalidArg' && /^Failed to (unwrap|recover) .*`(BamlRuntime|BamlContext)` type from napi value/.test(e.message)))
+        (e.code === 'InvalidArg' && /^Failed to (unwrap|recover) .*`(BamlRuntime|BamlContext|Collector)` type from napi value/.test(e.message)))
         ? invalidThis(name)
         : e
     if (typeof d.value === 'function') {
@@ -97,19 +99,21 @@ function refuseNew(Class) {
 // whatever `this` is). This stand-in throws as a JavaScript class does, with a code, and
 // otherwise is the class itself: same prototype (so `instanceof` works either way), same
 // static members, and subclasses get their own `new.target`.
-function requireNew(Class) {
-  function BamlContext(runtime, options) {
-    if (new.target === undefined) {
-      const e = new TypeError("Class constructor BamlContext cannot be invoked without 'new'")
-      e.code = 'ERR_CONSTRUCT_CALL_REQUIRED'
-      throw e
-    }
-    return Reflect.construct(Class, [runtime, options], new.target)
-  }
-  BamlContext.prototype = Class.prototype
-  Object.setPrototypeOf(BamlContext, Class)
-  Object.defineProperty(Class.prototype, 'constructor', { value: BamlContext, writable: true, configurable: true })
-  return BamlContext
+function requireNew(Class, name) {
+  const Ctor = {
+    [name]: function (...args) {
+      if (new.target === undefined) {
+        const e = new TypeError(`Class constructor ${name} cannot be invoked without 'new'`)
+        e.code = 'ERR_CONSTRUCT_CALL_REQUIRED'
+        throw e
+      }
+      return Reflect.construct(Class, args, new.target)
+    },
+  }[name]
+  Ctor.prototype = Class.prototype
+  Object.setPrototypeOf(Ctor, Class)
+  Object.defineProperty(Class.prototype, 'constructor', { value: Ctor, writable: true, configurable: true })
+  return Ctor
 }
 
 function wrapForThisRealm(native) {
@@ -134,7 +138,8 @@ function wrapForThisRealm(native) {
 
   function adopt(v) {
     if (v === null || typeof v !== 'object') return v
-    if (Array.isArray(v)) return v.map(adopt)
+    // Array.from, not v.map: map builds its result with the species of the native array.
+    if (Array.isArray(v)) return Array.from(v, adopt)
     const t = tag(v)
     if (t === '[object Date]') return new Date(v.getTime())
     if (t === '[object Error]') return adoptError(v)
@@ -170,6 +175,21 @@ function wrapForThisRealm(native) {
     return handle
   }
   const unwrap = (o) => (o !== null && typeof o === 'object' && inner.has(o) ? inner.get(o) : o)
+  // Options that carry collectors (and a context's onBamlCall, whose log is adopted) get the
+  // native objects; anything that is not a plain options object goes through unchanged, so the
+  // addon still reports it.
+  const withCollectors = (options) => {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) return options
+    const out = { ...options }
+    if ('collector' in out) {
+      out.collector = Array.isArray(out.collector) ? out.collector.map(unwrap) : unwrap(out.collector)
+    }
+    if (typeof out.onBamlCall === 'function') {
+      const f = out.onBamlCall
+      out.onBamlCall = (log) => f(adopt(log))
+    }
+    return out
+  }
 
   class BamlRuntime {
     constructor(handle) {
@@ -191,7 +211,7 @@ function wrapForThisRealm(native) {
       return sync(() => self(this, 'BamlRuntime').parse(name, text, options))
     }
     callFunction(name, args, options) {
-      return later(() => self(this, 'BamlRuntime').callFunction(name, args, options))
+      return later(() => self(this, 'BamlRuntime').callFunction(name, args, withCollectors(options)))
     }
     renderRequest(name, args, options) {
       return later(() => self(this, 'BamlRuntime').renderRequest(name, args, options))
@@ -203,7 +223,7 @@ function wrapForThisRealm(native) {
 
   class BamlContext {
     constructor(runtime, options) {
-      inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), options)))
+      inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), withCollectors(options))))
     }
     evaluate(code, options) {
       return later(() => self(this, 'BamlContext').evaluate(code, options))
@@ -222,5 +242,29 @@ function wrapForThisRealm(native) {
     }
   }
 
-  return { BamlRuntime, BamlContext }
+  class Collector {
+    constructor(name) {
+      inner.set(this, guard(() => new native.Collector(name)))
+    }
+    get name() {
+      return self(this, 'Collector').name
+    }
+    get logs() {
+      return sync(() => self(this, 'Collector').logs)
+    }
+    get last() {
+      return sync(() => self(this, 'Collector').last)
+    }
+    get usage() {
+      return sync(() => self(this, 'Collector').usage)
+    }
+    id(id) {
+      return sync(() => self(this, 'Collector').id(id))
+    }
+    clear() {
+      return sync(() => self(this, 'Collector').clear())
+    }
+  }
+
+  return { BamlRuntime, BamlContext, Collector }
 }

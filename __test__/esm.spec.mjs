@@ -1,9 +1,15 @@
 // The package is usable from ESM with named imports.
 import test from 'ava'
-import { BamlRuntime, BamlContext } from '../index.js'
+import { BamlRuntime, BamlContext, Collector } from '../index.js'
 
 test('named ESM imports work', async (t) => {
   const ctx = new BamlContext(BamlRuntime.fromFiles({}))
   t.is(await ctx.evaluate('40 + 2'), 42)
   ctx.dispose()
+})
+
+test('Collector is a named ESM export', (t) => {
+  const c = new Collector('esm')
+  t.is(c.name, 'esm')
+  t.deepEqual(c.logs, [])
 })

@@ -50,6 +50,8 @@ pub(crate) struct BamlBinding {
     /// flight take the memory limit; a worker process that sends more is refused here).
     memory_limit: usize,
     rendering: Arc<baml_sandbox::Outbox>,
+    /// The context's collectors and `onBamlCall`, if it has any: calls are then recorded.
+    pub(crate) observers: Option<Arc<crate::collector::Observers>>,
 }
 
 /// About how many times its arguments' size a call takes while it is rendered and sent.
@@ -114,7 +116,46 @@ impl BamlBinding {
             in_flight: Arc::new(AtomicUsize::new(0)),
             next_origin: AtomicU64::new(1),
             genuine: Arc::default(),
+            observers: None,
         }
+    }
+
+    /// Records this context's calls into `observers` (see `collector`).
+    pub(crate) fn with_observers(
+        mut self,
+        observers: Option<Arc<crate::collector::Observers>>,
+    ) -> BamlBinding {
+        self.observers = observers;
+        self
+    }
+
+    /// Records a call that failed before it started (its arguments were refused).
+    fn observe_refused(&self, name: &str, args: &[Value], params: &[String], e: &CallError) {
+        let Some(observers) = &self.observers else {
+            return;
+        };
+        let named = params
+            .iter()
+            .zip(args)
+            .map(|(p, v)| (p.clone(), to_json(v)))
+            .collect();
+        let log = baml_runtime::CallLog {
+            result: Err(e.clone()),
+            usage: baml_runtime::Usage::default(),
+            attempts: Vec::new(),
+        };
+        observers.observe(crate::collector::function_log(
+            &self.secrets,
+            &crate::collector::Finished {
+                function: name,
+                args: &named,
+                stream: false,
+                from_sandbox: true,
+                started: std::time::SystemTime::now(),
+                duration: std::time::Duration::ZERO,
+                log: &log,
+            },
+        ));
     }
 
     /// The error a call of this context failed with, by the origin its sandbox copy carries.
@@ -133,6 +174,10 @@ impl BamlBinding {
         self.functions.iter().map(|(n, _)| n.clone()).collect()
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "every refusal before a call starts, then the call's task, in one place"
+    )]
     pub(crate) fn call(
         &self,
         index: usize,
@@ -165,6 +210,7 @@ impl BamlBinding {
                 self.memory_limit
             ));
             let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+            self.observe_refused(name, &[], params, &e);
             reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
             return None;
         }
@@ -188,6 +234,7 @@ impl BamlBinding {
                 args.len()
             ));
             let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+            self.observe_refused(name, &args, params, &e);
             reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
             return None;
         }
@@ -208,6 +255,7 @@ impl BamlBinding {
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
         let genuine = self.genuine.clone();
         let secrets = self.secrets.clone();
+        let observers = self.observers.clone();
         let task = crate::eager::spawn_call(crate::eager::small_args(&named), async move {
             let _counted = counted;
             let _rendering = rendering;
@@ -217,28 +265,55 @@ impl BamlBinding {
                 }
             };
             let streaming = partial.is_some();
-            let result = runtime
-                .call(
+            let started = (std::time::SystemTime::now(), std::time::Instant::now());
+            let log = runtime
+                .call_logged(
                     &name,
                     &named,
                     &options,
                     if streaming { Some(&mut sink) } else { None },
+                    observers.is_some(),
                 )
                 .await;
-            match result {
-                Ok(out) => {
-                    usage
-                        .input_tokens
-                        .fetch_add(out.usage.input_tokens, Ordering::Relaxed);
-                    usage
-                        .output_tokens
-                        .fetch_add(out.usage.output_tokens, Ordering::Relaxed);
-                    reply(Ok(from_json(&out.value)));
-                }
+            account(
+                &usage,
+                observers.as_ref(),
+                &secrets,
+                &crate::collector::Finished {
+                    function: &name,
+                    args: &named,
+                    stream: streaming,
+                    from_sandbox: true,
+                    started: started.0,
+                    duration: started.1.elapsed(),
+                    log: &log,
+                },
+            );
+            match log.result {
+                Ok(out) => reply(Ok(from_json(&out.value))),
                 Err(e) => reply(Err(keep_genuine(&genuine, &secrets, origin, e))),
             }
         });
         Some(Box::new(task))
+    }
+}
+
+/// Counts a finished call's tokens (whether or not its answer could be used: a validation
+/// failure used them too) and records it for the context's observers.
+fn account(
+    usage: &UsageCounters,
+    observers: Option<&Arc<crate::collector::Observers>>,
+    secrets: &baml_runtime::Secrets,
+    call: &crate::collector::Finished<'_>,
+) {
+    usage
+        .input_tokens
+        .fetch_add(call.log.usage.input_tokens, Ordering::Relaxed);
+    usage
+        .output_tokens
+        .fetch_add(call.log.usage.output_tokens, Ordering::Relaxed);
+    if let Some(observers) = observers {
+        observers.observe(crate::collector::function_log(secrets, call));
     }
 }
 

@@ -121,6 +121,8 @@ struct Config {
     console: Option<crate::host::ConsoleFn>,
     env: std::collections::BTreeMap<String, String>,
     isolation: Isolation,
+    collectors: Vec<Arc<crate::collector::CollectorState>>,
+    on_baml_call: Option<crate::collector::OnCallFn>,
 }
 
 /// The `runtime` argument of the constructor, which must be a `BamlRuntime`.
@@ -172,6 +174,8 @@ fn read_config(
         console: None,
         env: std::collections::BTreeMap::new(),
         isolation: Isolation::Process,
+        collectors: Vec::new(),
+        on_baml_call: None,
     };
     let Some(o) = options else {
         return Ok(config);
@@ -247,6 +251,15 @@ fn read_config(
     opts.console = config.console.is_some();
     config.env = options::env_map(o.env);
     config.isolation = options::isolation(o.isolation.as_deref())?;
+    if let Some(c) = &o.collector {
+        config.collectors = crate::collector::collectors_from(c)?;
+    }
+    if let Some(f) = &o.on_baml_call {
+        config.on_baml_call = Some(
+            f.create_ref()
+                .map_err(|e| format!("option onBamlCall: {}", e.reason))?,
+        );
+    }
     Ok(config)
 }
 
@@ -268,13 +281,18 @@ impl BamlContext {
             console,
             env: ctx_env,
             isolation,
+            collectors,
+            on_baml_call,
         } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
-        let baml = Arc::new(BamlBinding::new(
-            runtime.inner.clone(),
-            ctx_env,
-            opts.memory_limit_bytes,
-        ));
+        let baml = Arc::new(
+            BamlBinding::new(runtime.inner.clone(), ctx_env, opts.memory_limit_bytes)
+                .with_observers(crate::collector::Observers::new(
+                    collectors,
+                    on_baml_call,
+                    mailbox.clone(),
+                )),
+        );
         opts.baml_functions = baml.names();
         let functions = Arc::new(NodeFunctions::new(functions, console));
         let host = Arc::new(NodeHost {
@@ -460,6 +478,9 @@ impl BamlContext {
     pub fn dispose(&self) {
         self.sandbox.dispose();
         self.functions.clear();
+        if let Some(o) = &self.baml.observers {
+            o.clear();
+        }
     }
 
     /// Whether `dispose()` was called (or the context's worker process died).

@@ -17,6 +17,7 @@
 
 mod abort;
 mod baml_calls;
+mod collector;
 mod context;
 mod convert;
 mod eager;
@@ -29,6 +30,7 @@ mod runtime;
 
 use std::sync::{Arc, OnceLock};
 
+pub use collector::Collector;
 pub use context::BamlContext;
 pub use runtime::BamlRuntime;
 

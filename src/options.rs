@@ -50,6 +50,13 @@ pub struct ContextOptions<'env> {
     /// lives on the addon's sandbox threads in this process (faster to reach; for trusted code).
     #[napi(ts_type = "'process' | 'thread'")]
     pub isolation: Option<String>,
+    /// Records every BAML call the sandbox makes (one collector or several).
+    #[napi(ts_type = "Collector | Collector[]")]
+    pub collector: Option<Unknown<'env>>,
+    /// Called on Node's thread after each BAML call the sandbox made has finished (succeeded
+    /// or failed), with its log. What it throws becomes a process warning.
+    #[napi(ts_type = "(log: FunctionLog) => void")]
+    pub on_baml_call: Option<Function<'env, crate::collector::FunctionLog, Unknown<'static>>>,
 }
 
 /// Options of one `evaluate()` call.
@@ -80,6 +87,9 @@ pub struct CallOptions<'env> {
     /// one still waiting for Node is replaced by a newer one).
     #[napi(ts_type = "(partial: unknown) => void")]
     pub on_partial: Option<Function<'env, serde_json::Value, Unknown<'static>>>,
+    /// Records this call (one collector or several).
+    #[napi(ts_type = "Collector | Collector[]")]
+    pub collector: Option<Unknown<'env>>,
 }
 
 /// Options of `renderRequest()`.
@@ -269,6 +279,8 @@ pub(crate) const CONTEXT_KEYS: &[(&str, Kind)] = &[
     ("onConsole", Kind::Function),
     ("env", Kind::Strings),
     ("isolation", Kind::String),
+    ("collector", Kind::Object),
+    ("onBamlCall", Kind::Function),
 ];
 pub(crate) const EVALUATE_KEYS: &[(&str, Kind)] = &[
     ("timeoutMs", Kind::Number),
@@ -281,6 +293,7 @@ pub(crate) const CALL_KEYS: &[(&str, Kind)] = &[
     ("client", Kind::String),
     ("stream", Kind::Boolean),
     ("onPartial", Kind::Function),
+    ("collector", Kind::Object),
 ];
 pub(crate) const RENDER_KEYS: &[(&str, Kind)] = &[
     ("stream", Kind::Boolean),

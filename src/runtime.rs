@@ -213,7 +213,17 @@ impl BamlRuntime {
         };
         let (mut call_env, mut client, mut stream, mut signal, mut on_partial) =
             (None, None, false, None, None);
+        let mut collectors = Vec::new();
         if let Some(o) = opts {
+            if let Some(c) = &o.collector {
+                match crate::collector::collectors_from(c) {
+                    Ok(c) => collectors = c,
+                    Err(m) => {
+                        deferred.reject(env, &JsErr::invalid_arg(env, &m)?.value());
+                        return Ok(promise);
+                    }
+                }
+            }
             call_env = o.env;
             client = o.client;
             stream = o.stream.unwrap_or(false);
@@ -279,16 +289,42 @@ impl BamlRuntime {
                 })));
             };
             let streaming = stream || on_partial.is_some();
-            let work = rt.call(
+            let record = !collectors.is_empty();
+            let started = (std::time::SystemTime::now(), std::time::Instant::now());
+            let work = rt.call_logged(
                 &name,
                 &args,
                 &call_options,
                 if streaming { Some(&mut sink) } else { None },
+                record,
             );
-            let result = tokio::select! {
+            let log = tokio::select! {
                 r = work => r,
-                Ok(()) = cancel_rx => Err(baml_runtime::CallError::Aborted),
+                Ok(()) = cancel_rx => baml_runtime::CallLog {
+                    result: Err(baml_runtime::CallError::Aborted),
+                    usage: baml_runtime::Usage::default(),
+                    attempts: Vec::new(),
+                },
             };
+            if record {
+                let secrets = rt.secrets(&call_options.env);
+                let entry = std::sync::Arc::new(crate::collector::function_log(
+                    &secrets,
+                    &crate::collector::Finished {
+                        function: &name,
+                        args: &args,
+                        stream: streaming,
+                        from_sandbox: false,
+                        started: started.0,
+                        duration: started.1.elapsed(),
+                        log: &log,
+                    },
+                ));
+                for c in &collectors {
+                    c.push(entry.clone());
+                }
+            }
+            let result = log.result;
             let mailbox = task_mailbox.clone();
             task_mailbox.post(Job::Settle(Box::new(move |env| {
                 match result {

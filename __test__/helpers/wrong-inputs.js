@@ -141,6 +141,8 @@ const cases = [
   ['const { evaluate } = ctx', 'reject', 'ERR_INVALID_THIS', /must be of type BamlContext/, ({ ctx }) => { const { evaluate } = ctx; return evaluate('1') }],
   ['ctx.usage on a prototype object', 'throw', 'ERR_INVALID_THIS', /must be of type BamlContext/, ({ BamlContext, ctx }) => ctx.usage.call(Object.create(BamlContext.prototype))],
   ['disposed getter on {}', 'throw', 'ERR_INVALID_THIS', /must be of type BamlContext/, ({ BamlContext }) => Object.getOwnPropertyDescriptor(BamlContext.prototype, 'disposed').get.call({})],
+  ['Collector() without new', 'throw', 'ERR_CONSTRUCT_CALL_REQUIRED', /Collector cannot be invoked without 'new'/, ({ Collector }) => Collector('c')],
+  ['collector.clear on {}', 'throw', 'ERR_INVALID_THIS', /must be of type Collector/, ({ Collector }) => new Collector('c').clear.call({})],
   ['evaluate after dispose', 'reject', 'SANDBOX_DISPOSED', /disposed/, ({ BamlContext, rt }) => { const c = new BamlContext(rt, { isolation: 'thread' }); c.dispose(); return c.evaluate('1') }],
 ]
 

@@ -2,7 +2,7 @@
 // context with its own globals (Error, Promise, ...), which is where native addons often break
 // `instanceof Error` and `rejects.toThrow`. Kept small; run by `npm test`.
 const path = require('node:path')
-const { BamlRuntime, BamlContext } = require('../..')
+const { BamlRuntime, BamlContext, Collector } = require('../..')
 const { startMockLlm } = require('../../crates/mock_llm/node.js')
 
 let mock
@@ -59,4 +59,26 @@ test('callFunction and BAML_SYNTAX work the same way', async () => {
   expect(thrown.code).toBe('BAML_SYNTAX')
   expect(thrown.diagnostics[0]).toMatchObject({ file: 'x.baml', line: 1 })
   await expect(runtime.callFunction('Nope', {})).rejects.toThrow('function `Nope` is not defined')
+})
+
+test('a Collector works in this realm: on callFunction and on a context with onBamlCall', async () => {
+  const collector = new Collector('jest')
+  const value = await runtime.callFunction('ExtractResume', { text: 'Ada' }, { env: env(), collector: [collector] })
+  expect(value.name).toBe('Ada')
+  expect(collector.last).toMatchObject({ functionName: 'ExtractResume', logType: 'call', error: null })
+  expect(collector.logs).toBeInstanceOf(Array)
+  expect(collector.last.calls[0].httpRequest.headers.authorization).toBe('Bearer [redacted]')
+  const seen = []
+  const ctx = new BamlContext(runtime, { env: env(), collector, onBamlCall: (log) => seen.push(log) })
+  await ctx.evaluate(`await b.ExtractResume('Ada')`)
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+  ctx.dispose()
+  expect(collector.logs).toHaveLength(2)
+  expect(seen).toHaveLength(1)
+  expect(seen[0].calls).toBeInstanceOf(Array)
+  expect(seen[0].id).toBe(collector.last.id)
+  expect(collector.id(seen[0].id)).toEqual(seen[0])
+  expect(collector.clear()).toBe(2)
+  expect(() => new Collector(5)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
+  await expect(runtime.callFunction('ExtractResume', { text: 'Ada' }, { collector: 1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' })
 })

@@ -64,6 +64,27 @@ impl LlmError {
     }
 }
 
+/// What one request got back, kept for observability (a collector's `httpResponse`): the
+/// status, the response headers, and the body as received (a stream's raw events, all of
+/// them). Filled only when the caller asks (see [`Transport::send_recorded`]), so plain calls
+/// pay nothing for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// 0 until a response head arrived.
+    pub status: u16,
+    /// Lower-case names, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes as received (at most the body limit).
+    pub body: Vec<u8>,
+}
+
+impl Exchange {
+    fn head(&mut self, answer: &Answer<'_>) {
+        self.status = answer.status();
+        self.headers = answer.headers();
+    }
+}
+
 /// The HTTP side of a runtime: connection pools shared by every call.
 #[derive(Debug, Default)]
 pub struct Transport {
@@ -109,6 +130,21 @@ impl Answer<'_> {
             Answer::Plain(r) => r.headers.get(name),
         }
         .and_then(|v| v.to_str().ok())
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        let map = match self {
+            Answer::Reqwest(r) => r.headers(),
+            Answer::Plain(r) => &r.headers,
+        };
+        map.iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect()
     }
 
     async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, NetError> {
@@ -223,6 +259,18 @@ impl Transport {
         req: &HttpRequest,
         on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
     ) -> Result<LlmOutput, LlmError> {
+        self.send_recorded(client, req, on_delta, None).await
+    }
+
+    /// [`send`](Self::send), and with `record`, what came back (status, headers, raw body)
+    /// is kept there, whether the attempt succeeded or not.
+    pub async fn send_recorded(
+        &self,
+        client: &ResolvedClient,
+        req: &HttpRequest,
+        on_delta: Option<&mut (dyn FnMut(&str) + Send)>,
+        mut record: Option<&mut Exchange>,
+    ) -> Result<LlmOutput, LlmError> {
         let body = serde_json::to_vec(&req.body).map_err(|e| LlmError::Config(e.to_string()))?;
         let t = client.timeouts;
         let streaming = on_delta.is_some();
@@ -244,6 +292,9 @@ impl Transport {
                 None => send.await,
             }?;
             let status = resp.status();
+            if let Some(r) = record.as_deref_mut() {
+                r.head(&resp);
+            }
             let retry_after = resp
                 .header("retry-after")
                 .and_then(|v| v.trim().parse::<f64>().ok())
@@ -251,6 +302,9 @@ impl Transport {
                 .map(|s| Duration::from_secs_f64(s.min(600.0)));
             if !(200..300).contains(&status) {
                 let raw = read_body(&client.name, &mut resp).await.unwrap_or_default();
+                if let Some(r) = record.as_deref_mut() {
+                    r.body.clone_from(&raw);
+                }
                 let raw = String::from_utf8_lossy(&raw).into_owned();
                 return Err(LlmError::Status {
                     client: client.name.clone(),
@@ -263,6 +317,9 @@ impl Transport {
             match on_delta {
                 None => {
                     let raw = read_body(&client.name, &mut resp).await?;
+                    if let Some(r) = record.as_deref_mut() {
+                        r.body.clone_from(&raw);
+                    }
                     response::parse_response(client.provider.api(), &raw).map_err(|e| {
                         LlmError::InvalidResponse {
                             client: client.name.clone(),
@@ -280,6 +337,7 @@ impl Transport {
                         first,
                         t.idle_ms.and_then(ms),
                         on_delta,
+                        record.as_deref_mut().map(|r| &mut r.body),
                     )
                     .await
                 }
@@ -342,6 +400,7 @@ async fn read_stream(
     mut first_token: Option<(tokio::time::Instant, Duration)>,
     idle: Option<Duration>,
     on_delta: &mut (dyn FnMut(&str) + Send),
+    mut raw: Option<&mut Vec<u8>>,
 ) -> Result<LlmOutput, LlmError> {
     let mut decoder = SseDecoder::new();
     let mut acc = StreamAccumulator::new(client.provider.api());
@@ -377,6 +436,11 @@ async fn read_stream(
         .map_err(|e| e.into_llm(&client.name))?;
         let Some(chunk) = chunk else { break };
         raw_len += chunk.len();
+        if let Some(raw) = raw.as_deref_mut() {
+            if raw_len <= MAX_BODY {
+                raw.extend_from_slice(&chunk);
+            }
+        }
         if raw_len > MAX_BODY {
             return Err(invalid(
                 format!("the stream is longer than {MAX_BODY} bytes"),

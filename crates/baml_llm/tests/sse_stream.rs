@@ -113,6 +113,52 @@ fn openai_stream() -> String {
     .concat()
 }
 
+/// OpenAI-compatible servers behind openai-generic, ollama and azure-openai: without usage
+/// (nothing asked for it, as BAML asks for none there), with usage on the last choice-bearing
+/// chunk (llama.cpp, Ollama), and with running usage on every chunk (vLLM's continuous usage):
+/// the last counts win.
+#[test]
+fn openai_compatible_streams_count_usage_wherever_the_server_puts_it() {
+    let without = [
+        delta(Some("Hi"), None),
+        delta(None, Some("stop")),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    assert_eq!(
+        finish_ok(Api::ChatCompletions, &without).usage,
+        Usage::default()
+    );
+
+    let mut last = chunk(&json!([{ "index": 0, "delta": {}, "finish_reason": "stop" }]));
+    last["usage"] = json!({ "prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6 });
+    let on_last = [
+        delta(Some("Hi"), None),
+        data_line(&last),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let out = finish_ok(Api::ChatCompletions, &on_last);
+    assert_eq!((out.content.as_str(), out.usage), ("Hi", usage(4, 2)));
+
+    let running = |text: &str, done: u64| {
+        let mut c =
+            chunk(&json!([{ "index": 0, "delta": { "content": text }, "finish_reason": null }]));
+        c["usage"] =
+            json!({ "prompt_tokens": 4, "completion_tokens": done, "total_tokens": 4 + done });
+        data_line(&c)
+    };
+    let continuous = [
+        running("a", 1),
+        running("b", 2),
+        running("c", 3),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let out = finish_ok(Api::ChatCompletions, &continuous);
+    assert_eq!((out.content.as_str(), out.usage), ("abc", usage(4, 3)));
+}
+
 #[test]
 fn openai_stream_accumulates_text_finish_reason_model_and_usage() {
     let (pushed, out) = run(Api::ChatCompletions, &openai_stream());

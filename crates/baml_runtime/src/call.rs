@@ -4,17 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use baml_ir::ir::{Client, FunctionClient, RetryPolicy, RetryStrategy};
 use baml_llm::client::{self as llm_client, ResolvedClient};
-use baml_llm::http::LlmError;
+use baml_llm::http::{Exchange, LlmError};
 use baml_llm::request::{build_request, HttpRequest};
 use baml_parser::ast::{ConfigEntry, Value as AstValue};
 use baml_prompt::{ClientInfo, PromptError};
 use serde_json::{Map, Value as Json};
 
-use crate::Runtime;
+use crate::{AttemptLog, CallLog, Runtime};
 
 /// Per-call settings.
 #[derive(Debug, Clone, Default)]
@@ -374,6 +374,24 @@ impl Runtime {
         }
     }
 
+    /// The variable of an `env.X` base_url that neither env sets, if the client has one.
+    fn unset_env_base_url(
+        &self,
+        node: &Node<'_>,
+        env: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        let Node::Named(c) = node else { return None };
+        let entry = c.options.iter().find(|e| e.key.name == "base_url")?;
+        match &entry.value {
+            AstValue::Env(var, _)
+                if llm_client::lookup_env(var, &self.env_layers(env)).is_none() =>
+            {
+                Some(var.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// Resolves a primitive client for this call.
     fn resolve_primitive(
         &self,
@@ -497,24 +515,50 @@ impl Runtime {
         function: &str,
         args: &Map<String, Json>,
         opts: &CallOptions,
-        mut on_partial: Option<&mut (dyn FnMut(Json) + Send)>,
+        on_partial: Option<&mut (dyn FnMut(Json) + Send)>,
     ) -> Result<CallOutput, CallError> {
-        let (f, args) = self.prepare(function, args)?;
-        let name = Self::function_client_name(f, opts);
+        self.call_logged(function, args, opts, on_partial, false)
+            .await
+            .result
+    }
+
+    /// [`call`](Self::call), with the tokens every attempt used (failed ones too) and, with
+    /// `record`, each attempt's request, response, timing and outcome (see [`CallLog`]).
+    pub async fn call_logged(
+        &self,
+        function: &str,
+        args: &Map<String, Json>,
+        opts: &CallOptions,
+        mut on_partial: Option<&mut (dyn FnMut(Json) + Send)>,
+        record: bool,
+    ) -> CallLog {
         let mut state = CallState {
             usage: Usage::default(),
             attempts: 0,
+            log: record.then(Vec::new),
         };
-        let out = self
-            .run_client(&name, f, &args, opts, &mut state, &mut on_partial, 0)
-            .await?;
-        Ok(CallOutput {
-            value: out.0,
-            raw_output: out.1,
-            client: out.2,
+        let result = match self.prepare(function, args) {
+            Ok((f, args)) => {
+                let name = Self::function_client_name(f, opts);
+                self.run_client(&name, f, &args, opts, &mut state, &mut on_partial, 0)
+                    .await
+                    .map(|out| CallOutput {
+                        value: out.0,
+                        raw_output: out.1,
+                        client: out.2,
+                        usage: state.usage,
+                        attempts: state.attempts,
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        let mut log = CallLog {
+            result,
             usage: state.usage,
-            attempts: state.attempts,
-        })
+            attempts: state.log.unwrap_or_default(),
+        };
+        log.select();
+        log
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -614,13 +658,80 @@ impl Runtime {
         state: &mut CallState,
         on_partial: &mut Option<&mut (dyn FnMut(Json) + Send)>,
     ) -> Result<(Json, String, String), CallError> {
+        if state.log.is_none() {
+            return self
+                .attempt_inner(node, f, args, opts, state, on_partial, None)
+                .await;
+        }
+        let mut log = AttemptLog {
+            client: node.name(),
+            provider: match node {
+                Node::Named(c) => c.provider.clone(),
+                Node::Shorthand { provider, .. } => provider.clone(),
+            },
+            stream: false,
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            request: None,
+            response: None,
+            usage: None,
+            error: None,
+            selected: false,
+        };
+        let started = Instant::now();
+        let result = self
+            .attempt_inner(node, f, args, opts, state, on_partial, Some(&mut log))
+            .await;
+        log.duration = started.elapsed();
+        log.error = result.as_ref().err().cloned();
+        if let Some(logs) = &mut state.log {
+            logs.push(log);
+        }
+        result
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the attempt's inputs, its call's state, and where to note what it did"
+    )]
+    async fn attempt_inner(
+        &self,
+        node: &Node<'_>,
+        f: &baml_ir::ir::Function,
+        args: &[(String, baml_prompt::ArgValue)],
+        opts: &CallOptions,
+        state: &mut CallState,
+        on_partial: &mut Option<&mut (dyn FnMut(Json) + Send)>,
+        mut log: Option<&mut AttemptLog>,
+    ) -> Result<(Json, String, String), CallError> {
         let client = self.resolve_primitive(node, &opts.env)?;
         let stream = on_partial.is_some() && client.supports_streaming != Some(false);
         let (req, prompt) = self.render_for(f, args, &client, stream)?;
+        if let Some(log) = log.as_deref_mut() {
+            log.client.clone_from(&client.name);
+            log.stream = stream;
+            log.request = Some(req.clone());
+        }
+        // An unset `env.X` as base_url would otherwise fail inside the HTTP client as a
+        // "relative URL without a base", naming neither the client nor the variable.
+        if let Some(var) = self.unset_env_base_url(node, &opts.env) {
+            return Err(CallError::Http {
+                message: format!(
+                    "client `{}`: option base_url is env.{var}, and {var} is not set (give it in the runtime's or the call's env)",
+                    client.name
+                ),
+                status: None,
+                client: client.name.clone(),
+                raw_response: None,
+                timeout: false,
+                retry_after: None,
+            });
+        }
         state.attempts += 1;
         // At most `MAX_REQUESTS` requests (and so sockets) in flight in the process; the rest
         // wait here, cancellable, instead of exhausting the process's descriptors.
         let _permit = request_permit().await;
+        let mut exchange = log.is_some().then(Exchange::default);
         let out = if stream {
             let mut last: Option<Json> = None;
             let ir = &self.ir;
@@ -649,12 +760,20 @@ impl Runtime {
                     Some(std::time::Instant::now() + (took * 2).max(Duration::from_millis(50)));
             };
             self.transport
-                .send(&client, &req, Some(&mut on_delta))
+                .send_recorded(&client, &req, Some(&mut on_delta), exchange.as_mut())
                 .await
         } else {
-            self.transport.send(&client, &req, None).await
+            self.transport
+                .send_recorded(&client, &req, None, exchange.as_mut())
+                .await
+        };
+        if let Some(log) = log {
+            log.response = exchange.filter(|e| e.status != 0);
+            if let Ok(out) = &out {
+                log.usage = Some(out.usage.clone());
+            }
         }
-        .map_err(CallError::from)?;
+        let out = out.map_err(CallError::from)?;
         state.usage.input_tokens += out.usage.input_tokens.unwrap_or(0);
         state.usage.output_tokens += out.usage.output_tokens.unwrap_or(0);
         match baml_sap::parse(&self.ir, &f.ret, &out.content, false) {
@@ -693,6 +812,8 @@ type BoxedAttempt<'a> =
 struct CallState {
     usage: Usage,
     attempts: u32,
+    /// The attempts so far, when the call is recorded.
+    log: Option<Vec<AttemptLog>>,
 }
 
 fn retryable(e: &CallError) -> bool {

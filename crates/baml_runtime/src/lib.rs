@@ -37,10 +37,13 @@ fn summarize(diags: &[Diagnostic]) -> String {
 }
 
 mod call;
+mod log;
 mod secrets;
 
+pub use baml_llm::http::Exchange;
 pub use baml_llm::request::HttpRequest;
 pub use call::{CallError, CallOptions, CallOutput, Usage, MAX_REQUESTS};
+pub use log::{AttemptLog, CallLog};
 pub use secrets::{Secrets, REDACTED};
 
 /// A loaded BAML project.

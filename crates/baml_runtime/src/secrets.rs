@@ -159,6 +159,40 @@ impl Secrets {
         }
     }
 
+    /// A header value as a log may show it: a credential header's value is replaced whole
+    /// (keeping an auth scheme such as `Bearer`, so the log still says how the call
+    /// authenticated), any other value has its secrets taken out.
+    pub fn redact_header(&self, name: &str, value: &str) -> String {
+        if credential_header(name) {
+            return match value.split_once(' ') {
+                Some((scheme, _))
+                    if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+                {
+                    format!("{scheme} {REDACTED}")
+                }
+                _ => REDACTED.to_string(),
+            };
+        }
+        self.redact(value).into_owned()
+    }
+
+    /// `v` with every secret taken out of its strings (keys included).
+    pub fn redact_json(&self, v: &Json) -> Json {
+        if self.values.is_empty() {
+            return v.clone();
+        }
+        match v {
+            Json::String(s) => Json::String(self.redact(s).into_owned()),
+            Json::Array(items) => Json::Array(items.iter().map(|x| self.redact_json(x)).collect()),
+            Json::Object(m) => Json::Object(
+                m.iter()
+                    .map(|(k, x)| (self.redact(k).into_owned(), self.redact_json(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
@@ -205,5 +239,29 @@ mod tests {
             "url http://x/v1?key=[redacted] failed; [redacted] and [redacted] and [redacted]; region eu; application/json"
         );
         assert!(matches!(s.redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn credential_headers_are_redacted_whole_keeping_the_scheme() {
+        let mut s = Secrets::new();
+        s.add("sk-abcdef123456", 4);
+        let s = s.finish();
+        assert_eq!(
+            s.redact_header("authorization", "Bearer anything-at-all"),
+            "Bearer [redacted]"
+        );
+        assert_eq!(s.redact_header("x-api-key", "unknown-key"), "[redacted]");
+        assert_eq!(s.redact_header("x-goog-api-key", "k3y-1 2"), "[redacted]");
+        assert_eq!(s.redact_header("api-key", "k"), "[redacted]");
+        assert_eq!(
+            s.redact_header("content-type", "application/json"),
+            "application/json"
+        );
+        assert_eq!(s.redact_header("x-note", "sk-abcdef123456!"), "[redacted]!");
+        let body = serde_json::json!({ "a": ["sk-abcdef123456", 1], "sk-abcdef123456": true });
+        assert_eq!(
+            s.redact_json(&body),
+            serde_json::json!({ "a": ["[redacted]", 1], "[redacted]": true })
+        );
     }
 }
