@@ -225,7 +225,9 @@ fn read_config(
     if let Some(functions) = &o.host_functions {
         for (key, value) in entries(env, functions, "hostFunctions")? {
             if let Some(why) = reserved(&key, runtime) {
-                return Err(format!("option hostFunctions.{key} {why}; choose another name"));
+                return Err(format!(
+                    "option hostFunctions.{key} {why}; choose another name"
+                ));
             }
             if opts.globals.iter().any(|(g, _)| *g == key) {
                 return Err(format!(

@@ -128,6 +128,8 @@ pub(crate) enum Kind {
     String,
     Boolean,
     Function,
+    /// Any object, arrays included (`collector`: one or several).
+    Object,
     /// An object that is not an array, used as a map from names to values.
     Record,
     /// An `AbortSignal` (anything with a boolean `aborted` and an `addEventListener` method).
@@ -143,6 +145,7 @@ impl Kind {
             Kind::String => "a string",
             Kind::Boolean => "a boolean",
             Kind::Function => "a function",
+            Kind::Object => "an object",
             Kind::Record => "an object of name: value (not an array)",
             Kind::Signal => "an AbortSignal",
             Kind::Strings => "an object of strings (not an array)",
@@ -210,17 +213,23 @@ fn check_kind(
         Kind::String => t == ValueType::String,
         Kind::Boolean => t == ValueType::Boolean,
         Kind::Function => t == ValueType::Function,
+        Kind::Object => t == ValueType::Object,
         Kind::Record => t == ValueType::Object && !v.is_array().unwrap_or(false),
         Kind::Signal => {
             if t != ValueType::Object {
-                return Err(format!("option {key} must be an object (an AbortSignal), got {}", type_name(t)));
+                return Err(format!(
+                    "option {key} must be an object (an AbortSignal), got {}",
+                    type_name(t)
+                ));
             }
             let object = v.coerce_to_object().map_err(fail)?;
             let member = |name: &str| {
                 object
                     .get_named_property::<Unknown>(name)
                     .and_then(|m| m.get_type())
-                    .map_err(|e| format!("option {key}.{name} cannot be read: {}", failure(env, &e)))
+                    .map_err(|e| {
+                        format!("option {key}.{name} cannot be read: {}", failure(env, &e))
+                    })
             };
             if member("aborted")? != ValueType::Boolean
                 || member("addEventListener")? != ValueType::Function
@@ -249,7 +258,10 @@ fn check_kind(
         } else {
             type_name(t)
         };
-        Err(format!("option {key} must be {}, got {got}", kind.describe()))
+        Err(format!(
+            "option {key} must be {}, got {got}",
+            kind.describe()
+        ))
     }
 }
 
@@ -300,10 +312,8 @@ pub(crate) const RENDER_KEYS: &[(&str, Kind)] = &[
     ("env", Kind::Strings),
     ("client", Kind::String),
 ];
-pub(crate) const DECLARATION_KEYS: &[(&str, Kind)] = &[
-    ("hostFunctions", Kind::Strings),
-    ("globals", Kind::Strings),
-];
+pub(crate) const DECLARATION_KEYS: &[(&str, Kind)] =
+    &[("hostFunctions", Kind::Strings), ("globals", Kind::Strings)];
 pub(crate) const PARSE_KEYS: &[(&str, Kind)] = &[("partial", Kind::Boolean)];
 
 /// A whole number of bytes in `[min, max]`.

@@ -114,7 +114,10 @@ impl BamlRuntime {
         .map_err(|m| throw_invalid(&napi_env, &m))?;
         load(
             &napi_env,
-            baml_runtime::Runtime::from_directory(Path::new(&dir), env.into_iter().collect::<HashMap<_, _>>()),
+            baml_runtime::Runtime::from_directory(
+                Path::new(&dir),
+                env.into_iter().collect::<HashMap<_, _>>(),
+            ),
         )
     }
 

@@ -435,6 +435,13 @@ pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
         );
     }
     out.push_str("  }\n}\n");
+    global_functions(&mut out, ir);
+    extra_decls(&mut out, extras);
+    out
+}
+
+/// The BAML functions that are globals by their names too.
+fn global_functions(out: &mut String, ir: &Ir) {
     let globals: Vec<&str> = ir
         .functions
         .iter()
@@ -445,11 +452,15 @@ pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
         out.push_str("\n/** The same functions as globals (those that would shadow a standard global are only on `b`). */\n");
         for f in &ir.functions {
             if globals.contains(&f.name.as_str()) {
-                doc(&mut out, "", f.doc.as_deref());
+                doc(out, "", f.doc.as_deref());
                 let _ = writeln!(out, "declare const {}: typeof b.{}", f.name, f.name);
             }
         }
     }
+}
+
+/// The embedder's host functions and globals.
+fn extra_decls(out: &mut String, extras: Extras<'_>) {
     if !extras.host_functions.is_empty() {
         out.push_str("\n/** Host functions: each call runs the Node function and resolves with a copy of its result. */\n");
         for (name, ty) in extras.host_functions {
@@ -462,18 +473,57 @@ pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
             let _ = writeln!(out, "declare var {name}: {}", ty.trim());
         }
     }
-    out
 }
 
 /// Whether `name` can be declared as is (`declare const name`): a JavaScript identifier of
 /// ASCII letters, digits, `_` and `$` that is not a reserved word.
 pub fn is_declarable(name: &str) -> bool {
     const RESERVED: &[&str] = &[
-        "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete",
-        "do", "else", "enum", "export", "extends", "false", "finally", "for", "function", "if",
-        "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this",
-        "throw", "true", "try", "typeof", "var", "void", "while", "with", "yield", "let",
-        "static", "implements", "interface", "package", "private", "protected", "public",
+        "break",
+        "case",
+        "catch",
+        "class",
+        "const",
+        "continue",
+        "debugger",
+        "default",
+        "delete",
+        "do",
+        "else",
+        "enum",
+        "export",
+        "extends",
+        "false",
+        "finally",
+        "for",
+        "function",
+        "if",
+        "import",
+        "in",
+        "instanceof",
+        "new",
+        "null",
+        "return",
+        "super",
+        "switch",
+        "this",
+        "throw",
+        "true",
+        "try",
+        "typeof",
+        "var",
+        "void",
+        "while",
+        "with",
+        "yield",
+        "let",
+        "static",
+        "implements",
+        "interface",
+        "package",
+        "private",
+        "protected",
+        "public",
         "await",
     ];
     let mut chars = name.chars();

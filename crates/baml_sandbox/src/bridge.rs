@@ -430,32 +430,28 @@ impl Bridge {
         site: Option<Object<'js>>,
     ) -> Result<JsValue<'js>, (InError, String)> {
         let js = |e: rquickjs::Error| (InError::Js(e), String::new());
-        let err = match site {
-            // The error made when the call was made: its stack is the caller's.
-            Some(site) => {
-                // Its stack, kept by the engine since the call, as the own data property that
-                // errors made by `new Error` have.
-                let stack: JsValue = site.get("stack").map_err(js)?;
-                site.prop("stack", Property::from(stack).writable().configurable())
-                    .map_err(js)?;
-                site.prop(
-                    "message",
-                    Property::from(e.message.as_str()).writable().configurable(),
-                )
+        // The error made when the call was made (its stack is the caller's), else a new one.
+        let err = if let Some(site) = site {
+            // Its stack, kept by the engine since the call, as the own data property that
+            // errors made by `new Error` have.
+            let stack: JsValue = site.get("stack").map_err(js)?;
+            site.prop("stack", Property::from(stack).writable().configurable())
                 .map_err(js)?;
-                site
-            }
-            None => {
-                let err = Exception::from_message(ctx.clone(), &e.message)
-                    .map_err(js)?
-                    .into_object();
-                // Errors made by `new Error` have an own `stack`; this one was made outside
-                // any sandbox frame, so its stack is empty (code reading `e.stack` still gets
-                // a string).
-                err.prop("stack", Property::from("").writable().configurable())
-                    .map_err(js)?;
-                err
-            }
+            site.prop(
+                "message",
+                Property::from(e.message.as_str()).writable().configurable(),
+            )
+            .map_err(js)?;
+            site
+        } else {
+            let err = Exception::from_message(ctx.clone(), &e.message)
+                .map_err(js)?
+                .into_object();
+            // Errors made by `new Error` have an own `stack`; this one was made outside any
+            // sandbox frame, so its stack is empty (code reading `e.stack` still gets a string).
+            err.prop("stack", Property::from("").writable().configurable())
+                .map_err(js)?;
+            err
         };
         if e.name != "Error" {
             err.prop(

@@ -109,15 +109,24 @@ mod tests {
 
     #[test]
     fn location_is_the_first_frame_with_one() {
-        assert_eq!(location("    at f (s.js:1:14)\n    at <eval> (s.js:2:1)\n"), Some("s.js:1:14"));
+        assert_eq!(
+            location("    at f (s.js:1:14)\n    at <eval> (s.js:2:1)\n"),
+            Some("s.js:1:14")
+        );
         assert_eq!(
             location("    at forEach (native)\n    at <anonymous> (dir/a b.js:10:2)\n"),
             Some("dir/a b.js:10:2")
         );
         assert_eq!(location("    at s.js:3:5\n"), Some("s.js:3:5"));
-        assert_eq!(location("    at <eval> (C:\\x\\s.js:3:5)\n"), Some("C:\\x\\s.js:3:5"));
+        assert_eq!(
+            location("    at <eval> (C:\\x\\s.js:3:5)\n"),
+            Some("C:\\x\\s.js:3:5")
+        );
         assert_eq!(location("    at forEach (native)\n"), None);
-        assert_eq!(location("    at get (<baml>:65:7)\n    at <eval> (s.js:1:7)\n"), Some("s.js:1:7"));
+        assert_eq!(
+            location("    at get (<baml>:65:7)\n    at <eval> (s.js:1:7)\n"),
+            Some("s.js:1:7")
+        );
         assert_eq!(location(""), None);
         assert_eq!(location("at f (s.js:x:1)"), None);
     }
