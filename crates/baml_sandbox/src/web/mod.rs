@@ -144,7 +144,17 @@ unsafe extern "C" fn access(
                     }
                     value
                 }
-                Err(_) => qjs::JS_EXCEPTION,
+                Err(e) => {
+                    // rquickjs's own errors (a conversion) are not pending exceptions yet.
+                    if !qjs::JS_HasException(ctx) {
+                        let _ = throw(
+                            &rctx,
+                            ErrorKind::Type,
+                            &format!("cannot create a web global: {e}"),
+                        );
+                    }
+                    qjs::JS_EXCEPTION
+                }
             }
         };
         qjs::JS_FreeAtom(ctx, atom);
