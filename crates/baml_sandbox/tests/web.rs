@@ -347,6 +347,27 @@ fn re_entry_detaching_and_shrinking_buffers_is_refused_not_read() {
 }
 
 #[test]
+fn array_likes_with_huge_lengths_are_not_walked() {
+    let h = Harness::simple();
+    table(
+        &h,
+        &[
+            ("new URLSearchParams({ length: 2 ** 32 - 1 }).toString()", "length=4294967295"),
+            ("structuredClone({ length: 2 ** 32 - 1 }).length + ''", "4294967295"),
+            ("const a = new Array(2 ** 32 - 1); a[7] = 'x'; const c = structuredClone(a); c.length + c[7]", "4294967295x"),
+            ("try { new TextDecoder().decode({ length: 2 ** 32 - 1, byteLength: 2 ** 32 - 1 }) } catch (e) { e.name }", "TypeError"),
+            ("try { new TextEncoder().encodeInto('abc', { length: 2 ** 32 - 1 }) } catch (e) { e.name }", "TypeError"),
+            ("try { crypto.getRandomValues({ length: 2 ** 32 - 1, BYTES_PER_ELEMENT: 1 }) } catch (e) { e.name }", "TypeError"),
+            (
+                "const fake = Object.create(Uint8Array.prototype, { length: { value: 2 ** 32 - 1 } }); \
+                 try { new TextDecoder().decode(fake) } catch (e) { e.name }",
+                "TypeError",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn huge_inputs_count_against_the_memory_limit() {
     let h = small(8 << 20);
     for code in [
