@@ -175,7 +175,10 @@ unsafe extern "C" fn access(
 }
 
 /// Whether the global property `atom` is still an accessor (the lazy one).
-unsafe fn still_accessor(
+///
+/// # Safety
+/// `ctx` must be a live context held by this thread, `global` its global object.
+pub(crate) unsafe fn still_accessor(
     ctx: *mut qjs::JSContext,
     global: qjs::JSValue,
     atom: qjs::JSAtom,

@@ -228,6 +228,12 @@ fn the_globals_are_created_on_first_use_and_behave_as_data_properties() {
             // Set before first use: the value replaces the global, nothing is created.
             ("TextEncoder = 5; TextEncoder + typeof TextDecoder", "5function"),
             ("delete globalThis.crypto; typeof crypto", "undefined"),
+            // A getter kept from before first use does not undo a later assignment.
+            (
+                "const get = Object.getOwnPropertyDescriptor(globalThis, 'URLSearchParams').get; URLSearchParams = 1; \
+                 typeof get() + URLSearchParams",
+                "function1",
+            ),
             ("Object.defineProperty(globalThis, 'structuredClone', { configurable: false }); typeof structuredClone + typeof structuredClone", "functionfunction"),
         ],
     );

@@ -122,14 +122,20 @@ unsafe extern "C" fn access(
         let global = qjs::JS_GetGlobalObject(ctx);
         let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
         let define = |value: qjs::JSValue| {
-            // Fails (false) only if the script made the accessor non-configurable.
-            qjs::JS_DefinePropertyValue(
-                ctx,
-                global,
-                atom,
-                value,
-                PROP_CONFIGURABLE | PROP_WRITABLE,
-            );
+            // Only over the accessor itself: a getter or setter taken from its descriptor and
+            // called later must not undo what the script put there since. Fails (false) if the
+            // script made the accessor non-configurable.
+            if crate::intrinsics::still_accessor(ctx, global, atom) {
+                qjs::JS_DefinePropertyValue(
+                    ctx,
+                    global,
+                    atom,
+                    value,
+                    PROP_CONFIGURABLE | PROP_WRITABLE,
+                );
+            } else {
+                qjs::JS_FreeValue(ctx, value);
+            }
         };
         let result = if count >= 1 && !args.is_null() {
             define(qjs::JS_DupValue(ctx, *args));
