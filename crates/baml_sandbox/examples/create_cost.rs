@@ -79,8 +79,10 @@ fn main() {
         web_globals(&host, &pool);
         return;
     }
-    if std::env::var("BAML_ONLY_SANDBOX").is_ok() {
-        for _ in 0..20_000 {
+    if let Ok(count) = std::env::var("BAML_ONLY_SANDBOX") {
+        // `BAML_ONLY_SANDBOX=2000` for a count that suits `valgrind --tool=callgrind`, whose
+        // instruction counts compare builds on a busy machine.
+        for _ in 0..count.parse::<u32>().unwrap_or(20_000) {
             Sandbox::new(&SandboxOptions::default(), host.clone(), pool.clone())
                 .unwrap()
                 .dispose();
