@@ -403,6 +403,29 @@ fn huge_inputs_count_against_the_memory_limit() {
 }
 
 #[test]
+fn huge_hosts_and_paths_parse_in_linear_time() {
+    let h = Harness::simple();
+    for code in [
+        "new URL('https://' + 'é'.repeat(1e6) + '.com').host.length",
+        "new URL('https://' + 'ü'.repeat(5e5) + '.' + 'ä'.repeat(5e5)).host.length",
+        "new URL('https://xn--' + 'a'.repeat(1e6) + '.com').host.length",
+        "new URL('https://' + 'a.'.repeat(5e5) + 'com').host.length",
+        "new URL('https://a.com/' + '%zz/..'.repeat(2e5)).pathname.length",
+        "new URL('https://a.com/' + '🙂'.repeat(5e5)).pathname.length",
+        "new URL('https://[' + '1:'.repeat(1e5) + ']/').host",
+    ] {
+        let started = Instant::now();
+        let r = h.eval(&format!("{{ try {{ {code} }} catch (e) {{ e.name }} }}"));
+        assert!(matches!(r, Ok(Value::Number(_) | Value::String(_))), "{code}: {r:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{code}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
 fn endless_or_huge_work_ends_at_the_deadline() {
     let h = Harness::simple();
     let timeout = Some(Duration::from_millis(300));
