@@ -416,7 +416,10 @@ fn huge_hosts_and_paths_parse_in_linear_time() {
     ] {
         let started = Instant::now();
         let r = h.eval(&format!("{{ try {{ {code} }} catch (e) {{ e.name }} }}"));
-        assert!(matches!(r, Ok(Value::Number(_) | Value::String(_))), "{code}: {r:?}");
+        assert!(
+            matches!(r, Ok(Value::Number(_) | Value::String(_))),
+            "{code}: {r:?}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{code}: {:?}",
