@@ -142,11 +142,14 @@ test('globalThis holds only ECMAScript built-ins and the sandbox own globals', a
       'encodeURI', 'encodeURIComponent', 'escape', 'eval', 'globalThis', 'isFinite', 'isNaN', 'parseFloat',
       'parseInt', 'performance', 'queueMicrotask', 'undefined', 'unescape', 'Symbol(Symbol.toStringTag)',
       // the sandbox's own
-      'console', 'setTimeout', 'clearTimeout', 'shared', 'echo', 'give', 'capture', 'boom', 'nodeThings',
+      'console', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'shared', 'echo', 'give', 'capture',
+      'boom', 'nodeThings',
+      // the sandbox's web globals (its own implementations, created in the realm on first use)
+      'URL', 'URLSearchParams', 'TextEncoder', 'TextDecoder', 'structuredClone', 'crypto',
     ])
     const unexpected = names.filter((n) => !standard.has(n))
     t.deepEqual(unexpected, [])
-    for (const node of ['process', 'require', 'module', 'exports', 'Buffer', 'global', 'setImmediate', 'fetch', 'WebAssembly', 'structuredClone', 'navigator', 'crypto']) {
+    for (const node of ['process', 'require', 'module', 'exports', 'Buffer', 'global', 'setImmediate', 'fetch', 'WebAssembly', 'navigator']) {
       t.false(names.includes(node), node)
     }
     // Walking every global's own properties finds no Node object either.
@@ -163,6 +166,14 @@ test('globalThis holds only ECMAScript built-ins and the sandbox own globals', a
       found
     `)
     t.deepEqual(walk, [])
+    // The web globals are the sandbox's own objects, chaining to its built-ins.
+    const own = await ev(`[
+      URL, URLSearchParams, TextEncoder, TextDecoder, structuredClone, crypto.getRandomValues, crypto.randomUUID,
+      new URL('https://a.com').toString, new TextEncoder().encode,
+    ].map((f) => f.constructor === Function && Object.getPrototypeOf(f) === Function.prototype)
+      .concat([Object.getPrototypeOf(Object.getPrototypeOf(crypto)) === Object.prototype,
+        Object.getPrototypeOf(new TextEncoder().encode('x')) === Uint8Array.prototype])`)
+    t.deepEqual(own, Array(11).fill(true))
   })
 })
 

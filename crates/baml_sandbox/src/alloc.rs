@@ -83,6 +83,21 @@ impl MemoryStats {
         self.peak.fetch_max(now, Ordering::Relaxed);
     }
 
+    /// Counts `bytes` the sandbox's own Rust code holds for a while (a native's working copy of
+    /// its input) as used, if they fit under the limit; [`MemoryStats::release`] gives them back.
+    pub(crate) fn charge(&self, bytes: usize) -> bool {
+        if !self.admit(bytes) {
+            return false;
+        }
+        self.grew(bytes);
+        true
+    }
+
+    /// Gives back what [`MemoryStats::charge`] counted.
+    pub(crate) fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
     /// Starts a new peak from the bytes used now.
     #[cfg(test)]
     pub(crate) fn reset_peak(&self) -> usize {

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use rquickjs::{object::Property, Ctx, Exception, Function, Object, Persistent, Value as JsValue};
 
@@ -82,6 +83,10 @@ pub(crate) struct TimerEntry {
     pub(crate) callback: Persistent<Function<'static>>,
     pub(crate) args: Vec<Persistent<JsValue<'static>>>,
     pub(crate) key: TimerKey,
+    /// An interval's period (`None` for a timeout).
+    pub(crate) period: Option<Duration>,
+    /// How often an interval fired.
+    pub(crate) fired: u32,
 }
 
 pub(crate) struct Bridge {

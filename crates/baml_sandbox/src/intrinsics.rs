@@ -42,7 +42,7 @@ const LAZY_GROUPS: [AddFn; 5] = [
 ];
 
 /// The index of the typed arrays in `LAZY_GROUPS`.
-const TYPED_ARRAYS: usize = 1;
+pub(crate) const TYPED_ARRAYS: usize = 1;
 
 /// The built-ins every realm gets at once, besides the base objects (as `JS_NewContext`
 /// would add them, minus the lazy groups).
@@ -93,6 +93,10 @@ fn discover() -> Option<Vec<(usize, CString)>> {
 /// Adds the built-ins to a base realm: the eager ones now, the lazy ones as accessors.
 pub(crate) unsafe fn install(ctx: *mut qjs::JSContext) -> bool {
     if !unsafe { add_eager(ctx) } {
+        return false;
+    }
+    // The web globals (`web/`), as lazy as quickjs-ng's costly groups.
+    if !unsafe { crate::web::install(ctx) } {
         return false;
     }
     let names = lazy_names();
@@ -149,12 +153,45 @@ unsafe extern "C" fn access(
             } else {
                 qjs::JS_UNDEFINED
             }
+        } else if still_accessor(ctx, global, atom) {
+            // The script made the accessor non-configurable (`Object.freeze(globalThis)`), so
+            // the group could not replace it: getting the property would call this getter
+            // again, endlessly.
+            let message = format!(
+                "cannot create the built-in {}: the global property was made non-configurable",
+                name.to_string_lossy()
+            );
+            if let Ok(message) = CString::new(message) {
+                qjs::JS_ThrowTypeError(ctx, c"%s".as_ptr(), message.as_ptr());
+            }
+            qjs::JS_EXCEPTION
         } else {
             qjs::JS_GetProperty(ctx, global, atom)
         };
         qjs::JS_FreeAtom(ctx, atom);
         qjs::JS_FreeValue(ctx, global);
         result
+    }
+}
+
+/// Whether the global property `atom` is still an accessor (the lazy one).
+///
+/// # Safety
+/// `ctx` must be a live context held by this thread, `global` its global object.
+pub(crate) unsafe fn still_accessor(
+    ctx: *mut qjs::JSContext,
+    global: qjs::JSValue,
+    atom: qjs::JSAtom,
+) -> bool {
+    unsafe {
+        let mut desc = std::mem::zeroed::<qjs::JSPropertyDescriptor>();
+        if qjs::JS_GetOwnProperty(ctx, &raw mut desc, global, atom) != 1 {
+            return false;
+        }
+        qjs::JS_FreeValue(ctx, desc.value);
+        qjs::JS_FreeValue(ctx, desc.getter);
+        qjs::JS_FreeValue(ctx, desc.setter);
+        desc.flags & PROP_GETSET != 0
     }
 }
 
@@ -171,9 +208,18 @@ unsafe fn guard_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
     crate::guards::install_typed_arrays(&ctx).is_ok()
 }
 
+/// Whether lazy group `group` exists in this realm already.
+///
+/// # Safety
+/// `ctx` must be a live context held by this thread.
+pub(crate) unsafe fn is_created(ctx: *mut qjs::JSContext, group: usize) -> bool {
+    let created = unsafe { qjs::JS_GetContextOpaque(ctx) } as usize;
+    created & (1usize << group) != 0
+}
+
 /// Creates one lazy group in this realm, once (the realm's opaque word holds the created
 /// groups as bits; nothing else uses it).
-unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
+pub(crate) unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
     let bit = 1usize << group;
     let created = unsafe { qjs::JS_GetContextOpaque(ctx) } as usize;
     if created & bit != 0 {

@@ -30,6 +30,7 @@ mod throw;
 mod timers;
 mod turn;
 mod value;
+mod web;
 
 pub use driver::{Driver, Task, TimerFn, TimerKey, Timers};
 pub use error::SandboxError;

@@ -1,4 +1,4 @@
-//! Setting up a fresh realm: `console`, timers, the `JSON.stringify` guard, guarded built-ins,
+//! Setting up a fresh realm: `console`, timers (`setTimeout`, `setInterval`), the `JSON.stringify` guard, guarded built-ins,
 //! `globals`, host functions and the BAML prelude (`b`, `b.stream`, global function names).
 
 use std::rc::Rc;
@@ -119,28 +119,30 @@ fn install_console<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>) -> rquickjs::Result
 
 fn install_timers<'js>(ctx: &Ctx<'js>, bridge: &Rc<Bridge>) -> rquickjs::Result<()> {
     let global = ctx.globals();
-    let b = bridge.clone();
-    let set_timeout = Function::new(
-        ctx.clone(),
-        move |ctx: Ctx<'js>,
-              callback: JsValue<'js>,
-              delay: Opt<JsValue<'js>>,
-              args: Rest<JsValue<'js>>| { b.set_timeout(&ctx, callback, delay.0, args.0) },
-    )?
-    .with_name("setTimeout")?;
-    global.prop(
-        "setTimeout",
-        Property::from(set_timeout).writable().configurable(),
-    )?;
-    let b = bridge.clone();
-    let clear_timeout = Function::new(ctx.clone(), move |id: Opt<JsValue<'js>>| {
-        b.clear_timeout(id.0);
-    })?
-    .with_name("clearTimeout")?;
-    global.prop(
-        "clearTimeout",
-        Property::from(clear_timeout).writable().configurable(),
-    )
+    for (name, repeat) in [("setTimeout", false), ("setInterval", true)] {
+        let b = bridge.clone();
+        let set = Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  callback: JsValue<'js>,
+                  delay: Opt<JsValue<'js>>,
+                  args: Rest<JsValue<'js>>| {
+                b.set_timeout(&ctx, callback, delay.0, args.0, repeat)
+            },
+        )?
+        .with_name(name)?;
+        global.prop(name, Property::from(set).writable().configurable())?;
+    }
+    // One id space: either clears either kind, as in browsers.
+    for name in ["clearTimeout", "clearInterval"] {
+        let b = bridge.clone();
+        let clear = Function::new(ctx.clone(), move |id: Opt<JsValue<'js>>| {
+            b.clear_timeout(id.0);
+        })?
+        .with_name(name)?;
+        global.prop(name, Property::from(clear).writable().configurable())?;
+    }
+    Ok(())
 }
 
 /// Copies `globals` in as properties of the global object.

@@ -1,4 +1,13 @@
-//! `setTimeout` / `clearTimeout`: timers fired by the sandbox's driver, applied in turns.
+//! `setTimeout` / `setInterval` and their `clear*`: timers fired by the sandbox's driver,
+//! applied in turns.
+//!
+//! Both kinds share one id space and one pending cap, so `clearTimeout` and `clearInterval` are
+//! interchangeable (as in browsers and Node). An interval is re-armed before its callback runs
+//! (so the callback may clear it), at least [`MIN_INTERVAL`] apart, and
+//! [`NESTED_INTERVAL`] apart from its [`NESTING_LEVEL`]th firing on, as browsers clamp: a
+//! `setInterval(f, 0)` costs one turn per millisecond at first and one per 4 ms after, never a
+//! busy sandbox thread. Each firing is a turn of its own; a never-cleared interval keeps its
+//! evaluation pending until the evaluation's deadline, like any pending await.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,19 +23,29 @@ use crate::outbox::ConsoleLine;
 use crate::sandbox::Event;
 use crate::throw::{is_uncatchable, throw, ErrorKind};
 
+/// The shortest period of an interval.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// The shortest period of an interval from its [`NESTING_LEVEL`]th firing on.
+const NESTED_INTERVAL: Duration = Duration::from_millis(4);
+/// From which firing on an interval is clamped to [`NESTED_INTERVAL`] (browsers' nesting level).
+const NESTING_LEVEL: u32 = 5;
+
 impl Bridge {
+    /// `setTimeout(callback, delay, ...args)`, or `setInterval` when `repeat`.
     pub(crate) fn set_timeout<'js>(
         &self,
         ctx: &Ctx<'js>,
         callback: JsValue<'js>,
         delay: Option<JsValue<'js>>,
         args: Vec<JsValue<'js>>,
+        repeat: bool,
     ) -> rquickjs::Result<f64> {
+        let what = if repeat { "setInterval" } else { "setTimeout" };
         let Some(callback) = callback.into_function() else {
             return Err(throw(
                 ctx,
                 ErrorKind::Type,
-                "setTimeout: the callback must be a function",
+                &format!("{what}: the callback must be a function"),
             ));
         };
         let ms = delay.and_then(|d| d.as_number()).unwrap_or(0.0);
@@ -40,38 +59,47 @@ impl Bridge {
             return Err(throw(
                 ctx,
                 ErrorKind::Range,
-                &format!("setTimeout: more than {MAX_TIMERS} timers pending"),
+                &format!("{what}: more than {MAX_TIMERS} timers pending"),
             ));
         }
         store.next_id += 1;
         let id = store.next_id;
-        let weak = self.inner.clone();
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "ms is clamped to [0, 2^31)"
         )]
         let dur = Duration::from_millis(ms as u64);
-        let key = self.driver.add_timer(
-            Instant::now() + dur,
-            Box::new(move || {
-                if let Some(inner) = weak.upgrade() {
-                    inner.push(Event::Timer { id });
-                }
-            }),
-        );
+        let dur = if repeat { dur.max(MIN_INTERVAL) } else { dur };
+        let key = self.arm(id, dur);
         store.timers.insert(
             id,
             TimerEntry {
                 callback: Persistent::save(ctx, callback),
                 args: args.into_iter().map(|a| Persistent::save(ctx, a)).collect(),
                 key,
+                period: repeat.then_some(dur),
+                fired: 0,
             },
         );
         #[expect(clippy::cast_precision_loss, reason = "ids stay far below 2^53")]
         Ok(id as f64)
     }
 
+    /// Asks the driver to push timer `id`'s event after `dur`.
+    fn arm(&self, id: u64, dur: Duration) -> crate::driver::TimerKey {
+        let weak = self.inner.clone();
+        self.driver.add_timer(
+            Instant::now() + dur,
+            Box::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.push(Event::Timer { id });
+                }
+            }),
+        )
+    }
+
+    /// `clearTimeout(id)` and `clearInterval(id)` alike.
     pub(crate) fn clear_timeout(&self, id: Option<JsValue<'_>>) {
         let Some(id) = id.and_then(|v| v.as_number()) else {
             return;
@@ -92,14 +120,32 @@ impl Bridge {
     }
 
     pub(crate) fn fire_timer(&self, ctx: &Ctx<'_>, id: u64, memory: &Arc<MemoryStats>) {
-        let Some(timer) = self.store.borrow_mut().timers.remove(&id) else {
+        let (callback, args) = {
+            let mut store = self.store.borrow_mut();
+            let Some(entry) = store.timers.get_mut(&id) else {
+                return;
+            };
+            if let Some(period) = entry.period {
+                // Re-armed first: the callback may clear it, or throw.
+                entry.fired = entry.fired.saturating_add(1);
+                let period = if entry.fired >= NESTING_LEVEL {
+                    period.max(NESTED_INTERVAL)
+                } else {
+                    period
+                };
+                entry.key = self.arm(id, period);
+                (entry.callback.clone(), entry.args.clone())
+            } else {
+                let Some(timer) = store.timers.remove(&id) else {
+                    return;
+                };
+                (timer.callback, timer.args)
+            }
+        };
+        let Ok(callback) = callback.restore(ctx) else {
             return;
         };
-        let Ok(callback) = timer.callback.restore(ctx) else {
-            return;
-        };
-        let args: Vec<JsValue> = timer
-            .args
+        let args: Vec<JsValue> = args
             .into_iter()
             .filter_map(|a| a.restore(ctx).ok())
             .collect();

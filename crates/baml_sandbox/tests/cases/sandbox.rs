@@ -216,7 +216,13 @@ fn lazily_created_builtins_behave_like_eager_ones() {
         let rt = rquickjs::Runtime::new().unwrap();
         let ctx = rquickjs::Context::full(&rt).unwrap();
         let mut v: Vec<String> = ctx.with(|ctx| ctx.eval("Object.getOwnPropertyNames(globalThis)").unwrap());
-        v.extend(["console", "setTimeout", "clearTimeout"].map(String::from));
+        v.extend(
+            [
+                "console", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "URL", "URLSearchParams",
+                "TextEncoder", "TextDecoder", "structuredClone", "crypto",
+            ]
+            .map(String::from),
+        );
         v.sort();
         v.join(",")
     };
