@@ -223,3 +223,43 @@ test('Node-side maps bigger than one copy may hold are refused before they are l
   const err = t.throws(() => new BamlContext(rt, { isolation: 'thread', globals: { huge } }))
   t.regex(err.message, /globals\.huge.*65536 values/)
 })
+
+test('BAML arguments: a Map with string keys is a map, other kinds are refused with BAML_INVALID_ARGUMENT', async (t) => {
+  const { startMockLlm } = require('../crates/mock_llm/node.js')
+  const mock = await startMockLlm()
+  t.teardown(() => mock.stop())
+  await mock.script({ default: { text: 'ok' } })
+  const baml = BamlRuntime.fromFiles({
+    'main.baml': `
+client<llm> Mock {
+  provider openai
+  options {
+    model "mock-model"
+    api_key "k"
+    base_url "${mock.url}/v1"
+  }
+}
+
+function Count(m: map<string, int>) -> string {
+  client Mock
+  prompt #"Count: {{ m }}"#
+}
+`,
+  })
+  for (const [mode, options] of MODES) {
+    const ctx = new BamlContext(baml, options)
+    t.teardown(() => ctx.dispose())
+    t.is(await ctx.evaluate(`await b.Count(new Map([['a', 1], ['b', 2]]))`), 'ok', mode)
+    const out = await ctx.evaluate(`
+      const out = []
+      for (const arg of [new Map([[1, 2]]), new Set(['a']), new Uint8Array(2), /x/, new Error('e'), { inner: new ArrayBuffer(1) }]) {
+        try { await b.Count(arg); out.push('called') } catch (e) { out.push(e.code + ': ' + e.message) }
+      }
+      out
+    `)
+    t.is(out.length, 6)
+    for (const line of out) t.regex(line, /^BAML_INVALID_ARGUMENT: .*Count: argument m.* is .*which BAML functions do not take/, mode)
+    t.regex(out[0], /a Map with a key that is not a string/)
+    t.regex(out[5], /argument m\.inner is an ArrayBuffer/)
+  }
+})

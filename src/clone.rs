@@ -24,7 +24,8 @@ use crate::host::ArgList;
 /// 9 `SharedArrayBuffer`); 1 a `Map`'s size; 2 its entries (keys and values alternating);
 /// 3 a `Set`'s size; 4 its values; 5 a new `Map` of such entries; 6 a new `Set` of such values;
 /// 7 a new `RegExp(a, b)` (`undefined` if Node refuses it); 8 a new error (name, message, stack
-/// or `undefined`, `[cause]` or `undefined`); 9 a new `globalThis[a](b)` over buffer `b`
+/// or `undefined`, `[cause]` or `undefined`; a stack of frames only gets Node's first line,
+/// `name: message`); 9 a new `globalThis[a](b)` over buffer `b`
 /// (`undefined` if Node has no such constructor); 10 an error's fields
 /// `[name, message, stack, hasCause, cause]`.
 const HELPER: &str = r"(function () {
@@ -87,7 +88,10 @@ const HELPER: &str = r"(function () {
         const e = d === undefined ? new C(b) : new C(b, { cause: d[0] });
         if (!hasOwn(ERRORS, a)) define(e, 'name', a);
         define(e, 'message', b);
-        if (c === undefined) delete e.stack; else define(e, 'stack', c);
+        // QuickJS writes only the frames; Node's stacks (which util.inspect prints) start with
+        // the error's name and message.
+        if (c === undefined) delete e.stack;
+        else define(e, 'stack', c === '' || /^\s+at /.test(c) ? (b === '' ? a : a + ': ' + b) + '\n' + c : c);
         return e;
       }
       case 9: { const C = g[a]; return typeof C === 'function' ? new C(b) : undefined; }
@@ -181,7 +185,7 @@ fn ordinary(copier: &Copier<'_>, v: &Unknown<'_>) -> bool {
         return false;
     };
     let mut at = v.raw();
-    for _ in 0..32 {
+    for step in 0..32 {
         let mut proto = std::ptr::null_mut();
         let mut kind = 0;
         // SAFETY: plain N-API calls on this env's thread.
@@ -193,7 +197,12 @@ fn ordinary(copier: &Copier<'_>, v: &Unknown<'_>) -> bool {
             let _ = crate::errors::take_exception(copier.env);
             return false;
         }
-        if kind == sys::ValueType::napi_null || same(proto, object) {
+        // `null` right away is `Object.create(null)`; after other prototypes, a chain of
+        // another realm, which ends in its own `Object.prototype` and then `null`.
+        if kind == sys::ValueType::napi_null {
+            return step == 0;
+        }
+        if same(proto, object) {
             return true;
         }
         if copier.protos.special.iter().any(|p| same(proto, *p)) {
