@@ -160,7 +160,7 @@ pub(crate) fn copy_kind<'js>(
 /// A property that must be a string (a regular expression's `source`, `flags`).
 #[inline(never)]
 fn string_of(obj: &Object<'_>, key: &str) -> Result<String, CopyError> {
-    let v: JsValue = obj.get(key)?;
+    let v: JsValue = crate::stack::beyond_copy(obj.ctx(), || obj.get(key))?;
     match v.as_string() {
         Some(s) => Ok(text(s)?),
         None => Err(shape(format!(
@@ -214,7 +214,7 @@ fn typed_array(
     // have been replaced: its answer is used only if it is a whole number of elements within
     // the buffer (it can then only choose which of the buffer's bytes are copied). Read first,
     // since it may run JavaScript.
-    let claimed: JsValue = obj.get("byteLength")?;
+    let claimed: JsValue = crate::stack::beyond_copy(ctx, || obj.get("byteLength"))?;
     let claimed = claimed
         .as_number()
         .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n < 9.0e15);
@@ -273,9 +273,13 @@ fn typed_array(
 /// QuickJS holds it. A replaced getter can only choose which of the buffer's bytes are copied.
 #[inline(never)]
 fn data_view(obj: &Object<'_>, copier: &mut Copier<'_, '_>) -> Result<Value, CopyError> {
-    let buffer: JsValue = obj.get("buffer")?;
-    let offset: JsValue = obj.get("byteOffset")?;
-    let len: JsValue = obj.get("byteLength")?;
+    let (buffer, offset, len) = crate::stack::beyond_copy(obj.ctx(), || {
+        rquickjs::Result::Ok((
+            obj.get::<_, JsValue>("buffer")?,
+            obj.get::<_, JsValue>("byteOffset")?,
+            obj.get::<_, JsValue>("byteLength")?,
+        ))
+    })?;
     let whole = |v: &JsValue<'_>| {
         v.as_number()
             .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n < 9.0e15)
@@ -402,8 +406,9 @@ fn list_entries<'js>(
             Ok(())
         },
     );
-    let called =
-        callback.and_then(|callback| for_each.call::<_, JsValue>((This(obj.clone()), callback)));
+    let called = crate::stack::beyond_copy(&ctx, || {
+        callback.and_then(|callback| for_each.call::<_, JsValue>((This(obj.clone()), callback)))
+    });
     // From here the callback takes nothing, and holds nothing.
     let (items, overflowed) = {
         let mut taken = shared.borrow_mut();
@@ -434,7 +439,7 @@ fn copy_error<'js>(
     copier: &mut Copier<'_, 'js>,
 ) -> Result<Value, CopyError> {
     let read = |key: &str| -> Result<Option<String>, CopyError> {
-        let v: JsValue = obj.get(key)?;
+        let v: JsValue = crate::stack::beyond_copy(obj.ctx(), || obj.get(key))?;
         Ok(match v.as_string() {
             Some(s) => Some(text(s)?),
             None => None,
@@ -461,7 +466,7 @@ fn copy_error<'js>(
         return Err(CopyError::Thrown);
     }
     let cause = if has > 0 {
-        let v: JsValue = obj.get("cause")?;
+        let v: JsValue = crate::stack::beyond_copy(obj.ctx(), || obj.get("cause"))?;
         Some(copy_rec(&v, depth + 1, copier).map_err(|e| e.under(CAUSE_SEGMENT))?)
     } else {
         None
@@ -492,6 +497,14 @@ const ERROR_NAMES: [&str; 8] = [
 /// sandbox's realm, whose code may have replaced them: the value is being given to that code
 /// anyway.
 pub(crate) fn build_kind<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value,
+    build: fn(&Ctx<'js>, &Value) -> rquickjs::Result<JsValue<'js>>,
+) -> rquickjs::Result<JsValue<'js>> {
+    crate::stack::beyond_copy(ctx, || build_kind_now(ctx, value, build))
+}
+
+fn build_kind_now<'js>(
     ctx: &Ctx<'js>,
     value: &Value,
     build: fn(&Ctx<'js>, &Value) -> rquickjs::Result<JsValue<'js>>,

@@ -206,6 +206,7 @@ pub(crate) fn copy_out(
     signals: &Signals,
     values: &mut ValueCount,
 ) -> Result<Value, CopyError> {
+    let _scope = crate::stack::CopyScope::enter();
     let mut copier = Copier {
         ancestors: Vec::new(),
         left: budget,
@@ -270,14 +271,16 @@ pub(crate) fn copy_rec<'js>(
             if unsafe { qjs::JS_IsDate(value.as_raw()) } {
                 // Sandboxed code may have replaced `getTime`: whatever is not a number reads
                 // as an invalid date.
-                let get_time: JsValue = obj.get("getTime")?;
-                let ms = match get_time.as_function() {
-                    Some(f) => f
-                        .call::<_, JsValue>((rquickjs::function::This(obj.clone()),))?
-                        .as_number()
-                        .unwrap_or(f64::NAN),
-                    None => f64::NAN,
-                };
+                let ms = crate::stack::beyond_copy(obj.ctx(), || -> rquickjs::Result<f64> {
+                    let get_time: JsValue = obj.get("getTime")?;
+                    Ok(match get_time.as_function() {
+                        Some(f) => f
+                            .call::<_, JsValue>((rquickjs::function::This(obj.clone()),))?
+                            .as_number()
+                            .unwrap_or(f64::NAN),
+                        None => f64::NAN,
+                    })
+                })?;
                 return Ok(Value::Date(ms));
             }
             if let Some(out) = crate::clone::copy_kind(obj, depth, copier)? {
@@ -365,6 +368,7 @@ pub(crate) fn copy_in<'js>(
     if let Some(path) = over_deep(value, depth) {
         return Err(InError::TooDeep(path));
     }
+    let _scope = crate::stack::CopyScope::enter();
     build(ctx, value).map_err(InError::Js)
 }
 
