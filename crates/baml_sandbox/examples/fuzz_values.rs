@@ -4,12 +4,15 @@
 //! Each round builds one sandbox and runs one of three kinds of input:
 //! - `roundtrip`: a random `Value` tree (nesting around and far past `MAX_DEPTH`, long strings,
 //!   every Unicode plane, NaN, ±Infinity, -0, extreme numbers, valid and invalid dates,
-//!   `__proto__`/`then`/numeric/empty/NUL/duplicate keys) goes in as a global and comes back out
+//!   `__proto__`/`then`/numeric/empty/NUL/duplicate keys, maps with repeated and object keys,
+//!   sets, buffers and typed arrays of every kind with any bytes, regular expressions, errors
+//!   with and without stack and cause) goes in as a global and comes back out
 //!   as the result or, wrapped in a few arrays, as a host function's argument and result. The
 //!   copy must equal `model`, the documented rules written down once: -0 becomes 0 (integral
 //!   numbers enter as integers), dates are time-clipped, a repeated key keeps its first position
-//!   and its last value, and integer-like keys come first in ascending order. Depth is counted
-//!   the same way in and out (arrays, objects and dates are levels; `MAX_DEPTH` of them fit):
+//!   and its last value, and integer-like keys come first in ascending order (a map's repeated
+//!   key likewise, a set's repeated value is dropped). Depth is counted the same way in and out
+//!   (every object is a level; `MAX_DEPTH` of them fit):
 //!   a global nested deeper is refused by `Sandbox::new`, an argument by a `TypeError` ("cannot
 //!   be passed to the host"), a host result by a `TypeError` ("cannot be copied into the
 //!   sandbox"), each message naming the path of the first over-deep value in full.
