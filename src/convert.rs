@@ -1,6 +1,7 @@
 //! Copying values between Node and `baml_sandbox::Value`, with the same rules both ways:
-//! JSON's shapes plus `undefined`, NaN, the infinities and `Date`; cycles, BigInt and values
-//! nested deeper than `MAX_DEPTH` are refused with the path that caused it.
+//! JSON's shapes plus `undefined`, NaN, the infinities, `Date` and the structured-clone kinds
+//! (`clone.rs`); cycles, BigInt, what cannot be cloned and values nested deeper than
+//! `MAX_DEPTH` are refused with the path that caused it.
 //!
 //! A copy from Node is bounded like a copy out of the sandbox: it may take at most the
 //! sandbox's copy budget (`baml_sandbox::copy_budget`, four times its memory limit), charged

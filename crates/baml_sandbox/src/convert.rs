@@ -196,7 +196,8 @@ pub(crate) const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
 const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
 
 /// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
-/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`). The copy may take at
+/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`), plus the
+/// structured-clone kinds and refusals of `clone.rs`. The copy may take at
 /// most `budget` bytes (see `copy_budget`), and hold at most `MAX_COPY_VALUES` values with
 /// the values copied before it in the same group (`values`, counted up here).
 pub(crate) fn copy_out(
