@@ -891,6 +891,28 @@ const LEAVES: &[&str] = &[
     "new Proxy({}, {})",
     "new Proxy([1, 2], {})",
     "new Proxy(new Date(0), {})",
+    // Structured-clone kinds made hostile: replaced forEach, detached and shrunk buffers,
+    // lying getters, causes that cycle.
+    "(() => { const m = new Map([[1, 2]]); m.forEach = function (cb) { for (;;) cb(this, this) }; return m })()",
+    "(() => { const s = new Set([1]); s.forEach = function (cb) { globalThis.keptCb = cb; cb(s) }; return s })()",
+    "(() => { const m = new Map(); m.forEach = function (cb) { for (let i = 0; i < 1e5; i++) try { cb(i, {i}) } catch {} }; return m })()",
+    "(() => { const m = new Map([[1, 2]]); m.forEach = () => { throw new Error('no') }; return m })()",
+    "(() => { const m = new Map([[1, 2]]); m.forEach = 1; return m })()",
+    "(() => { const b = new ArrayBuffer(8); b.transfer(); return b })()",
+    "(() => { const b = new ArrayBuffer(8); const v = new Int16Array(b); b.transfer(); return v })()",
+    "(() => { const b = new ArrayBuffer(8, { maxByteLength: 64 }); const v = new Uint8Array(b, 4); b.resize(2); return v })()",
+    "(() => { const b = new ArrayBuffer(8, { maxByteLength: 64 }); const v = new Float32Array(b); b.resize(64); return v })()",
+    "(() => { const v = new Uint8Array(4); Object.defineProperty(v, 'byteLength', { get() { v.buffer.transfer(); return 4 } }); return v })()",
+    "(() => { const d = new DataView(new ArrayBuffer(4)); Object.defineProperty(d, 'byteOffset', { get() { return 2 ** 40 } }); return d })()",
+    "(() => { const e = new Error('x'); e.cause = e; return e })()",
+    "(() => { const e = new RangeError('x', { cause: new Map([[1, new Set([2])]]) }); Object.defineProperty(e, 'message', { get() { throw new Error('m') } }); return e })()",
+    "new Float16Array([1.5, NaN])",
+    "new BigUint64Array([2n ** 64n - 1n])",
+    "new WeakSet()",
+    "new WeakRef({})",
+    "new FinalizationRegistry(() => {})",
+    "new Boolean(false)",
+    "Object(Symbol('b'))",
 ];
 
 const LENGTHS: &[&str] = &["3", "1000", "1e6", "2 ** 24", "2 ** 31 - 1", "2 ** 32 - 1"];
