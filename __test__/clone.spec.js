@@ -225,6 +225,23 @@ test('maps from Node: nested ones cross, past what Node\'s stack allows they are
   t.regex(err.message, /globals\.m(\[entry 0\]\.value)+ cannot be copied into the sandbox: (nested too deep for Node|nested deeper than 512)/)
 })
 
+test('detached buffers from Node are refused, empty ones cross', async (t) => {
+  const { port1 } = new MessageChannel()
+  const buffer = new ArrayBuffer(8)
+  const view = new Float64Array(buffer)
+  const dv = new DataView(buffer)
+  port1.postMessage(null, [buffer]) // detaches it
+  port1.close()
+  t.is(buffer.byteLength, 0)
+  for (const [value, path] of [[buffer, 'globals.b'], [view, 'globals.b'], [{ x: [dv] }, 'globals.b.x[0]']]) {
+    const err = t.throws(() => new BamlContext(rt, { isolation: 'thread', globals: { b: value } }))
+    t.is(err.message, `${path} cannot be copied into the sandbox: cannot be copied: its ArrayBuffer is detached`)
+  }
+  const ctx = new BamlContext(rt, { isolation: 'thread', globals: { e: new ArrayBuffer(0), u: new Uint8Array(0) } })
+  t.deepEqual(await ctx.evaluate('[e instanceof ArrayBuffer, e.byteLength, u instanceof Uint8Array, u.length]'), [true, 0, true, 0])
+  ctx.dispose()
+})
+
 test('Node-side maps bigger than one copy may hold are refused before they are listed', (t) => {
   const huge = new Map()
   for (let i = 0; i < 40000; i++) huge.set(i, i)

@@ -27,7 +27,7 @@ use crate::host::ArgList;
 /// or `undefined`, `[cause]` or `undefined`; a stack of frames only gets Node's first line,
 /// `name: message`); 9 a new `globalThis[a](b)` over buffer `b`
 /// (`undefined` if Node has no such constructor); 10 an error's fields
-/// `[name, message, stack, hasCause, cause]`.
+/// `[name, message, stack, hasCause, cause]`; 11 whether `ArrayBuffer` `a` is detached.
 const HELPER: &str = r"(function () {
   'use strict';
   const g = globalThis;
@@ -96,6 +96,7 @@ const HELPER: &str = r"(function () {
       }
       case 9: { const C = g[a]; return typeof C === 'function' ? new C(b) : undefined; }
       case 10: return [a.name, a.message, a.stack, hasOwn(a, 'cause'), a.cause];
+      case 11: try { new Uint8Array(a); return false; } catch { return true; }
       default: return undefined;
     }
   };
@@ -267,6 +268,28 @@ fn kind_of(code: i32) -> Option<TypedArrayKind> {
     })
 }
 
+/// Refuses a view or buffer of no bytes whose buffer (`buffer`) was detached: N-API reports
+/// such a buffer as empty, and a copy must not silently change it into an empty one.
+fn not_detached(
+    copier: &Copier<'_>,
+    path: &Path<'_>,
+    len: usize,
+    buffer: sys::napi_value,
+) -> std::result::Result<(), CopyError> {
+    if len != 0 || buffer.is_null() {
+        return Ok(());
+    }
+    deep_guard(copier, path)?;
+    let env = copier.env;
+    let detached = helper(env, 11, &[buffer])
+        .and_then(|d| d.coerce_to_bool())
+        .map_err(|e| fail(path, format!("it cannot be read: {}", failure(env, &e))))?;
+    if detached {
+        return Err(fail(path, "cannot be copied: its ArrayBuffer is detached"));
+    }
+    Ok(())
+}
+
 /// Copies the `len` bytes at `data` (a buffer's, as N-API gave them), charged first.
 fn bytes_at(
     copier: &mut Copier<'_>,
@@ -318,6 +341,7 @@ pub(crate) fn from_kind<'env>(
         let Some(kind) = kind_of(code).filter(|_| status == sys::Status::napi_ok) else {
             return Err(fail(path, "cannot be copied: this kind of typed array"));
         };
+        not_detached(copier, path, len, buffer)?;
         let bytes = bytes_at(
             copier,
             path,
@@ -343,6 +367,7 @@ pub(crate) fn from_kind<'env>(
         if status != sys::Status::napi_ok {
             return Err(fail(path, "cannot be copied: its DataView cannot be read"));
         }
+        not_detached(copier, path, len, buffer)?;
         let bytes = bytes_at(copier, path, data.cast::<u8>(), len)?;
         return Ok(Some(Value::TypedArray {
             kind: TypedArrayKind::DataView,
@@ -360,6 +385,7 @@ pub(crate) fn from_kind<'env>(
                 "cannot be copied: its ArrayBuffer cannot be read",
             ));
         }
+        not_detached(copier, path, len, raw)?;
         let bytes = bytes_at(copier, path, data.cast::<u8>(), len)?;
         return Ok(Some(Value::ArrayBuffer(bytes)));
     }
