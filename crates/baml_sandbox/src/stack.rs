@@ -42,6 +42,8 @@ thread_local! {
     static COPY_START: Cell<Option<usize>> = const { Cell::new(None) };
     /// How far QuickJS's stack budget is raised now, for JavaScript a copy calls.
     static RAISED: Cell<usize> = const { Cell::new(0) };
+    /// QuickJS's stack budget while a realm is created (outside any turn; see [`creating`]).
+    static CREATING: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 /// About where the stack pointer is now.
@@ -142,7 +144,11 @@ impl Drop for CopyScope {
 /// The raise never passes `COPY_RAISE`, so QuickJS's limit stays within the turn's limit plus
 /// its slack, as Rust's does: the thread's stack holds both.
 pub(crate) fn beyond_copy<R>(ctx: &rquickjs::Ctx<'_>, f: impl FnOnce() -> R) -> R {
-    let (Some(turn), Some(start)) = (CURRENT.with(Cell::get), COPY_START.with(Cell::get)) else {
+    let max_stack = CURRENT
+        .with(Cell::get)
+        .map(|t| t.max_stack)
+        .or_else(|| CREATING.with(Cell::get));
+    let (Some(max_stack), Some(start)) = (max_stack, COPY_START.with(Cell::get)) else {
         return f();
     };
     let extra = start.saturating_sub(stack_pointer()).min(COPY_RAISE);
@@ -155,7 +161,7 @@ pub(crate) fn beyond_copy<R>(ctx: &rquickjs::Ctx<'_>, f: impl FnOnce() -> R) -> 
     let set = |extra: usize| {
         RAISED.with(|r| r.set(extra));
         let size =
-            qjs::size_t::try_from(turn.max_stack.saturating_add(extra)).unwrap_or(qjs::size_t::MAX);
+            qjs::size_t::try_from(max_stack.saturating_add(extra)).unwrap_or(qjs::size_t::MAX);
         // SAFETY: as above; QuickJS recomputes its limit from the turn's stack top.
         unsafe { qjs::JS_SetMaxStackSize(rt, size) };
     };
@@ -163,4 +169,22 @@ pub(crate) fn beyond_copy<R>(ctx: &rquickjs::Ctx<'_>, f: impl FnOnce() -> R) -> 
     let out = f();
     set(previous);
     out
+}
+
+/// Marks a realm's creation (its `globals` are copied in outside any turn) until dropped:
+/// [`beyond_copy`] then knows QuickJS's budget, `max_stack`.
+pub(crate) struct Creating {
+    previous: Option<usize>,
+}
+
+pub(crate) fn creating(max_stack: usize) -> Creating {
+    Creating {
+        previous: CREATING.with(|c| c.replace(Some(max_stack))),
+    }
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        CREATING.with(|c| c.set(self.previous));
+    }
 }

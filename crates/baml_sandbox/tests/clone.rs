@@ -456,3 +456,34 @@ fn globals_and_host_values_of_each_kind() {
         s("TypeError: echo argument 0.a[1] cannot be passed to the host: cannot be copied: a WeakMap")
     );
 }
+
+#[test]
+fn deep_maps_sets_and_errors_go_in_as_globals_and_host_results() {
+    let mut deep = Value::Null;
+    for i in 0..511 {
+        deep = match i % 3 {
+            0 => Value::Map(vec![(num(f64::from(i)), deep)]),
+            1 => Value::Set(vec![deep]),
+            _ => Value::Error(Box::new(ErrorValue {
+                name: "TypeError".into(),
+                message: "e".into(),
+                stack: None,
+                cause: Some(deep),
+            })),
+        };
+    }
+    let given = deep.clone();
+    let give: HostFn = Box::new(move |_, reply| reply(Ok(given.clone())));
+    let opts = SandboxOptions {
+        globals: vec![("g".into(), deep.clone())],
+        ..Default::default()
+    };
+    let h = Harness::new(opts, vec![("give", give)]);
+    let count = "(x) => { let d = 0; while (typeof x === 'object' && x !== null) { d++; x = x instanceof Map ? [...x.values()][0] : x instanceof Set ? [...x][0] : x.cause } return d }";
+    assert_eq!(h.eval(&format!("({count})(g)")).unwrap(), num(511.0));
+    assert_eq!(
+        h.eval(&format!("({count})(await give())")).unwrap(),
+        num(511.0)
+    );
+    assert_eq!(h.eval("g").unwrap(), deep);
+}
