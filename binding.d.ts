@@ -142,7 +142,7 @@ export interface ContextOptions {
   timeoutMs?: number
   /** Stack limit in bytes, from 64 KiB to 4 MiB. Default 512 KiB. */
   maxStackBytes?: number
-  /** Copied (JSON semantics plus `undefined`, NaN, ±Infinity and `Date`) into the global scope. */
+  /** Copied into the global scope, with structured-clone semantics (README "Copies"). */
   globals?: Record<string, unknown>
   /** Node functions callable from the sandbox as globals; they may return a Promise. */
   hostFunctions?: Record<string, (...args: any[]) => unknown>

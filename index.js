@@ -136,16 +136,69 @@ function wrapForThisRealm(native) {
     return out
   }
 
+  const ALL_ERRORS = { Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError }
+  const hidden = (o, key, value) =>
+    Object.defineProperty(o, key, { value, writable: true, configurable: true, enumerable: false })
+
+  // An error inside a value (a copy's `Error`): name, message, stack and cause, as they came.
+  function adoptErrorValue(e) {
+    const own = (k) => Object.prototype.hasOwnProperty.call(e, k)
+    const Ctor = Object.prototype.hasOwnProperty.call(ALL_ERRORS, e.name) ? ALL_ERRORS[e.name] : Error
+    const out = new Ctor(e.message)
+    if (own('name')) hidden(out, 'name', e.name)
+    if (own('stack')) hidden(out, 'stack', e.stack)
+    else delete out.stack
+    if (own('cause')) hidden(out, 'cause', adopt(e.cause))
+    return out
+  }
+
+  function adoptBytes(buffer) {
+    const out = new ArrayBuffer(buffer.byteLength)
+    new Uint8Array(out).set(new Uint8Array(buffer))
+    return out
+  }
+
   function adopt(v) {
     if (v === null || typeof v !== 'object') return v
     // Array.from, not v.map: map builds its result with the species of the native array.
     if (Array.isArray(v)) return Array.from(v, adopt)
     const t = tag(v)
     if (t === '[object Date]') return new Date(v.getTime())
-    if (t === '[object Error]') return adoptError(v)
+    if (t === '[object Error]') return adoptErrorValue(v)
+    if (t === '[object Map]') {
+      const out = new Map()
+      for (const [k, item] of v) out.set(adopt(k), adopt(item))
+      return out
+    }
+    if (t === '[object Set]') {
+      const out = new Set()
+      for (const item of v) out.add(adopt(item))
+      return out
+    }
+    if (t === '[object RegExp]') return new RegExp(v.source, v.flags)
+    if (t === '[object ArrayBuffer]') return adoptBytes(v)
+    if (ArrayBuffer.isView(v)) {
+      const bytes = adoptBytes(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength))
+      const Ctor = globalThis[v.constructor.name]
+      return typeof Ctor === 'function' ? new Ctor(bytes) : v
+    }
     const out = {}
     for (const key of Object.keys(v)) out[key] = adopt(v[key])
     return out
+  }
+
+  // Host functions are called with values built in Node's main realm: they get them rebuilt
+  // in this one, as results are.
+  function adoptOptions(options) {
+    if (options === null || typeof options !== 'object') return options
+    const fns = options.hostFunctions
+    if (fns === null || typeof fns !== 'object') return options
+    const wrapped = {}
+    for (const name of Object.keys(fns)) {
+      const f = fns[name]
+      wrapped[name] = typeof f === 'function' ? (...args) => f(...args.map(adopt)) : f
+    }
+    return { ...options, hostFunctions: wrapped }
   }
 
   const guard = (f) => {
@@ -223,7 +276,7 @@ function wrapForThisRealm(native) {
 
   class BamlContext {
     constructor(runtime, options) {
-      inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), withCollectors(options))))
+      inner.set(this, guard(() => new native.BamlContext(unwrap(runtime), adoptOptions(withCollectors(options)))))
     }
     evaluate(code, options) {
       return later(() => self(this, 'BamlContext').evaluate(code, options))

@@ -72,6 +72,12 @@ fn arg_bytes(args: &[Value]) -> usize {
                     stack.push(item);
                 }
             }
+            Value::Map(entries) => {
+                for (k, item) in entries {
+                    stack.push(k);
+                    stack.push(item);
+                }
+            }
             _ => {}
         }
     }
@@ -137,7 +143,10 @@ impl BamlBinding {
         let named = params
             .iter()
             .zip(args)
-            .map(|(p, v)| (p.clone(), to_json(v)))
+            .map(|(p, v)| {
+                let json = to_json(v, &baml_sandbox::push_path("", p)).unwrap_or(Json::Null);
+                (p.clone(), json)
+            })
             .collect();
         let log = baml_runtime::CallLog {
             result: Err(e.clone()),
@@ -226,24 +235,16 @@ impl BamlBinding {
             }));
             return None;
         };
-        if args.len() > params.len() {
-            let e = CallError::InvalidArgument(format!(
-                "{name} takes {} argument(s) ({}), got {}",
-                params.len(),
-                params.join(", "),
-                args.len()
-            ));
-            let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
-            self.observe_refused(name, &args, params, &e);
-            reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
-            return None;
-        }
-        let mut named = serde_json::Map::new();
-        for (p, v) in params.iter().zip(&args) {
-            if *v != Value::Undefined {
-                named.insert(p.clone(), to_json(v));
+        let named = match named_args(name, params, &args) {
+            Ok(named) => named,
+            Err(message) => {
+                let e = CallError::InvalidArgument(message);
+                let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+                self.observe_refused(name, &args, params, &e);
+                reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
+                return None;
             }
-        }
+        };
         self.usage.calls.fetch_add(1, Ordering::Relaxed);
         let runtime = self.runtime.clone();
         let usage = self.usage.clone();
@@ -392,9 +393,44 @@ fn host_error(e: &CallError) -> HostError {
     }
 }
 
-/// A copied sandbox value as JSON (dates as their time in ms, `undefined` dropped from objects).
-pub(crate) fn to_json(v: &Value) -> Json {
-    match v {
+/// The arguments of BAML function `name` by parameter name, as JSON (`undefined` ones left
+/// out), or why they cannot be.
+fn named_args(
+    name: &str,
+    params: &[String],
+    args: &[Value],
+) -> Result<serde_json::Map<String, Json>, String> {
+    if args.len() > params.len() {
+        return Err(format!(
+            "{name} takes {} argument(s) ({}), got {}",
+            params.len(),
+            params.join(", "),
+            args.len()
+        ));
+    }
+    let mut named = serde_json::Map::new();
+    for (p, v) in params.iter().zip(args) {
+        if *v != Value::Undefined {
+            let json =
+                to_json(v, &baml_sandbox::push_path("", p)).map_err(|m| format!("{name}: {m}"))?;
+            named.insert(p.clone(), json);
+        }
+    }
+    Ok(named)
+}
+
+/// A copied sandbox value as JSON (dates as their time in ms, `undefined` dropped from objects,
+/// a `Map` with string keys as an object). What BAML has no type for (other maps, sets,
+/// buffers, typed arrays, regular expressions, errors) is refused with its path (`path` names
+/// `v`), as a message for `BAML_INVALID_ARGUMENT`.
+pub(crate) fn to_json(v: &Value, path: &str) -> Result<Json, String> {
+    let refuse = |what: &str| {
+        Err(format!(
+            "argument {} is {what}, which BAML functions do not take",
+            path.trim_start_matches('.')
+        ))
+    };
+    Ok(match v {
         Value::Undefined | Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Number(n) => {
@@ -406,16 +442,47 @@ pub(crate) fn to_json(v: &Value) -> Json {
             }
         }
         Value::String(s) => Json::String(s.clone()),
-        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Array(items) => Json::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| to_json(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(props) => Json::Object(
             props
                 .iter()
                 .filter(|(_, v)| *v != Value::Undefined)
-                .map(|(k, v)| (k.clone(), to_json(v)))
-                .collect(),
+                .map(|(k, v)| Ok((k.clone(), to_json(v, &baml_sandbox::push_path(path, k))?)))
+                .collect::<Result<_, String>>()?,
         ),
         Value::Date(ms) => Json::from(*ms),
-    }
+        Value::Map(entries) => {
+            let mut out = serde_json::Map::new();
+            for (i, (k, item)) in entries.iter().enumerate() {
+                let Value::String(k) = k else {
+                    return refuse(&format!(
+                        "a Map with a key that is not a string (entry {i})"
+                    ));
+                };
+                if *item != Value::Undefined {
+                    out.insert(
+                        k.clone(),
+                        to_json(
+                            item,
+                            &format!("{path}{}", baml_sandbox::map_value_segment(i)),
+                        )?,
+                    );
+                }
+            }
+            Json::Object(out)
+        }
+        Value::Set(_) => return refuse("a Set"),
+        Value::ArrayBuffer(_) => return refuse("an ArrayBuffer"),
+        Value::TypedArray { kind, .. } => return refuse(&format!("a {}", kind.constructor())),
+        Value::RegExp(_) => return refuse("a RegExp"),
+        Value::Error(_) => return refuse("an Error"),
+    })
 }
 
 /// A JSON value as a sandbox value.

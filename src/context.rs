@@ -506,11 +506,14 @@ fn settle(
                     deferred.resolve(env, &js);
                     return;
                 }
-                Err(_) => sandbox_error(
+                Err(e) => sandbox_error(
                     env,
                     &SandboxError::Result {
                         path: "result".into(),
-                        reason: "it cannot be built in Node".into(),
+                        reason: format!(
+                            "it cannot be built in Node: {}",
+                            crate::errors::failure(env, &e)
+                        ),
                     },
                     |_| None,
                 ),

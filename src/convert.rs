@@ -1,6 +1,7 @@
 //! Copying values between Node and `baml_sandbox::Value`, with the same rules both ways:
-//! JSON's shapes plus `undefined`, NaN, the infinities and `Date`; cycles, BigInt and values
-//! nested deeper than `MAX_DEPTH` are refused with the path that caused it.
+//! JSON's shapes plus `undefined`, NaN, the infinities, `Date` and the structured-clone kinds
+//! (`clone.rs`); cycles, BigInt, what cannot be cloned and values nested deeper than
+//! `MAX_DEPTH` are refused with the path that caused it.
 //!
 //! A copy from Node is bounded like a copy out of the sandbox: it may take at most the
 //! sandbox's copy budget (`baml_sandbox::copy_budget`, four times its memory limit), charged
@@ -19,24 +20,27 @@ pub(crate) struct CopyError {
     pub reason: String,
 }
 
-const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
+pub(crate) const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
 const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
 
 /// Where a value sits in the copy, rendered only for an error (a copy of a million values
 /// would otherwise build a million path strings).
 #[derive(Clone, Copy)]
-enum Path<'a> {
+pub(crate) enum Path<'a> {
     Root(&'a str),
     Index(&'a Path<'a>, u32),
     Key(&'a Path<'a>, &'a str),
+    /// A rendered segment: a `Map`'s entry, a `Set`'s item, an error's cause.
+    Segment(&'a Path<'a>, &'a str),
 }
 
 impl Path<'_> {
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self {
             Path::Root(root) => (*root).to_owned(),
             Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
             Path::Key(parent, key) => push_path(&parent.render(), key),
+            Path::Segment(parent, seg) => format!("{}{seg}", parent.render()),
         }
     }
 
@@ -44,7 +48,7 @@ impl Path<'_> {
     fn chain(&self) -> Vec<Path<'_>> {
         let mut out = vec![*self];
         let mut at = *self;
-        while let Path::Index(parent, _) | Path::Key(parent, _) = at {
+        while let Path::Index(parent, _) | Path::Key(parent, _) | Path::Segment(parent, _) = at {
             out.push(*parent);
             at = *parent;
         }
@@ -53,19 +57,23 @@ impl Path<'_> {
     }
 }
 
-struct Copier<'env> {
-    env: &'env Env,
+pub(crate) struct Copier<'env> {
+    pub(crate) env: &'env Env,
     /// The objects being copied, outermost first (one per level of the current path).
-    ancestors: Vec<Object<'env>>,
+    pub(crate) ancestors: Vec<Object<'env>>,
     left: u64,
     budget: u64,
     /// No string longer than this can fit in the sandbox at all.
     longest: u64,
     /// Values copied so far, with earlier copies of the same group (see
     /// `baml_sandbox::MAX_COPY_VALUES`).
-    values: usize,
+    pub(crate) values: usize,
     /// What the bound applies to, for its message ("the copy", "all globals together").
-    whole: &'static str,
+    pub(crate) whole: &'static str,
+    /// Node's prototypes that tell objects apart without running JavaScript, and where the
+    /// stack stood when the copy began (see `clone::deep_guard`).
+    pub(crate) protos: crate::clone::Protos,
+    pub(crate) stack_base: usize,
 }
 
 /// Values counted against `MAX_COPY_VALUES` by the copies of one group.
@@ -81,7 +89,7 @@ impl ValueCount {
     }
 }
 
-fn fail(path: &Path<'_>, reason: impl Into<String>) -> CopyError {
+pub(crate) fn fail(path: &Path<'_>, reason: impl Into<String>) -> CopyError {
     CopyError {
         path: path.render(),
         reason: reason.into(),
@@ -89,7 +97,11 @@ fn fail(path: &Path<'_>, reason: impl Into<String>) -> CopyError {
 }
 
 impl Copier<'_> {
-    fn charge(&mut self, path: &Path<'_>, bytes: u64) -> std::result::Result<(), CopyError> {
+    pub(crate) fn charge(
+        &mut self,
+        path: &Path<'_>,
+        bytes: u64,
+    ) -> std::result::Result<(), CopyError> {
         if bytes > self.left {
             return Err(self.limit(
                 path,
@@ -104,7 +116,7 @@ impl Copier<'_> {
     }
 
     /// Counts one value against `MAX_COPY_VALUES`.
-    fn count(&mut self, path: &Path<'_>) -> std::result::Result<(), CopyError> {
+    pub(crate) fn count(&mut self, path: &Path<'_>) -> std::result::Result<(), CopyError> {
         self.values += 1;
         if self.values > baml_sandbox::MAX_COPY_VALUES {
             return Err(self.limit(
@@ -123,7 +135,7 @@ impl Copier<'_> {
     /// are found here, when a copy has to stop anyway, not by comparing every object with all
     /// of its ancestors as it is copied: a cyclic value always ends here, at the depth limit
     /// if nothing else stops it first).
-    fn limit(&self, path: &Path<'_>, reason: String) -> CopyError {
+    pub(crate) fn limit(&self, path: &Path<'_>, reason: String) -> CopyError {
         self.cycle(path).unwrap_or_else(|| fail(path, reason))
     }
 
@@ -164,6 +176,8 @@ pub(crate) fn from_node<'env>(
         longest: limit as u64,
         values: values.used,
         whole: values.whole,
+        protos: crate::clone::Protos::read(env),
+        stack_base: crate::clone::stack_position(),
     };
     let root = Path::Root(path);
     let out = copier.charge(&root, VALUE_BYTES).and_then(|()| {
@@ -176,7 +190,7 @@ pub(crate) fn from_node<'env>(
     out
 }
 
-fn text(s: JsString<'_>) -> Result<String> {
+pub(crate) fn text(s: JsString<'_>) -> Result<String> {
     s.into_utf8()?.into_owned()
 }
 
@@ -186,7 +200,7 @@ fn skipped(t: ValueType) -> bool {
 
 /// Runs `f` in a handle scope of its own: the handles a copy creates for one element are
 /// released with it, not kept (and scanned by every garbage collection) until the copy ends.
-fn scoped<T>(
+pub(crate) fn scoped<T>(
     env: &Env,
     path: &Path<'_>,
     f: impl FnOnce() -> std::result::Result<T, CopyError>,
@@ -200,7 +214,7 @@ fn scoped<T>(
 }
 
 /// Copies `v`, whose type the caller read (`t`).
-fn from_rec<'env>(
+pub(crate) fn from_rec<'env>(
     copier: &mut Copier<'env>,
     v: &Unknown<'env>,
     t: ValueType,
@@ -256,6 +270,11 @@ fn from_rec<'env>(
                 let date = JsDate::from_unknown(*v).map_err(unreadable)?;
                 return Ok(Value::Date(date.value_of().map_err(unreadable)?));
             }
+            if !array {
+                if let Some(out) = crate::clone::from_kind(copier, v, obj, path, depth)? {
+                    return Ok(out);
+                }
+            }
             copier.ancestors.push(obj);
             let out = if array {
                 copy_array(copier, &obj, path, depth)
@@ -270,7 +289,7 @@ fn from_rec<'env>(
 }
 
 /// An element or property just read (a getter or Proxy trap may have thrown), and its type.
-fn read<'env>(
+pub(crate) fn read<'env>(
     env: &Env,
     path: &Path<'_>,
     got: Result<Unknown<'env>>,
@@ -395,7 +414,7 @@ pub(crate) enum Prepared {
 /// the I/O thread reading a worker process), so that writing the JSON text of a big copy and
 /// freeing the copy never hold Node's thread.
 pub(crate) fn prepare(v: Value) -> Prepared {
-    if !at_least(&v, JSON_VALUES) {
+    if !at_least(&v, JSON_VALUES) || has_clone_kind(&v) {
         return Prepared::Direct(v);
     }
     let mut w = JsonWriter::default();
@@ -407,6 +426,26 @@ pub(crate) fn prepare(v: Value) -> Prepared {
     text.push_str("]]");
     baml_sandbox::drop_flat(v);
     Prepared::Json(text)
+}
+
+/// Whether `v` holds a structured-clone kind (`Map`, `Set`, a buffer, a regular expression,
+/// an error), which the JSON text cannot carry: such a copy is built directly.
+fn has_clone_kind(v: &Value) -> bool {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(props) => stack.extend(props.iter().map(|(_, v)| v)),
+            Value::Map(_)
+            | Value::Set(_)
+            | Value::ArrayBuffer(_)
+            | Value::TypedArray { .. }
+            | Value::RegExp(_)
+            | Value::Error(_) => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Whether `v` holds at least `n` values (itself included).
@@ -513,7 +552,17 @@ impl<'a> JsonWriter<'a> {
     fn value(&mut self, v: &'a Value) {
         use std::fmt::Write as _;
         match v {
-            Value::Null | Value::Undefined | Value::Date(_) => self.text.push_str("null"),
+            // Dates are patched in; the structured-clone kinds never come here (a copy holding
+            // one is built directly, see `has_clone_kind`).
+            Value::Null
+            | Value::Undefined
+            | Value::Date(_)
+            | Value::Map(_)
+            | Value::Set(_)
+            | Value::ArrayBuffer(_)
+            | Value::TypedArray { .. }
+            | Value::RegExp(_)
+            | Value::Error(_) => self.text.push_str("null"),
             Value::Bool(b) => self.text.push_str(if *b { "true" } else { "false" }),
             // Finite here: the shortest text that reads back as the same double.
             Value::Number(n) => {
@@ -635,35 +684,64 @@ fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn direct<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
-    Ok(match v {
-        Value::Undefined => ().into_unknown(env)?,
-        Value::Null => Null.into_unknown(env)?,
-        Value::Bool(b) => b.into_unknown(env)?,
-        Value::Number(n) => n.into_unknown(env)?,
-        Value::String(s) => s.as_str().into_unknown(env)?,
-        Value::Date(ms) => env.create_date(*ms)?.to_unknown(),
-        Value::Array(items) => {
-            let mut arr = env.create_array(u32::try_from(items.len()).unwrap_or(u32::MAX))?;
-            for (i, item) in items.iter().enumerate() {
-                arr.set(u32::try_from(i).unwrap_or(u32::MAX), direct(env, item)?)?;
+/// Builds a fresh Node value from a copy, one N-API call per value. The structured-clone
+/// kinds that need JavaScript to be built (`Map`, `Set`, typed arrays, `RegExp`, errors) are
+/// built after the walk, from the innermost out, so that no JavaScript runs deep in it (see
+/// `clone::Later`).
+pub(crate) fn direct<'env>(env: &'env Env, v: &Value) -> Result<Unknown<'env>> {
+    let mut later = crate::clone::Later::default();
+    let (out, own) = build_node(env, v, &mut later)?;
+    later.finish(env, out, own)
+}
+
+/// Builds `v`; for a kind left to `later`, a placeholder and the index of its entry there.
+pub(crate) fn build_node<'env>(
+    env: &'env Env,
+    v: &Value,
+    later: &mut crate::clone::Later,
+) -> Result<(Unknown<'env>, Option<usize>)> {
+    use crate::clone::Slot;
+    Ok((
+        match v {
+            Value::Undefined => ().into_unknown(env)?,
+            Value::Null => Null.into_unknown(env)?,
+            Value::Bool(b) => b.into_unknown(env)?,
+            Value::Number(n) => n.into_unknown(env)?,
+            Value::String(s) => s.as_str().into_unknown(env)?,
+            Value::Date(ms) => env.create_date(*ms)?.to_unknown(),
+            Value::Array(items) => {
+                let mut arr = env.create_array(u32::try_from(items.len()).unwrap_or(u32::MAX))?;
+                for (i, item) in items.iter().enumerate() {
+                    let i = u32::try_from(i).unwrap_or(u32::MAX);
+                    let (value, own) = build_node(env, item, later)?;
+                    arr.set(i, value)?;
+                    later.place(own, arr.raw(), Slot::Index(i));
+                }
+                arr.to_unknown()
             }
-            arr.to_unknown()
-        }
-        Value::Object(props) => {
-            let mut obj = Object::new(env)?;
-            for (k, item) in props {
-                let value = direct(env, item)?;
-                obj.define_properties(&[Property::new()
-                    .with_utf8_name(k)?
-                    .with_value(&value)
-                    .with_property_attributes(
-                        PropertyAttributes::Writable
-                            | PropertyAttributes::Enumerable
-                            | PropertyAttributes::Configurable,
-                    )])?;
+            Value::Object(props) => {
+                let mut obj = Object::new(env)?;
+                for (k, item) in props {
+                    let (value, own) = build_node(env, item, later)?;
+                    obj.define_properties(&[Property::new()
+                        .with_utf8_name(k)?
+                        .with_value(&value)
+                        .with_property_attributes(
+                            PropertyAttributes::Writable
+                                | PropertyAttributes::Enumerable
+                                | PropertyAttributes::Configurable,
+                        )])?;
+                    later.place(own, obj.raw(), Slot::Key(k.clone()));
+                }
+                obj.to_unknown()
             }
-            obj.to_unknown()
-        }
-    })
+            Value::Map(_)
+            | Value::Set(_)
+            | Value::ArrayBuffer(_)
+            | Value::TypedArray { .. }
+            | Value::RegExp(_)
+            | Value::Error(_) => return crate::clone::to_node_kind(env, v, later),
+        },
+        None,
+    ))
 }

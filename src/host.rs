@@ -12,7 +12,7 @@ use crate::errors::message_of;
 use crate::mailbox::{Job, Mailbox};
 
 /// Arguments of a call whose count is known only at run time.
-pub(crate) struct ArgList(Vec<napi::sys::napi_value>);
+pub(crate) struct ArgList(pub(crate) Vec<napi::sys::napi_value>);
 
 impl JsValuesTupleIntoVec for ArgList {
     fn into_vec(self, _env: napi::sys::napi_env) -> Result<Vec<napi::sys::napi_value>> {
@@ -132,11 +132,16 @@ fn run_host_function(
     };
     let mut js_args = Vec::with_capacity(args.len());
     for a in args {
-        let Ok(v) = to_node(env, a) else {
-            reply(Err(
-                "host function arguments could not be copied into Node".into()
-            ));
-            return;
+        let v = match to_node(env, a) {
+            Ok(v) => v,
+            Err(e) => {
+                reply(Err(format!(
+                    "host function arguments could not be copied into Node: {}",
+                    crate::errors::failure(env, &e)
+                )
+                .into()));
+                return;
+            }
         };
         js_args.push(v.raw());
     }

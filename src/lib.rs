@@ -17,6 +17,7 @@
 
 mod abort;
 mod baml_calls;
+mod clone;
 mod collector;
 mod context;
 mod convert;

@@ -32,7 +32,7 @@ pub struct ContextOptions<'env> {
     pub timeout_ms: Option<f64>,
     /// Stack limit in bytes, from 64 KiB to 4 MiB. Default 512 KiB.
     pub max_stack_bytes: Option<f64>,
-    /// Copied (JSON semantics plus `undefined`, NaN, ±Infinity and `Date`) into the global scope.
+    /// Copied into the global scope, with structured-clone semantics (README "Copies").
     #[napi(ts_type = "Record<string, unknown>")]
     pub globals: Option<Object<'env>>,
     /// Node functions callable from the sandbox as globals; they may return a Promise.

@@ -82,3 +82,33 @@ test('a Collector works in this realm: on callFunction and on a context with onB
   expect(() => new Collector(5)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }))
   await expect(runtime.callFunction('ExtractResume', { text: 'Ada' }, { collector: 1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' })
 })
+
+test('structured-clone kinds arrive as objects of this realm, results and host-function arguments alike', async () => {
+  const seen = []
+  const ctx = new BamlContext(runtime, {
+    hostFunctions: { take: (x) => { seen.push(x); return true } },
+    globals: { given: new Map([['k', new Set([1])]]) },
+  })
+  const source = `({ m: new Map([[1, { a: 2 }]]), s: new Set(['x']), u: new Uint8Array([1, 2]), b: new Uint8Array([3]).buffer,
+    v: new DataView(new ArrayBuffer(2)), r: /x+/g, e: new TypeError('t', { cause: new RangeError('c') }) })`
+  const out = await ctx.evaluate(source)
+  await ctx.evaluate(`await take(${source})`)
+  expect(await ctx.evaluate(`given instanceof Map && given.get('k') instanceof Set && given.get('k').has(1)`)).toBe(true)
+  ctx.dispose()
+  for (const v of [out, seen[0]]) {
+    expect(v.m).toBeInstanceOf(Map)
+    expect(v.m.get(1)).toEqual({ a: 2 })
+    expect(v.s).toBeInstanceOf(Set)
+    expect(v.s.has('x')).toBe(true)
+    expect(v.u).toBeInstanceOf(Uint8Array)
+    expect(Array.from(v.u)).toEqual([1, 2])
+    expect(v.b).toBeInstanceOf(ArrayBuffer)
+    expect(new Uint8Array(v.b)[0]).toBe(3)
+    expect(v.v).toBeInstanceOf(DataView)
+    expect(v.r).toBeInstanceOf(RegExp)
+    expect(v.r.flags).toBe('g')
+    expect(v.e).toBeInstanceOf(TypeError)
+    expect(v.e.message).toBe('t')
+    expect(v.e.cause).toBeInstanceOf(RangeError)
+  }
+})

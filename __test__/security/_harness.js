@@ -136,6 +136,13 @@ const NODE_ONLY = new Set([process, require, module, Buffer, globalThis, console
  * objects with Object.prototype (or null) as prototype, own data properties only, no Node
  * object anywhere.
  */
+const CLONE_PROTOS = new Set([
+  Map.prototype, Set.prototype, RegExp.prototype, ArrayBuffer.prototype, DataView.prototype,
+  ...[Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+    Float32Array, Float64Array, BigInt64Array, BigUint64Array].map((C) => C.prototype),
+  ...[Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map((C) => C.prototype),
+])
+
 function plain(t, v, path = 'value', seen = new Set()) {
   const type = typeof v
   if (v === null || type === 'undefined' || type === 'boolean' || type === 'number' || type === 'string') {
@@ -149,6 +156,27 @@ function plain(t, v, path = 'value', seen = new Set()) {
   const proto = Object.getPrototypeOf(v)
   if (v instanceof Date) {
     t.is(proto, Date.prototype, `${path}: Date prototype`)
+    return
+  }
+  // The structured-clone kinds arrive with their standard prototypes (a Buffer as a plain
+  // Uint8Array), holding plain data.
+  if (CLONE_PROTOS.has(proto)) {
+    if (proto === Map.prototype) {
+      for (const [k, x] of v) {
+        plain(t, k, `${path}<key>`, seen)
+        plain(t, x, `${path}<value>`, seen)
+      }
+    } else if (proto === Set.prototype) {
+      for (const x of v) plain(t, x, `${path}<item>`, seen)
+    } else if (v instanceof Error) {
+      for (const key of Object.getOwnPropertyNames(v)) {
+        const d = Object.getOwnPropertyDescriptor(v, key)
+        t.false(Boolean(d.get || d.set), `${path}.${key} is an accessor`)
+        t.true(['message', 'stack', 'cause', 'name'].includes(key), `${path}.${key} is unexpected`)
+        if (key === 'cause') plain(t, d.value, `${path}.cause`, seen)
+      }
+    }
+    t.deepEqual(Object.getOwnPropertySymbols(v), [], `${path} has symbol keys`)
     return
   }
   t.true(

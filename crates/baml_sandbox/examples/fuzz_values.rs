@@ -4,12 +4,15 @@
 //! Each round builds one sandbox and runs one of three kinds of input:
 //! - `roundtrip`: a random `Value` tree (nesting around and far past `MAX_DEPTH`, long strings,
 //!   every Unicode plane, NaN, ±Infinity, -0, extreme numbers, valid and invalid dates,
-//!   `__proto__`/`then`/numeric/empty/NUL/duplicate keys) goes in as a global and comes back out
+//!   `__proto__`/`then`/numeric/empty/NUL/duplicate keys, maps with repeated and object keys,
+//!   sets, buffers and typed arrays of every kind with any bytes, regular expressions, errors
+//!   with and without stack and cause) goes in as a global and comes back out
 //!   as the result or, wrapped in a few arrays, as a host function's argument and result. The
 //!   copy must equal `model`, the documented rules written down once: -0 becomes 0 (integral
 //!   numbers enter as integers), dates are time-clipped, a repeated key keeps its first position
-//!   and its last value, and integer-like keys come first in ascending order. Depth is counted
-//!   the same way in and out (arrays, objects and dates are levels; `MAX_DEPTH` of them fit):
+//!   and its last value, and integer-like keys come first in ascending order (a map's repeated
+//!   key likewise, a set's repeated value is dropped). Depth is counted the same way in and out
+//!   (every object is a level; `MAX_DEPTH` of them fit):
 //!   a global nested deeper is refused by `Sandbox::new`, an argument by a `TypeError` ("cannot
 //!   be passed to the host"), a host result by a `TypeError` ("cannot be copied into the
 //!   sandbox"), each message naming the path of the first over-deep value in full.
@@ -54,8 +57,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baml_sandbox::{
-    drop_flat, push_path, ConsoleLevel, ConsoleLine, Driver, EvalOptions, Host, HostError, Reply,
-    Sandbox, SandboxError, SandboxHandle, SandboxOptions, ThreadPool, Value, MAX_DEPTH,
+    drop_flat, map_key_segment, map_value_segment, push_path, set_item_segment, ConsoleLevel,
+    ConsoleLine, Driver, ErrorValue, EvalOptions, Host, HostError, RegExp, Reply, Sandbox,
+    SandboxError, SandboxHandle, SandboxOptions, ThreadPool, TypedArrayKind, Value, CAUSE_SEGMENT,
+    MAX_DEPTH,
 };
 
 /// How long past its timeout an evaluation may take to settle (the machine may be busy).
@@ -306,14 +311,78 @@ fn gen_chain(rng: &mut Rng, depth: usize, left: &mut usize) -> Value {
 
 fn gen_leaf(rng: &mut Rng, left: &mut usize) -> Value {
     *left = left.saturating_sub(32);
-    match rng.below(7) {
+    match rng.below(9) {
         0 => Value::Undefined,
         1 => Value::Null,
         2 => Value::Bool(rng.chance(1, 2)),
         3 | 4 => Value::Number(gen_number(rng)),
         5 => Value::String(gen_string(rng, left)),
-        _ => Value::Date(gen_date(rng)),
+        6 => Value::Date(gen_date(rng)),
+        7 => gen_bytes(rng, left),
+        _ => gen_clone_leaf(rng, left),
     }
+}
+
+/// A random `ArrayBuffer` or typed array (any kind, any bytes: NaN payloads included).
+fn gen_bytes(rng: &mut Rng, left: &mut usize) -> Value {
+    let n = if rng.chance(1, 20) {
+        rng.below(4096)
+    } else {
+        rng.below(16)
+    };
+    let bytes: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+    *left = left.saturating_sub(n);
+    if rng.chance(1, 3) {
+        return Value::ArrayBuffer(bytes);
+    }
+    let kind = *rng.pick(&TypedArrayKind::ALL);
+    let mut bytes = bytes;
+    bytes.truncate(bytes.len() / kind.element_size() * kind.element_size());
+    Value::TypedArray { kind, bytes }
+}
+
+/// Regular expressions written the way `source` gives them back.
+const REGEXPS: &[(&str, &str)] = &[
+    ("(?:)", ""),
+    ("a+b", "g"),
+    ("\\d{2,}", "gi"),
+    ("a\\/b", "dgimsy"),
+    ("[\\u{1f511}-\\u{1f512}]", "u"),
+    ("^\\p{L}+$", "v"),
+    ("\\0", "y"),
+];
+
+const ERROR_NAMES: &[&str] = &[
+    "Error",
+    "TypeError",
+    "RangeError",
+    "SyntaxError",
+    "URIError",
+    "Custom",
+    "",
+    "__proto__",
+];
+
+/// A random `RegExp` or `Error` (with a leaf as its cause, sometimes).
+fn gen_clone_leaf(rng: &mut Rng, left: &mut usize) -> Value {
+    if rng.chance(1, 3) {
+        let (source, flags) = *rng.pick(REGEXPS);
+        return Value::RegExp(Box::new(RegExp {
+            source: source.into(),
+            flags: flags.into(),
+        }));
+    }
+    let mut budget = 256;
+    Value::Error(Box::new(ErrorValue {
+        name: (*rng.pick(ERROR_NAMES)).to_string(),
+        message: gen_string(rng, &mut budget),
+        stack: rng.chance(1, 2).then(|| gen_string(rng, &mut budget)),
+        cause: if rng.chance(1, 3) {
+            Some(gen_leaf(rng, left))
+        } else {
+            None
+        },
+    }))
 }
 
 /// A random tree of about `left` bytes at most.
@@ -322,7 +391,7 @@ fn gen_value(rng: &mut Rng, level: usize, left: &mut usize) -> Value {
         return gen_leaf(rng, left);
     }
     *left = left.saturating_sub(64);
-    match rng.below(9) {
+    match rng.below(10) {
         0..=2 => {
             let n = if rng.chance(1, 30) {
                 rng.below(20_000)
@@ -360,6 +429,33 @@ fn gen_value(rng: &mut Rng, level: usize, left: &mut usize) -> Value {
                 props.push((key, gen_value(rng, level + 1, left)));
             }
             Value::Object(props)
+        }
+        7 if rng.chance(1, 2) => {
+            let n = rng.below(8);
+            let mut entries = Vec::new();
+            for _ in 0..n {
+                if *left < 64 {
+                    break;
+                }
+                let key = if rng.chance(1, 2) {
+                    gen_leaf(rng, left)
+                } else {
+                    gen_value(rng, level + 1, left)
+                };
+                entries.push((key, gen_value(rng, level + 1, left)));
+            }
+            Value::Map(entries)
+        }
+        7 => {
+            let n = rng.below(8);
+            let mut items = Vec::new();
+            for _ in 0..n {
+                if *left < 64 {
+                    break;
+                }
+                items.push(gen_value(rng, level + 1, left));
+            }
+            Value::Set(items)
         }
         _ => {
             let depth = *rng.pick(CHAIN_DEPTHS);
@@ -422,7 +518,48 @@ fn model(v: &Value) -> Value {
             index.extend(rest);
             Value::Object(index)
         }
+        // A repeated key (SameValueZero: objects never repeat) keeps its first position and
+        // its last value; a repeated item of a set is dropped.
+        Value::Map(entries) => {
+            let mut out: Vec<(Value, Value)> = Vec::new();
+            for (k, v) in entries {
+                let (k, v) = (model(k), model(v));
+                match out.iter().position(|(seen, _)| same_key(seen, &k)) {
+                    Some(i) => out[i].1 = v,
+                    None => out.push((k, v)),
+                }
+            }
+            Value::Map(out)
+        }
+        Value::Set(items) => {
+            let mut out: Vec<Value> = Vec::new();
+            for item in items {
+                let item = model(item);
+                if !out.iter().any(|seen| same_key(seen, &item)) {
+                    out.push(item);
+                }
+            }
+            Value::Set(out)
+        }
+        Value::Error(e) => Value::Error(Box::new(ErrorValue {
+            name: e.name.clone(),
+            message: e.message.clone(),
+            stack: e.stack.clone(),
+            cause: e.cause.as_ref().map(model),
+        })),
         other => other.clone(),
+    }
+}
+
+/// Whether two (modelled) keys are the same `Map` key: SameValueZero for primitives; objects,
+/// dates and the other kinds are never equal to another one.
+fn same_key(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (Value::Undefined, Value::Undefined) | (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::String(x), Value::String(y)) => x == y,
+        _ => false,
     }
 }
 
@@ -430,9 +567,30 @@ fn model(v: &Value) -> Value {
 /// `v` is already in model form (keys deduplicated and in enumeration order).
 fn too_deep(v: &Value, path: &str, depth: usize) -> Option<String> {
     match v {
-        Value::Array(_) | Value::Object(_) | Value::Date(_) if depth >= MAX_DEPTH => {
+        Value::Array(_)
+        | Value::Object(_)
+        | Value::Date(_)
+        | Value::Map(_)
+        | Value::Set(_)
+        | Value::ArrayBuffer(_)
+        | Value::TypedArray { .. }
+        | Value::RegExp(_)
+        | Value::Error(_)
+            if depth >= MAX_DEPTH =>
+        {
             Some(path.to_string())
         }
+        Value::Map(entries) => entries.iter().enumerate().find_map(|(i, (k, item))| {
+            too_deep(k, &format!("{path}{}", map_key_segment(i)), depth + 1)
+                .or_else(|| too_deep(item, &format!("{path}{}", map_value_segment(i)), depth + 1))
+        }),
+        Value::Set(items) => items.iter().enumerate().find_map(|(i, item)| {
+            too_deep(item, &format!("{path}{}", set_item_segment(i)), depth + 1)
+        }),
+        Value::Error(e) => e
+            .cause
+            .as_ref()
+            .and_then(|c| too_deep(c, &format!("{path}{CAUSE_SEGMENT}"), depth + 1)),
         Value::Array(items) => items
             .iter()
             .enumerate()
@@ -490,6 +648,28 @@ fn diff(want: &Value, got: &Value, path: &str) -> Option<String> {
             a.iter()
                 .zip(b)
                 .find_map(|((k, x), (_, y))| diff(x, y, &push_path(path, k)))
+        }
+        (Value::Map(a), Value::Map(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, ((ka, va), (kb, vb)))| {
+                diff(ka, kb, &format!("{path}{}", map_key_segment(i)))
+                    .or_else(|| diff(va, vb, &format!("{path}{}", map_value_segment(i))))
+            }),
+        (Value::Set(a), Value::Set(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (x, y))| diff(x, y, &format!("{path}{}", set_item_segment(i)))),
+        (Value::Error(a), Value::Error(b))
+            if a.name == b.name && a.message == b.message && a.stack == b.stack =>
+        {
+            match (&a.cause, &b.cause) {
+                (Some(x), Some(y)) => diff(x, y, &format!("{path}{CAUSE_SEGMENT}")),
+                (None, None) => None,
+                _ => Some(format!("{path}: a cause on one side only")),
+            }
         }
         _ if want == got => None,
         _ => Some(format!(
@@ -553,6 +733,10 @@ fn describe(v: &Value, cap: usize) -> String {
                     rec(item, out, cap);
                 }
                 out.push('}');
+            }
+            other => {
+                let text: String = format!("{other:?}").chars().take(cap).collect();
+                out.push_str(&text);
             }
         }
     }
@@ -707,6 +891,28 @@ const LEAVES: &[&str] = &[
     "new Proxy({}, {})",
     "new Proxy([1, 2], {})",
     "new Proxy(new Date(0), {})",
+    // Structured-clone kinds made hostile: replaced forEach, detached and shrunk buffers,
+    // lying getters, causes that cycle.
+    "(() => { const m = new Map([[1, 2]]); m.forEach = function (cb) { for (;;) cb(this, this) }; return m })()",
+    "(() => { const s = new Set([1]); s.forEach = function (cb) { globalThis.keptCb = cb; cb(s) }; return s })()",
+    "(() => { const m = new Map(); m.forEach = function (cb) { for (let i = 0; i < 1e5; i++) try { cb(i, {i}) } catch {} }; return m })()",
+    "(() => { const m = new Map([[1, 2]]); m.forEach = () => { throw new Error('no') }; return m })()",
+    "(() => { const m = new Map([[1, 2]]); m.forEach = 1; return m })()",
+    "(() => { const b = new ArrayBuffer(8); b.transfer(); return b })()",
+    "(() => { const b = new ArrayBuffer(8); const v = new Int16Array(b); b.transfer(); return v })()",
+    "(() => { const b = new ArrayBuffer(8, { maxByteLength: 64 }); const v = new Uint8Array(b, 4); b.resize(2); return v })()",
+    "(() => { const b = new ArrayBuffer(8, { maxByteLength: 64 }); const v = new Float32Array(b); b.resize(64); return v })()",
+    "(() => { const v = new Uint8Array(4); Object.defineProperty(v, 'byteLength', { get() { v.buffer.transfer(); return 4 } }); return v })()",
+    "(() => { const d = new DataView(new ArrayBuffer(4)); Object.defineProperty(d, 'byteOffset', { get() { return 2 ** 40 } }); return d })()",
+    "(() => { const e = new Error('x'); e.cause = e; return e })()",
+    "(() => { const e = new RangeError('x', { cause: new Map([[1, new Set([2])]]) }); Object.defineProperty(e, 'message', { get() { throw new Error('m') } }); return e })()",
+    "new Float16Array([1.5, NaN])",
+    "new BigUint64Array([2n ** 64n - 1n])",
+    "new WeakSet()",
+    "new WeakRef({})",
+    "new FinalizationRegistry(() => {})",
+    "new Boolean(false)",
+    "Object(Symbol('b'))",
 ];
 
 const LENGTHS: &[&str] = &["3", "1000", "1e6", "2 ** 24", "2 ** 31 - 1", "2 ** 32 - 1"];

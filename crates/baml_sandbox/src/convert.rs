@@ -91,7 +91,7 @@ pub(crate) fn string_prop(obj: &Object<'_>, key: &str) -> Option<String> {
 
 impl CopyError {
     /// The same error seen from the parent value: `segment` goes in front of the path.
-    fn under(self, segment: &str) -> Self {
+    pub(crate) fn under(self, segment: &str) -> Self {
         match self {
             CopyError::Shape { path, reason } => CopyError::Shape {
                 path: format!("{segment}{path}"),
@@ -130,24 +130,24 @@ pub(crate) fn array_len(obj: &Object<'_>) -> rquickjs::Result<u64> {
     })
 }
 
-struct Copier<'a, 'js> {
-    ancestors: Vec<Object<'js>>,
+pub(crate) struct Copier<'a, 'js> {
+    pub(crate) ancestors: Vec<Object<'js>>,
     /// Bytes the copy may still take.
     left: usize,
     budget: usize,
     signals: &'a Signals,
     /// Values copied, including those of earlier copies in the same group (one call's
     /// arguments): at most `MAX_COPY_VALUES`.
-    visited: usize,
+    pub(crate) visited: usize,
     /// What the bound applies to, for its message ("the copy", "the arguments together").
-    whole: &'static str,
+    pub(crate) whole: &'static str,
 }
 
 impl Copier<'_, '_> {
     /// Called for every value: a large copy checks the interrupt handler's conditions (so it
     /// stops at the deadline, and moves off the embedder's thread when the slice ends) as
     /// running bytecode would.
-    fn tick(&mut self) -> Result<(), CopyError> {
+    pub(crate) fn tick(&mut self) -> Result<(), CopyError> {
         self.visited = self.visited.saturating_add(1);
         if self.visited > crate::value::MAX_COPY_VALUES {
             return Err(CopyError::Size {
@@ -165,7 +165,7 @@ impl Copier<'_, '_> {
         Ok(())
     }
 
-    fn charge(&mut self, bytes: u64) -> Result<(), CopyError> {
+    pub(crate) fn charge(&mut self, bytes: u64) -> Result<(), CopyError> {
         match usize::try_from(bytes) {
             Ok(b) if b <= self.left => {
                 self.left -= b;
@@ -192,11 +192,12 @@ impl ValueCount {
     }
 }
 
-const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
+pub(crate) const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
 const PROP_BYTES: u64 = std::mem::size_of::<(String, Value)>() as u64;
 
 /// Copies a sandbox value out, with JSON's rules for functions and symbols and the extra
-/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`). The copy may take at
+/// types SPEC.md keeps (`undefined`, NaN and the infinities, `Date`), plus the
+/// structured-clone kinds and refusals of `clone.rs`. The copy may take at
 /// most `budget` bytes (see `copy_budget`), and hold at most `MAX_COPY_VALUES` values with
 /// the values copied before it in the same group (`values`, counted up here).
 pub(crate) fn copy_out(
@@ -206,6 +207,7 @@ pub(crate) fn copy_out(
     signals: &Signals,
     values: &mut ValueCount,
 ) -> Result<Value, CopyError> {
+    let _scope = crate::stack::CopyScope::enter();
     let mut copier = Copier {
         ancestors: Vec::new(),
         left: budget,
@@ -223,7 +225,7 @@ pub(crate) fn copy_out(
 }
 
 /// Copies one value. Shape errors carry the path below `value` (the caller prepends).
-fn copy_rec<'js>(
+pub(crate) fn copy_rec<'js>(
     value: &JsValue<'js>,
     depth: usize,
     copier: &mut Copier<'_, 'js>,
@@ -256,7 +258,8 @@ fn copy_rec<'js>(
         }
         Type::BigInt => return Err(shape("BigInt values cannot be copied")),
         Type::Module | Type::Unknown => return Err(shape("this kind of value cannot be copied")),
-        Type::Array | Type::Object | Type::Promise | Type::Exception | Type::Proxy => {
+        Type::Promise => return Err(shape("cannot be copied: a Promise (await it first)")),
+        Type::Array | Type::Object | Type::Exception | Type::Proxy => {
             let Some(obj) = value.as_object() else {
                 return Ok(Value::Undefined);
             };
@@ -269,15 +272,20 @@ fn copy_rec<'js>(
             if unsafe { qjs::JS_IsDate(value.as_raw()) } {
                 // Sandboxed code may have replaced `getTime`: whatever is not a number reads
                 // as an invalid date.
-                let get_time: JsValue = obj.get("getTime")?;
-                let ms = match get_time.as_function() {
-                    Some(f) => f
-                        .call::<_, JsValue>((rquickjs::function::This(obj.clone()),))?
-                        .as_number()
-                        .unwrap_or(f64::NAN),
-                    None => f64::NAN,
-                };
+                let ms = crate::stack::beyond_copy(obj.ctx(), || -> rquickjs::Result<f64> {
+                    let get_time: JsValue = obj.get("getTime")?;
+                    Ok(match get_time.as_function() {
+                        Some(f) => f
+                            .call::<_, JsValue>((rquickjs::function::This(obj.clone()),))?
+                            .as_number()
+                            .unwrap_or(f64::NAN),
+                        None => f64::NAN,
+                    })
+                })?;
                 return Ok(Value::Date(ms));
+            }
+            if let Some(out) = crate::clone::copy_kind(obj, depth, copier)? {
+                return Ok(out);
             }
             copier.ancestors.push(obj.clone());
             let out = if obj.as_array().is_some() {
@@ -361,6 +369,7 @@ pub(crate) fn copy_in<'js>(
     if let Some(path) = over_deep(value, depth) {
         return Err(InError::TooDeep(path));
     }
+    let _scope = crate::stack::CopyScope::enter();
     build(ctx, value).map_err(InError::Js)
 }
 
@@ -403,5 +412,11 @@ fn build<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
             }
             v
         }
+        Value::Map(_)
+        | Value::Set(_)
+        | Value::ArrayBuffer(_)
+        | Value::TypedArray { .. }
+        | Value::RegExp(_)
+        | Value::Error(_) => crate::clone::build_kind(ctx, value, build)?,
     })
 }

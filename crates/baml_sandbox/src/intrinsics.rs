@@ -301,3 +301,14 @@ pub(crate) unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> boo
         ok
     }
 }
+
+/// Creates the `Map`/`Set` group (`typed_arrays: false`) or the typed arrays' group now, if it
+/// was not yet: a copy coming into the sandbox holds one of their kinds, and QuickJS builds
+/// those from the group's prototypes.
+pub(crate) unsafe fn create_for_copy(ctx: *mut qjs::JSContext, typed_arrays: bool) -> bool {
+    if lazy_names().is_empty() {
+        // Every group was created with the realm.
+        return true;
+    }
+    unsafe { create_group(ctx, if typed_arrays { TYPED_ARRAYS } else { 0 }) }
+}

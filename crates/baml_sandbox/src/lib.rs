@@ -10,6 +10,7 @@
 mod alloc;
 mod bridge;
 mod classify;
+mod clone;
 mod compile;
 mod convert;
 mod driver;
@@ -43,7 +44,10 @@ pub use options::{
 pub use outbox::{ConsoleLine, Outbox, Ticket};
 pub use pool::{lower_priority, ThreadPool, MAX_POOL_THREADS, NICE};
 pub use sandbox::{EvalId, EvalOptions, OnStart, Sandbox, SandboxHandle};
-pub use value::{drop_flat, push_path, Value, MAX_COPY_VALUES, MAX_DEPTH};
+pub use value::{
+    drop_flat, map_key_segment, map_value_segment, push_path, set_item_segment, ErrorValue, RegExp,
+    TypedArrayKind, Value, CAUSE_SEGMENT, MAX_COPY_VALUES, MAX_DEPTH,
+};
 
 /// How many bytes one copied value may take for a sandbox with this memory limit (see
 /// `convert::copy_budget`); embedders bound their own copies into a sandbox with it.

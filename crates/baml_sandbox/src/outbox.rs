@@ -113,12 +113,27 @@ pub(crate) fn weight(v: &Value) -> usize {
     let own = std::mem::size_of::<Value>();
     match v {
         Value::String(s) => own + s.len(),
-        Value::Array(items) => own + items.iter().map(weight).sum::<usize>(),
+        Value::Array(items) | Value::Set(items) => own + items.iter().map(weight).sum::<usize>(),
         Value::Object(props) => {
             own + props
                 .iter()
                 .map(|(k, v)| std::mem::size_of::<String>() + k.len() + weight(v))
                 .sum::<usize>()
+        }
+        Value::Map(entries) => {
+            own + entries
+                .iter()
+                .map(|(k, v)| weight(k) + weight(v))
+                .sum::<usize>()
+        }
+        Value::ArrayBuffer(bytes) | Value::TypedArray { bytes, .. } => own + bytes.len(),
+        Value::RegExp(r) => own + r.source.len() + r.flags.len(),
+        Value::Error(e) => {
+            own + std::mem::size_of::<crate::value::ErrorValue>()
+                + e.name.len()
+                + e.message.len()
+                + e.stack.as_ref().map_or(0, String::len)
+                + e.cause.as_ref().map_or(0, weight)
         }
         _ => own,
     }

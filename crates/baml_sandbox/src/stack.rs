@@ -32,10 +32,18 @@ struct Turn {
     memory: *const MemoryStats,
     /// The longest array (or array-like) a dense array could be in this sandbox's heap.
     max_elements: u64,
+    /// QuickJS's stack budget for the turn (`maxStackBytes`).
+    max_stack: usize,
 }
 
 thread_local! {
     static CURRENT: Cell<Option<Turn>> = const { Cell::new(None) };
+    /// Where the innermost copy in progress began (see [`beyond_copy`]).
+    static COPY_START: Cell<Option<usize>> = const { Cell::new(None) };
+    /// How far QuickJS's stack budget is raised now, for JavaScript a copy calls.
+    static RAISED: Cell<usize> = const { Cell::new(0) };
+    /// QuickJS's stack budget while a realm is created (outside any turn; see [`creating`]).
+    static CREATING: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 /// About where the stack pointer is now.
@@ -73,6 +81,7 @@ pub(crate) fn enter(
         memory: std::ptr::from_ref(memory),
         // QuickJS stores a dense array's elements as 16-byte values.
         max_elements: (memory.limit / 16) as u64,
+        max_stack: max_stack_bytes,
     };
     TurnGuard {
         previous: CURRENT.with(|c| c.replace(Some(turn))),
@@ -103,4 +112,79 @@ pub(crate) fn max_elements() -> u64 {
 pub(crate) fn with_memory<R>(f: impl FnOnce(&MemoryStats) -> R) -> Option<R> {
     // SAFETY: `memory` outlives the turn's guard, which clears it when the turn ends.
     CURRENT.with(Cell::get).map(|t| f(unsafe { &*t.memory }))
+}
+
+/// The most [`beyond_copy`] raises QuickJS's budget: the slack less room for QuickJS's own
+/// native frames between its checks.
+const COPY_RAISE: usize = RUST_SLACK - (1 << 20);
+
+/// Marks where a copy (in or out of the sandbox) begins, until dropped.
+pub(crate) struct CopyScope {
+    previous: Option<usize>,
+}
+
+impl CopyScope {
+    pub(crate) fn enter() -> CopyScope {
+        CopyScope {
+            previous: COPY_START.with(|c| c.replace(Some(stack_pointer()))),
+        }
+    }
+}
+
+impl Drop for CopyScope {
+    fn drop(&mut self) {
+        COPY_START.with(|c| c.set(self.previous));
+    }
+}
+
+/// Runs `f`, JavaScript that a copy calls (a `Map`'s `forEach`, an error's getters, a
+/// constructor), with QuickJS's stack budget raised by the stack the copy's own recursion took
+/// since it began: that recursion is Rust's (bounded by `MAX_DEPTH`, and by [`exhausted`]),
+/// not the script's, and an unoptimized build takes most of the budget for it 500 levels down.
+/// The raise never passes `COPY_RAISE`, so QuickJS's limit stays within the turn's limit plus
+/// its slack, as Rust's does: the thread's stack holds both.
+pub(crate) fn beyond_copy<R>(ctx: &rquickjs::Ctx<'_>, f: impl FnOnce() -> R) -> R {
+    let max_stack = CURRENT
+        .with(Cell::get)
+        .map(|t| t.max_stack)
+        .or_else(|| CREATING.with(Cell::get));
+    let (Some(max_stack), Some(start)) = (max_stack, COPY_START.with(Cell::get)) else {
+        return f();
+    };
+    let extra = start.saturating_sub(stack_pointer()).min(COPY_RAISE);
+    let previous = RAISED.with(Cell::get);
+    if extra <= previous {
+        return f();
+    }
+    // SAFETY: the runtime of the context this thread holds, in its turn.
+    let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+    let set = |extra: usize| {
+        RAISED.with(|r| r.set(extra));
+        let size =
+            qjs::size_t::try_from(max_stack.saturating_add(extra)).unwrap_or(qjs::size_t::MAX);
+        // SAFETY: as above; QuickJS recomputes its limit from the turn's stack top.
+        unsafe { qjs::JS_SetMaxStackSize(rt, size) };
+    };
+    set(extra);
+    let out = f();
+    set(previous);
+    out
+}
+
+/// Marks a realm's creation (its `globals` are copied in outside any turn) until dropped:
+/// [`beyond_copy`] then knows QuickJS's budget, `max_stack`.
+pub(crate) struct Creating {
+    previous: Option<usize>,
+}
+
+pub(crate) fn creating(max_stack: usize) -> Creating {
+    Creating {
+        previous: CREATING.with(|c| c.replace(Some(max_stack))),
+    }
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        CREATING.with(|c| c.set(self.previous));
+    }
 }

@@ -85,6 +85,7 @@ impl State {
             baml_outbox: Outbox::new(options.memory_limit_bytes),
         });
         let installed = context.with(|ctx| {
+            let _creating = crate::stack::creating(options.max_stack_bytes);
             crate::realm::install(&ctx, &bridge, options)
                 .catch(&ctx)
                 .map_err(|e| e.to_string())

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use baml_sandbox::{ConsoleLevel, HostError, SandboxError, Value, MAX_DEPTH};
+use baml_sandbox::{
+    ConsoleLevel, ErrorValue, HostError, RegExp, SandboxError, TypedArrayKind, Value, MAX_DEPTH,
+};
 
 /// The largest frame accepted by default (see `max_frame`).
 pub const MAX_FRAME: usize = 1 << 31;
@@ -334,6 +336,18 @@ const STRING: u8 = 5;
 const ARRAY: u8 = 6;
 const OBJECT: u8 = 7;
 const DATE: u8 = 8;
+/// A count of entries, then each entry's key and value.
+const MAP: u8 = 9;
+/// A count, then the values.
+const SET: u8 = 10;
+/// The bytes (a varint length, then the bytes).
+const ARRAY_BUFFER: u8 = 11;
+/// The kind's code (`TypedArrayKind::code`), then the bytes it views.
+const TYPED_ARRAY: u8 = 12;
+/// `source`, then `flags`.
+const REGEXP: u8 = 13;
+/// `name`, `message`, optional `stack`, then a boolean: whether a `cause` value follows.
+const ERROR: u8 = 14;
 
 /// Encodes a value without recursing (values may nest up to `MAX_DEPTH`, and those made by
 /// Rust code deeper still; the decoder refuses what is too deep).
@@ -379,6 +393,45 @@ fn value(b: &mut Vec<u8>, v: &Value) {
                 for (k, item) in props.iter().rev() {
                     stack.push(Item::Value(item));
                     stack.push(Item::Key(k));
+                }
+            }
+            Value::Map(entries) => {
+                b.push(MAP);
+                varint(b, entries.len() as u64);
+                for (k, item) in entries.iter().rev() {
+                    stack.push(Item::Value(item));
+                    stack.push(Item::Value(k));
+                }
+            }
+            Value::Set(items) => {
+                b.push(SET);
+                varint(b, items.len() as u64);
+                stack.extend(items.iter().rev().map(Item::Value));
+            }
+            Value::ArrayBuffer(bytes) => {
+                b.push(ARRAY_BUFFER);
+                varint(b, bytes.len() as u64);
+                b.extend_from_slice(bytes);
+            }
+            Value::TypedArray { kind, bytes } => {
+                b.push(TYPED_ARRAY);
+                b.push(kind.code());
+                varint(b, bytes.len() as u64);
+                b.extend_from_slice(bytes);
+            }
+            Value::RegExp(r) => {
+                b.push(REGEXP);
+                string(b, &r.source);
+                string(b, &r.flags);
+            }
+            Value::Error(e) => {
+                b.push(ERROR);
+                string(b, &e.name);
+                string(b, &e.message);
+                opt_string(b, e.stack.as_deref());
+                b.push(u8::from(e.cause.is_some()));
+                if let Some(cause) = &e.cause {
+                    stack.push(Item::Value(cause));
                 }
             }
         }
@@ -599,10 +652,31 @@ impl<'a> Reader<'a> {
     /// A value whose outermost container sits `depth` levels down, without recursing:
     /// containers are built bottom-up from an explicit stack. Containers nested deeper than
     /// `MAX_DEPTH` are refused, as the sandbox refuses them.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one decoder over one explicit stack: a match arm per kind"
+    )]
     fn value(&mut self, depth: usize) -> R<Value> {
         enum Open {
             Array(Vec<Value>, usize),
             Object(Vec<(String, Value)>, usize, Option<String>),
+            /// Keys and values alternating, and how many entries.
+            Map(Vec<Value>, usize),
+            Set(Vec<Value>, usize),
+            /// An error waiting for its cause.
+            Error(Box<ErrorValue>),
+        }
+        /// Drops what was opened, flat (values may nest deep).
+        fn drop_open(open: Vec<Open>) {
+            for o in open {
+                match o {
+                    Open::Array(items, _) | Open::Map(items, _) | Open::Set(items, _) => {
+                        baml_sandbox::drop_flat(Value::Array(items));
+                    }
+                    Open::Object(props, ..) => baml_sandbox::drop_flat(Value::Object(props)),
+                    Open::Error(e) => baml_sandbox::drop_flat(Value::Error(e)),
+                }
+            }
         }
         let mut open: Vec<Open> = Vec::new();
         loop {
@@ -620,19 +694,67 @@ impl<'a> Reader<'a> {
                 NUMBER => Value::Number(self.f64()?),
                 STRING => Value::String(self.string()?),
                 DATE => Value::Date(self.f64()?),
-                ARRAY | OBJECT if depth + open.len() >= MAX_DEPTH => {
-                    // The sandbox refuses such values itself; the drop below is flat.
-                    for o in open {
-                        match o {
-                            Open::Array(items, _) => {
-                                baml_sandbox::drop_flat(Value::Array(items));
-                            }
-                            Open::Object(props, ..) => {
-                                baml_sandbox::drop_flat(Value::Object(props));
-                            }
-                        }
-                    }
+                ARRAY | OBJECT | MAP | SET | ARRAY_BUFFER | TYPED_ARRAY | REGEXP | ERROR
+                    if depth + open.len() >= MAX_DEPTH =>
+                {
+                    // Every object counts as a level, as in the sandbox, which refuses such
+                    // values itself; the drop is flat.
+                    drop_open(open);
                     return Err(WireError("value nested too deep"));
+                }
+                MAP => {
+                    let n = self.count()?;
+                    // Each entry takes at least two bytes.
+                    if n > self.left() / 2 {
+                        drop_open(open);
+                        return Err(WireError("count past the end of the frame"));
+                    }
+                    if n != 0 {
+                        open.push(Open::Map(Vec::with_capacity((2 * n).min(1 << 16)), n));
+                        continue;
+                    }
+                    Value::Map(Vec::new())
+                }
+                SET => {
+                    let n = self.count()?;
+                    if n != 0 {
+                        open.push(Open::Set(Vec::with_capacity(n.min(1 << 16)), n));
+                        continue;
+                    }
+                    Value::Set(Vec::new())
+                }
+                ARRAY_BUFFER => {
+                    let n = self.count()?;
+                    Value::ArrayBuffer(self.take(n)?.to_vec())
+                }
+                TYPED_ARRAY => {
+                    let kind = TypedArrayKind::from_code(self.u8()?)
+                        .ok_or(WireError("bad typed array kind"))?;
+                    let n = self.count()?;
+                    if n % kind.element_size() != 0 {
+                        return Err(WireError("typed array bytes are not whole elements"));
+                    }
+                    Value::TypedArray {
+                        kind,
+                        bytes: self.take(n)?.to_vec(),
+                    }
+                }
+                REGEXP => Value::RegExp(Box::new(RegExp {
+                    source: self.string()?,
+                    flags: self.string()?,
+                })),
+                ERROR => {
+                    let e = Box::new(ErrorValue {
+                        name: self.string()?,
+                        message: self.string()?,
+                        stack: self.opt_string()?,
+                        cause: None,
+                    });
+                    if self.bool()? {
+                        open.push(Open::Error(e));
+                        continue;
+                    }
+                    Value::Error(e)
                 }
                 ARRAY => {
                     let n = self.count()?;
@@ -684,6 +806,38 @@ impl<'a> Reader<'a> {
                             return Err(WireError("internal"));
                         };
                         done = Value::Object(props);
+                    }
+                    Some(Open::Map(items, n)) => {
+                        items.push(done);
+                        if items.len() < 2 * *n {
+                            break;
+                        }
+                        let Some(Open::Map(items, _)) = open.pop() else {
+                            return Err(WireError("internal"));
+                        };
+                        let mut entries = Vec::with_capacity(items.len() / 2);
+                        let mut items = items.into_iter();
+                        while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                            entries.push((k, v));
+                        }
+                        done = Value::Map(entries);
+                    }
+                    Some(Open::Set(items, n)) => {
+                        items.push(done);
+                        if items.len() < *n {
+                            break;
+                        }
+                        let Some(Open::Set(items, _)) = open.pop() else {
+                            return Err(WireError("internal"));
+                        };
+                        done = Value::Set(items);
+                    }
+                    Some(Open::Error(_)) => {
+                        let Some(Open::Error(mut e)) = open.pop() else {
+                            return Err(WireError("internal"));
+                        };
+                        e.cause = Some(done);
+                        done = Value::Error(e);
                     }
                 }
             }
