@@ -192,7 +192,7 @@ function wrapForThisRealm(native) {
   function adoptOptions(options) {
     if (options === null || typeof options !== 'object') return options
     const fns = options.hostFunctions
-    if (fns === null || typeof fns !== 'object') return options
+    if (fns === null || typeof fns !== 'object' || Array.isArray(fns)) return options
     const wrapped = {}
     for (const name of Object.keys(fns)) {
       const f = fns[name]
