@@ -452,6 +452,12 @@ impl Bridge {
             let err = Exception::from_message(ctx.clone(), &e.message)
                 .map_err(js)?
                 .into_object();
+            // Not enumerable, as on errors sandboxed code makes (and on the call-site ones).
+            err.prop(
+                "message",
+                Property::from(e.message.as_str()).writable().configurable(),
+            )
+            .map_err(js)?;
             // Errors made by `new Error` have an own `stack`; this one was made outside any
             // sandbox frame, so its stack is empty (code reading `e.stack` still gets a string).
             err.prop("stack", Property::from("").writable().configurable())

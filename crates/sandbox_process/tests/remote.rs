@@ -135,7 +135,7 @@ fn evaluations_run_in_a_worker_with_the_same_rules() {
     match h.eval("throw new TypeError('bad thing')") {
         Err(SandboxError::Js { name, message, .. }) => {
             assert_eq!(name.as_deref(), Some("TypeError"));
-            assert_eq!(message, "TypeError: bad thing");
+            assert_eq!(message, "<sandbox>:1:11: TypeError: bad thing");
         }
         other => panic!("{other:?}"),
     }

@@ -45,7 +45,7 @@ fn uncaught_errors() {
     match h.eval("throw new TypeError('bad thing')") {
         Err(SandboxError::Js { name, message, stack, .. }) => {
             assert_eq!(name.as_deref(), Some("TypeError"));
-            assert_eq!(message, "TypeError: bad thing");
+            assert_eq!(message, "<sandbox>:1:11: TypeError: bad thing");
             assert!(stack.is_some());
         }
         other => panic!("{other:?}"),
@@ -509,7 +509,7 @@ fn lone_surrogates_cross_as_replacement_characters() {
     match h.eval("throw new RangeError('bad \\ud800')") {
         Err(SandboxError::Js { name, message, .. }) => {
             assert_eq!(name.as_deref(), Some("RangeError"));
-            assert_eq!(message, "RangeError: bad \u{fffd}");
+            assert_eq!(message, "<sandbox>:1:11: RangeError: bad \u{fffd}");
         }
         other => panic!("{other:?}"),
     }
@@ -545,7 +545,7 @@ fn host_error_fields_are_own_properties() {
     h.eval("Object.defineProperty(Error.prototype, 'code', { set() { throw 'setter ran' }, configurable: true })").unwrap();
     let r = h.eval("try { await fail() } catch (e) { [e instanceof Error, e.polluted === undefined, Object.keys(e).join(), e.code, e.name, e.__proto__.polluted] }").unwrap();
     assert_eq!(r, Value::Array(vec![
-        Value::Bool(true), Value::Bool(true), Value::String("message,name,code,__proto__".into()), Value::String("X".into()), Value::String("BamlError".into()), Value::Bool(true),
+        Value::Bool(true), Value::Bool(true), Value::String("name,code,__proto__".into()), Value::String("X".into()), Value::String("BamlError".into()), Value::Bool(true),
     ]));
 }
 
