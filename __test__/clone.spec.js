@@ -233,8 +233,8 @@ test('detached buffers from Node are refused, empty ones cross', async (t) => {
   port1.postMessage(null, [buffer]) // detaches it
   port1.close()
   t.is(buffer.byteLength, 0)
-  for (const [value, path] of [[buffer, 'globals.b'], [view, 'globals.b'], [{ x: [dv] }, 'globals.b.x[0]']]) {
-    const err = t.throws(() => new BamlContext(rt, { isolation: 'thread', globals: { b: value } }))
+  for (const [value, path] of [[buffer, 'globals.buf'], [view, 'globals.buf'], [{ x: [dv] }, 'globals.buf.x[0]']]) {
+    const err = t.throws(() => new BamlContext(rt, { isolation: 'thread', globals: { buf: value } }))
     t.is(err.message, `${path} cannot be copied into the sandbox: cannot be copied: its ArrayBuffer is detached`)
   }
   const ctx = new BamlContext(rt, { isolation: 'thread', globals: { e: new ArrayBuffer(0), u: new Uint8Array(0) } })

@@ -69,7 +69,9 @@ test('the errors table lists every code that reaches Node', (t) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, entry.name)
       if (entry.isDirectory()) {
-        if (entry.name !== 'tests' && entry.name !== 'examples') walk(p)
+        // The sandbox's own JavaScript (web globals) gives Node's codes to errors thrown inside
+        // the sandbox (`ERR_INVALID_URL`); the README lists those with the globals.
+        if (entry.name !== 'tests' && entry.name !== 'examples' && entry.name !== 'js') walk(p)
       } else if (/\.(rs|js)$/.test(entry.name)) sources.push(fs.readFileSync(p, 'utf8'))
     }
   }
