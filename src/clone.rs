@@ -120,9 +120,11 @@ const STACK_FOR_JS: usize = 384 << 10;
 /// Refuses to call JavaScript (`HELPER`) once the copy has used `STACK_FOR_JS` of the stack.
 fn deep_guard(copier: &Copier<'_>, path: &Path<'_>) -> std::result::Result<(), CopyError> {
     if copier.stack_base.saturating_sub(stack_position()) > STACK_FOR_JS {
-        return Err(fail(
+        // A cyclic value (from another realm, say) ends here first: say that, as the depth
+        // limit would.
+        return Err(copier.limit(
             path,
-            "nested too deep for Node to tell what kind of object it is (a class instance, Map, Set or RegExp this deep)",
+            "nested too deep for Node to tell what kind of object it is (a class instance, Map, Set or RegExp this deep)".to_owned(),
         ));
     }
     Ok(())
