@@ -132,6 +132,7 @@ fn deep_guard(copier: &Copier<'_>, path: &Path<'_>) -> std::result::Result<(), C
 
 /// Node's `Object.prototype` and the prototypes of the kinds `HELPER` tells apart, read when
 /// a copy begins.
+#[derive(Default)]
 pub(crate) struct Protos {
     object: Option<sys::napi_value>,
     special: Vec<sys::napi_value>,

@@ -168,6 +168,11 @@ pub(crate) fn from_node<'env>(
     values: &mut ValueCount,
 ) -> std::result::Result<Value, CopyError> {
     let budget = baml_sandbox::copy_budget(limit) as u64;
+    let root = Path::Root(path);
+    let t = match v.get_type() {
+        Ok(t) => t,
+        Err(e) => return Err(fail(&root, format!("it cannot be read: {}", failure(env, &e)))),
+    };
     let mut copier = Copier {
         env,
         ancestors: Vec::new(),
@@ -176,16 +181,19 @@ pub(crate) fn from_node<'env>(
         longest: limit as u64,
         values: values.used,
         whole: values.whole,
-        protos: crate::clone::Protos::read(env),
+        // Read here, in the copy's outermost handle scope (each element has a scope of its
+        // own), and only for an object: a dozen property reads that a number or a string
+        // (most host results) never needs.
+        protos: if t == ValueType::Object {
+            crate::clone::Protos::read(env)
+        } else {
+            crate::clone::Protos::default()
+        },
         stack_base: crate::clone::stack_position(),
     };
-    let root = Path::Root(path);
-    let out = copier.charge(&root, VALUE_BYTES).and_then(|()| {
-        let t = v
-            .get_type()
-            .map_err(|e| fail(&root, format!("it cannot be read: {}", failure(env, &e))))?;
-        from_rec(&mut copier, v, t, &root, 0)
-    });
+    let out = copier
+        .charge(&root, VALUE_BYTES)
+        .and_then(|()| from_rec(&mut copier, v, t, &root, 0));
     values.used = copier.values;
     out
 }
