@@ -21,6 +21,13 @@ function samples() {
   return out
 }
 
+function mockBinary() {
+  const exe = process.platform === 'win32' ? 'mock_llm.exe' : 'mock_llm'
+  const built = ['debug', 'release'].map((p) => path.join(ROOT, 'target', p, exe)).filter((p) => fs.existsSync(p))
+  if (built.length === 0) throw new Error('mock_llm is not built')
+  return built.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0]
+}
+
 function run(file, env) {
   return new Promise((resolve) => {
     execFile(process.execPath, [file], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
@@ -53,7 +60,8 @@ for (const sample of samples()) {
       ? sample.code
       : `(async () => {\n${sample.code}\n})().catch((e) => { console.error(e); process.exitCode = 1 })\n`
     fs.writeFileSync(file, body)
-    const env = { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-readme', DEMO_BASE_URL: `${mock.url}/v1` }
+    // In a checkout the mock server's executable is this build's (an installed package ships it).
+    const env = { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-readme', DEMO_BASE_URL: `${mock.url}/v1`, MOCK_LLM_BIN: mockBinary() }
     const out = await run(file, env)
     t.is(out.status, 0, `sample at README line ${sample.line} failed:\n${out.stderr}`)
     t.notRegex(out.stderr, /Error|warning/i, out.stderr)
