@@ -8,7 +8,31 @@
 // as they are, at no cost.
 'use strict'
 
-const native = require('./binding.js')
+const native = loadNative()
+
+// napi-rs's loader reports a missing binary as a list of failed requires; say instead which
+// platform package was looked for and what to do.
+function loadNative() {
+  try {
+    return require('./binding.js')
+  } catch (cause) {
+    let libc = ''
+    if (process.platform === 'linux') {
+      libc = process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
+    } else if (process.platform === 'win32') {
+      libc = '-msvc'
+    }
+    const platform = `${process.platform}-${process.arch}${libc}`
+    const built = ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'linux-arm64-musl', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']
+    const what = built.includes(platform)
+      ? `it ships in the package baml-quickjs-${platform}, which npm installs with baml-quickjs as an optional dependency: ` +
+        'reinstall without --no-optional / --omit=optional, on the platform that runs it (node_modules copied from another platform lack it)'
+      : `there is no build for ${platform} (there are for ${built.join(', ')})`
+    const e = new Error(`baml-quickjs has no native binary for this platform (${platform}): ${what}. In a checkout of the repository, build it with npm run build:debug.`, { cause })
+    e.code = 'ERR_BAML_QUICKJS_NO_BINARY'
+    throw e
+  }
+}
 
 function sameRealm() {
   try {

@@ -102,3 +102,13 @@ test('without the executable, startMockLlm rejects saying where it ships', async
   const { startMockLlm } = require(path.join(dir, 'testing.js'))
   await t.throwsAsync(startMockLlm(), { message: /baml-quickjs\/testing: the mock LLM server \(mock_llm\) is not in this installation; it ships in the platform package \(baml-quickjs-/ })
 })
+
+test('without its platform package, requiring the package says which one it looked for', (t) => {
+  const r = require('node:child_process').spawnSync(process.execPath, ['-e', `
+    try { require(${JSON.stringify(ROOT)}) } catch (e) { console.log(e.code); console.log(e.message); process.exit(3) }
+  `], { env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: path.join(os.tmpdir(), 'no-such-binary.node') }, encoding: 'utf8' })
+  t.is(r.status, 3, r.stderr)
+  const [code, message] = r.stdout.split('\n')
+  t.is(code, 'ERR_BAML_QUICKJS_NO_BINARY')
+  t.regex(message, /no native binary for this platform \(([a-z0-9-]+)\): it ships in the package baml-quickjs-\1, which npm installs with baml-quickjs as an optional dependency/)
+})
