@@ -171,7 +171,12 @@ pub(crate) fn from_node<'env>(
     let root = Path::Root(path);
     let t = match v.get_type() {
         Ok(t) => t,
-        Err(e) => return Err(fail(&root, format!("it cannot be read: {}", failure(env, &e)))),
+        Err(e) => {
+            return Err(fail(
+                &root,
+                format!("it cannot be read: {}", failure(env, &e)),
+            ))
+        }
     };
     let mut copier = Copier {
         env,
