@@ -42,8 +42,11 @@ function hostTarget() {
   return m[1]
 }
 
+// npm and npx are .cmd scripts on Windows, which Node runs only through a shell.
+const SHELL = process.platform === 'win32'
+
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...opts })
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', shell: SHELL, ...opts })
   if (r.error) throw new Error(`cannot run ${cmd}: ${r.error.message}`)
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`)
 }
@@ -104,7 +107,7 @@ function writePlatformPackage(target, platform, dir, version, main) {
 }
 
 function pack(dir) {
-  const r = spawnSync('npm', ['pack', '--json', '--pack-destination', DIST], { cwd: dir, encoding: 'utf8' })
+  const r = spawnSync('npm', ['pack', '--json', '--pack-destination', DIST], { cwd: dir, encoding: 'utf8', shell: SHELL })
   if (r.status !== 0) throw new Error(`npm pack in ${dir} failed:\n${r.stderr}`)
   const [info] = JSON.parse(r.stdout)
   return { file: path.join(DIST, info.filename), size: info.size, files: info.files.map((f) => f.path) }
