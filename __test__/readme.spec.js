@@ -28,9 +28,9 @@ function mockBinary() {
   return built.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0]
 }
 
-function run(file, env) {
+function run(args, env, cwd) {
   return new Promise((resolve) => {
-    execFile(process.execPath, [file], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, args, { cwd, env, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ status: error ? error.code ?? error.signal : 0, stdout, stderr })
     })
   })
@@ -54,15 +54,36 @@ for (const sample of samples()) {
     t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
     fs.mkdirSync(path.join(dir, 'node_modules'))
     fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'baml-quickjs'), 'dir')
+    // Test-file samples run under their own runner: ava (which needs the sample beside an
+    // examples/ of this checkout, since it runs from the sample's folder) or jest.
+    const ava = /require\('ava'\)/.test(sample.code)
+    const jest = !ava && /^(test|beforeAll)\(/m.test(sample.code)
     const esm = /^import /m.test(sample.code)
-    const file = path.join(dir, esm ? 'sample.mjs' : 'sample.js')
-    const body = esm
-      ? sample.code
-      : `(async () => {\n${sample.code}\n})().catch((e) => { console.error(e); process.exitCode = 1 })\n`
-    fs.writeFileSync(file, body)
+    let file
+    if (ava) {
+      fs.symlinkSync(path.join(ROOT, 'node_modules', 'ava'), path.join(dir, 'node_modules', 'ava'), 'dir')
+      fs.symlinkSync(path.join(ROOT, 'examples'), path.join(dir, 'examples'), 'dir')
+      file = path.join(dir, 'sample.spec.js')
+      fs.writeFileSync(file, sample.code)
+    } else if (jest) {
+      file = path.join(dir, 'sample.test.js')
+      fs.writeFileSync(file, sample.code)
+    } else {
+      file = path.join(dir, esm ? 'sample.mjs' : 'sample.js')
+      fs.writeFileSync(file, esm ? sample.code : `(async () => {\n${sample.code}\n})().catch((e) => { console.error(e); process.exitCode = 1 })\n`)
+    }
     // In a checkout the mock server's executable is this build's (an installed package ships it).
     const env = { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-readme', DEMO_BASE_URL: `${mock.url}/v1`, MOCK_LLM_BIN: mockBinary() }
-    const out = await run(file, env)
+    const out = ava
+      ? await run([path.join(ROOT, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), 'sample.spec.js'], env, dir)
+      : jest
+        ? await run([path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--rootDir', dir, '--ci'], env, ROOT)
+        : await run([file], env, ROOT)
+    if (ava || jest) {
+      t.is(out.status, 0, `sample at README line ${sample.line} failed:\n${out.stdout}${out.stderr}`)
+      t.regex(`${out.stdout}${out.stderr}`, /1 (test )?passed|Tests:\s+1 passed/)
+      return
+    }
     t.is(out.status, 0, `sample at README line ${sample.line} failed:\n${out.stderr}`)
     t.notRegex(out.stderr, /Error|warning/i, out.stderr)
     t.true(out.stdout.length > 0, 'a sample shows what it did')
