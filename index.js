@@ -23,6 +23,14 @@ function loadNative() {
       libc = '-msvc'
     }
     const platform = `${process.platform}-${process.arch}${libc}`
+    // binding.js decides musl from /usr/bin/ldd first, which names the host's libc, not the one
+    // this Node runs on (a musl Node on a glibc host); the report is what this process is.
+    const ids = process.env.NAPI_RS_NATIVE_LIBRARY_PATH ? [] : [`baml-quickjs-${platform}`, `./baml-quickjs.${platform}.node`]
+    for (const id of ids) {
+      try {
+        return require(id)
+      } catch {}
+    }
     const built = ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'linux-arm64-musl', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']
     const what = built.includes(platform)
       ? `it ships in the package baml-quickjs-${platform}, which npm installs with baml-quickjs as an optional dependency: ` +

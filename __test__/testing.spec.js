@@ -103,7 +103,53 @@ test('without the executable, startMockLlm rejects saying where it ships', async
   await t.throwsAsync(startMockLlm(), { message: /baml-quickjs\/testing: the mock LLM server \(mock_llm\) is not in this installation; it ships in the platform package \(baml-quickjs-/ })
 })
 
-test('without its platform package, requiring the package says which one it looked for', (t) => {
+// A package folder holding the entry files and this checkout's binary under `binary` (if any).
+function packageLayout(t, binary) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-layout-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const pkg = path.join(dir, 'node_modules', 'baml-quickjs')
+  fs.mkdirSync(pkg, { recursive: true })
+  for (const f of ['index.js', 'binding.js', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f))
+  if (binary) {
+    const where = path.join(dir, 'node_modules', binary)
+    fs.mkdirSync(where, { recursive: true })
+    const built = fs.readdirSync(ROOT).find((f) => f.endsWith('.node'))
+    fs.writeFileSync(path.join(where, 'index.js'), `module.exports = require(${JSON.stringify(path.join(ROOT, built))})`)
+  }
+  return dir
+}
+
+function requireIn(dir, env = {}) {
+  return require('node:child_process').spawnSync(process.execPath, ['-e', `
+    try { const m = require('baml-quickjs'); console.log(typeof m.BamlRuntime.fromFiles) } catch (e) { console.log(e.code); console.log(e.message); process.exit(3) }
+  `], { cwd: dir, env: { ...process.env, ...env }, encoding: 'utf8' })
+}
+
+function thisPlatform() {
+  const libc = process.platform !== 'linux' ? (process.platform === 'win32' ? '-msvc' : '') : process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
+  return `${process.platform}-${process.arch}${libc}`
+}
+
+test('a package without its platform package says which one it looked for', (t) => {
+  const r = requireIn(packageLayout(t, null))
+  t.is(r.status, 3, r.stderr)
+  const [code, message] = r.stdout.split('\n')
+  t.is(code, 'ERR_BAML_QUICKJS_NO_BINARY')
+  t.true(message.includes(`(${thisPlatform()}): it ships in the package baml-quickjs-${thisPlatform()}`), message)
+})
+
+test("the platform package is found by what this Node runs on when napi-rs's loader guesses another libc", (t) => {
+  // binding.js asks /usr/bin/ldd first, which names the host's libc (a musl Node on a glibc
+  // host guesses gnu). Here its guess finds nothing: it looks for a decoy name.
+  const dir = packageLayout(t, `baml-quickjs-${thisPlatform()}`)
+  const binding = path.join(dir, 'node_modules', 'baml-quickjs', 'binding.js')
+  fs.writeFileSync(binding, fs.readFileSync(binding, 'utf8').replaceAll(`baml-quickjs-${thisPlatform()}'`, "baml-quickjs-decoy'"))
+  const r = requireIn(dir)
+  t.is(r.status, 0, r.stdout + r.stderr)
+  t.is(r.stdout.trim(), 'function')
+})
+
+test('NAPI_RS_NATIVE_LIBRARY_PATH naming a missing file is not second-guessed', (t) => {
   const r = require('node:child_process').spawnSync(process.execPath, ['-e', `
     try { require(${JSON.stringify(ROOT)}) } catch (e) { console.log(e.code); console.log(e.message); process.exit(3) }
   `], { env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: path.join(os.tmpdir(), 'no-such-binary.node') }, encoding: 'utf8' })
