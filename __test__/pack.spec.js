@@ -29,13 +29,17 @@ test('the main package holds the JavaScript, the types, the CLI, the testing hel
 })
 
 for (const [target, platform] of Object.entries(PLATFORMS)) {
-  test(`the ${platform.name} package holds its addon, worker and mock server, for ${platform.os}/${platform.cpu}${platform.libc ? `/${platform.libc}` : ''} only`, (t) => {
+  const holds = platform.os === 'linux' ? 'addon, worker and mock server' : 'addon and mock server (no worker: process isolation is Linux-only)'
+  test(`the ${platform.name} package holds its ${holds}, for ${platform.os}/${platform.cpu}${platform.libc ? `/${platform.libc}` : ''} only`, (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bq-pack-'))
     t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
     writePlatformPackage(target, platform, dir, '9.8.7', main)
     for (const f of platformFiles(platform)) fs.writeFileSync(path.join(dir, f), 'stand-in')
     fs.writeFileSync(path.join(dir, 'stray.txt'), 'left out')
     t.deepEqual(packed(dir), [...platformFiles(platform), 'README.md', 'package.json'].sort())
+    const exe = platform.os === 'win32' ? '.exe' : ''
+    const expected = [`baml-quickjs.${platform.name}.node`, ...(platform.os === 'linux' ? ['baml-quickjs-worker'] : []), `mock_llm${exe}`]
+    t.deepEqual([...platformFiles(platform)].sort(), expected.sort())
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
     t.is(pkg.name, `baml-quickjs-${platform.name}`)
     t.is(pkg.version, '9.8.7')

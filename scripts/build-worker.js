@@ -9,6 +9,11 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const release = process.argv.includes('--release')
+if (process.platform !== 'linux') {
+  // Process isolation (the confined worker) is Linux-only; contexts elsewhere use threads.
+  console.log(`build-worker: no sandbox worker on ${process.platform} (process isolation is Linux-only)`)
+  process.exit(0)
+}
 const args = ['build', '-p', 'sandbox_process', '--bin', 'baml-quickjs-worker']
 if (release) args.push('--release')
 const cargo = process.env.CARGO || 'cargo'

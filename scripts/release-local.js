@@ -3,11 +3,14 @@
 // and one platform package per target with its binaries (the addon, the sandbox worker and the
 // mock LLM server), as napi-rs lays them out. Tarballs go to dist/.
 //
-//   node scripts/release-local.js [--version 0.1.0] [--targets t1,t2] [--no-build]
+//   node scripts/release-local.js [--version 0.1.0] [--targets t1,t2] [--no-build] [--debug]
+//                                 [--repository URL]
 //
 // --targets takes Rust target triples (default: this machine's). Building for another target
 // needs its toolchain (see README, "Building from source"). --no-build packs what earlier builds
-// left in npm/<platform>/. The main package lists every packed platform package in
+// left in npm/<platform>/. --debug packs this machine's debug build (`npm run build:debug`, as
+// `npm test` leaves it) instead of building a release: for testing the packaging quickly (CI),
+// never for publishing. The main package lists every packed platform package in
 // `optionalDependencies` at the same version (added to the packed copy only: the repository's
 // package.json never names packages that a registry may not have).
 'use strict'
@@ -29,10 +32,11 @@ const PLATFORMS = {
   'x86_64-pc-windows-msvc': { name: 'win32-x64-msvc', os: 'win32', cpu: 'x64' },
 }
 
-/** The files a platform package ships, by platform. */
+/** The files a platform package ships, by platform (the worker is Linux-only: process isolation). */
 function platformFiles(platform) {
   const exe = platform.os === 'win32' ? '.exe' : ''
-  return [`baml-quickjs.${platform.name}.node`, `baml-quickjs-worker${exe}`, `mock_llm${exe}`]
+  const worker = platform.os === 'linux' ? ['baml-quickjs-worker'] : []
+  return [`baml-quickjs.${platform.name}.node`, ...worker, `mock_llm${exe}`]
 }
 
 function hostTarget() {
@@ -51,17 +55,53 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`)
 }
 
+/**
+ * The packages' `repository`: package.json's, else --repository, else this checkout's `origin`
+ * remote (the project's public URL is not written into package.json until it has one).
+ */
+function repository(opts, mainPkg) {
+  if (opts.repository) return { type: 'git', url: opts.repository }
+  if (mainPkg.repository) return mainPkg.repository
+  const r = spawnSync('git', ['remote', 'get-url', 'origin'], { cwd: ROOT, encoding: 'utf8' })
+  const url = r.status === 0 ? r.stdout.trim() : ''
+  if (url && !url.startsWith('/') && !url.startsWith('file:')) {
+    return { type: 'git', url: url.startsWith('git@github.com:') ? `git+https://github.com/${url.slice(15)}` : url }
+  }
+  console.warn('release-local: no repository URL (package.json has none, there is no public origin remote): pass --repository URL before publishing')
+  return undefined
+}
+
 function parseArgs(argv) {
-  const opts = { version: null, targets: null, build: true }
+  const opts = { version: null, targets: null, build: true, debug: false }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2)
     const value = () => (inline !== undefined ? inline : argv[++i])
     if (flag === '--version') opts.version = value()
     else if (flag === '--targets') opts.targets = value().split(',').filter(Boolean)
     else if (flag === '--no-build') opts.build = false
-    else throw new Error(`unknown option ${flag} (options: --version, --targets, --no-build)`)
+    else if (flag === '--debug') opts.debug = true
+    else if (flag === '--repository') opts.repository = value()
+    else throw new Error(`unknown option ${flag} (options: --version, --targets, --no-build, --debug, --repository)`)
   }
   return opts
+}
+
+/** Copies this machine's debug build (addon, worker, mock) into npm/<platform>/, stripped. */
+function copyDebugBuild(platform, dir) {
+  const exe = platform.os === 'win32' ? '.exe' : ''
+  const from = {
+    [`baml-quickjs.${platform.name}.node`]: path.join(ROOT, `baml-quickjs.${platform.name}.node`),
+    'baml-quickjs-worker': path.join(ROOT, 'target', 'debug', 'baml-quickjs-worker'),
+    [`mock_llm${exe}`]: path.join(ROOT, 'target', 'debug', `mock_llm${exe}`),
+  }
+  fs.mkdirSync(dir, { recursive: true })
+  for (const name of platformFiles(platform)) {
+    if (!fs.existsSync(from[name])) throw new Error(`--debug: no ${path.relative(ROOT, from[name])}: run npm run build:debug and cargo build -p mock_llm first`)
+    fs.rmSync(path.join(dir, name), { force: true })
+    fs.copyFileSync(from[name], path.join(dir, name))
+    fs.chmodSync(path.join(dir, name), 0o755)
+    if (process.platform === 'linux') run('strip', ['--strip-debug', path.join(dir, name)])
+  }
 }
 
 /** Builds the addon, the worker and the mock server for `target`, into npm/<platform>/. */
@@ -74,10 +114,9 @@ function build(target, platform, dir) {
   const cross = !host && platform.os === 'linux' && process.platform === 'linux'
   run('npx', ['napi', 'build', '--platform', '--release', '--target', target, '--output-dir', dir, '--no-js', '--dts', dts, ...(cross ? ['-x'] : [])])
   const cargo = cross ? ['zigbuild'] : ['build']
-  run('cargo', [...cargo, '--release', '--target', target, '-p', 'sandbox_process', '--bin', 'baml-quickjs-worker'])
+  if (platform.os === 'linux') run('cargo', [...cargo, '--release', '--target', target, '-p', 'sandbox_process', '--bin', 'baml-quickjs-worker'])
   run('cargo', [...cargo, '--release', '--target', target, '-p', 'mock_llm', '--bin', 'mock_llm'])
-  const exe = platform.os === 'win32' ? '.exe' : ''
-  for (const name of [`baml-quickjs-worker${exe}`, `mock_llm${exe}`]) {
+  for (const name of platformFiles(platform).filter((f) => !f.endsWith('.node'))) {
     fs.copyFileSync(path.join(ROOT, 'target', target, 'release', name), path.join(dir, name))
     fs.chmodSync(path.join(dir, name), 0o755)
   }
@@ -123,6 +162,7 @@ function pack(dir) {
 function main() {
   const opts = parseArgs(process.argv.slice(2))
   const mainPkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+  mainPkg.repository = repository(opts, mainPkg)
   const version = opts.version || mainPkg.version
   const targets = opts.targets || [hostTarget()]
   fs.mkdirSync(DIST, { recursive: true })
@@ -132,7 +172,10 @@ function main() {
     const platform = PLATFORMS[target]
     if (!platform) throw new Error(`no platform package for ${target} (known: ${Object.keys(PLATFORMS).join(', ')})`)
     const dir = path.join(ROOT, 'npm', platform.name)
-    if (opts.build) build(target, platform, dir)
+    if (opts.debug) {
+      if (target !== hostTarget()) throw new Error(`--debug packs this machine's build only (${hostTarget()}), not ${target}`)
+      copyDebugBuild(platform, dir)
+    } else if (opts.build) build(target, platform, dir)
     const missing = platformFiles(platform).filter((f) => !fs.existsSync(path.join(dir, f)))
     if (missing.length) throw new Error(`npm/${platform.name} lacks ${missing.join(', ')}: build it first (without --no-build)`)
     writePlatformPackage(target, platform, dir, version, mainPkg)

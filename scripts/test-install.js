@@ -6,9 +6,10 @@
 // function against the packaged mock server in both isolation modes, the CLI through npx, and
 // a jest test. The registry is stopped by its PID at the end, whatever happened.
 //
-//   node scripts/test-install.js [--no-build]      (npm run test:install)
+//   node scripts/test-install.js [--no-build | --debug]      (npm run test:install)
 //
-// --no-build publishes the tarballs an earlier run left in dist/. Exits non-zero on failure.
+// --no-build publishes the tarballs an earlier run left in dist/; --debug packs the debug build
+// `npm test` made instead of building a release (what CI runs). Exits non-zero on failure.
 'use strict'
 const { spawn, spawnSync } = require('node:child_process')
 const net = require('node:net')
@@ -118,6 +119,7 @@ async function startRegistry(dir) {
     `    file: ${JSON.stringify(path.join(dir, 'htpasswd'))}`,
     '    max_users: 10',
     'uplinks: {}',
+    "max_body_size: '200mb'",
     'packages:',
     "  '**':",
     '    access: $all',
@@ -173,7 +175,8 @@ async function npmrcFor(registry, dir) {
 async function main() {
   const build = !process.argv.includes('--no-build')
   if (build) {
-    const r = run(process.execPath, [path.join(__dirname, 'release-local.js')], { cwd: ROOT, stdio: 'inherit' })
+    const debug = process.argv.includes('--debug') ? ['--debug'] : []
+    const r = run(process.execPath, [path.join(__dirname, 'release-local.js'), ...debug], { cwd: ROOT, stdio: 'inherit' })
     check(r.status === 0, 'release-local failed')
   }
   const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version

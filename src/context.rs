@@ -173,7 +173,7 @@ fn read_config(
         functions: Vec::new(),
         console: None,
         env: std::collections::BTreeMap::new(),
-        isolation: Isolation::Process,
+        isolation: options::isolation(None)?,
         collectors: Vec::new(),
         on_baml_call: None,
     };
@@ -308,6 +308,9 @@ impl BamlContext {
         let created: std::result::Result<Created, SandboxError> = match isolation {
             Isolation::Thread => Sandbox::spawn(opts, host, crate::sandbox_pool())
                 .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
+            #[cfg(not(target_os = "linux"))]
+            Isolation::Process => unreachable!("options::isolation refuses it"),
+            #[cfg(target_os = "linux")]
             Isolation::Process => crate::spawner()
                 .map_err(|reason| SandboxError::Crashed { reason })
                 .and_then(|spawner| {

@@ -55,6 +55,7 @@ pub(crate) fn tokio_handle() -> tokio::runtime::Handle {
     napi::bindgen_prelude::within_runtime_if_available(tokio::runtime::Handle::current)
 }
 
+#[cfg(target_os = "linux")]
 /// The worker executable: `BAML_QUICKJS_WORKER` if set, else `baml-quickjs-worker` beside the
 /// addon's `.node` file (the build puts it there, and so do the npm packages).
 fn worker_exe() -> Result<std::path::PathBuf, String> {
@@ -71,6 +72,7 @@ fn worker_exe() -> Result<std::path::PathBuf, String> {
 }
 
 /// The spawner of worker processes (process isolation), started on first use.
+#[cfg(target_os = "linux")]
 pub(crate) fn spawner() -> Result<Arc<sandbox_process::Spawner>, String> {
     static SPAWNER: OnceLock<Result<Arc<sandbox_process::Spawner>, String>> = OnceLock::new();
     SPAWNER

@@ -367,6 +367,7 @@ impl Mailbox {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl SpinSource for sandbox_process::RemoteSandbox {
     fn poll(&self) -> bool {
         sandbox_process::RemoteSandbox::poll(self)

@@ -17,7 +17,8 @@ use crate::errors::failure;
 /// Where a context's QuickJS runtime lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Isolation {
-    /// A supervised worker process (the default).
+    /// A supervised worker process (the default; Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Process,
     /// The addon's sandbox threads, in this process.
     Thread,
@@ -355,7 +356,16 @@ pub(crate) fn timeout(name: &str, ms: f64) -> std::result::Result<Duration, Stri
 
 pub(crate) fn isolation(value: Option<&str>) -> std::result::Result<Isolation, String> {
     match value {
+        #[cfg(target_os = "linux")]
         None | Some("process") => Ok(Isolation::Process),
+        // The confined worker exists on Linux only; elsewhere contexts run on sandbox threads.
+        #[cfg(not(target_os = "linux"))]
+        None => Ok(Isolation::Thread),
+        #[cfg(not(target_os = "linux"))]
+        Some("process") => Err(format!(
+            "option isolation 'process' is implemented on Linux only (this is {}); use 'thread'",
+            std::env::consts::OS
+        )),
         Some("thread") => Ok(Isolation::Thread),
         Some(other) => Err(format!(
             "option isolation must be 'process' or 'thread', got {other:?}"

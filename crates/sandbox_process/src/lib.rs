@@ -7,8 +7,10 @@
 //! - [`remote`]: [`RemoteSandbox`], a sandbox in a worker driven with the same calls as one in
 //!   this process, watched so that a worker that crashes or ignores a deadline costs only its
 //!   own context.
+//!
+//! Linux only: elsewhere the crate is empty and the addon offers thread isolation alone.
+#![cfg(target_os = "linux")]
 
-#[cfg(target_os = "linux")]
 pub mod confine;
 pub mod remote;
 pub mod spawn;

@@ -1,4 +1,5 @@
 //! Sandboxes in real worker processes (the `baml-quickjs-worker` binary of this crate).
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex, OnceLock};

@@ -1,5 +1,6 @@
 //! The worker protocol's encoding of the structured-clone kinds: round trips, and frames a
 //! compromised worker could send.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use baml_sandbox::{ErrorValue, RegExp, TypedArrayKind, Value, MAX_DEPTH};

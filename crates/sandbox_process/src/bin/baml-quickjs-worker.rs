@@ -3,9 +3,18 @@
 //! `baml-quickjs-worker --fd <n> --parent <pid>`: serves the sandbox protocol on the Unix
 //! socket at descriptor `n`, and dies with its parent.
 
+#[cfg(target_os = "linux")]
 use std::os::fd::FromRawFd;
+#[cfg(target_os = "linux")]
 use std::os::unix::net::UnixStream;
 
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("baml-quickjs-worker: process isolation is Linux-only");
+    std::process::exit(2);
+}
+
+#[cfg(target_os = "linux")]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
