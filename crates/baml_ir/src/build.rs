@@ -176,7 +176,8 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
                 });
             }
             Item::Test(t) => ir.tests.push(test(&mut cx, t)),
-            Item::Generator(_) => {}
+            // Merged into their class or enum by `load` before building.
+            Item::Generator(_) | Item::DynamicClass(_) | Item::DynamicEnum(_) => {}
         }
     }
     ir.reindex();

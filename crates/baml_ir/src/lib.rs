@@ -3,11 +3,13 @@
 
 mod build;
 pub mod ir;
+mod overlay;
 pub mod types;
 mod typescript;
 
 pub use build::{build, dedent, PROVIDERS};
 pub use ir::{Ir, SourceAt};
+pub use overlay::{CLIENT_REGISTRY_FILE, TYPE_BUILDER_FILE};
 pub use types::Type;
 pub use typescript::{
     is_declarable, typescript_declarations, typescript_declarations_with, Extras, STANDARD_GLOBALS,
@@ -32,6 +34,7 @@ pub fn load(files: &[(String, String)]) -> Result<Ir, Vec<Diagnostic>> {
         raw.extend(diags);
         asts.push(ast);
     }
+    overlay::apply(files, &mut asts, &mut raw);
     let (mut ir, diags) = build::build(&asts);
     raw.extend(diags);
     // One index per file: a file with thousands of errors (or functions) would otherwise be

@@ -25,14 +25,18 @@ pub enum Item {
     TemplateString(TemplateDecl),
     TypeAlias(AliasDecl),
     Test(TestDecl),
+    /// `dynamic class X { ... }` (only in a type builder's BAML): fields added to `X`.
+    DynamicClass(ClassDecl),
+    /// `dynamic enum X { ... }` (only in a type builder's BAML): values added to `X`.
+    DynamicEnum(EnumDecl),
 }
 
 impl Item {
     /// The declared name.
     pub fn name(&self) -> &Ident {
         match self {
-            Item::Class(d) => &d.name,
-            Item::Enum(d) => &d.name,
+            Item::Class(d) | Item::DynamicClass(d) => &d.name,
+            Item::Enum(d) | Item::DynamicEnum(d) => &d.name,
             Item::Function(d) => &d.name,
             Item::Client(d) => &d.name,
             Item::RetryPolicy(d) | Item::Generator(d) => &d.name,
@@ -54,6 +58,8 @@ impl Item {
             Item::TemplateString(_) => "template_string",
             Item::TypeAlias(_) => "type alias",
             Item::Test(_) => "test",
+            Item::DynamicClass(_) => "dynamic class",
+            Item::DynamicEnum(_) => "dynamic enum",
         }
     }
 }

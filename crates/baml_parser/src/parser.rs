@@ -942,6 +942,7 @@ impl Parser<'_> {
                 }
                 "type" => self.alias(start).map(Item::TypeAlias),
                 "test" => self.test(start).map(Item::Test),
+                "dynamic" => self.dynamic(start, doc),
                 other => {
                     self.error(
                         keyword.span,
@@ -996,6 +997,25 @@ impl Parser<'_> {
         self.error(here, format!("expected `{{` to open {what}, found {found}"));
         self.recover_top_level();
         false
+    }
+
+    /// `dynamic class X { ... }` / `dynamic enum X { ... }`, after `dynamic`.
+    fn dynamic(&mut self, start: usize, doc: Option<String>) -> Option<Item> {
+        self.skip_trivia();
+        let here = self.span_here();
+        match self.ident() {
+            Some(k) if k.name == "class" => self.class(start, doc).map(Item::DynamicClass),
+            Some(k) if k.name == "enum" => self.enum_decl(start, doc).map(Item::DynamicEnum),
+            _ => {
+                let found = self.found();
+                self.error(
+                    here,
+                    format!("expected `class` or `enum` after `dynamic`, found {found}"),
+                );
+                self.recover_top_level();
+                None
+            }
+        }
     }
 
     fn class(&mut self, start: usize, doc: Option<String>) -> Option<ClassDecl> {

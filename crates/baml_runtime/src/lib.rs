@@ -53,9 +53,31 @@ pub struct Runtime {
     env: BTreeMap<String, String>,
     ir: Arc<Ir>,
     prompts: baml_prompt::Prompts,
-    transport: baml_llm::http::Transport,
+    transport: Arc<baml_llm::http::Transport>,
     round_robin: call::RoundRobin,
+    /// Runtimes of this project with a type builder's or client registry's additions, by
+    /// those additions' source (most recently used last).
+    overlays: std::sync::Mutex<Vec<(Overlay, Arc<Runtime>)>>,
 }
+
+/// What a `TypeBuilder` and a `ClientRegistry` add to a project, as BAML source (see
+/// [`baml_ir::TYPE_BUILDER_FILE`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Overlay {
+    /// Classes, enums and `dynamic class` / `dynamic enum` blocks.
+    pub types: String,
+    /// `client<llm>` and `retry_policy` blocks; clients replace the project's of that name.
+    pub clients: String,
+}
+
+impl Overlay {
+    pub fn is_empty(&self) -> bool {
+        self.types.trim().is_empty() && self.clients.trim().is_empty()
+    }
+}
+
+/// How many overlaid runtimes a runtime keeps (each is a loaded copy of the project).
+const OVERLAYS_KEPT: usize = 16;
 
 impl Runtime {
     /// Loads sources given as `(relative path, text)`.
@@ -98,8 +120,9 @@ impl Runtime {
             env: env.into_iter().collect(),
             ir,
             prompts,
-            transport: baml_llm::http::Transport::default(),
+            transport: Arc::default(),
             round_robin: call::RoundRobin::default(),
+            overlays: std::sync::Mutex::default(),
         };
         let problems = rt.client_problems();
         if !problems.is_empty() {
@@ -131,6 +154,48 @@ impl Runtime {
         let mut files = Vec::new();
         collect(dir, dir, &mut files)?;
         Runtime::from_files(files, env)
+    }
+
+    /// This project with `overlay`'s types and clients (validated as the project is), sharing
+    /// this runtime's environment and connection pools. The last few are kept, so the same
+    /// type builder costs a load once. An empty overlay is this runtime.
+    pub fn with_overlay(self: &Arc<Self>, overlay: &Overlay) -> Result<Arc<Runtime>, LoadError> {
+        if overlay.is_empty() {
+            return Ok(Arc::clone(self));
+        }
+        let mut kept = self
+            .overlays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = kept.iter().position(|(o, _)| o == overlay) {
+            let entry = kept.remove(i);
+            let rt = Arc::clone(&entry.1);
+            kept.push(entry);
+            return Ok(rt);
+        }
+        drop(kept);
+        let mut files: Vec<(String, String)> = self
+            .files
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        files.push((baml_ir::TYPE_BUILDER_FILE.into(), overlay.types.clone()));
+        files.push((
+            baml_ir::CLIENT_REGISTRY_FILE.into(),
+            overlay.clients.clone(),
+        ));
+        let mut rt = Runtime::from_files(files, self.env.clone())?;
+        rt.transport = Arc::clone(&self.transport);
+        let rt = Arc::new(rt);
+        let mut kept = self
+            .overlays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() >= OVERLAYS_KEPT {
+            kept.remove(0);
+        }
+        kept.push((overlay.clone(), Arc::clone(&rt)));
+        Ok(rt)
     }
 
     /// The project's files, by relative path.
