@@ -117,6 +117,10 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Use this client (a name from the project, or `"provider/model"`) instead of the function's. */
   client?: string
+  /** Types added at run time (a `TypeBuilder`). */
+  tb?: import('./index').TypeBuilder
+  /** Clients defined at run time (a `ClientRegistry`); its primary is the client used. */
+  clientRegistry?: import('./index').ClientRegistry
   /** Ask the provider to stream its answer (server-sent events). */
   stream?: boolean
   /**
@@ -163,6 +167,10 @@ export interface ContextOptions {
    * or failed), with its log. What it throws becomes a process warning.
    */
   onBamlCall?: (log: FunctionLog) => void
+  /** Types added at run time (a `TypeBuilder`). */
+  tb?: import('./index').TypeBuilder
+  /** Clients defined at run time (a `ClientRegistry`); its primary is the client used. */
+  clientRegistry?: import('./index').ClientRegistry
 }
 
 /**
@@ -175,6 +183,10 @@ export interface DeclarationOptions {
    * `(id: string) => User`); sandboxed code sees it return a Promise of the result.
    */
   hostFunctions?: Record<string, string>
+  /** Types added at run time (a `TypeBuilder`). */
+  tb?: import('./index').TypeBuilder
+  /** Clients defined at run time (a `ClientRegistry`); its primary is the client used. */
+  clientRegistry?: import('./index').ClientRegistry
   /** Globals by name, each with the TypeScript type of its value. */
   globals?: Record<string, string>
 }
@@ -308,6 +320,10 @@ export interface RenderRequestOptions {
   env?: Record<string, string>
   /** Use this client instead of the function's. */
   client?: string
+  /** Types added at run time (a `TypeBuilder`). */
+  tb?: import('./index').TypeBuilder
+  /** Clients defined at run time (a `ClientRegistry`); its primary is the client used. */
+  clientRegistry?: import('./index').ClientRegistry
 }
 
 /** What `usage()` returns. */

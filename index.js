@@ -50,6 +50,10 @@ function sameRealm() {
   }
 }
 
+const { TypeBuilder, ClientRegistry, withBuilders } = require('./builders.js')
+// Where each method takes its options (a TypeBuilder / ClientRegistry in them is read there).
+const OPTIONS_AT = { callFunction: 2, renderRequest: 2, typescriptDeclarations: 0 }
+
 const chosen = sameRealm() ? native : wrapForThisRealm(native)
 coded(chosen.BamlRuntime, 'BamlRuntime', ['callFunction', 'renderRequest'])
 coded(chosen.BamlContext, 'BamlContext', ['evaluate'])
@@ -58,6 +62,8 @@ coded(chosen.Collector, 'Collector', [])
 module.exports.BamlRuntime = refuseNew(chosen.BamlRuntime)
 module.exports.BamlContext = requireNew(chosen.BamlContext, 'BamlContext')
 module.exports.Collector = requireNew(chosen.Collector, 'Collector')
+module.exports.TypeBuilder = TypeBuilder
+module.exports.ClientRegistry = ClientRegistry
 
 function invalidThis(name) {
   const e = new TypeError(`Value of "this" must be of type ${name}`)
@@ -83,9 +89,11 @@ function coded(Class, name, later) {
     if (typeof d.value === 'function') {
       const f = d.value
       const async = later.includes(key)
+      const at = OPTIONS_AT[key]
       const wrapped = {
         [key](...args) {
           try {
+            if (at !== undefined && args.length > at) args[at] = withBuilders(args[at])
             return f.apply(this, args)
           } catch (e) {
             if (async) return Promise.reject(fail(e))
@@ -139,6 +147,7 @@ function requireNew(Class, name) {
         e.code = 'ERR_CONSTRUCT_CALL_REQUIRED'
         throw e
       }
+      if (name === 'BamlContext' && args.length > 1) args[1] = withBuilders(args[1])
       return Reflect.construct(Class, args, new.target)
     },
   }[name]

@@ -19,7 +19,7 @@ function packed(dir) {
 
 test('the main package holds the JavaScript, the types, the CLI, the testing helper, README and LICENSE', (t) => {
   t.deepEqual(packed(ROOT), [
-    'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'index.d.ts', 'index.js', 'package.json', 'testing.d.ts', 'testing.js',
+    'LICENSE', 'README.md', 'binding.d.ts', 'binding.js', 'builders.js', 'cli.js', 'index.d.ts', 'index.js', 'package.json', 'testing.d.ts', 'testing.js',
   ])
   t.deepEqual(Object.keys(main.exports).sort(), ['.', './package.json', './testing'])
   t.is(main.bin['baml-quickjs'], 'cli.js')

@@ -33,6 +33,8 @@ pub(crate) const MAX_CALLS_PER_CONTEXT: usize = 1_000;
 /// What a context needs to run BAML calls.
 pub(crate) struct BamlBinding {
     runtime: Arc<Runtime>,
+    /// The client every call uses instead of its function's (a client registry's primary).
+    client: Option<String>,
     env: BTreeMap<String, String>,
     /// Per exposed function: its name and parameter names in order.
     functions: Vec<(String, Vec<String>)>,
@@ -113,6 +115,7 @@ impl BamlBinding {
         let secrets = Arc::new(runtime.secrets(&env));
         BamlBinding {
             runtime,
+            client: None,
             env,
             secrets,
             memory_limit,
@@ -127,6 +130,11 @@ impl BamlBinding {
     }
 
     /// Records this context's calls into `observers` (see `collector`).
+    pub(crate) fn with_client(mut self, client: Option<String>) -> BamlBinding {
+        self.client = client;
+        self
+    }
+
     pub(crate) fn with_observers(
         mut self,
         observers: Option<Arc<crate::collector::Observers>>,
@@ -250,7 +258,7 @@ impl BamlBinding {
         let usage = self.usage.clone();
         let options = CallOptions {
             env: self.env.clone(),
-            client: None,
+            client: self.client.clone(),
         };
         let name = name.clone();
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);

@@ -123,7 +123,13 @@ struct Config {
     isolation: Isolation,
     collectors: Vec<Arc<crate::collector::CollectorState>>,
     on_baml_call: Option<crate::collector::OnCallFn>,
+    /// The runtime with the `tb` / `clientRegistry` options' additions, and the registry's
+    /// primary client.
+    runtime: Option<Overlaid>,
 }
+
+/// A runtime with a type builder's and client registry's additions, and the primary client.
+type Overlaid = (Arc<baml_runtime::Runtime>, Option<String>);
 
 /// The `runtime` argument of the constructor, which must be a `BamlRuntime`.
 fn runtime_arg<'env>(
@@ -166,7 +172,7 @@ fn reserved(name: &str, runtime: &baml_runtime::Runtime) -> Option<String> {
 fn read_config(
     options: Option<ContextOptions<'_>>,
     env: &Env,
-    runtime: &baml_runtime::Runtime,
+    runtime: &Arc<baml_runtime::Runtime>,
 ) -> std::result::Result<Config, String> {
     let mut config = Config {
         sandbox: SandboxOptions::default(),
@@ -176,6 +182,7 @@ fn read_config(
         isolation: options::isolation(None)?,
         collectors: Vec::new(),
         on_baml_call: None,
+        runtime: None,
     };
     let Some(o) = options else {
         return Ok(config);
@@ -262,7 +269,23 @@ fn read_config(
                 .map_err(|e| format!("option onBamlCall: {}", e.reason))?,
         );
     }
+    config.runtime = builders(o.tb.as_ref(), o.client_registry.as_ref(), runtime)?;
     Ok(config)
+}
+
+/// The runtime with the `tb` and `clientRegistry` options' additions, if there are any.
+fn builders(
+    tb: Option<&serde_json::Value>,
+    registry: Option<&serde_json::Value>,
+    runtime: &Arc<baml_runtime::Runtime>,
+) -> std::result::Result<Option<Overlaid>, String> {
+    if tb.is_none() && registry.is_none() {
+        return Ok(None);
+    }
+    let what = if tb.is_some() { "tb" } else { "clientRegistry" };
+    crate::runtime::overlaid(runtime, tb, registry)
+        .map(Some)
+        .map_err(|e| format!("option {what}: {e}"))
 }
 
 #[napi]
@@ -285,10 +308,13 @@ impl BamlContext {
             isolation,
             collectors,
             on_baml_call,
+            runtime: overlaid,
         } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
+        let (baml_runtime, client) = overlaid.unwrap_or_else(|| (runtime.inner.clone(), None));
         let baml = Arc::new(
-            BamlBinding::new(runtime.inner.clone(), ctx_env, opts.memory_limit_bytes)
+            BamlBinding::new(baml_runtime, ctx_env, opts.memory_limit_bytes)
+                .with_client(client)
                 .with_observers(crate::collector::Observers::new(
                     collectors,
                     on_baml_call,

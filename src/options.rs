@@ -58,6 +58,12 @@ pub struct ContextOptions<'env> {
     /// or failed), with its log. What it throws becomes a process warning.
     #[napi(ts_type = "(log: FunctionLog) => void")]
     pub on_baml_call: Option<Function<'env, crate::collector::FunctionLog, Unknown<'static>>>,
+    /// Types added at run time (a `TypeBuilder`).
+    #[napi(ts_type = "import('./index').TypeBuilder")]
+    pub tb: Option<serde_json::Value>,
+    /// Clients defined at run time (a `ClientRegistry`); its primary is the client used.
+    #[napi(ts_type = "import('./index').ClientRegistry")]
+    pub client_registry: Option<serde_json::Value>,
 }
 
 /// Options of one `evaluate()` call.
@@ -82,6 +88,12 @@ pub struct CallOptions<'env> {
     pub signal: Option<Object<'env>>,
     /// Use this client (a name from the project, or `"provider/model"`) instead of the function's.
     pub client: Option<String>,
+    /// Types added at run time (a `TypeBuilder`).
+    #[napi(ts_type = "import('./index').TypeBuilder")]
+    pub tb: Option<serde_json::Value>,
+    /// Clients defined at run time (a `ClientRegistry`); its primary is the client used.
+    #[napi(ts_type = "import('./index').ClientRegistry")]
+    pub client_registry: Option<serde_json::Value>,
     /// Ask the provider to stream its answer (server-sent events).
     pub stream: Option<bool>,
     /// Streams the answer and calls this with partial results (snapshots of the result so far;
@@ -102,6 +114,12 @@ pub struct RenderRequestOptions {
     pub env: Option<HashMap<String, String>>,
     /// Use this client instead of the function's.
     pub client: Option<String>,
+    /// Types added at run time (a `TypeBuilder`).
+    #[napi(ts_type = "import('./index').TypeBuilder")]
+    pub tb: Option<serde_json::Value>,
+    /// Clients defined at run time (a `ClientRegistry`); its primary is the client used.
+    #[napi(ts_type = "import('./index').ClientRegistry")]
+    pub client_registry: Option<serde_json::Value>,
 }
 
 /// Options of `parse()`.
@@ -118,6 +136,12 @@ pub struct DeclarationOptions {
     /// Host functions by name, each typed as the Node function is (a function type such as
     /// `(id: string) => User`); sandboxed code sees it return a Promise of the result.
     pub host_functions: Option<HashMap<String, String>>,
+    /// Types added at run time (a `TypeBuilder`).
+    #[napi(ts_type = "import('./index').TypeBuilder")]
+    pub tb: Option<serde_json::Value>,
+    /// Clients defined at run time (a `ClientRegistry`); its primary is the client used.
+    #[napi(ts_type = "import('./index').ClientRegistry")]
+    pub client_registry: Option<serde_json::Value>,
     /// Globals by name, each with the TypeScript type of its value.
     pub globals: Option<HashMap<String, String>>,
 }
@@ -294,6 +318,8 @@ pub(crate) const CONTEXT_KEYS: &[(&str, Kind)] = &[
     ("isolation", Kind::String),
     ("collector", Kind::Object),
     ("onBamlCall", Kind::Function),
+    ("tb", Kind::Object),
+    ("clientRegistry", Kind::Object),
 ];
 pub(crate) const EVALUATE_KEYS: &[(&str, Kind)] = &[
     ("timeoutMs", Kind::Number),
@@ -307,14 +333,22 @@ pub(crate) const CALL_KEYS: &[(&str, Kind)] = &[
     ("stream", Kind::Boolean),
     ("onPartial", Kind::Function),
     ("collector", Kind::Object),
+    ("tb", Kind::Object),
+    ("clientRegistry", Kind::Object),
 ];
 pub(crate) const RENDER_KEYS: &[(&str, Kind)] = &[
     ("stream", Kind::Boolean),
     ("env", Kind::Strings),
     ("client", Kind::String),
+    ("tb", Kind::Object),
+    ("clientRegistry", Kind::Object),
 ];
-pub(crate) const DECLARATION_KEYS: &[(&str, Kind)] =
-    &[("hostFunctions", Kind::Strings), ("globals", Kind::Strings)];
+pub(crate) const DECLARATION_KEYS: &[(&str, Kind)] = &[
+    ("hostFunctions", Kind::Strings),
+    ("globals", Kind::Strings),
+    ("tb", Kind::Object),
+    ("clientRegistry", Kind::Object),
+];
 pub(crate) const PARSE_KEYS: &[(&str, Kind)] = &[("partial", Kind::Boolean)];
 
 /// A whole number of bytes in `[min, max]`.

@@ -216,6 +216,7 @@ impl BamlRuntime {
         };
         let (mut call_env, mut client, mut stream, mut signal, mut on_partial) =
             (None, None, false, None, None);
+        let (mut tb, mut registry) = (None, None);
         let mut collectors = Vec::new();
         if let Some(o) = opts {
             if let Some(c) = &o.collector {
@@ -229,6 +230,8 @@ impl BamlRuntime {
             }
             call_env = o.env;
             client = o.client;
+            tb = o.tb;
+            registry = o.client_registry;
             stream = o.stream.unwrap_or(false);
             signal = o.signal;
             on_partial = match o.on_partial {
@@ -240,6 +243,16 @@ impl BamlRuntime {
             deferred.reject(env, &call_error(env, &baml_runtime::CallError::Aborted)?);
             return Ok(promise);
         }
+        let rt = match overlaid(&self.inner, tb.as_ref(), registry.as_ref()) {
+            Ok((rt, primary)) => {
+                client = client.or(primary);
+                rt
+            }
+            Err(e) => {
+                deferred.reject(env, &call_error(env, &e)?);
+                return Ok(promise);
+            }
+        };
         let mailbox = mailbox(env)?;
         mailbox.hold(env);
         let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
@@ -257,7 +270,6 @@ impl BamlRuntime {
             }
         }
         let on_partial = on_partial.map(Arc::new);
-        let rt = self.inner.clone();
         let task_mailbox = mailbox.clone();
         let call_options = baml_runtime::CallOptions {
             env: options::env_map(call_env),
@@ -393,18 +405,28 @@ impl BamlRuntime {
                 return Ok(promise);
             }
         };
-        let (call_env, client, stream) = match opts {
-            Some(o) => (o.env, o.client, o.stream.unwrap_or(false)),
-            None => (None, None, false),
+        let (call_env, client, stream, tb, registry) = match opts {
+            Some(o) => (
+                o.env,
+                o.client,
+                o.stream.unwrap_or(false),
+                o.tb,
+                o.client_registry,
+            ),
+            None => (None, None, false, None, None),
+        };
+        let (rt, primary) = match overlaid(&self.inner, tb.as_ref(), registry.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                deferred.reject(env, &call_error(env, &e)?);
+                return Ok(promise);
+            }
         };
         let call_options = baml_runtime::CallOptions {
             env: options::env_map(call_env),
-            client,
+            client: client.or(primary),
         };
-        match self
-            .inner
-            .render_request(&name, &args, &call_options, stream)
-        {
+        match rt.render_request(&name, &args, &call_options, stream) {
             Ok(req) => {
                 let headers: serde_json::Map<String, serde_json::Value> = req
                     .headers
@@ -431,9 +453,11 @@ impl BamlRuntime {
         let options: Option<DeclarationOptions> =
             options::read(&env, "options", options, DECLARATION_KEYS)
                 .map_err(|m| throw_invalid(&env, &m))?;
-        let (host_functions, globals) = options
-            .map(|o| (o.host_functions, o.globals))
+        let (host_functions, globals, tb, registry) = options
+            .map(|o| (o.host_functions, o.globals, o.tb, o.client_registry))
             .unwrap_or_default();
+        let (rt, _) = overlaid(&self.inner, tb.as_ref(), registry.as_ref())
+            .map_err(|e| throw_invalid(&env, &format!("option tb: {e}")))?;
         let named = |what: &str, map: Option<HashMap<String, String>>| {
             let mut out: Vec<(String, String)> = map.unwrap_or_default().into_iter().collect();
             out.sort();
@@ -449,11 +473,27 @@ impl BamlRuntime {
         let host_functions =
             named("hostFunctions", host_functions).map_err(|m| throw_invalid(&env, &m))?;
         let globals = named("globals", globals).map_err(|m| throw_invalid(&env, &m))?;
-        Ok(self
-            .inner
-            .typescript_declarations_with(baml_runtime::Extras {
-                host_functions: &host_functions,
-                globals: &globals,
-            }))
+        Ok(rt.typescript_declarations_with(baml_runtime::Extras {
+            host_functions: &host_functions,
+            globals: &globals,
+        }))
     }
+}
+
+/// `rt` with a call's type builder and client registry (see `builders.js`), and the
+/// registry's primary client.
+pub(crate) fn overlaid(
+    rt: &Arc<baml_runtime::Runtime>,
+    tb: Option<&serde_json::Value>,
+    registry: Option<&serde_json::Value>,
+) -> std::result::Result<(Arc<baml_runtime::Runtime>, Option<String>), baml_runtime::CallError> {
+    if tb.is_none() && registry.is_none() {
+        return Ok((Arc::clone(rt), None));
+    }
+    let (overlay, primary) = baml_runtime::overlay_from(rt.ir(), tb, registry)
+        .map_err(baml_runtime::CallError::InvalidArgument)?;
+    let with = rt
+        .with_overlay(&overlay)
+        .map_err(|e| baml_runtime::CallError::InvalidArgument(e.to_string()))?;
+    Ok((with, primary))
 }

@@ -36,12 +36,14 @@ fn summarize(diags: &[Diagnostic]) -> String {
     out
 }
 
+mod builders;
 mod call;
 mod log;
 mod secrets;
 
 pub use baml_llm::http::Exchange;
 pub use baml_llm::request::HttpRequest;
+pub use builders::overlay_from;
 pub use call::{CallError, CallOptions, CallOutput, Usage, MAX_REQUESTS};
 pub use log::{AttemptLog, CallLog};
 pub use secrets::{Secrets, REDACTED};
