@@ -5,7 +5,10 @@
 // or `ClientRegistry:line:col`).
 'use strict'
 
-const SPEC = Symbol('baml-quickjs spec')
+// Where each builder keeps its record: a symbol in Node; in the sandbox (which runs this file
+// with no `module`) an ordinary property, so that a TypeBuilder passed to `b.F(x, { tb })`
+// crosses to Node with its record.
+const SPEC = typeof module === 'object' && module !== null ? Symbol('baml-quickjs spec') : '__baml'
 
 function invalid(message) {
   const e = new TypeError(message)
@@ -274,4 +277,4 @@ function withBuilders(options) {
   return out
 }
 
-module.exports = { TypeBuilder, ClientRegistry, FieldType, withBuilders }
+if (typeof module === 'object' && module !== null) module.exports = { TypeBuilder, ClientRegistry, FieldType, withBuilders }

@@ -205,3 +205,65 @@ test('the same builder contents load once: later calls reuse them', async (t) =>
   const req = await rt.renderRequest('Extract', { text: 'x' }, { tb })
   t.regex(JSON.stringify(req.body), /age: int/)
 })
+
+for (const isolation of ['thread', 'process']) {
+  test.serial(`sandboxed code builds its own TypeBuilder for a call: b.F(x, { tb }), b.stream too (${isolation})`, async (t) => {
+    const rt = BamlRuntime.fromFiles({ 'main.baml': PROJECT })
+    await mock.reset()
+    await mock.script({ default: { text: '{"name": "Bo", "age": 7, "pet": "cat", "address": {"city": "Oslo"}}' } })
+    // The context's own tb adds `address`; a call's tb replaces it; the registry stays.
+    const ctxTb = new TypeBuilder()
+    ctxTb.getClass('Person').addProperty('address', ctxTb.addClass('Address').type().optional())
+    ctxTb.getClass('Address').addProperty('city', ctxTb.string())
+    const ctx = new BamlContext(rt, { isolation, tb: ctxTb, clientRegistry: registry() })
+    t.teardown(() => ctx.dispose())
+    const out = await ctx.evaluate(`
+      const tb = new TypeBuilder()
+      tb.getClass('Person').addProperty('age', tb.int())
+      tb.getClass('Person').property('pet').setType(tb.union([tb.literalString('cat'), tb.literalString('dog')])).description('their pet')
+      const own = await b.Extract('Bo', { tb })
+      const ctxOnly = await b.Extract('Bo')
+      const s = b.stream.Extract('Bo', { tb })
+      for await (const partial of s) {}
+      const streamed = await s.getFinalResponse()
+      ;({ own, ctxOnly, streamed })
+    `)
+    t.deepEqual(out.own, { name: 'Bo', age: 7, pet: 'cat' })
+    t.deepEqual(out.ctxOnly, { name: 'Bo', address: { city: 'Oslo' } })
+    t.deepEqual(out.streamed, { name: 'Bo', age: 7, pet: 'cat' })
+    const reqs = await mock.requests()
+    t.true(reqs.every((r) => r.body.model === 'mock-model'))
+    t.regex(JSON.stringify(reqs[0].body.messages), /\/\/ their pet/)
+  })
+
+  test.serial(`what sandboxed code passes as call options is checked (${isolation})`, async (t) => {
+    const rt = BamlRuntime.fromFiles({ 'main.baml': PROJECT })
+    const ctx = new BamlContext(rt, { isolation, clientRegistry: registry() })
+    t.teardown(() => ctx.dispose())
+    const out = await ctx.evaluate(`
+      const codes = async (f) => { try { await f(); return 'ok' } catch (e) { return e.code + ': ' + e.message } }
+      const tb = new TypeBuilder()
+      tb.getClass('Fixed').addProperty('b', tb.int())
+      const huge = new TypeBuilder()
+      huge.addBaml('class Huge {\\n' + 'x'.repeat(70000) + ' int\\n}')
+      const sneaky = new TypeBuilder()
+      sneaky.getClass('Person').addProperty('x int\\n}\\nclass Evil {\\n  y', sneaky.int())
+      ;({
+        fixed: await codes(() => b.Extract('x', { tb })),
+        registry: await codes(() => b.Extract('x', { clientRegistry: { clients: [] } })),
+        unknown: await codes(() => b.Extract('x', { retries: 3 })),
+        huge: await codes(() => b.Extract('x', { tb: huge })),
+        sneaky: await codes(() => b.Extract('x', { tb: sneaky })),
+        notBuilder: await codes(() => b.Extract('x', { tb: 42 })),
+        builderArgs: await codes(async () => new TypeBuilder().list('int')),
+      })
+    `)
+    t.regex(out.fixed, /^BAML_INVALID_ARGUMENT: .*TypeBuilder::add_baml:1:\d+: type `Fixed` does not have the `@@dynamic` attribute/s)
+    t.regex(out.registry, /^BAML_INVALID_ARGUMENT: Extract: sandboxed code cannot pass a clientRegistry/)
+    t.regex(out.unknown, /^BAML_INVALID_ARGUMENT: Extract: unknown call option "retries"/)
+    t.regex(out.huge, /^BAML_INVALID_ARGUMENT: Extract: the type builder takes more than 65536 bytes/)
+    t.regex(out.sneaky, /^BAML_INVALID_ARGUMENT: .*is not a BAML name/)
+    t.regex(out.notBuilder, /^BAML_INVALID_ARGUMENT: .*type builder must be an object/)
+    t.regex(out.builderArgs, /^ERR_INVALID_ARG_VALUE: list\(type\) must be a type made by the TypeBuilder/)
+  })
+}

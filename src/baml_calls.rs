@@ -33,6 +33,10 @@ pub(crate) const MAX_CALLS_PER_CONTEXT: usize = 1_000;
 /// What a context needs to run BAML calls.
 pub(crate) struct BamlBinding {
     runtime: Arc<Runtime>,
+    /// The project as loaded, and the context's own additions: a call's type builder is
+    /// applied over these.
+    base: Arc<Runtime>,
+    overlay: baml_runtime::Overlay,
     /// The client every call uses instead of its function's (a client registry's primary).
     client: Option<String>,
     env: BTreeMap<String, String>,
@@ -114,6 +118,8 @@ impl BamlBinding {
             .collect();
         let secrets = Arc::new(runtime.secrets(&env));
         BamlBinding {
+            base: runtime.clone(),
+            overlay: baml_runtime::Overlay::default(),
             runtime,
             client: None,
             env,
@@ -130,8 +136,16 @@ impl BamlBinding {
     }
 
     /// Records this context's calls into `observers` (see `collector`).
-    pub(crate) fn with_client(mut self, client: Option<String>) -> BamlBinding {
+    /// The context's client registry primary, and the project before the context's additions.
+    pub(crate) fn with_builders(
+        mut self,
+        client: Option<String>,
+        base: Arc<Runtime>,
+        overlay: baml_runtime::Overlay,
+    ) -> BamlBinding {
         self.client = client;
+        self.base = base;
+        self.overlay = overlay;
         self
     }
 
@@ -243,6 +257,16 @@ impl BamlBinding {
             }));
             return None;
         };
+        let (args, call_tb) = match split_options(name, params, args) {
+            Ok(split) => split,
+            Err(message) => {
+                let e = CallError::InvalidArgument(message);
+                let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);
+                self.observe_refused(name, &[], params, &e);
+                reply(Err(keep_genuine(&self.genuine, &self.secrets, origin, e)));
+                return None;
+            }
+        };
         let named = match named_args(name, params, &args) {
             Ok(named) => named,
             Err(message) => {
@@ -255,6 +279,7 @@ impl BamlBinding {
         };
         self.usage.calls.fetch_add(1, Ordering::Relaxed);
         let runtime = self.runtime.clone();
+        let builders = call_tb.map(|tb| (self.base.clone(), self.overlay.clone(), tb));
         let usage = self.usage.clone();
         let options = CallOptions {
             env: self.env.clone(),
@@ -275,15 +300,29 @@ impl BamlBinding {
             };
             let streaming = partial.is_some();
             let started = (std::time::SystemTime::now(), std::time::Instant::now());
-            let log = runtime
-                .call_logged(
-                    &name,
-                    &named,
-                    &options,
-                    if streaming { Some(&mut sink) } else { None },
-                    observers.is_some(),
-                )
-                .await;
+            // A type builder of the call's own: the project loads with it here, off Node's thread.
+            let runtime = match builders {
+                None => Ok(runtime),
+                Some((base, overlay, tb)) => with_call_types(&base, &overlay, &tb),
+            };
+            let log = match runtime {
+                Ok(runtime) => {
+                    runtime
+                        .call_logged(
+                            &name,
+                            &named,
+                            &options,
+                            if streaming { Some(&mut sink) } else { None },
+                            observers.is_some(),
+                        )
+                        .await
+                }
+                Err(e) => baml_runtime::CallLog {
+                    result: Err(e),
+                    usage: baml_runtime::Usage::default(),
+                    attempts: Vec::new(),
+                },
+            };
             account(
                 &usage,
                 observers.as_ref(),
@@ -403,6 +442,75 @@ fn host_error(e: &CallError) -> HostError {
 
 /// The arguments of BAML function `name` by parameter name, as JSON (`undefined` ones left
 /// out), or why they cannot be.
+/// The most a type builder passed by sandboxed code may take, as JSON.
+const MAX_CALL_TYPES: usize = 64 << 10;
+
+/// Splits BAML's trailing options object (`b.F(x, { tb })`: one argument more than the
+/// function has parameters) from the arguments. Sandboxed code may pass a type builder; a
+/// client registry is the embedder's to choose.
+fn split_options(
+    name: &str,
+    params: &[String],
+    mut args: Vec<Value>,
+) -> Result<(Vec<Value>, Option<Json>), String> {
+    if args.len() != params.len() + 1 {
+        return Ok((args, None));
+    }
+    let Some(Value::Object(entries)) = args.last() else {
+        return Ok((args, None));
+    };
+    let mut tb = None;
+    for (key, v) in entries {
+        match key.as_str() {
+            "tb" => {
+                let json = to_json(v, "options.tb").map_err(|m| format!("{name}: {m}"))?;
+                // A sandbox TypeBuilder crosses as its fields; its record is `__baml`.
+                let spec = match json {
+                    Json::Object(mut o) if o.contains_key("__baml") => {
+                        o.remove("__baml").unwrap_or_default()
+                    }
+                    other => other,
+                };
+                if serde_json::to_vec(&spec).map_or(usize::MAX, |v| v.len()) > MAX_CALL_TYPES {
+                    return Err(format!(
+                        "{name}: the type builder takes more than {MAX_CALL_TYPES} bytes"
+                    ));
+                }
+                tb = Some(spec);
+            }
+            "clientRegistry" => {
+                return Err(format!(
+                    "{name}: sandboxed code cannot pass a clientRegistry (clients are chosen by the embedder: BamlContext's clientRegistry option)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "{name}: unknown call option {other:?} (sandboxed calls take {{ tb }})"
+                ))
+            }
+        }
+    }
+    args.pop();
+    Ok((args, tb))
+}
+
+/// The context's runtime with a call's own type builder (it replaces the context's `tb`; the
+/// context's client registry stays).
+fn with_call_types(
+    base: &Arc<Runtime>,
+    overlay: &baml_runtime::Overlay,
+    tb: &Json,
+) -> Result<Arc<Runtime>, CallError> {
+    let (types, _) = baml_runtime::overlay_from(base.ir(), Some(tb), None)
+        .map_err(CallError::InvalidArgument)?;
+    let overlay = baml_runtime::Overlay {
+        types: types.types,
+        clients: overlay.clients.clone(),
+    };
+    base.with_overlay(&overlay)
+        .map_err(|e| CallError::InvalidArgument(e.to_string()))
+}
+
 fn named_args(
     name: &str,
     params: &[String],

@@ -128,8 +128,7 @@ struct Config {
     runtime: Option<Overlaid>,
 }
 
-/// A runtime with a type builder's and client registry's additions, and the primary client.
-type Overlaid = (Arc<baml_runtime::Runtime>, Option<String>);
+use crate::runtime::Overlaid;
 
 /// The `runtime` argument of the constructor, which must be a `BamlRuntime`.
 fn runtime_arg<'env>(
@@ -311,10 +310,14 @@ impl BamlContext {
             runtime: overlaid,
         } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
-        let (baml_runtime, client) = overlaid.unwrap_or_else(|| (runtime.inner.clone(), None));
+        let overlaid = overlaid.unwrap_or_else(|| Overlaid {
+            runtime: runtime.inner.clone(),
+            primary: None,
+            overlay: baml_runtime::Overlay::default(),
+        });
         let baml = Arc::new(
-            BamlBinding::new(baml_runtime, ctx_env, opts.memory_limit_bytes)
-                .with_client(client)
+            BamlBinding::new(overlaid.runtime, ctx_env, opts.memory_limit_bytes)
+                .with_builders(overlaid.primary, runtime.inner.clone(), overlaid.overlay)
                 .with_observers(crate::collector::Observers::new(
                     collectors,
                     on_baml_call,

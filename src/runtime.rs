@@ -244,9 +244,9 @@ impl BamlRuntime {
             return Ok(promise);
         }
         let rt = match overlaid(&self.inner, tb.as_ref(), registry.as_ref()) {
-            Ok((rt, primary)) => {
-                client = client.or(primary);
-                rt
+            Ok(o) => {
+                client = client.or(o.primary);
+                o.runtime
             }
             Err(e) => {
                 deferred.reject(env, &call_error(env, &e)?);
@@ -416,7 +416,7 @@ impl BamlRuntime {
             None => (None, None, false, None, None),
         };
         let (rt, primary) = match overlaid(&self.inner, tb.as_ref(), registry.as_ref()) {
-            Ok(r) => r,
+            Ok(o) => (o.runtime, o.primary),
             Err(e) => {
                 deferred.reject(env, &call_error(env, &e)?);
                 return Ok(promise);
@@ -456,8 +456,9 @@ impl BamlRuntime {
         let (host_functions, globals, tb, registry) = options
             .map(|o| (o.host_functions, o.globals, o.tb, o.client_registry))
             .unwrap_or_default();
-        let (rt, _) = overlaid(&self.inner, tb.as_ref(), registry.as_ref())
-            .map_err(|e| throw_invalid(&env, &format!("option tb: {e}")))?;
+        let rt = overlaid(&self.inner, tb.as_ref(), registry.as_ref())
+            .map_err(|e| throw_invalid(&env, &format!("option tb: {e}")))?
+            .runtime;
         let named = |what: &str, map: Option<HashMap<String, String>>| {
             let mut out: Vec<(String, String)> = map.unwrap_or_default().into_iter().collect();
             out.sort();
@@ -480,20 +481,34 @@ impl BamlRuntime {
     }
 }
 
-/// `rt` with a call's type builder and client registry (see `builders.js`), and the
-/// registry's primary client.
+/// `rt` with a type builder and client registry (see `builders.js`), the registry's primary
+/// client, and the additions themselves.
+pub(crate) struct Overlaid {
+    pub(crate) runtime: Arc<baml_runtime::Runtime>,
+    pub(crate) primary: Option<String>,
+    pub(crate) overlay: baml_runtime::Overlay,
+}
+
 pub(crate) fn overlaid(
     rt: &Arc<baml_runtime::Runtime>,
     tb: Option<&serde_json::Value>,
     registry: Option<&serde_json::Value>,
-) -> std::result::Result<(Arc<baml_runtime::Runtime>, Option<String>), baml_runtime::CallError> {
+) -> std::result::Result<Overlaid, baml_runtime::CallError> {
     if tb.is_none() && registry.is_none() {
-        return Ok((Arc::clone(rt), None));
+        return Ok(Overlaid {
+            runtime: Arc::clone(rt),
+            primary: None,
+            overlay: baml_runtime::Overlay::default(),
+        });
     }
     let (overlay, primary) = baml_runtime::overlay_from(rt.ir(), tb, registry)
         .map_err(baml_runtime::CallError::InvalidArgument)?;
-    let with = rt
+    let runtime = rt
         .with_overlay(&overlay)
         .map_err(|e| baml_runtime::CallError::InvalidArgument(e.to_string()))?;
-    Ok((with, primary))
+    Ok(Overlaid {
+        runtime,
+        primary,
+        overlay,
+    })
 }

@@ -142,6 +142,66 @@ interface BamlError extends Error {
 interface BamlStream<Partial, Final> extends AsyncIterable<Partial> {
   getFinalResponse(): Promise<Final>
 }
+
+/** A type, as BAML writes it (`string`, `Person[]`, ...), made by a `TypeBuilder`. */
+interface BamlFieldType {
+  list(): BamlFieldType
+  optional(): BamlFieldType
+  equals(other: BamlFieldType): boolean
+}
+interface BamlClassPropertyBuilder {
+  setType(type: BamlFieldType): BamlClassPropertyBuilder
+  getType(): BamlFieldType | null
+  alias(alias: string | null): BamlClassPropertyBuilder
+  description(description: string | null): BamlClassPropertyBuilder
+}
+interface BamlClassBuilder {
+  property(name: string): BamlClassPropertyBuilder
+  addProperty(name: string, type: BamlFieldType): BamlClassPropertyBuilder
+  removeProperty(name: string): void
+  listProperties(): Array<[string, BamlClassPropertyBuilder]>
+  reset(): void
+  type(): BamlFieldType
+  field(): BamlFieldType
+}
+interface BamlEnumValueBuilder {
+  alias(alias: string | null): BamlEnumValueBuilder
+  description(description: string | null): BamlEnumValueBuilder
+  skip(skip?: boolean): BamlEnumValueBuilder
+}
+interface BamlEnumBuilder {
+  value(name: string): BamlEnumValueBuilder
+  addValue(name: string): BamlEnumValueBuilder
+  listValues(): Array<[string, BamlEnumValueBuilder]>
+  alias(alias: string | null): BamlEnumBuilder
+  type(): BamlFieldType
+  field(): BamlFieldType
+}
+/** Output types added for one call: `await b.F(x, { tb })` (properties of `@@dynamic` classes, values of `@@dynamic` enums, new classes and enums). */
+declare class TypeBuilder {
+  reset(): void
+  string(): BamlFieldType
+  int(): BamlFieldType
+  float(): BamlFieldType
+  bool(): BamlFieldType
+  null(): BamlFieldType
+  literalString(value: string): BamlFieldType
+  literalInt(value: number): BamlFieldType
+  literalBool(value: boolean): BamlFieldType
+  list(type: BamlFieldType): BamlFieldType
+  optional(type: BamlFieldType): BamlFieldType
+  map(key: BamlFieldType, value: BamlFieldType): BamlFieldType
+  union(types: BamlFieldType[]): BamlFieldType
+  getClass(name: string): BamlClassBuilder
+  addClass(name: string): BamlClassBuilder
+  getEnum(name: string): BamlEnumBuilder
+  addEnum(name: string): BamlEnumBuilder
+  addBaml(baml: string): void
+}
+/** The options a BAML function takes after its parameters. */
+interface BamlCallOptions {
+  tb?: TypeBuilder
+}
 ";
 
 fn ts_literal(l: &Literal) -> String {
@@ -337,6 +397,7 @@ fn signature(ir: &Ir, f: &Function) -> String {
             let q = if i >= first_optional_tail { "?" } else { "" };
             format!("{}{q}: {}", p.name, ts(ir, &p.ty, false))
         })
+        .chain(std::iter::once("options?: BamlCallOptions".to_string()))
         .collect();
     format!("({})", params.join(", "))
 }
@@ -579,6 +640,7 @@ pub const STANDARD_GLOBALS: &[&str] = &[
     "SyntaxError",
     "TextDecoder",
     "TextEncoder",
+    "TypeBuilder",
     "TypeError",
     "URIError",
     "URL",

@@ -1,5 +1,6 @@
 //! The web globals LLM-written code reaches for: `URL`, `URLSearchParams`, `TextEncoder`,
-//! `TextDecoder`, `structuredClone` and `crypto`, each created on first use.
+//! `TextDecoder`, `structuredClone` and `crypto` (and BAML's `TypeBuilder`), each created on
+//! first use.
 //!
 //! A realm starts with one accessor per name on the global object (as `intrinsics.rs` does for
 //! quickjs-ng's costly built-ins), so creating a realm costs six small native functions. The
@@ -41,17 +42,27 @@ enum Group {
     Text,
     Clone,
     Crypto,
+    Builders,
 }
 
 /// Every lazily created web global and its group; the index is the accessor's magic.
-const NAMES: [(&CStr, Group); 6] = [
+const NAMES: [(&CStr, Group); 7] = [
     (c"URL", Group::Url),
     (c"URLSearchParams", Group::Url),
     (c"TextEncoder", Group::Text),
     (c"TextDecoder", Group::Text),
     (c"structuredClone", Group::Clone),
     (c"crypto", Group::Crypto),
+    (c"TypeBuilder", Group::Builders),
 ];
+
+/// `TypeBuilder`: the package's own `builders.js`, the file Node's side runs, evaluated here
+/// without `module` (see there).
+const BUILDERS_SOURCE: &str = concat!(
+    "(function () {\nconst module = undefined;\n",
+    include_str!("../../../../builders.js"),
+    "\nreturn { __proto__: null, TypeBuilder };\n})"
+);
 
 const PROP_CONFIGURABLE: c_int = qjs::JS_PROP_CONFIGURABLE.cast_signed();
 const PROP_WRITABLE: c_int = qjs::JS_PROP_WRITABLE.cast_signed();
@@ -198,6 +209,7 @@ fn exports<'js>(
         Group::Text => (text::SOURCE, "<encoding>", text::natives(ctx)?),
         Group::Clone => (clone::SOURCE, "<structuredClone>", clone::natives(ctx)?),
         Group::Crypto => (crypto::SOURCE, "<crypto>", crypto::natives(ctx)?),
+        Group::Builders => (BUILDERS_SOURCE, "<TypeBuilder>", Vec::new()),
     };
     let module = compile(ctx, source, filename)?;
     let mut args = rquickjs::function::Args::new(ctx.clone(), natives.len());
