@@ -167,7 +167,13 @@ export interface ContextOptions {
    * or failed), with its log. What it throws becomes a process warning.
    */
   onBamlCall?: (log: FunctionLog) => void
-  /** Types added at run time (a `TypeBuilder`). */
+  /**
+   * Types added at run time (a `TypeBuilder`).
+   * Lets Node download media URLs that sandboxed code passes where a provider takes that
+   * media only inline (google-ai images, OpenAI audio, anthropic PDFs, ...). Default false:
+   * such a call rejects with `BAML_INVALID_ARGUMENT` (pass `{ base64, media_type }`).
+   */
+  downloadMedia?: boolean
   tb?: import('./index').TypeBuilder
   /** Clients defined at run time (a `ClientRegistry`); its primary is the client used. */
   clientRegistry?: import('./index').ClientRegistry

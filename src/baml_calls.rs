@@ -39,6 +39,8 @@ pub(crate) struct BamlBinding {
     overlay: baml_runtime::Overlay,
     /// The client every call uses instead of its function's (a client registry's primary).
     client: Option<String>,
+    /// Media URLs from sandboxed code are downloaded only if the context allows it.
+    media: baml_runtime::MediaPolicy,
     env: BTreeMap<String, String>,
     /// Per exposed function: its name and parameter names in order.
     functions: Vec<(String, Vec<String>)>,
@@ -122,6 +124,10 @@ impl BamlBinding {
             overlay: baml_runtime::Overlay::default(),
             runtime,
             client: None,
+            media: baml_runtime::MediaPolicy {
+                download: false,
+                ..baml_runtime::MediaPolicy::default()
+            },
             env,
             secrets,
             memory_limit,
@@ -136,6 +142,12 @@ impl BamlBinding {
     }
 
     /// Records this context's calls into `observers` (see `collector`).
+    /// Whether media URLs given by sandboxed code may be downloaded (`downloadMedia`).
+    pub(crate) fn with_media_downloads(mut self, allowed: bool) -> BamlBinding {
+        self.media.download = allowed;
+        self
+    }
+
     /// The context's client registry primary, and the project before the context's additions.
     pub(crate) fn with_builders(
         mut self,
@@ -284,6 +296,7 @@ impl BamlBinding {
         let options = CallOptions {
             env: self.env.clone(),
             client: self.client.clone(),
+            media: self.media,
         };
         let name = name.clone();
         let origin = self.next_origin.fetch_add(1, Ordering::Relaxed);

@@ -126,6 +126,7 @@ struct Config {
     /// The runtime with the `tb` / `clientRegistry` options' additions, and the registry's
     /// primary client.
     runtime: Option<Overlaid>,
+    download_media: bool,
 }
 
 use crate::runtime::Overlaid;
@@ -182,6 +183,7 @@ fn read_config(
         collectors: Vec::new(),
         on_baml_call: None,
         runtime: None,
+        download_media: false,
     };
     let Some(o) = options else {
         return Ok(config);
@@ -268,6 +270,7 @@ fn read_config(
                 .map_err(|e| format!("option onBamlCall: {}", e.reason))?,
         );
     }
+    config.download_media = o.download_media.unwrap_or(false);
     config.runtime = builders(o.tb.as_ref(), o.client_registry.as_ref(), runtime)?;
     Ok(config)
 }
@@ -308,6 +311,7 @@ impl BamlContext {
             collectors,
             on_baml_call,
             runtime: overlaid,
+            download_media,
         } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
         let overlaid = overlaid.unwrap_or_else(|| Overlaid {
@@ -318,6 +322,7 @@ impl BamlContext {
         let baml = Arc::new(
             BamlBinding::new(overlaid.runtime, ctx_env, opts.memory_limit_bytes)
                 .with_builders(overlaid.primary, runtime.inner.clone(), overlaid.overlay)
+                .with_media_downloads(download_media)
                 .with_observers(crate::collector::Observers::new(
                     collectors,
                     on_baml_call,

@@ -59,6 +59,10 @@ pub struct ContextOptions<'env> {
     #[napi(ts_type = "(log: FunctionLog) => void")]
     pub on_baml_call: Option<Function<'env, crate::collector::FunctionLog, Unknown<'static>>>,
     /// Types added at run time (a `TypeBuilder`).
+    /// Lets Node download media URLs that sandboxed code passes where a provider takes that
+    /// media only inline (google-ai images, OpenAI audio, anthropic PDFs, ...). Default false:
+    /// such a call rejects with `BAML_INVALID_ARGUMENT` (pass `{ base64, media_type }`).
+    pub download_media: Option<bool>,
     #[napi(ts_type = "import('./index').TypeBuilder")]
     pub tb: Option<serde_json::Value>,
     /// Clients defined at run time (a `ClientRegistry`); its primary is the client used.
@@ -318,6 +322,7 @@ pub(crate) const CONTEXT_KEYS: &[(&str, Kind)] = &[
     ("isolation", Kind::String),
     ("collector", Kind::Object),
     ("onBamlCall", Kind::Function),
+    ("downloadMedia", Kind::Boolean),
     ("tb", Kind::Object),
     ("clientRegistry", Kind::Object),
 ];

@@ -274,6 +274,7 @@ impl BamlRuntime {
         let call_options = baml_runtime::CallOptions {
             env: options::env_map(call_env),
             client,
+            ..baml_runtime::CallOptions::default()
         };
         crate::eager::spawn_call(crate::eager::small_args(&args), async move {
             // The newest partial not yet handed to Node: a partial is a snapshot of the whole
@@ -425,19 +426,42 @@ impl BamlRuntime {
         let call_options = baml_runtime::CallOptions {
             env: options::env_map(call_env),
             client: client.or(primary),
+            ..baml_runtime::CallOptions::default()
         };
-        match rt.render_request(&name, &args, &call_options, stream) {
-            Ok(req) => {
-                let headers: serde_json::Map<String, serde_json::Value> = req
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v)))
-                    .collect();
-                let out = serde_json::json!({ "url": req.url, "method": req.method, "headers": headers, "body": req.body });
-                deferred.resolve(env, &out.into_unknown(env)?);
-            }
-            Err(e) => deferred.reject(env, &call_error(env, &e)?),
-        }
+        // Off Node's thread: media URLs a provider takes inline are downloaded first.
+        let mailbox = mailbox(env)?;
+        mailbox.hold(env);
+        let task_mailbox = mailbox.clone();
+        crate::tokio_handle().spawn(async move {
+            let result = rt
+                .render_request_async(&name, &args, &call_options, stream)
+                .await
+                .map(|req| {
+                    let headers: serde_json::Map<String, serde_json::Value> = req
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect();
+                    serde_json::json!({ "url": req.url, "method": req.method, "headers": headers, "body": req.body })
+                });
+            let mailbox = task_mailbox.clone();
+            task_mailbox.post(Job::Settle(Box::new(move |env| {
+                match result.map(|out| out.into_unknown(env)) {
+                    Ok(Ok(v)) => deferred.resolve(env, &v),
+                    Ok(Err(e)) => {
+                        if let Ok(err) = JsErr::new(env, "SANDBOX_RESULT", &e.reason) {
+                            deferred.reject(env, &err.value());
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(err) = call_error(env, &e) {
+                            deferred.reject(env, &err);
+                        }
+                    }
+                }
+                mailbox.release(env);
+            })));
+        });
         Ok(promise)
     }
 

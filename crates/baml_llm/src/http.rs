@@ -251,6 +251,65 @@ impl Transport {
             .map_err(|e| NetError::from_reqwest(&e).into_llm(&client.name))
     }
 
+    /// GETs `url` (a media argument a provider wants inline): its bytes, at most `max_bytes`,
+    /// and its `Content-Type` without parameters. The whole download must finish within
+    /// `timeout`.
+    pub async fn download(
+        &self,
+        url: &str,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<(Vec<u8>, Option<String>), String> {
+        let http = self
+            .client_for(&HttpTimeouts::default())
+            .map_err(|e| e.to_string())?;
+        let work = async {
+            let mut resp = http.get(url).send().await.map_err(|e| {
+                format!(
+                    "cannot download {url}: {}",
+                    NetError::from_reqwest(&e).message
+                )
+            })?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(format!("cannot download {url}: HTTP {}", status.as_u16()));
+            }
+            if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+                return Err(format!(
+                    "{url} is larger than the media download limit of {max_bytes} bytes"
+                ));
+            }
+            let mime = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(|v| v.trim().to_ascii_lowercase())
+                .filter(|v| !v.is_empty());
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| {
+                format!(
+                    "cannot download {url}: {}",
+                    NetError::from_reqwest(&e).message
+                )
+            })? {
+                if bytes.len() + chunk.len() > max_bytes {
+                    return Err(format!(
+                        "{url} is larger than the media download limit of {max_bytes} bytes"
+                    ));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((bytes, mime))
+        };
+        tokio::time::timeout(timeout, work).await.map_err(|_| {
+            format!(
+                "downloading {url} took more than {} ms",
+                timeout.as_millis()
+            )
+        })?
+    }
+
     /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
     /// streaming one and `on_delta` sees the text accumulated so far after every event.
     pub async fn send(

@@ -23,6 +23,8 @@ pub struct CallOptions {
     pub env: BTreeMap<String, String>,
     /// Use this client instead of the function's.
     pub client: Option<String>,
+    /// Downloading media URLs a provider wants inline.
+    pub media: crate::media::MediaPolicy,
 }
 
 /// Token counts of one call (summed over attempts that reached the provider).
@@ -508,6 +510,27 @@ impl Runtime {
         Ok(self.render_for(f, &args, &client, stream)?.0)
     }
 
+    /// [`render_request`](Self::render_request), with media URLs the provider wants inline
+    /// downloaded first (as BAML's `buildRequest` does).
+    pub async fn render_request_async(
+        &self,
+        function: &str,
+        args: &Map<String, Json>,
+        opts: &CallOptions,
+        stream: bool,
+    ) -> Result<HttpRequest, CallError> {
+        let (f, args) = self.prepare(function, args)?;
+        let name = Self::function_client_name(f, opts);
+        let node = self.first_primitive(&name, 0)?;
+        let client = self.resolve_primitive(&node, &opts.env)?;
+        let args = if crate::media::any_to_inline(&client.provider_name, &args) {
+            crate::media::inline(&self.transport, &client.provider_name, &args, &opts.media).await?
+        } else {
+            args
+        };
+        Ok(self.render_for(f, &args, &client, stream)?.0)
+    }
+
     /// Calls `function`. With `on_partial`, the call streams and `on_partial` receives each
     /// new partial value (BAML streaming semantics).
     pub async fn call(
@@ -706,6 +729,15 @@ impl Runtime {
     ) -> Result<(Json, String, String), CallError> {
         let client = self.resolve_primitive(node, &opts.env)?;
         let stream = on_partial.is_some() && client.supports_streaming != Some(false);
+        let inlined;
+        let args = if crate::media::any_to_inline(&client.provider_name, args) {
+            inlined =
+                crate::media::inline(&self.transport, &client.provider_name, args, &opts.media)
+                    .await?;
+            &inlined[..]
+        } else {
+            args
+        };
         let (req, prompt) = self.render_for(f, args, &client, stream)?;
         if let Some(log) = log.as_deref_mut() {
             log.client.clone_from(&client.name);

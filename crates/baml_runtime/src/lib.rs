@@ -39,6 +39,7 @@ fn summarize(diags: &[Diagnostic]) -> String {
 mod builders;
 mod call;
 mod log;
+mod media;
 mod secrets;
 
 pub use baml_llm::http::Exchange;
@@ -46,6 +47,7 @@ pub use baml_llm::request::HttpRequest;
 pub use builders::overlay_from;
 pub use call::{CallError, CallOptions, CallOutput, Usage, MAX_REQUESTS};
 pub use log::{AttemptLog, CallLog};
+pub use media::{needs_inline, MediaPolicy};
 pub use secrets::{Secrets, REDACTED};
 
 /// A loaded BAML project.

@@ -952,12 +952,14 @@ async fn env_keys_per_call_over_the_runtime() {
     let per_call = CallOptions {
         env: [("MY_KEY".to_string(), "call-key".to_string())].into(),
         client: None,
+        ..CallOptions::default()
     };
     call(&rt, &per_call).await.unwrap();
     call(&rt, &using("Default")).await.unwrap();
     let per_call = CallOptions {
         env: [("OPENAI_API_KEY".to_string(), "call-openai".to_string())].into(),
         client: Some("Default".into()),
+        ..CallOptions::default()
     };
     call(&rt, &per_call).await.unwrap();
     // An unset variable is sent as `$NAME`, as BAML does.

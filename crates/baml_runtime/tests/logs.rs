@@ -282,6 +282,10 @@ async fn an_unset_env_base_url_names_the_client_the_option_and_the_variable() {
         .unwrap();
     let mut env = std::collections::BTreeMap::new();
     env.insert("LOCAL_LLM_URL".to_string(), format!("{}/v1", mock.url()));
-    let opts = CallOptions { env, client: None };
+    let opts = CallOptions {
+        env,
+        client: None,
+        ..CallOptions::default()
+    };
     assert!(logged(&rt, &opts, false).await.result.is_ok());
 }

@@ -52,7 +52,11 @@ fn run(case: &Json) -> Result<(), String> {
         (Ok(rt), _) => rt,
     };
     let args = case["args"].as_object().cloned().unwrap_or_default();
-    let opts = CallOptions { env, client: None };
+    let opts = CallOptions {
+        env,
+        client: None,
+        ..CallOptions::default()
+    };
     let stream = case["stream"].as_bool().unwrap_or(false);
     let got = rt.render_request(case["function"].as_str().unwrap(), &args, &opts, stream);
     let req = match (got, phase) {
