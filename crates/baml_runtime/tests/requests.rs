@@ -114,12 +114,12 @@ const UNSUPPORTED: &[&str] = &["vertex-ai", "aws-bedrock"];
 const KNOWN: &[(&str, &str)] = &[
     ("template_filter_format_toon", "the `toon` format is not implemented"),
     ("args_enum_value_and_alias", "an enum argument compared to its name (`c == \"Red\"`) is false here: minijinja 2 cannot compare an object with a string"),
-    ("media_image_url_google", "media URLs are not downloaded when building a request"),
-    ("media_image_url_with_media_type_google", "media URLs are not downloaded when building a request"),
-    ("media_audio_url_openai", "media URLs are not downloaded when building a request"),
-    ("media_audio_url_responses", "media URLs are not downloaded when building a request"),
-    ("media_audio_url_generic", "media URLs are not downloaded when building a request"),
-    ("media_pdf_url_anthropic", "media URLs are not downloaded when building a request"),
+    ("media_image_url_google", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_image_url_with_media_type_google", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_audio_url_openai", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_audio_url_responses", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_audio_url_generic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_pdf_url_anthropic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("provider_generic_env_key_missing", "BAML fails with an opaque \"builder error\"; we send `Bearer $KEY` as for other providers"),
     ("error_load_check_bad_expression", "@check expressions are compiled when first evaluated, not at load"),
 ];
