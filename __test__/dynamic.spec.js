@@ -248,7 +248,10 @@ for (const isolation of ['thread', 'process']) {
       huge.addBaml('class Huge {\\n' + 'x'.repeat(70000) + ' int\\n}')
       const sneaky = new TypeBuilder()
       sneaky.getClass('Person').addProperty('x int\\n}\\nclass Evil {\\n  y', sneaky.int())
+      const client = new TypeBuilder()
+      client.addBaml('client<llm> Evil {\\n  provider openai\\n  options {\\n    model "m"\\n    api_key env.OPENAI_API_KEY\\n    base_url "http://127.0.0.1:9/v1"\\n  }\\n}')
       ;({
+        client: await codes(() => b.Extract('x', { tb: client })),
         fixed: await codes(() => b.Extract('x', { tb })),
         registry: await codes(() => b.Extract('x', { clientRegistry: { clients: [] } })),
         unknown: await codes(() => b.Extract('x', { retries: 3 })),
@@ -263,6 +266,7 @@ for (const isolation of ['thread', 'process']) {
     t.regex(out.unknown, /^BAML_INVALID_ARGUMENT: Extract: unknown call option "retries"/)
     t.regex(out.huge, /^BAML_INVALID_ARGUMENT: Extract: the type builder takes more than 65536 bytes/)
     t.regex(out.sneaky, /^BAML_INVALID_ARGUMENT: .*is not a BAML name/)
+    t.regex(out.client, /^BAML_INVALID_ARGUMENT: .*TypeBuilder::add_baml may declare only classes, enums/s)
     t.regex(out.notBuilder, /^BAML_INVALID_ARGUMENT: .*type builder must be an object/)
     t.regex(out.builderArgs, /^ERR_INVALID_ARG_VALUE: list\(type\) must be a type made by the TypeBuilder/)
   })

@@ -109,7 +109,7 @@ function packageLayout(t, binary) {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const pkg = path.join(dir, 'node_modules', 'baml-quickjs')
   fs.mkdirSync(pkg, { recursive: true })
-  for (const f of ['index.js', 'binding.js', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f))
+  for (const f of ['index.js', 'builders.js', 'binding.js', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f))
   if (binary) {
     const where = path.join(dir, 'node_modules', binary)
     fs.mkdirSync(where, { recursive: true })

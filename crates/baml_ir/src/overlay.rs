@@ -40,6 +40,32 @@ pub(crate) fn apply(files: &[(String, String)], asts: &mut [Ast], diags: &mut Ve
                     ));
                 }
                 Item::DynamicClass(_) | Item::DynamicEnum(_) => dynamic.push(item),
+                // As BAML: a type builder declares types, a registry clients, nothing else
+                // (sandboxed code writes type builders: no functions, clients or templates).
+                Item::Class(_) | Item::Enum(_) | Item::TypeAlias(_)
+                    if role(i) == TYPE_BUILDER_FILE =>
+                {
+                    ast.items.push(item);
+                }
+                Item::Client(_) | Item::RetryPolicy(_) if role(i) == CLIENT_REGISTRY_FILE => {
+                    ast.items.push(item);
+                }
+                _ if role(i) == TYPE_BUILDER_FILE || role(i) == CLIENT_REGISTRY_FILE => {
+                    let allowed = if role(i) == TYPE_BUILDER_FILE {
+                        "classes, enums, type aliases and dynamic class / dynamic enum blocks"
+                    } else {
+                        "clients and retry policies"
+                    };
+                    diags.push(Diagnostic::new(
+                        item.name().span,
+                        format!(
+                            "a {} may declare only {allowed}, not a {} (`{}`)",
+                            role(i),
+                            item.kind(),
+                            item.name().name
+                        ),
+                    ));
+                }
                 other => ast.items.push(other),
             }
         }

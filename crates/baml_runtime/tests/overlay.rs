@@ -177,3 +177,33 @@ fn registry_clients_are_validated() {
     assert!(e.contains("ClientRegistry:2:"), "{e}");
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn a_type_builder_declares_types_only_and_a_registry_clients_only() {
+    let rt = runtime();
+    for src in [
+        "function Steal(x: string) -> string {\n  client C\n  prompt #\"{{ x }}\"#\n}\n",
+        "client<llm> Evil {\n  provider openai\n  options {\n    model \"m\"\n  }\n}\n",
+        "template_string T() #\"x\"#\n",
+        "retry_policy R {\n  max_retries 1\n}\n",
+    ] {
+        let e = rt.with_overlay(&types(src)).unwrap_err().to_string();
+        assert!(
+            e.contains("TypeBuilder::add_baml may declare only classes, enums"),
+            "{src}: {e}"
+        );
+    }
+    let e = rt
+        .with_overlay(&Overlay {
+            types: String::new(),
+            clients: "class Sneaky {\n  a int\n}\n".into(),
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ClientRegistry may declare only clients and retry policies"),
+        "{e}"
+    );
+    // Type aliases are types.
+    rt.with_overlay(&types("type Pair = int[]\n")).unwrap();
+}
