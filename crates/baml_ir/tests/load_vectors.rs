@@ -1,0 +1,156 @@
+//! The load-decision differential set: every case of `load_vectors/load_vectors.json` (recorded
+//! from `@boundaryml/baml` by `load_vectors/generate.js`) is accepted by `baml_ir::load` exactly
+//! when BAML accepts it, except the cases named in [`KNOWN`] (each with its reason in
+//! KNOWN_DIFFERENCES.md, `## Loading`), which must still differ.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+
+/// Cases where we still decide differently from BAML.
+const KNOWN: &[&str] = &[
+    "expr_fn_add",
+    "expr_fn_let",
+    "expr_fn_lowercase_name",
+    "expr_fn_calls_llm",
+    "expr_fn_if_else",
+    "expr_fn_else_if",
+    "expr_fn_for_loop",
+    "expr_fn_while_loop",
+    "expr_fn_return",
+    "expr_fn_empty_body",
+    "expr_fn_precedence",
+    "expr_fn_bool_ops",
+    "expr_fn_string_concat",
+    "expr_fn_array_literal",
+    "expr_fn_map_literal",
+    "expr_fn_class_constructor",
+    "expr_fn_field_access",
+    "expr_fn_call_expr_fn",
+    "expr_fn_trailing_semicolon",
+    "expr_fn_comments",
+    "expr_top_level_let",
+    "expr_class_method",
+    "paren_attr_return",
+    "paren_attr_field",
+    "paren_attr_param",
+    "paren_attr_in_union",
+    "paren_attr_list",
+    "paren_attr_description",
+    "class_stream_not_null",
+    "enum_block_assert",
+    "enum_block_check",
+    "enum_block_assert_no_name",
+    "provider_openrouter",
+    "provider_openrouter_shorthand",
+    "test_old_syntax_parens",
+    "test_unknown_function",
+    "test_parens_with_params",
+    "dup_attr_alias",
+    "dup_attr_description",
+    "dup_attr_enum_value_alias",
+    "dup_attr_skip",
+    "dup_attr_class_block_alias",
+    "jinja_check_syntax_error",
+    "jinja_assert_unclosed_paren",
+    "jinja_assert_bad_token",
+    "strategy_fallback_self",
+    "strategy_cycle_two",
+    "strategy_http_connect_timeout",
+    "strategy_http_unknown_key",
+    "strategy_http_negative",
+    "client_http_unknown_key",
+    "strategy_unknown_option",
+    "gen_bad_output_type",
+    "gen_missing_output_type",
+    "gen_bad_version",
+    "gen_unknown_key",
+    "gen_bad_client_mode",
+    "gen_bad_module_format",
+    "reserved_field_class",
+    "reserved_field_function",
+    "reserved_field_self",
+    "reserved_field_return",
+    "reserved_field_while",
+    "reserved_field_string",
+    "reserved_enum_value_if",
+    "reserved_enum_value_true",
+    "reserved_enum_value_null",
+    "reserved_enum_value_let",
+    "crt_bad",
+    "crt_number",
+    "roles_default_not_allowed",
+    "roles_allowed_not_list",
+    "roles_allowed_empty",
+    "roles_remap_unknown_role",
+    "roles_remap_not_map",
+    "roles_remap_value_number",
+    "roles_default_role_number",
+    "fixture_valid_function_quoted_prompt",
+    "fixture_valid_test_args_with_commas",
+    "fixture_valid_union_multiline",
+    "fixture_invalid_duplicate_param",
+    "fixture_invalid_empty_enum",
+    "fixture_invalid_enum_value_bad_attribute",
+    "fixture_invalid_function_missing_arrow",
+    "fixture_invalid_media_return",
+    "fixture_invalid_media_return_nested",
+    "fixture_invalid_test_unknown_function",
+    "fixture_invalid_unclosed_string",
+];
+
+#[test]
+fn load_decisions_match_baml() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/load_vectors/load_vectors.json");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = json["cases"].as_array().unwrap();
+    assert!(cases.len() >= 200, "only {} cases", cases.len());
+    let mut differ = Vec::new();
+    let mut agree_known = Vec::new();
+    let mut checked = 0;
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        if case["crashed"].as_bool() == Some(true) {
+            continue;
+        }
+        checked += 1;
+        let baml_accepts = case["accepted"].as_bool().unwrap();
+        let mut files: Vec<(String, String)> = case["files"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        files.sort();
+        let ours = baml_ir::load(&files);
+        let agree = ours.is_ok() == baml_accepts;
+        if KNOWN.contains(&name) {
+            if agree {
+                agree_known.push(name.to_string());
+            }
+        } else if !agree {
+            let detail = match &ours {
+                Ok(_) => format!("BAML rejects ({}), we accept", case["error"]),
+                Err(d) => format!(
+                    "BAML accepts, we reject: {}:{}:{}: {}",
+                    d[0].file, d[0].line, d[0].column, d[0].message
+                ),
+            };
+            differ.push(format!("{name}: {detail}"));
+        }
+    }
+    let unknown_names: Vec<&&str> = KNOWN
+        .iter()
+        .filter(|k| !cases.iter().any(|c| c["name"].as_str() == Some(**k)))
+        .collect();
+    eprintln!(
+        "{checked} cases checked, {} differ unexpectedly, {} known",
+        differ.len(),
+        KNOWN.len()
+    );
+    assert!(
+        differ.is_empty() && agree_known.is_empty() && unknown_names.is_empty(),
+        "differ from BAML (not in KNOWN):\n  {}\nin KNOWN but now agree (remove them):\n  {}\nin KNOWN but not a case: {unknown_names:?}",
+        differ.join("\n  "),
+        agree_known.join("\n  ")
+    );
+}
