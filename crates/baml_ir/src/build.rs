@@ -22,6 +22,7 @@ pub const PROVIDERS: &[&str] = &[
     "vertex-ai",
     "aws-bedrock",
     "ollama",
+    "openrouter",
     "fallback",
     "round-robin",
     "baml-fallback",
@@ -45,6 +46,7 @@ const CLASS_ATTRS: &[&str] = &[
     "assert",
     "check",
     "stream.done",
+    "stream.not_null",
 ];
 const FIELD_ATTRS: &[&str] = &[
     "alias",
@@ -56,8 +58,34 @@ const FIELD_ATTRS: &[&str] = &[
     "stream.not_null",
     "stream.with_state",
 ];
-const ENUM_ATTRS: &[&str] = &["alias", "description", "dynamic"];
+const ENUM_ATTRS: &[&str] = &["alias", "description", "dynamic", "assert", "check"];
 const VALUE_ATTRS: &[&str] = &["alias", "description", "skip"];
+
+/// Words a class field may not be named (as BAML 0.226 rejects them).
+const FIELD_KEYWORDS: &[&str] = &[
+    "string", "int", "float", "bool", "null", "true", "false", "image", "audio", "video", "pdf",
+    "class", "enum", "function", "self", "this", "return", "while", "for", "in", "let", "break",
+    "continue", "else", "import", "export", "struct", "with", "const", "mut", "pub", "use", "env",
+];
+
+/// Attributes that may be given once per declaration or field (checks and asserts may
+/// repeat, and so may the `@stream.*` ones: BAML accepts those twice).
+fn duplicate_attrs(cx: &mut Ctx<'_>, attrs: &[Attribute]) {
+    let mut seen: HashSet<(&str, bool)> = HashSet::new();
+    for a in attrs {
+        if matches!(
+            a.name.as_str(),
+            "alias" | "description" | "skip" | "dynamic"
+        ) && !seen.insert((a.name.as_str(), a.block))
+        {
+            let at = if a.block { "@@" } else { "@" };
+            cx.err(
+                a.span,
+                format!("`{at}{}` is given twice here; it may be given once", a.name),
+            );
+        }
+    }
+}
 
 /// Type names no declaration may take.
 const RESERVED: &[&str] = &[
@@ -176,7 +204,7 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
                 });
             }
             Item::Test(t) => ir.tests.push(test(&mut cx, t)),
-            Item::Generator(_) => {}
+            Item::Generator(g) => generator(&mut cx, g),
         }
     }
     ir.reindex();
@@ -184,6 +212,7 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
     check_class_cycles(&mut cx, &items, &ir);
     check_params_unchecked(&mut cx, &items, &ir);
     check_tests(&mut cx, &items, &ir);
+    check_fallback_cycles(&mut cx, &items, &ir);
     (ir, cx.diags)
 }
 
@@ -461,10 +490,13 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
                 no_args(cx, a);
                 out.stream_done = true;
             }
+            // Accepted as BAML does; streaming does not use it yet.
+            "stream.not_null" => no_args(cx, a),
             "check" | "assert" => out.checks.extend(check_of(cx, a)),
             _ => unknown_attr(cx, a, "a class", CLASS_ATTRS),
         }
     }
+    duplicate_attrs(cx, &c.attrs);
     let mut names: HashMap<&str, Span> = HashMap::new();
     let mut aliases: HashMap<String, Span> = HashMap::new();
     for f in &c.fields {
@@ -497,6 +529,16 @@ fn class(cx: &mut Ctx<'_>, c: &ast::ClassDecl) -> Class {
 }
 
 fn field(cx: &mut Ctx<'_>, f: &ast::Field) -> Field {
+    if FIELD_KEYWORDS.contains(&f.name.name.as_str()) {
+        cx.err(
+            f.name.span,
+            format!(
+                "field name `{}` is a BAML keyword; rename the field (and use `@alias(\"{}\")` to keep the name the model sees)",
+                f.name.name, f.name.name
+            ),
+        );
+    }
+    duplicate_attrs(cx, &f.attrs);
     let ty = resolve(cx, &f.ty);
     let mut field = Field {
         doc: f.doc.clone(),
@@ -564,9 +606,14 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
                 no_args(cx, a);
                 out.dynamic = true;
             }
+            // Accepted as BAML does (the checks are not kept in the IR yet).
+            "check" | "assert" => {
+                let _ = check_of(cx, a);
+            }
             _ => unknown_attr(cx, a, "an enum", ENUM_ATTRS),
         }
     }
+    duplicate_attrs(cx, &e.attrs);
     if e.values.is_empty() && !out.dynamic {
         cx.err(e.name.span, format!("enum `{}` has no values", e.name.name));
     }
@@ -599,6 +646,16 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
                 }
                 _ => unknown_attr(cx, a, "an enum value", VALUE_ATTRS),
             }
+        }
+        duplicate_attrs(cx, &v.attrs);
+        if !v.name.name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            cx.err(
+                v.name.span,
+                format!(
+                    "enum value `{}` of `{}` must start with an uppercase letter",
+                    v.name.name, e.name.name
+                ),
+            );
         }
         out.values.push(value);
     }
@@ -797,10 +854,12 @@ fn client(
         }
         return None;
     };
-    if matches!(
+    let composite = matches!(
         provider.as_str(),
         "fallback" | "round-robin" | "baml-fallback" | "baml-round-robin"
-    ) {
+    );
+    client_options(cx, &c.name.name, &provider, composite, &options);
+    if composite {
         match options
             .iter()
             .find(|e| e.key.name == "strategy")
@@ -836,6 +895,272 @@ fn client(
         retry_policy,
         options,
     })
+}
+
+/// The option rules BAML checks at load: the keys a strategy client takes, `http`,
+/// `client_response_type` and the role options.
+#[expect(clippy::too_many_lines, reason = "one flat list of option rules")]
+fn client_options(
+    cx: &mut Ctx<'_>,
+    name: &str,
+    provider: &str,
+    composite: bool,
+    options: &[ast::ConfigEntry],
+) {
+    let get = |k: &str| options.iter().find(|e| e.key.name == k);
+    if composite {
+        let round_robin = provider.ends_with("round-robin");
+        for e in options {
+            let ok = matches!(e.key.name.as_str(), "strategy" | "http")
+                || (round_robin && e.key.name == "start");
+            if !ok {
+                cx.err(
+                    e.key.span,
+                    format!(
+                        "unknown option `{}` in {provider} client `{name}`: expected strategy{}, http",
+                        e.key.name,
+                        if round_robin { ", start" } else { "" }
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(http) = get("http") {
+        match &http.value {
+            Value::Map(entries, _) => {
+                for e in entries {
+                    let key = e.key.name.as_str();
+                    let allowed: &[&str] = if composite {
+                        &["total_timeout_ms"]
+                    } else {
+                        &[
+                            "enable_connection_pooling",
+                            "connect_timeout_ms",
+                            "request_timeout_ms",
+                            "time_to_first_token_timeout_ms",
+                            "idle_timeout_ms",
+                        ]
+                    };
+                    if !allowed.contains(&key) {
+                        cx.err(
+                            e.key.span,
+                            format!(
+                                "unknown `http` option `{key}` in client `{name}`; supported here: {}",
+                                allowed.join(", ")
+                            ),
+                        );
+                    } else if key.ends_with("_ms") && number(&e.value).is_none_or(|n| n < 0.0) {
+                        cx.err(
+                            e.value.span(),
+                            format!("`http.{key}` must be a number of milliseconds, 0 or more"),
+                        );
+                    }
+                }
+            }
+            other => cx.err(other.span(), "`http` must be a block `{ key value ... }`"),
+        }
+    }
+    if let Some(e) = get("client_response_type") {
+        const TYPES: &[&str] = &[
+            "openai",
+            "openai-responses",
+            "openai-transcription",
+            "anthropic",
+            "google",
+            "vertex",
+        ];
+        if !e.value.as_str().is_some_and(|t| TYPES.contains(&t)) {
+            cx.err(
+                e.value.span(),
+                format!("`client_response_type` must be one of {}", TYPES.join(", ")),
+            );
+        }
+    }
+    let mut allowed: Vec<String> = vec!["system".into(), "user".into(), "assistant".into()];
+    if let Some(e) = get("allowed_roles") {
+        match &e.value {
+            Value::Array(items, _) if !items.is_empty() => {
+                allowed.clear();
+                for i in items {
+                    match i.as_str() {
+                        Some(r) => allowed.push(r.to_string()),
+                        None => cx.err(i.span(), "`allowed_roles` entries must be strings"),
+                    }
+                }
+            }
+            Value::Array(_, span) => cx.err(*span, "`allowed_roles` must not be empty"),
+            other => cx.err(other.span(), "`allowed_roles` must be a list of role names"),
+        }
+    }
+    let listed = |r: &str| allowed.iter().any(|a| a == r);
+    if let Some(e) = get("default_role") {
+        match e.value.as_str() {
+            Some(r) if listed(r) => {}
+            Some(r) => cx.err(
+                e.value.span(),
+                format!("`default_role` `{r}` is not one of the allowed roles ({}); add it to `allowed_roles`", allowed.join(", ")),
+            ),
+            None => cx.err(e.value.span(), "`default_role` must be a string"),
+        }
+    }
+    if let Some(e) = get("remap_roles") {
+        match &e.value {
+            Value::Map(entries, _) => {
+                for r in entries {
+                    if !listed(&r.key.name) {
+                        cx.err(
+                            r.key.span,
+                            format!("`remap_roles` remaps `{}`, which is not one of the allowed roles ({})", r.key.name, allowed.join(", ")),
+                        );
+                    }
+                    if r.value.as_str().is_none() {
+                        cx.err(r.value.span(), "`remap_roles` values must be strings");
+                    }
+                }
+            }
+            other => cx.err(
+                other.span(),
+                "`remap_roles` must be a block `{ role \"new name\" ... }`",
+            ),
+        }
+    }
+}
+
+/// A fallback client may not reach itself through the strategies of fallback clients (BAML
+/// allows it for round-robin).
+fn check_fallback_cycles(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
+    let fallback = |name: &str| {
+        ir.clients
+            .iter()
+            .find(|c| c.name == name && matches!(c.provider.as_str(), "fallback" | "baml-fallback"))
+    };
+    let strategy = |c: &Client| -> Vec<String> {
+        c.options
+            .iter()
+            .find(|e| e.key.name == "strategy")
+            .and_then(|e| match &e.value {
+                Value::Array(items, _) => Some(
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    for item in items {
+        let Item::Client(decl) = item else { continue };
+        let Some(start) = fallback(&decl.name.name) else {
+            continue;
+        };
+        // Depth-first over fallback clients, looking for a way back to `start`.
+        let mut stack: Vec<Vec<String>> = vec![vec![start.name.clone()]];
+        let mut seen: HashSet<String> = HashSet::new();
+        while let Some(path) = stack.pop() {
+            let Some(last) = path.last().and_then(|n| fallback(n)) else {
+                continue;
+            };
+            for next in strategy(last) {
+                if next == start.name {
+                    cx.err(
+                        decl.name.span,
+                        format!("fallback client `{}` reaches itself through its strategy ({} -> {next}): fallback clients may not form a cycle", start.name, path.join(" -> ")),
+                    );
+                    stack.clear();
+                    break;
+                }
+                if fallback(&next).is_some() && seen.insert(next.clone()) {
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push(p);
+                }
+            }
+        }
+    }
+}
+
+/// The options BAML validates in a `generator` block.
+fn generator(cx: &mut Ctx<'_>, g: &ast::ConfigDecl) {
+    const OUTPUT_TYPES: &[&str] = &[
+        "python/pydantic",
+        "python/pydantic/v1",
+        "typescript",
+        "typescript/react",
+        "ruby/sorbet",
+        "rest/openapi",
+        "go",
+        "rust",
+        "boundary-cloud",
+    ];
+    const KEYS: &[&str] = &[
+        "project",
+        "on_generate",
+        "version",
+        "output_type",
+        "output_dir",
+        "module_format",
+        "default_client_mode",
+        "client_package_name",
+    ];
+    let mut has_output_type = false;
+    for e in &g.entries {
+        let value = e.value.as_str();
+        match e.key.name.as_str() {
+            "output_type" => {
+                has_output_type = true;
+                if !value.is_some_and(|v| OUTPUT_TYPES.contains(&v)) {
+                    cx.err(
+                        e.value.span(),
+                        format!(
+                            "unknown generator `output_type`; expected one of {}",
+                            OUTPUT_TYPES.join(", ")
+                        ),
+                    );
+                }
+            }
+            "version" if !value.is_some_and(semver) => {
+                cx.err(
+                    e.value.span(),
+                    "generator `version` must be a version such as \"0.226.2\"",
+                );
+            }
+            "default_client_mode" if !matches!(value, Some("sync" | "async")) => {
+                cx.err(
+                    e.value.span(),
+                    "`default_client_mode` must be \"sync\" or \"async\"",
+                );
+            }
+            "module_format" if !matches!(value, Some("cjs" | "esm")) => {
+                cx.err(e.value.span(), "`module_format` must be \"cjs\" or \"esm\"");
+            }
+            k if !KEYS.contains(&k) => cx.err(
+                e.key.span,
+                format!(
+                    "unknown field `{k}` in generator `{}`; expected one of {}",
+                    g.name.name,
+                    KEYS.join(", ")
+                ),
+            ),
+            _ => {}
+        }
+    }
+    if !has_output_type {
+        cx.err(
+            g.name.span,
+            format!("generator `{}` has no `output_type`", g.name.name),
+        );
+    }
+}
+
+/// `MAJOR.MINOR.PATCH` with an optional `-pre` / `+build` tail.
+fn semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_duplicate_keys(cx: &mut Ctx<'_>, entries: &[ast::ConfigEntry], what: &str) {
