@@ -6,8 +6,8 @@ use baml_parser::ast::{self, Attribute, Item, TypeExpr, Value};
 use baml_parser::{Diagnostic, Span};
 
 use crate::ir::{
-    Check, Class, Client, Enum, EnumValue, Field, Function, FunctionClient, Ir, Param, RetryPolicy,
-    RetryStrategy, SourceAt, StreamAttrs, TemplateString, Test, TypeAlias,
+    Check, Class, Client, Enum, EnumValue, ExprFunction, Field, Function, FunctionClient, Global,
+    Ir, Param, RetryPolicy, RetryStrategy, SourceAt, StreamAttrs, TemplateString, Test, TypeAlias,
 };
 use crate::types::{Literal, Media, Type};
 
@@ -164,7 +164,13 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
     let mut alias_exprs: Vec<(&ast::AliasDecl, Type)> = Vec::new();
     for item in &items {
         match item {
-            Item::Class(c) => ir.classes.push(class(&mut cx, c)),
+            Item::Class(c) => {
+                ir.classes.push(class(&mut cx, c));
+                for m in &c.methods {
+                    ir.expr_functions
+                        .extend(expr_function(&mut cx, m, Some(&c.name.name)));
+                }
+            }
             Item::Enum(e) => ir.enums.push(enum_decl(&mut cx, e)),
             Item::TypeAlias(a) => {
                 let ty = resolve(&mut cx, &a.ty);
@@ -176,11 +182,18 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
                     checks,
                 });
             }
+            Item::Function(f) if f.body.is_some() => {
+                ir.expr_functions.extend(expr_function(&mut cx, f, None));
+            }
             Item::Function(f) => {
                 if let Some(func) = function(&mut cx, f, &clients) {
                     ir.functions.push(func);
                 }
             }
+            Item::Let(l) => ir.globals.push(Global {
+                name: l.name.name.clone(),
+                value: l.value.clone(),
+            }),
             Item::Client(c) => {
                 if let Some(client) = client(&mut cx, c, &policies, &clients) {
                     ir.clients.push(client);
@@ -213,6 +226,7 @@ pub fn build(files: &[ast::Ast]) -> (Ir, Vec<Diagnostic>) {
     check_params_unchecked(&mut cx, &items, &ir);
     check_tests(&mut cx, &items, &ir);
     check_fallback_cycles(&mut cx, &items, &ir);
+    check_expr_names(&mut cx, &items, &ir);
     (ir, cx.diags)
 }
 
@@ -227,8 +241,11 @@ fn collect_names<'a>(cx: &mut Ctx<'a>, items: &[&'a Item]) {
         let space = match item {
             Item::Test(_) => continue,
             Item::Generator(_) => 1,
+            Item::Let(_) => 2,
             _ => 0,
         };
+        // Expression functions may have lowercase names (`function add(a: int, b: int)`).
+        let lowercase_ok = matches!(item, Item::Function(f) if f.body.is_some());
         if space == 0 && RESERVED.contains(&name.name.as_str()) {
             cx.err(
                 name.span,
@@ -239,7 +256,7 @@ fn collect_names<'a>(cx: &mut Ctx<'a>, items: &[&'a Item]) {
             );
             continue;
         }
-        if space == 0 && !name.name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        if space == 0 && !lowercase_ok && !name.name.starts_with(|c: char| c.is_ascii_uppercase()) {
             cx.err(
                 name.span,
                 format!(
@@ -774,6 +791,30 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
             span: prompt_span,
             ..SourceAt::default()
         },
+    })
+}
+
+fn expr_function(
+    cx: &mut Ctx<'_>,
+    f: &ast::FunctionDecl,
+    class: Option<&str>,
+) -> Option<ExprFunction> {
+    let owner = class.map_or_else(|| f.name.name.clone(), |c| format!("{c}.{}", f.name.name));
+    let params = params(cx, &f.params, &owner);
+    let ret = resolve(cx, f.ret.as_ref()?);
+    let _ = checks_of(
+        cx,
+        &f.ret_attrs,
+        "return type",
+        &["stream.done", "stream.not_null", "stream.with_state"],
+    );
+    Some(ExprFunction {
+        name: f.name.name.clone(),
+        class: class.map(str::to_string),
+        doc: f.doc.clone(),
+        params,
+        ret,
+        body: f.body.clone()?,
     })
 }
 
@@ -1487,6 +1528,168 @@ fn check_tests(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
                     ),
                 );
             }
+        }
+    }
+}
+
+// ---- expression functions ------------------------------------------------------------------
+
+/// Names that resolve in expression bodies without a declaration.
+const EXPR_ROOTS: &[&str] = &["baml", "env", "std"];
+
+/// Every name used in an expression body resolves: variables to a parameter, a `let` before
+/// it in an enclosing block, a loop variable or a top-level `let`; called names to a function
+/// or template string; `Class { ... }` to a class.
+fn check_expr_names(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
+    let mut callables: HashSet<&str> = HashSet::new();
+    let mut globals: Vec<String> = Vec::new();
+    for item in items {
+        match item {
+            Item::Function(f) => {
+                callables.insert(&f.name.name);
+            }
+            Item::TemplateString(t) => {
+                callables.insert(&t.name.name);
+            }
+            Item::Let(l) => globals.push(l.name.name.clone()),
+            _ => {}
+        }
+    }
+    let classes: HashSet<&str> = ir.classes.iter().map(|c| c.name.as_str()).collect();
+    let mut scope = Scope {
+        vars: globals,
+        callables: &callables,
+        classes: &classes,
+        errors: Vec::new(),
+    };
+    for item in items {
+        match item {
+            Item::Let(l) => scope.expr(&l.value),
+            Item::Function(f) => scope.function(f),
+            Item::Class(c) => c.methods.iter().for_each(|m| scope.function(m)),
+            _ => {}
+        }
+    }
+    for (span, message) in scope.errors {
+        cx.err(span, message);
+    }
+}
+
+struct Scope<'a> {
+    /// Variables in scope, innermost last.
+    vars: Vec<String>,
+    callables: &'a HashSet<&'a str>,
+    classes: &'a HashSet<&'a str>,
+    errors: Vec<(Span, String)>,
+}
+
+impl Scope<'_> {
+    fn function(&mut self, f: &ast::FunctionDecl) {
+        let Some(body) = &f.body else { return };
+        let mark = self.vars.len();
+        self.vars
+            .extend(f.params.iter().map(|p| p.name.name.clone()));
+        self.block(body);
+        self.vars.truncate(mark);
+    }
+
+    fn block(&mut self, b: &ast::Block) {
+        let mark = self.vars.len();
+        for s in &b.stmts {
+            match s {
+                ast::Stmt::Let(l) => {
+                    self.expr(&l.value);
+                    self.vars.push(l.name.name.clone());
+                }
+                ast::Stmt::Assign { target, value, .. } => {
+                    self.expr(target);
+                    self.expr(value);
+                }
+                ast::Stmt::Expr(e) | ast::Stmt::Return(Some(e), _) => self.expr(e),
+                ast::Stmt::Return(None, _) | ast::Stmt::Break(_) | ast::Stmt::Continue(_) => {}
+                ast::Stmt::For {
+                    var,
+                    iterable,
+                    body,
+                    ..
+                } => {
+                    self.expr(iterable);
+                    self.vars.push(var.name.clone());
+                    self.block(body);
+                    self.vars.pop();
+                }
+                ast::Stmt::While { cond, body, .. } => {
+                    self.expr(cond);
+                    self.block(body);
+                }
+            }
+        }
+        if let Some(t) = &b.tail {
+            self.expr(t);
+        }
+        self.vars.truncate(mark);
+    }
+
+    fn expr(&mut self, e: &ast::Expr) {
+        use ast::Expr as E;
+        match e {
+            E::Int(..) | E::Float(..) | E::String(_) | E::Bool(..) | E::Null(_) => {}
+            E::Ident(id) => {
+                if !self.vars.contains(&id.name) && !EXPR_ROOTS.contains(&id.name.as_str()) {
+                    self.errors
+                        .push((id.span, format!("unknown variable `{}`", id.name)));
+                }
+            }
+            E::Array(items, _) => items.iter().for_each(|i| self.expr(i)),
+            E::Map(entries, _) => entries.iter().for_each(|(_, v)| self.expr(v)),
+            E::New { class, fields, .. } => {
+                if !self.classes.contains(class.name.as_str()) {
+                    self.errors
+                        .push((class.span, format!("class `{}` is not defined", class.name)));
+                }
+                for (_, v) in fields {
+                    self.expr(v);
+                }
+            }
+            E::Field(base, _, _) => self.expr(base),
+            E::Index(base, index, _) => {
+                self.expr(base);
+                self.expr(index);
+            }
+            E::Call { callee, args, .. } => {
+                match &**callee {
+                    E::Ident(id) => {
+                        if !self.callables.contains(id.name.as_str())
+                            && !self.vars.contains(&id.name)
+                        {
+                            self.errors
+                                .push((id.span, format!("function `{}` is not defined", id.name)));
+                        }
+                    }
+                    other => self.expr(other),
+                }
+                for a in args {
+                    self.expr(a);
+                }
+            }
+            E::Unary(_, inner, _) => self.expr(inner),
+            E::Binary(_, a, b, _) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            E::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                self.expr(cond);
+                self.block(then);
+                if let Some(o) = otherwise {
+                    self.expr(o);
+                }
+            }
+            E::Block(b) => self.block(b),
         }
     }
 }
