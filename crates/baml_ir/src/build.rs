@@ -59,7 +59,7 @@ const FIELD_ATTRS: &[&str] = &[
     "stream.with_state",
 ];
 const ENUM_ATTRS: &[&str] = &["alias", "description", "dynamic", "assert", "check"];
-const VALUE_ATTRS: &[&str] = &["alias", "description", "skip"];
+const VALUE_ATTRS: &[&str] = &["alias", "description", "skip", "check", "assert"];
 
 /// Words a class field may not be named (as BAML 0.226 rejects them).
 const FIELD_KEYWORDS: &[&str] = &[
@@ -454,6 +454,26 @@ fn check_of(cx: &mut Ctx<'_>, a: &Attribute) -> Option<Check> {
     }
 }
 
+/// The Jinja expression of a `@check` / `@assert` must parse (BAML checks this for fields,
+/// parameters, return types and tests; not for aliases or class-level `@@assert`).
+fn check_jinja_syntax(cx: &mut Ctx<'_>, attrs: &[Attribute]) {
+    for a in attrs {
+        if a.name != "check" && a.name != "assert" {
+            continue;
+        }
+        for arg in &a.args {
+            if let Value::Jinja(expr, span) = arg {
+                if let Err(why) = crate::jinja_syntax::check_expression(expr) {
+                    cx.err(
+                        *span,
+                        format!("the expression of `@{}` is not valid Jinja: {why}", a.name),
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn checks_of(cx: &mut Ctx<'_>, attrs: &[Attribute], on: &str, allowed: &[&str]) -> Vec<Check> {
     let mut out = Vec::new();
     for a in attrs {
@@ -556,6 +576,7 @@ fn field(cx: &mut Ctx<'_>, f: &ast::Field) -> Field {
         );
     }
     duplicate_attrs(cx, &f.attrs);
+    check_jinja_syntax(cx, &f.attrs);
     let ty = resolve(cx, &f.ty);
     let mut field = Field {
         doc: f.doc.clone(),
@@ -661,6 +682,10 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
                     no_args(cx, a);
                     value.skip = true;
                 }
+                // Accepted as BAML does (not kept in the IR).
+                "check" | "assert" => {
+                    let _ = check_of(cx, a);
+                }
                 _ => unknown_attr(cx, a, "an enum value", VALUE_ATTRS),
             }
         }
@@ -690,6 +715,7 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
             );
             continue;
         }
+        check_jinja_syntax(cx, &p.attrs);
         for a in &p.attrs {
             match a.name.as_str() {
                 "check" => cx.err(
@@ -765,6 +791,15 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
     };
     let prompt_span = f.prompt.as_ref().map(|p| p.span).unwrap_or_default();
     let prompt = if let Some(p) = &f.prompt {
+        if !p.raw {
+            cx.err(
+                p.span,
+                format!(
+                    "the prompt of function `{}` must be a block string `#\"...\"#`, not a quoted string",
+                    f.name.name
+                ),
+            );
+        }
         Some(p.value.clone())
     } else {
         cx.err(
@@ -773,6 +808,7 @@ fn function(cx: &mut Ctx<'_>, f: &ast::FunctionDecl, clients: &HashSet<&str>) ->
         );
         None
     };
+    check_jinja_syntax(cx, &f.ret_attrs);
     let ret_checks = checks_of(
         cx,
         &f.ret_attrs,
@@ -802,6 +838,7 @@ fn expr_function(
     let owner = class.map_or_else(|| f.name.name.clone(), |c| format!("{c}.{}", f.name.name));
     let params = params(cx, &f.params, &owner);
     let ret = resolve(cx, f.ret.as_ref()?);
+    check_jinja_syntax(cx, &f.ret_attrs);
     let _ = checks_of(
         cx,
         &f.ret_attrs,
@@ -1322,6 +1359,7 @@ fn test(cx: &mut Ctx<'_>, t: &ast::TestDecl) -> Test {
             ),
         }
     }
+    check_jinja_syntax(cx, &t.attrs);
     let checks = checks_of(cx, &t.attrs, "test", &[]);
     Test {
         name: t.name.name.clone(),
@@ -1539,19 +1577,16 @@ const EXPR_ROOTS: &[&str] = &["baml", "env", "std"];
 
 /// Every name used in an expression body resolves: variables to a parameter, a `let` before
 /// it in an enclosing block, a loop variable or a top-level `let`; called names to a function
-/// or template string; `Class { ... }` to a class.
+/// (BAML does not let expressions call template strings); `Class { ... }` to a class.
 fn check_expr_names(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     let mut callables: HashSet<&str> = HashSet::new();
-    let mut globals: Vec<String> = Vec::new();
+    let mut globals: Vec<(String, Option<Prim>)> = Vec::new();
     for item in items {
         match item {
             Item::Function(f) => {
                 callables.insert(&f.name.name);
             }
-            Item::TemplateString(t) => {
-                callables.insert(&t.name.name);
-            }
-            Item::Let(l) => globals.push(l.name.name.clone()),
+            Item::Let(l) => globals.push((l.name.name.clone(), None)),
             _ => {}
         }
     }
@@ -1564,7 +1599,9 @@ fn check_expr_names(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     };
     for item in items {
         match item {
-            Item::Let(l) => scope.expr(&l.value),
+            Item::Let(l) => {
+                scope.expr(&l.value);
+            }
             Item::Function(f) => scope.function(f),
             Item::Class(c) => c.methods.iter().for_each(|m| scope.function(m)),
             _ => {}
@@ -1575,37 +1612,103 @@ fn check_expr_names(cx: &mut Ctx<'_>, items: &[&Item], ir: &Ir) {
     }
 }
 
+/// The primitive type of an expression, where it is evident without a type checker.
+#[derive(Clone, Copy, PartialEq)]
+enum Prim {
+    Int,
+    Float,
+    String,
+    Bool,
+}
+
+impl Prim {
+    fn of_type(t: Option<&TypeExpr>) -> Option<Prim> {
+        match t {
+            Some(TypeExpr::Named(id)) => match id.name.as_str() {
+                "int" => Some(Prim::Int),
+                "float" => Some(Prim::Float),
+                "string" => Some(Prim::String),
+                "bool" => Some(Prim::Bool),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Prim::Int => "int",
+            Prim::Float => "float",
+            Prim::String => "string",
+            Prim::Bool => "bool",
+        }
+    }
+}
+
 struct Scope<'a> {
-    /// Variables in scope, innermost last.
-    vars: Vec<String>,
+    /// Variables in scope, innermost last, with their evident primitive type.
+    vars: Vec<(String, Option<Prim>)>,
     callables: &'a HashSet<&'a str>,
     classes: &'a HashSet<&'a str>,
     errors: Vec<(Span, String)>,
 }
 
 impl Scope<'_> {
+    /// The variable `name` in scope (innermost first), with its evident type.
+    fn lookup(&self, name: &str) -> Option<&(String, Option<Prim>)> {
+        self.vars.iter().rev().find(|(n, _)| n == name)
+    }
+
     fn function(&mut self, f: &ast::FunctionDecl) {
         let Some(body) = &f.body else { return };
         let mark = self.vars.len();
-        self.vars
-            .extend(f.params.iter().map(|p| p.name.name.clone()));
-        self.block(body);
+        self.vars.extend(
+            f.params
+                .iter()
+                .map(|p| (p.name.name.clone(), Prim::of_type(Some(&p.ty)))),
+        );
+        let got = self.block(body);
+        // A body whose value is evidently of another primitive type than the declared one
+        // (BAML type-checks bodies fully; this catches the evident cases only).
+        if let (Some(want), Some(got), Some(tail)) =
+            (Prim::of_type(f.ret.as_ref()), got, &body.tail)
+        {
+            if want != got {
+                self.errors.push((
+                    tail.span(),
+                    format!(
+                        "function `{}` returns `{}` but its body's value is {}",
+                        f.name.name,
+                        want.name(),
+                        got.name()
+                    ),
+                ));
+            }
+        }
         self.vars.truncate(mark);
     }
 
-    fn block(&mut self, b: &ast::Block) {
+    /// Checks a block; returns the evident type of its value.
+    fn block(&mut self, b: &ast::Block) -> Option<Prim> {
         let mark = self.vars.len();
         for s in &b.stmts {
             match s {
                 ast::Stmt::Let(l) => {
-                    self.expr(&l.value);
-                    self.vars.push(l.name.name.clone());
+                    let t = self.expr(&l.value);
+                    let t = if l.ty.is_some() {
+                        Prim::of_type(l.ty.as_ref())
+                    } else {
+                        t
+                    };
+                    self.vars.push((l.name.name.clone(), t));
                 }
                 ast::Stmt::Assign { target, value, .. } => {
                     self.expr(target);
                     self.expr(value);
                 }
-                ast::Stmt::Expr(e) | ast::Stmt::Return(Some(e), _) => self.expr(e),
+                ast::Stmt::Expr(e) | ast::Stmt::Return(Some(e), _) => {
+                    self.expr(e);
+                }
                 ast::Stmt::Return(None, _) | ast::Stmt::Break(_) | ast::Stmt::Continue(_) => {}
                 ast::Stmt::For {
                     var,
@@ -1614,7 +1717,7 @@ impl Scope<'_> {
                     ..
                 } => {
                     self.expr(iterable);
-                    self.vars.push(var.name.clone());
+                    self.vars.push((var.name.clone(), None));
                     self.block(body);
                     self.vars.pop();
                 }
@@ -1624,24 +1727,63 @@ impl Scope<'_> {
                 }
             }
         }
-        if let Some(t) = &b.tail {
-            self.expr(t);
-        }
+        let t = b.tail.as_ref().and_then(|t| self.expr(t));
         self.vars.truncate(mark);
+        t
     }
 
-    fn expr(&mut self, e: &ast::Expr) {
+    fn call(&mut self, callee: &ast::Expr, args: &[ast::Expr]) {
+        match callee {
+            ast::Expr::Ident(id) => {
+                if !self.callables.contains(id.name.as_str()) && self.lookup(&id.name).is_none() {
+                    self.errors
+                        .push((id.span, format!("function `{}` is not defined", id.name)));
+                }
+            }
+            // A method call: the receiver is checked, the method is not.
+            ast::Expr::Field(base, _, _) => {
+                self.expr(base);
+            }
+            other => {
+                self.expr(other);
+            }
+        }
+        for a in args {
+            self.expr(a);
+        }
+    }
+
+    /// Checks an expression; returns its evident primitive type.
+    fn expr(&mut self, e: &ast::Expr) -> Option<Prim> {
         use ast::Expr as E;
         match e {
-            E::Int(..) | E::Float(..) | E::String(_) | E::Bool(..) | E::Null(_) => {}
+            E::Int(..) => Some(Prim::Int),
+            E::Float(..) => Some(Prim::Float),
+            E::String(_) => Some(Prim::String),
+            E::Bool(..) => Some(Prim::Bool),
+            E::Null(_) => None,
             E::Ident(id) => {
-                if !self.vars.contains(&id.name) && !EXPR_ROOTS.contains(&id.name.as_str()) {
+                if let Some((_, t)) = self.lookup(&id.name) {
+                    return *t;
+                }
+                if !EXPR_ROOTS.contains(&id.name.as_str()) {
                     self.errors
                         .push((id.span, format!("unknown variable `{}`", id.name)));
                 }
+                None
             }
-            E::Array(items, _) => items.iter().for_each(|i| self.expr(i)),
-            E::Map(entries, _) => entries.iter().for_each(|(_, v)| self.expr(v)),
+            E::Array(items, _) => {
+                for i in items {
+                    self.expr(i);
+                }
+                None
+            }
+            E::Map(entries, _) => {
+                for (_, v) in entries {
+                    self.expr(v);
+                }
+                None
+            }
             E::New { class, fields, .. } => {
                 if !self.classes.contains(class.name.as_str()) {
                     self.errors
@@ -1650,32 +1792,46 @@ impl Scope<'_> {
                 for (_, v) in fields {
                     self.expr(v);
                 }
+                None
             }
-            E::Field(base, _, _) => self.expr(base),
+            E::Field(base, name, _) => {
+                if let Some(t) = self.expr(base) {
+                    self.errors.push((
+                        name.span,
+                        format!(
+                            "`.{}` on a value of type `{}`: only class instances have fields",
+                            name.name,
+                            t.name()
+                        ),
+                    ));
+                }
+                None
+            }
             E::Index(base, index, _) => {
                 self.expr(base);
                 self.expr(index);
+                None
             }
             E::Call { callee, args, .. } => {
-                match &**callee {
-                    E::Ident(id) => {
-                        if !self.callables.contains(id.name.as_str())
-                            && !self.vars.contains(&id.name)
-                        {
-                            self.errors
-                                .push((id.span, format!("function `{}` is not defined", id.name)));
-                        }
-                    }
-                    other => self.expr(other),
-                }
-                for a in args {
-                    self.expr(a);
+                self.call(callee, args);
+                None
+            }
+            E::Unary(op, inner, _) => {
+                let t = self.expr(inner);
+                if op == "!" {
+                    Some(Prim::Bool)
+                } else {
+                    t.filter(|t| matches!(t, Prim::Int | Prim::Float))
                 }
             }
-            E::Unary(_, inner, _) => self.expr(inner),
-            E::Binary(_, a, b, _) => {
-                self.expr(a);
-                self.expr(b);
+            E::Binary(op, a, b, _) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                match op.as_str() {
+                    "||" | "&&" | "==" | "!=" | "<" | "<=" | ">" | ">=" => Some(Prim::Bool),
+                    "+" if a == Some(Prim::String) && b == Some(Prim::String) => Some(Prim::String),
+                    _ if a == b && matches!(a, Some(Prim::Int | Prim::Float)) => a,
+                    _ => None,
+                }
             }
             E::If {
                 cond,
@@ -1684,9 +1840,12 @@ impl Scope<'_> {
                 ..
             } => {
                 self.expr(cond);
-                self.block(then);
-                if let Some(o) = otherwise {
-                    self.expr(o);
+                let t = self.block(then);
+                let o = otherwise.as_ref().and_then(|o| self.expr(o));
+                if t == o {
+                    t
+                } else {
+                    None
                 }
             }
             E::Block(b) => self.block(b),

@@ -3,6 +3,7 @@
 
 mod build;
 pub mod ir;
+mod jinja_syntax;
 pub mod types;
 mod typescript;
 

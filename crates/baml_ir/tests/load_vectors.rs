@@ -8,18 +8,9 @@ use serde_json::Value;
 
 /// Cases where we still decide differently from BAML.
 const KNOWN: &[&str] = &[
-    "expr_fn_return_type_mismatch",
-    "expr_fn_field_on_int",
     "test_unknown_function",
-    "jinja_check_syntax_error",
-    "jinja_assert_unclosed_paren",
-    "jinja_assert_bad_token",
-    "fixture_valid_function_quoted_prompt",
-    "fixture_valid_test_args_with_commas",
-    "fixture_valid_union_multiline",
     "fixture_invalid_duplicate_param",
     "fixture_invalid_empty_enum",
-    "fixture_invalid_enum_value_bad_attribute",
     "fixture_invalid_function_missing_arrow",
     "fixture_invalid_media_return",
     "fixture_invalid_media_return_nested",

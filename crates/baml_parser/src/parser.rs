@@ -619,8 +619,20 @@ impl Parser<'_> {
                     let span = key.span.to(value.span());
                     entries.push(ConfigEntry { key, value, span });
                     self.skip_spaces();
-                    // Entries may be separated by commas as well as newlines.
-                    if self.eat(',') {
+                    // Entries may be separated by commas as well as newlines, but BAML refuses
+                    // a comma after the last entry.
+                    if self.peek() == Some(',') {
+                        let comma = self.pos;
+                        self.pos += 1;
+                        let save = self.pos;
+                        let _ = self.skip_trivia();
+                        if self.peek() == Some('}') {
+                            self.error(
+                                Span::new(self.file, comma, comma + 1),
+                                "a comma after the last entry of a block is not allowed",
+                            );
+                        }
+                        self.pos = save;
                         continue;
                     }
                     self.skip_line_trivia();
@@ -1499,7 +1511,6 @@ impl Parser<'_> {
         self.skip_trivia();
         let body = match self.peek() {
             Some('#' | 'r') if self.raw_string_start().is_some() => self.raw_string(),
-            Some('"') => self.string_lit(),
             _ => {
                 let here = self.span_here();
                 let found = self.found();
@@ -1522,12 +1533,22 @@ impl Parser<'_> {
             self.recover_top_level();
             return None;
         }
-        // `type A =\n  | "x"\n  | "y"`: a leading `|` is allowed.
+        // `type A =\n  | "x"\n  | "y"`: BAML refuses a leading `|`.
         let save = self.pos;
         self.skip_trivia();
-        if !self.eat('|') {
-            self.pos = save;
+        if self.peek() == Some('|') {
+            let here = self.span_here();
+            self.error(
+                here,
+                format!(
+                    "a type alias cannot start with `|`: write `type {} = \"x\" | \"y\"` (later lines may start with `|`)",
+                    name.name
+                ),
+            );
+            self.recover_top_level();
+            return None;
         }
+        self.pos = save;
         let Some(ty) = self.type_expr() else {
             let here = self.span_here();
             let found = self.found();
