@@ -58,7 +58,16 @@ const FIELD_ATTRS: &[&str] = &[
     "stream.not_null",
     "stream.with_state",
 ];
-const ENUM_ATTRS: &[&str] = &["alias", "description", "dynamic", "assert", "check"];
+const ENUM_ATTRS: &[&str] = &[
+    "alias",
+    "description",
+    "dynamic",
+    "assert",
+    "check",
+    "stream.done",
+    "stream.not_null",
+    "stream.with_state",
+];
 const VALUE_ATTRS: &[&str] = &["alias", "description", "skip", "check", "assert"];
 
 /// Words a class field may not be named (as BAML 0.226 rejects them).
@@ -648,6 +657,8 @@ fn enum_decl(cx: &mut Ctx<'_>, e: &ast::EnumDecl) -> Enum {
             "check" | "assert" => {
                 let _ = check_of(cx, a);
             }
+            // Accepted as BAML does; an enum streams as one value anyway.
+            "stream.done" | "stream.not_null" | "stream.with_state" => no_args(cx, a),
             _ => unknown_attr(cx, a, "an enum", ENUM_ATTRS),
         }
     }
@@ -723,7 +734,8 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
                 "assert" => {
                     let _ = check_of(cx, a);
                 }
-                other => cx.err(a.span, format!("`@{other}` is not allowed on a parameter type; only `@assert` is")),
+                // BAML loads any other attribute on a parameter type and ignores it.
+                _ => {}
             }
         }
         out.push(Param {
