@@ -262,7 +262,10 @@ impl Parser<'_> {
         self.expr_ws();
         let ty = if self.eat(':') {
             self.expr_ws();
-            Some(self.type_expr()?)
+            let ty = self.type_expr()?;
+            // Attributes inside a parenthesized type of a `let` are not kept.
+            self.group_attrs.clear();
+            Some(ty)
         } else {
             None
         };
