@@ -108,6 +108,28 @@ pub struct Function {
     pub prompt_at: SourceAt,
 }
 
+/// A function whose body is BAML expressions: `function F(x: int) -> int { x + 1 }`, or a
+/// method `function m(self) -> T { ... }` of a class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExprFunction {
+    pub name: String,
+    /// The class of a method (whose first parameter is `self`).
+    pub class: Option<String>,
+    pub doc: Option<String>,
+    pub params: Vec<Param>,
+    pub ret: Type,
+    /// The body as parsed; names in it are checked to resolve (variables in scope, called
+    /// functions declared), but it is not type-checked or evaluated yet.
+    pub body: ast::Block,
+}
+
+/// A top-level `let name = value;`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    pub name: String,
+    pub value: ast::Expr,
+}
+
 /// A position in a `.baml` file: the file's path and a 1-based line and column.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceAt {
@@ -174,6 +196,11 @@ pub struct Ir {
     pub retry_policies: Vec<RetryPolicy>,
     pub templates: Vec<TemplateString>,
     pub tests: Vec<Test>,
+    /// Functions whose body is BAML expressions (and class methods), kept as syntax for an
+    /// evaluator; not callable through the LLM path.
+    pub expr_functions: Vec<ExprFunction>,
+    /// Top-level `let name = value;` bindings, in file order.
+    pub globals: Vec<Global>,
     /// Positions by name, so lookups stay O(1) in large projects (see `reindex`).
     index: Index,
 }

@@ -4,6 +4,7 @@
 mod build;
 pub mod ir;
 mod overlay;
+mod jinja_syntax;
 pub mod types;
 mod typescript;
 

@@ -29,6 +29,8 @@ pub enum Item {
     DynamicClass(ClassDecl),
     /// `dynamic enum X { ... }` (only in a type builder's BAML): values added to `X`.
     DynamicEnum(EnumDecl),
+    /// `let name = value;` at the top level of a file.
+    Let(LetDecl),
 }
 
 impl Item {
@@ -43,6 +45,7 @@ impl Item {
             Item::TemplateString(d) => &d.name,
             Item::TypeAlias(d) => &d.name,
             Item::Test(d) => &d.name,
+            Item::Let(d) => &d.name,
         }
     }
 
@@ -60,6 +63,7 @@ impl Item {
             Item::Test(_) => "test",
             Item::DynamicClass(_) => "dynamic class",
             Item::DynamicEnum(_) => "dynamic enum",
+            Item::Let(_) => "let",
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct ClassDecl {
     pub name: Ident,
     pub doc: Option<String>,
     pub fields: Vec<Field>,
+    /// `function name(self, ...) -> T { ... }` methods (expression functions).
+    pub methods: Vec<FunctionDecl>,
     /// Block attributes (`@@dynamic`, `@@alias`, ...).
     pub attrs: Vec<Attribute>,
     pub span: Span,
@@ -124,6 +130,8 @@ pub struct FunctionDecl {
     pub other: Vec<ConfigEntry>,
     /// Whether a `{ ... }` body was found (if not, its absence is already reported).
     pub has_body: bool,
+    /// The body of an expression function (a body that is not `client` / `prompt`).
+    pub body: Option<Block>,
     pub span: Span,
 }
 
@@ -265,6 +273,125 @@ impl TypeExpr {
             | TypeExpr::Map(_, _, s)
             | TypeExpr::Union(_, s)
             | TypeExpr::Group(_, s) => *s,
+        }
+    }
+}
+
+// ---- expression functions ------------------------------------------------------------------
+
+/// A `{ ... }` block of an expression function: statements, then the value of the block
+/// (the last expression, written without `;`), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub tail: Option<Box<Expr>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    /// `let name (: Type)? = value;`
+    Let(LetDecl),
+    /// `target = value;`, `target += value;` (`op` is `=`, `+=`, `-=`, `*=`, `/=`, `%=`).
+    Assign {
+        target: Expr,
+        op: String,
+        value: Expr,
+        span: Span,
+    },
+    /// An expression evaluated for its effect (`f(x);`, or an `if` / block without `;`).
+    Expr(Expr),
+    /// `return value?;`
+    Return(Option<Expr>, Span),
+    /// `for (let var in iterable) { body }`
+    For {
+        var: Ident,
+        iterable: Expr,
+        body: Block,
+        span: Span,
+    },
+    /// `while (cond) { body }`
+    While {
+        cond: Expr,
+        body: Block,
+        span: Span,
+    },
+    Break(Span),
+    Continue(Span),
+}
+
+/// `let name (: Type)? = value;` in a block or at the top level of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LetDecl {
+    pub name: Ident,
+    pub ty: Option<TypeExpr>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Int(i64, Span),
+    Float(f64, Span),
+    /// A quoted or raw string.
+    String(Text),
+    Bool(bool, Span),
+    Null(Span),
+    /// A variable, a function or (before `{`) a class, by name.
+    Ident(Ident),
+    Array(Vec<Expr>, Span),
+    /// `{ "key": value, ... }` (keys are expressions: strings or names).
+    Map(Vec<(Expr, Expr)>, Span),
+    /// `ClassName { field: value, ... }`
+    New {
+        class: Ident,
+        fields: Vec<(Ident, Expr)>,
+        span: Span,
+    },
+    /// `value.field`
+    Field(Box<Expr>, Ident, Span),
+    /// `value[index]`
+    Index(Box<Expr>, Box<Expr>, Span),
+    /// `callee(args)`; the callee is a name or a field (method call).
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Expr>,
+        span: Span,
+    },
+    /// `!x`, `-x`
+    Unary(String, Box<Expr>, Span),
+    /// `a op b` with op one of `||`, `&&`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `+`, `-`, `*`,
+    /// `/`, `%`.
+    Binary(String, Box<Expr>, Box<Expr>, Span),
+    /// `if (cond) { ... } else ...`; `otherwise` is a block or another `if`.
+    If {
+        cond: Box<Expr>,
+        then: Block,
+        otherwise: Option<Box<Expr>>,
+        span: Span,
+    },
+    Block(Block),
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::String(t) => t.span,
+            Expr::Ident(i) => i.span,
+            Expr::Block(b) => b.span,
+            Expr::Int(_, s)
+            | Expr::Float(_, s)
+            | Expr::Bool(_, s)
+            | Expr::Null(s)
+            | Expr::Array(_, s)
+            | Expr::Map(_, s)
+            | Expr::New { span: s, .. }
+            | Expr::Field(_, _, s)
+            | Expr::Index(_, _, s)
+            | Expr::Call { span: s, .. }
+            | Expr::Unary(_, _, s)
+            | Expr::Binary(_, _, _, s)
+            | Expr::If { span: s, .. } => *s,
         }
     }
 }

@@ -10,6 +10,8 @@ use crate::ast::{
 };
 use crate::span::{Diagnostic, Span};
 
+mod expr;
+
 /// Deepest nesting of types, values or parentheses accepted (keeps recursion bounded).
 const MAX_NESTING: usize = 64;
 
@@ -22,6 +24,8 @@ pub fn parse(file: u32, src: &str) -> (Ast, Vec<Diagnostic>) {
         diags: Vec::new(),
         depth: 0,
         ran_to_eof: false,
+        group_attrs: Vec::new(),
+        self_type: None,
     };
     let ast = p.file();
     (ast, p.diags)
@@ -36,6 +40,11 @@ struct Parser<'a> {
     /// Something unclosed already ran to the end of the file; enclosing blocks that are
     /// consequently unclosed are not reported again.
     ran_to_eof: bool,
+    /// Attributes written inside a parenthesized type (`(int @check(...))`), taken by the
+    /// field, parameter, return type or alias whose type it is.
+    group_attrs: Vec<Attribute>,
+    /// Inside a class: its name, the type of a method's `self` parameter.
+    self_type: Option<String>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -49,6 +58,7 @@ const TOP_LEVEL: &[&str] = &[
     "string_template",
     "type",
     "test",
+    "let",
 ];
 
 fn is_ident_start(c: char) -> bool {
@@ -609,8 +619,20 @@ impl Parser<'_> {
                     let span = key.span.to(value.span());
                     entries.push(ConfigEntry { key, value, span });
                     self.skip_spaces();
-                    // Entries may be separated by commas as well as newlines.
-                    if self.eat(',') {
+                    // Entries may be separated by commas as well as newlines, but BAML refuses
+                    // a comma after the last entry.
+                    if self.peek() == Some(',') {
+                        let comma = self.pos;
+                        self.pos += 1;
+                        let save = self.pos;
+                        let _ = self.skip_trivia();
+                        if self.peek() == Some('}') {
+                            self.error(
+                                Span::new(self.file, comma, comma + 1),
+                                "a comma after the last entry of a block is not allowed",
+                            );
+                        }
+                        self.pos = save;
                         continue;
                     }
                     self.skip_line_trivia();
@@ -732,6 +754,14 @@ impl Parser<'_> {
                 let inner = self.type_expr();
                 self.depth -= 1;
                 self.skip_trivia();
+                // `(int @check(name, {{ ... }}))`: attributes of the type inside the group.
+                while self.peek() == Some('@') && !self.at("@@") {
+                    match self.attribute() {
+                        Some(a) => self.group_attrs.push(a),
+                        None => break,
+                    }
+                    self.skip_trivia();
+                }
                 if !self.eat(')') {
                     let here = self.span_here();
                     let found = self.found();
@@ -943,10 +973,18 @@ impl Parser<'_> {
                 "type" => self.alias(start).map(Item::TypeAlias),
                 "test" => self.test(start).map(Item::Test),
                 "dynamic" => self.dynamic(start, doc),
+                "let" => {
+                    self.pos = start;
+                    let decl = self.let_decl();
+                    if decl.is_none() {
+                        self.recover_top_level();
+                    }
+                    decl.map(Item::Let)
+                }
                 other => {
                     self.error(
                         keyword.span,
-                        format!("unknown declaration `{other}`: expected one of class, enum, function, client<llm>, retry_policy, template_string, type, generator, test"),
+                        format!("unknown declaration `{other}`: expected one of class, enum, function, client<llm>, retry_policy, template_string, type, generator, test, let"),
                     );
                     self.recover_top_level();
                     None
@@ -1025,6 +1063,7 @@ impl Parser<'_> {
         }
         self.pos += 1;
         let mut fields = Vec::new();
+        let mut methods = Vec::new();
         let mut attrs = Vec::new();
         loop {
             let field_doc = self.skip_trivia();
@@ -1048,6 +1087,14 @@ impl Parser<'_> {
                         attrs.push(a);
                     }
                 }
+                Some(_) if self.method_follows() => {
+                    let method_start = self.pos;
+                    self.pos += "function".len();
+                    let outer = self.self_type.replace(name.name.clone());
+                    let method = self.function(method_start, field_doc);
+                    self.self_type = outer;
+                    methods.extend(method);
+                }
                 Some(_) => {
                     if let Some(f) = self.field(field_doc, &mut attrs) {
                         fields.push(f);
@@ -1062,9 +1109,20 @@ impl Parser<'_> {
             name,
             doc,
             fields,
+            methods,
             attrs,
             span: self.span(start),
         })
+    }
+
+    /// `function name(` inside a class: a method, not a field named `function`.
+    fn method_follows(&self) -> bool {
+        let Some(rest) = self.rest().strip_prefix("function") else {
+            return false;
+        };
+        let rest = rest.trim_start_matches([' ', '\t']);
+        let n = rest.chars().take_while(|c| is_ident_char(*c)).count();
+        n > 0 && rest.len() > n && rest[n..].trim_start().starts_with('(')
     }
 
     fn field(&mut self, doc: Option<String>, block_attrs: &mut Vec<Attribute>) -> Option<Field> {
@@ -1097,7 +1155,8 @@ impl Parser<'_> {
             return None;
         };
         // More fields may follow on the same line (`class A { a int b string }`).
-        let attrs = self.member_attributes(block_attrs);
+        let mut attrs = std::mem::take(&mut self.group_attrs);
+        attrs.extend(self.member_attributes(block_attrs));
         Some(Field {
             name,
             doc,
@@ -1213,6 +1272,18 @@ impl Parser<'_> {
                         continue;
                     };
                     self.skip_spaces();
+                    if name.name == "self" && self.peek() != Some(':') {
+                        if let Some(class) = self.self_type.clone() {
+                            let span = name.span;
+                            params.push(Param {
+                                name,
+                                ty: TypeExpr::Named(Ident { name: class, span }),
+                                attrs: Vec::new(),
+                                span,
+                            });
+                            continue;
+                        }
+                    }
                     if !self.eat(':') {
                         let here = self.span_here();
                         self.error(
@@ -1225,7 +1296,8 @@ impl Parser<'_> {
                     self.skip_trivia();
                     if let Some(ty) = self.type_expr() {
                         // `@assert` is allowed on parameter types; the validator refuses `@check`.
-                        let attrs = self.line_attributes();
+                        let mut attrs = std::mem::take(&mut self.group_attrs);
+                        attrs.extend(self.line_attributes());
                         params.push(Param {
                             name,
                             ty,
@@ -1264,6 +1336,7 @@ impl Parser<'_> {
         }
     }
 
+    #[expect(clippy::too_many_lines, reason = "header, then one of two body forms")]
     fn function(&mut self, start: usize, doc: Option<String>) -> Option<FunctionDecl> {
         let name = self.expect_ident("a function name")?;
         self.skip_spaces();
@@ -1314,7 +1387,8 @@ impl Parser<'_> {
                 None
             }
         };
-        let ret_attrs = self.line_attributes();
+        let mut ret_attrs = std::mem::take(&mut self.group_attrs);
+        ret_attrs.extend(self.line_attributes());
         if !self.open_block(&format!("function `{}`", name.name)) {
             return Some(FunctionDecl {
                 name,
@@ -1326,6 +1400,23 @@ impl Parser<'_> {
                 prompt: None,
                 other: Vec::new(),
                 has_body: false,
+                body: None,
+                span: self.span(start),
+            });
+        }
+        if !self.llm_body_follows() {
+            let body = self.expr_block();
+            return Some(FunctionDecl {
+                name,
+                doc,
+                params,
+                ret,
+                ret_attrs,
+                client: None,
+                prompt: None,
+                other: Vec::new(),
+                has_body: body.is_some(),
+                body,
                 span: self.span(start),
             });
         }
@@ -1362,8 +1453,31 @@ impl Parser<'_> {
             prompt,
             other,
             has_body: true,
+            body: None,
             span: self.span(start),
         })
+    }
+
+    /// Whether the function body at `{` is `client` / `prompt` entries rather than
+    /// expressions: its first word is `client` or `prompt` followed by a value on that line.
+    fn llm_body_follows(&self) -> bool {
+        let mut rest = &self.rest()[1..];
+        loop {
+            rest = rest.trim_start();
+            if rest.starts_with("//") {
+                rest = rest.find('\n').map_or("", |i| &rest[i..]);
+            } else {
+                break;
+            }
+        }
+        let word: String = rest.chars().take_while(|c| is_ident_char(*c)).collect();
+        if word != "client" && word != "prompt" {
+            return false;
+        }
+        let after = &rest[word.len()..];
+        let after = after.trim_start_matches([' ', '\t']);
+        !(after.is_empty()
+            || after.starts_with(['\n', '\r', ';', '=', '(', '.', '[', '+', '-', '*', '/', '}']))
     }
 
     fn client(&mut self, start: usize) -> Option<ClientDecl> {
@@ -1417,7 +1531,6 @@ impl Parser<'_> {
         self.skip_trivia();
         let body = match self.peek() {
             Some('#' | 'r') if self.raw_string_start().is_some() => self.raw_string(),
-            Some('"') => self.string_lit(),
             _ => {
                 let here = self.span_here();
                 let found = self.found();
@@ -1440,12 +1553,22 @@ impl Parser<'_> {
             self.recover_top_level();
             return None;
         }
-        // `type A =\n  | "x"\n  | "y"`: a leading `|` is allowed.
+        // `type A =\n  | "x"\n  | "y"`: BAML refuses a leading `|`.
         let save = self.pos;
         self.skip_trivia();
-        if !self.eat('|') {
-            self.pos = save;
+        if self.peek() == Some('|') {
+            let here = self.span_here();
+            self.error(
+                here,
+                format!(
+                    "a type alias cannot start with `|`: write `type {} = \"x\" | \"y\"` (later lines may start with `|`)",
+                    name.name
+                ),
+            );
+            self.recover_top_level();
+            return None;
         }
+        self.pos = save;
         let Some(ty) = self.type_expr() else {
             let here = self.span_here();
             let found = self.found();
@@ -1459,7 +1582,8 @@ impl Parser<'_> {
             self.recover_top_level();
             return None;
         };
-        let attrs = self.line_attributes();
+        let mut attrs = std::mem::take(&mut self.group_attrs);
+        attrs.extend(self.line_attributes());
         self.skip_line_trivia();
         if !self.at_eol() {
             let here = self.span_here();
@@ -1480,6 +1604,11 @@ impl Parser<'_> {
 
     fn test(&mut self, start: usize) -> Option<TestDecl> {
         let name = self.expect_ident("a test name")?;
+        // The old form `test Name() {` (or with parameters, which are ignored as BAML does).
+        self.skip_spaces();
+        if self.peek() == Some('(') {
+            let _ = self.params(&name.name);
+        }
         if !self.open_block(&format!("test `{}`", name.name)) {
             return None;
         }
