@@ -169,6 +169,15 @@ impl Coercer<'_> {
     }
 
     fn int(&self, v: &JValue, path: &str) -> Res {
+        if let JValue::Number(n, complete) = v {
+            if let (Err(_), Ok(big)) = (n.parse::<i64>(), n.parse::<u64>()) {
+                if !self.partial || *complete {
+                    // BAML reads an integer past the i64 range (but within u64) as u64 and
+                    // keeps its bits as an i64.
+                    return Ok((Json::from(big.cast_signed()), 0));
+                }
+            }
+        }
         let (x, score) = self.number(v, path, "an int")?;
         if !x.is_finite() {
             return Err(fail(path, "expected an int, found a non-finite number"));
@@ -446,13 +455,23 @@ impl Coercer<'_> {
                     .iter()
                     .any(|(k, _)| wanted.iter().any(|f| key_matches(f, k)));
                 match self.implied(class, v, path, depth) {
-                    // An object with none of the class's keys may be the value of its only field.
+                    // An object with none of the class's keys is the value of its only field
+                    // (an empty object is the class with nothing in it, if it can be).
                     Some(implied) if !matches_any => match direct {
-                        Ok(d) if d.1 <= implied.1 => Ok(d),
+                        Ok(d) if fields.is_empty() && d.1 <= implied.1 => Ok(d),
                         _ => Ok(implied),
                     },
                     _ => direct,
                 }
+            }
+            // A number or bool for a one-field class is that field (a quoted string is not).
+            JValue::Number(..) | JValue::Bool(_) => {
+                self.implied(class, v, path, depth).ok_or_else(|| {
+                    fail(
+                        path,
+                        format!("expected an object for `{name}`, found {}", describe(v)),
+                    )
+                })
             }
             JValue::Array(items, _) => match self.implied(class, v, path, depth) {
                 Some(implied) => Ok(implied),
@@ -485,6 +504,18 @@ impl Coercer<'_> {
                 }
                 Ok((Self::empty_object(class), cost::NULL_FALLBACK))
             }
+            // A class whose fields may all be absent (optional, lists, maps) is read from text
+            // with no object in it (a refusal, prose) as that empty object, as BAML does.
+            // (A one-field class takes the text as its field's value instead, or fails.)
+            Err(_)
+                if !matches!(v, JValue::Object(..))
+                    && class.fields.iter().filter(|f| !f.skip).count() > 1
+                    && class.fields.iter().filter(|f| !f.skip).all(|f| {
+                        f.ty.is_optional() || matches!(f.ty, Type::List(_) | Type::Map(..))
+                    }) =>
+            {
+                Ok((Self::empty_object(class), cost::NULL_FALLBACK))
+            }
             Err(e) => Err(e),
         }
     }
@@ -512,12 +543,7 @@ impl Coercer<'_> {
     fn empty_object(class: &Class) -> Json {
         let mut obj = Map::new();
         for f in class.fields.iter().filter(|f| !f.skip) {
-            let empty = if matches!(f.ty, Type::List(_)) {
-                Json::Array(Vec::new())
-            } else {
-                Json::Null
-            };
-            obj.insert(f.name.clone(), empty);
+            obj.insert(f.name.clone(), empty_value(&f.ty).unwrap_or(Json::Null));
         }
         Json::Object(obj)
     }
@@ -547,7 +573,8 @@ impl Coercer<'_> {
                 Some((i, (_, x))) => {
                     used[i] = true;
                     if self.partial && f.stream.done && !x.complete() {
-                        None
+                        // Not shown until done: an empty list or map, else null.
+                        Some(empty_value(&f.ty).unwrap_or(Json::Null))
                     } else {
                         match self.coerce(&f.ty, x, &fpath, depth + 1) {
                             Ok((j, c)) => {
@@ -567,16 +594,22 @@ impl Coercer<'_> {
                     if f.stream.not_null {
                         return Err(fail(&fpath, "not yet available (@stream.not_null)"));
                     }
-                    // A list not started yet streams as an empty list.
-                    if matches!(f.ty, Type::List(_)) {
-                        Json::Array(Vec::new())
-                    } else {
+                    // A list or map not started yet streams as an empty one, unless it only
+                    // streams once done.
+                    if f.stream.done {
                         Json::Null
+                    } else {
+                        empty_value(&f.ty).unwrap_or(Json::Null)
                     }
                 }
                 None if f.ty.is_optional() => {
                     score += cost::MISSING_OPTIONAL;
                     Json::Null
+                }
+                // A missing list or map is an empty one.
+                None if empty_value(&f.ty).is_some() => {
+                    score += cost::MISSING_OPTIONAL;
+                    empty_value(&f.ty).unwrap_or(Json::Null)
                 }
                 None => return Err(fail(&fpath, "is required but missing")),
             };
@@ -603,15 +636,18 @@ impl Coercer<'_> {
         Ok((Json::Object(obj), score))
     }
 
-    /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors).
-    #[expect(clippy::unused_self, reason = "kept a method like its siblings")]
-    fn apply_checks(&self, checks: &[Check], value: Json, score: Score, path: &str) -> Res {
+    /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors). While
+    /// streaming, asserts wait for the final value.
+    pub fn apply_checks(&self, checks: &[Check], value: Json, score: Score, path: &str) -> Res {
         if checks.is_empty() {
             return Ok((value, score));
         }
         let mut results = Map::new();
         for check in checks {
-            let passed = crate::checks::evaluate(&check.expr, &value);
+            if check.assert && self.partial {
+                continue;
+            }
+            let passed = crate::checks::evaluate(&check.expr, &value).map_err(|r| fail(path, r))?;
             if check.assert {
                 if !passed {
                     let name = check
@@ -641,6 +677,15 @@ impl Coercer<'_> {
     }
 }
 
+/// The value a missing list (`[]`) or map (`{}`) field takes.
+fn empty_value(ty: &Type) -> Option<Json> {
+    match ty {
+        Type::List(_) => Some(Json::Array(Vec::new())),
+        Type::Map(..) => Some(Json::Object(Map::new())),
+        _ => None,
+    }
+}
+
 /// Whether an object key names a field (its alias, or its name; case and punctuation aside).
 fn key_matches(f: &Field, key: &str) -> bool {
     // The model knows a field by its alias if it has one, else by its name.
@@ -653,8 +698,14 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     let t = s
         .trim()
         .trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
-    let unsigned = t.trim_start_matches(['$', '€', '£']);
-    let cleaned = unsigned.trim_end_matches(['.', '%']);
+    let (sign, body) = t.strip_prefix('-').map_or(("", t), |rest| ("-", rest));
+    let unsigned = body.trim_start_matches(['$', '€', '£']);
+    let signed = if unsigned.len() == body.len() {
+        t.to_string()
+    } else {
+        format!("{sign}{unsigned}")
+    };
+    let cleaned = signed.trim_end_matches(['.', '%']);
     if let Ok(x) = cleaned.parse::<f64>() {
         return Some((x, u64::from(cleaned.len() != t.len())));
     }
@@ -684,7 +735,8 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     }
 }
 
-/// `1,234` or `-1,234,567.89`: commas only as thousands separators.
+/// `1,234` or `-1,234,567.89`: commas in the integer part, which BAML drops wherever they are
+/// (`1,23` is 123); a comma after the decimal point is not a number.
 fn thousands(s: &str) -> Option<f64> {
     let body = s.strip_prefix('-').unwrap_or(s);
     let (int, frac) = body
@@ -692,9 +744,9 @@ fn thousands(s: &str) -> Option<f64> {
         .map_or((body, None), |(a, b)| (a, Some(b)));
     let groups: Vec<&str> = int.split(',').collect();
     let ok = groups.len() > 1
-        && (1..=3).contains(&groups[0].len())
-        && groups[1..].iter().all(|g| g.len() == 3)
-        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()))
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
         && frac.is_none_or(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()));
     if !ok {
         return None;
@@ -725,23 +777,25 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
     if let Some((v, _)) = names.iter().find(|(_, n)| *n == t) {
         return Ok((v, 0));
     }
-    if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(t)) {
+    // Case and accents aside: `cafe`, `CAFÉ` for `café`.
+    let folded = fold(t);
+    if let Some((v, _)) = names.iter().find(|(_, n)| fold(n) == folded) {
         return Ok((v, cost::CONVERTED));
     }
     // Surrounding punctuation and markdown aside: `TWO.`, `**two**`, `"TWO"`.
-    let core = t.trim_matches(|c: char| !c.is_alphanumeric());
-    if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(core)) {
+    let core = fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
+    if let Some((v, _)) = names.iter().find(|(_, n)| fold(n) == core) {
         return Ok((v, cost::CONVERTED));
     }
     // Mentions in prose (as substrings, like BAML), longest names first so `1040-X` is not
     // also counted as `1040`; the most frequent wins and a tie fails.
-    let lower = t.to_lowercase();
+    let lower = folded;
     let mut order: Vec<&(&str, &str)> = names.iter().collect();
     order.sort_by_key(|(_, n)| std::cmp::Reverse(n.len()));
     let mut taken = vec![false; lower.len()];
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for (v, n) in order {
-        let needle = n.to_lowercase();
+        let needle = fold(n);
         if needle.is_empty() {
             continue;
         }
@@ -769,4 +823,39 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
         [(v, a), (_, b), ..] if a > b => Ok((v, cost::FROM_PROSE)),
         [(v, _), (w, _), ..] => Err(format!("the text mentions `{v}` and `{w}` equally often")),
     }
+}
+
+/// Base letters of the precomposed Latin letters U+00C0..=U+017F (`.`: no accent to remove, as
+/// for `Æ`, `ß`, `Ø`, `Ł`, whose letters do not decompose).
+const LATIN_BASE: &str = concat!(
+    "AAAAAA.CEEEEIIII",
+    ".NOOOOO..UUUUY..",
+    "aaaaaa.ceeeeiiii",
+    ".nooooo..uuuuy.y",
+    "AaAaAaCcCcCcCcDd",
+    "..EeEeEeEeEeGgGg",
+    "GgGgHh..IiIiIiIi",
+    "I...JjKk.LlLlLl.",
+    "...NnNnNn...OoOo",
+    "Oo..RrRrRrSsSsSs",
+    "SsTtTt..UuUuUuUu",
+    "UuUuWwYyYZzZzZz.",
+);
+
+/// Lowercase text without accents, for matching names the way BAML does (`CAFÉ` is `cafe`).
+fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        // Combining marks (text that arrives already decomposed) are dropped.
+        if ('\u{300}'..='\u{36f}').contains(&c) {
+            continue;
+        }
+        let base = u32::from(c)
+            .checked_sub(0xC0)
+            .and_then(|i| LATIN_BASE.as_bytes().get(usize::try_from(i).ok()?))
+            .filter(|b| **b != b'.')
+            .map_or(c, |b| char::from(*b));
+        out.extend(base.to_lowercase());
+    }
+    out
 }

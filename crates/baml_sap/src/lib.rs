@@ -13,6 +13,7 @@ mod checks;
 mod coerce;
 pub mod jsonish;
 
+use baml_ir::ir::Check;
 use baml_ir::{Ir, Type};
 use serde_json::Value as Json;
 
@@ -49,10 +50,12 @@ fn readings(text: &str, partial: bool) -> Vec<Reading> {
     let mut out = Vec::new();
     let trimmed = text.trim();
     if let Ok(v) = serde_json::from_str::<Json>(trimmed) {
-        out.push(Reading {
-            value: from_json(&v, 0),
-            cost: 0,
-        });
+        let value = match from_json(&v, 0) {
+            // A bare number at the end of a stream may still grow.
+            JValue::Number(n, _) if partial => JValue::Number(n, false),
+            other => other,
+        };
+        out.push(Reading { value, cost: 0 });
         return out;
     }
     for (_, body, _) in markdown_blocks(text) {
@@ -122,14 +125,57 @@ fn from_json(v: &Json, depth: usize) -> JValue {
 /// Parses `text` as `ty`. With `partial`, the text is an unfinished stream: values it has not
 /// finished are left out or null instead of failing (BAML's `parseStream`).
 pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapError> {
+    parse_checked(ir, ty, &[], text, partial)
+}
+
+/// Parses `text` as a function's return type `ty` with the `@check`s and `@assert`s written on
+/// it (`-> int @assert(positive, {{ this > 0 }})`): a check makes the value
+/// `{ value, checks }`, a failed assert fails the parse (asserts wait for the final value).
+pub fn parse_checked(
+    ir: &Ir,
+    ty: &Type,
+    checks: &[Check],
+    text: &str,
+    partial: bool,
+) -> Result<Json, SapError> {
+    let coercer = Coercer::new(ir, partial);
+    let checked = |value: Json| {
+        coercer
+            .apply_checks(checks, value, 0, "")
+            .map(|(v, _)| v)
+            .map_err(|e| SapError::Validation {
+                ty: ty.to_string(),
+                path: format!("{ty}{}", e.path),
+                reason: e.reason,
+            })
+    };
     if *ty == Type::String {
-        // A plain string return type is the model's text exactly as written.
+        // A plain string return type is the model's text exactly as written; BAML does not
+        // evaluate its checks or asserts either.
         return Ok(Json::String(text.to_string()));
     }
-    let coercer = Coercer::new(ir, partial);
+    // While streaming, a scalar the text may still be writing (`12` may become `123`) is no
+    // answer yet for a scalar type.
+    let base = match ty {
+        Type::Optional(inner) => inner.as_ref(),
+        other => other,
+    };
+    let scalar = matches!(
+        base,
+        Type::Int | Type::Float | Type::Bool | Type::Enum(_) | Type::Literal(_) | Type::Null
+    );
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;
     for reading in readings(text, partial) {
+        if partial
+            && scalar
+            && matches!(
+                reading.value,
+                JValue::String(_, false) | JValue::Number(_, false)
+            )
+        {
+            continue;
+        }
         match coercer.coerce(ty, &reading.value, "", 0) {
             Ok((value, score)) => {
                 let total = score + reading.cost;
@@ -145,10 +191,7 @@ pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapE
         }
     }
     if let Some((value, _)) = best {
-        return Ok(value);
-    }
-    if partial && text.trim().is_empty() {
-        return Ok(Json::Null);
+        return checked(value);
     }
     let e = first_error.unwrap_or(Fail {
         path: String::new(),
