@@ -12,7 +12,9 @@ use crate::jsonish::JValue;
 pub type Score = u64;
 
 /// Penalties, per BAML's flags.
-mod cost {
+pub mod cost {
+    /// Reading text that parses as one finished array or object as plain text instead.
+    pub const RAW_OVER_STRUCTURE: u64 = 100;
     pub const CONVERTED: u64 = 1;
     pub const FROM_PROSE: u64 = 2;
     pub const SINGLE_TO_LIST: u64 = 1;

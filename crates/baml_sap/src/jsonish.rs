@@ -148,8 +148,11 @@ const MAX_DEPTH: usize = 256;
 #[derive(Clone, Copy, PartialEq)]
 pub enum Ctx {
     Top,
+    /// A value in an object.
     Object,
     Array,
+    /// An object's key.
+    Key,
 }
 
 pub struct Parser<'a> {
@@ -207,8 +210,11 @@ impl<'a> Parser<'a> {
         };
         p.skip_ws();
         match p.peek() {
-            None | Some(b',' | b'}' | b']') => true,
-            Some(b':') => ctx == Ctx::Object,
+            None | Some(b'}' | b']') => true,
+            // In an object, a comma ends a value only if a key (or the end) follows it:
+            // `"comma, "inside", here"` is one string.
+            Some(b',') => ctx != Ctx::Object || self.next_is_key(p.pos + 1),
+            Some(b':') => ctx == Ctx::Key,
             _ => false,
         }
     }
@@ -290,7 +296,7 @@ impl<'a> Parser<'a> {
 
     fn key(&mut self) -> String {
         if let Some(q @ (b'"' | b'\'' | b'`')) = self.peek() {
-            match self.quoted(q, Ctx::Object) {
+            match self.quoted(q, Ctx::Key) {
                 JValue::String(s, _) => s,
                 _ => String::new(),
             }
@@ -418,7 +424,12 @@ impl<'a> Parser<'a> {
             Ctx::Top => {
                 at_end || self.terminator_follows(end, ctx) || self.s[end].is_ascii_whitespace()
             }
-            Ctx::Object | Ctx::Array => self.terminator_follows(end, ctx),
+            // `-2,000` in an object is one number written with a thousands separator.
+            Ctx::Object if self.s.get(end) == Some(&b',') => {
+                !self.s.get(end + 1).is_some_and(u8::is_ascii_digit)
+                    && self.terminator_follows(end, ctx)
+            }
+            Ctx::Object | Ctx::Array | Ctx::Key => self.terminator_follows(end, ctx),
         };
         if numeric && fits {
             self.pos = end;

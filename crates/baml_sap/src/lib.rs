@@ -17,7 +17,7 @@ use baml_ir::ir::Check;
 use baml_ir::{Ir, Type};
 use serde_json::Value as Json;
 
-use crate::coerce::{Coercer, Fail, Score};
+use crate::coerce::{cost, Coercer, Fail, Score};
 use crate::jsonish::{markdown_blocks, JValue, Parser};
 
 /// The model's output could not be read as the type.
@@ -78,13 +78,25 @@ fn readings(text: &str, partial: bool) -> Vec<Reading> {
     if !(trimmed.starts_with(['{', '[']) && found.len() == 1) {
         push_values(&mut out, found, 1);
     }
+    let mut whole_is_structure = false;
     if trimmed.starts_with(['{', '[', '"', '\'']) {
-        push_values(&mut out, Parser::new(trimmed).parse_all(), 1);
+        let values = Parser::new(trimmed).parse_all();
+        whole_is_structure = matches!(
+            values.as_slice(),
+            [JValue::Array(_, true) | JValue::Object(_, true)]
+        );
+        push_values(&mut out, values, 1);
     }
-    // While streaming, the text itself may still grow.
+    // While streaming, the text itself may still grow. Text that is one finished (if sloppy)
+    // array or object is read as the text itself only as a last resort: `[1, 2, 3,]` as
+    // `string[]` is `["1", "2", "3"]`, not one string.
     out.push(Reading {
         value: JValue::String(trimmed.to_string(), !partial),
-        cost: 1,
+        cost: if whole_is_structure {
+            cost::RAW_OVER_STRUCTURE
+        } else {
+            1
+        },
     });
     out
 }

@@ -90,14 +90,7 @@ fn starter_vectors_from_baml() {
 /// Cases of `baml_vectors.json` where we still answer differently from BAML, each with its reason
 /// under `## Parsing` in `KNOWN_DIFFERENCES.md`. A listed case that starts to agree fails the
 /// test, so the list cannot go stale.
-const KNOWN: &[&str] = &[
-    "check-malformed_475",
-    "inner-quotes_486",
-    "inner-quotes_487",
-    "num-sep-class_521",
-    "list-as-string_524",
-    "list-as-string_530",
-];
+const KNOWN: &[&str] = &["check-malformed_475"];
 
 #[test]
 fn our_vectors_recorded_from_baml() {
