@@ -118,10 +118,16 @@ impl Coercer<'_> {
             }
             Type::Optional(inner) => match v {
                 JValue::Null => Ok((Json::Null, 0)),
-                // A value that does not fit an optional type reads as null, as BAML does.
-                _ => self
-                    .coerce(inner, v, path, depth + 1)
-                    .or(Ok((Json::Null, cost::NULL_FALLBACK))),
+                // A value that does not fit an optional type reads as null, as BAML does (at no
+                // cost while the value is still being written).
+                _ => self.coerce(inner, v, path, depth + 1).or(Ok((
+                    Json::Null,
+                    if self.partial && !v.complete() {
+                        0
+                    } else {
+                        cost::NULL_FALLBACK
+                    },
+                ))),
             },
             Type::List(inner) => self.list(inner, v, path, depth),
             Type::Map(k, val) => self.map(k, val, v, path, depth),
@@ -583,7 +589,9 @@ impl Coercer<'_> {
                                 score += c;
                                 Some(j)
                             }
-                            Err(_) if self.partial && !x.complete() => None,
+                            // While streaming, an unfinished value, or a null that may yet be
+                            // filled in, is no value yet.
+                            Err(_) if self.partial && (!x.complete() || *x == JValue::Null) => None,
                             Err(e) => return Err(e),
                         }
                     }
@@ -688,11 +696,11 @@ fn empty_value(ty: &Type) -> Option<Json> {
     }
 }
 
-/// Whether an object key names a field (its alias, or its name; case and punctuation aside).
+/// Whether an object key names a field (its alias, or its name; case and accents aside).
 fn key_matches(f: &Field, key: &str) -> bool {
     // The model knows a field by its alias if it has one, else by its name.
     let want = f.alias.as_deref().unwrap_or(&f.name);
-    key == want || key.trim() == want || key.trim().eq_ignore_ascii_case(want)
+    key == want || key.trim() == want || fold(key.trim()) == fold(want)
 }
 
 /// Numbers as people write them: `12,111`, `$1,234.50`, `1/5`, `45%`, `1e3`.
@@ -724,7 +732,7 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     // A single number inside prose.
     let numbers: Vec<&str> = t
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == ','))
-        .map(|w| w.trim_matches([',', '.']))
+        .map(|w| w.trim_matches([',', '.']).trim_end_matches('-'))
         .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
         .collect();
     match numbers.as_slice() {

@@ -213,7 +213,21 @@ impl<'a> Parser<'a> {
             None | Some(b'}' | b']') => true,
             // In an object, a comma ends a value only if a key (or the end) follows it:
             // `"comma, "inside", here"` is one string.
-            Some(b',') => ctx != Ctx::Object || self.next_is_key(p.pos + 1),
+            Some(b',') => match ctx {
+                Ctx::Object => self.next_is_key(p.pos + 1),
+                // In an array, unless unquoted words running into a quote follow (the rest of
+                // this string): `["say "hi", ok"]` is one string, `["a", b]` two.
+                Ctx::Array => {
+                    let rest = &self.s[p.pos + 1..];
+                    let word = rest.trim_ascii_start();
+                    !(word.first().is_some_and(u8::is_ascii_alphabetic)
+                        && word
+                            .iter()
+                            .find(|c| matches!(c, b',' | b']' | b'"' | b'\n'))
+                            .is_some_and(|c| *c == b'"'))
+                }
+                Ctx::Top | Ctx::Key => true,
+            },
             Some(b':') => ctx == Ctx::Key,
             _ => false,
         }

@@ -90,7 +90,18 @@ fn starter_vectors_from_baml() {
 /// Cases of `baml_vectors.json` where we still answer differently from BAML, each with its reason
 /// under `## Parsing` in `KNOWN_DIFFERENCES.md`. A listed case that starts to agree fails the
 /// test, so the list cannot go stale.
-const KNOWN: &[&str] = &["check-malformed_475"];
+const KNOWN: &[&str] = &[
+    "check-malformed_475",
+    "alias-check-partial_595",
+    "alias-check-partial_601",
+    "refusal-union_625",
+    "inner-quotes-more_669",
+    "sloppy-str-or-list_674",
+    "sloppy-str-or-list_676",
+    "sloppy-union_677",
+    "sloppy-str-or-list_678",
+    "sloppy-union_679",
+];
 
 #[test]
 fn our_vectors_recorded_from_baml() {

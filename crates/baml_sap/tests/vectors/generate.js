@@ -41,6 +41,12 @@ const schemas = {
   classasrt: 'class Span {\n  lo int\n  hi int\n  @@assert(ordered, {{ this.lo <= this.hi }})\n}',
   quotes: 'class Quote {\n  text string\n  by string\n}',
   big: 'class Big {\n  id int\n  f float\n}',
+  accentkey: 'class Recette {\n  nom string @alias("nóm")\n  creme bool @alias("crème")\n  prix int?\n}',
+  mapenum: 'enum Drink {\n  Coffee @alias("café")\n  Water\n}\nclass Menu {\n  prices map<string, int>\n  favorite Drink?\n}',
+  aliascheck: 'type Small = int @check(small, {{ this < 10 }})\nclass Bag {\n  nums Small[]\n  opt Small?\n}',
+  deep: 'class Leaf {\n  v int\n  w string\n}\nclass Mid {\n  leaf Leaf\n  leaves Leaf[]\n}\nclass Top {\n  mid Mid\n  tag string @stream.not_null\n  byname map<string, Leaf>\n}',
+  liststate: 'class Todo {\n  items string[] @stream.with_state\n  title string @stream.done\n}',
+  optnested: 'class Addr {\n  city string\n  zip string?\n}\nclass Contact {\n  name string?\n  addr Addr?\n  phones string[]\n}',
   keyed: 'enum Field {\n  Name\n  Email\n}\nclass Form {\n  values map<Field, string>\n}',
 }
 
@@ -275,6 +281,57 @@ for (const raw of ['9007199254740993', '12345678901234567890', '-922337203685477
 }
 for (const raw of ['{"id": 9007199254740993, "f": 12345678901234567890}', '{"id": 12345678901234567890, "f": 1}']) add('bigint-class', 'big', 'Big', raw)
 for (const raw of ['[9007199254740993, 12345678901234567890]']) add('bigint-list', 'none', 'int[]', raw)
+
+// ---- Second round (step 10) ----
+for (const raw of ['{"nóm": "Tarte", "crème": true}', '{"nom": "Tarte", "creme": true}', '{"NOM": "Tarte", "CRÈME": "yes"}', '{"Nóm": "Tarte", "Crème": false, "prix": "12"}', '{"name": "Tarte", "cream": true}']) add('accent-key', 'accentkey', 'Recette', raw)
+for (const raw of ['CAFE', 'cafe', 'Café', 'café au lait']) add('accent-literal', 'none', '"café" | "thé"', raw)
+for (const raw of ['{"prices": {"café": 3, "CAFE": 4}, "favorite": "CAFÉ"}', '{"prices": {}, "favorite": "water!"}', '{"prices": {"a": "1,000"}, "favorite": "cafes"}']) add('accent-map', 'mapenum', 'Menu', raw)
+for (const raw of ['{"nums": [1, 20, 3], "opt": 5}', '{"nums": [], "opt": null}', '{"nums": 4}', '{"nums": ["x", 2], "opt": 50}']) {
+  add('alias-check', 'aliascheck', 'Bag', raw)
+  add('alias-check-partial', 'aliascheck', 'Bag', raw.slice(0, -1), true)
+}
+for (const raw of [
+  '{"mid": {"leaf": {"v": 1, "w": "a"}, "leaves": [{"v": 2, "w": "b"}, {"v": 3',
+  '{"tag": "t", "mid": {"leaf": {"v": 1',
+  '{"tag": "t", "mid": {"leaf": {"v": 1, "w": "a"}, "leaves": []}, "byname": {"k": {"v": 1, "w": "x"}, "j": {"v": 2',
+  '{"tag": "t", "byname": {"k": {"v": 1, "w": "x"}}, "mid": {',
+  '{"tag": "t"',
+  '{"tag": "t", "mid": null',
+  '{"tag": "t", "mid": {"leaf": {"v": 1, "w": "a"}, "leaves": [{"v": 2, "w": "b"}]}, "byname": {}}',
+]) add('partial-deep', 'deep', 'Top', raw, true)
+for (const raw of ['{"items": ["a", "b', '{"items": ["a"], "title": "T', '{"title": "T", "items": []}', '{"items": [', '{"title": "Todo"']) add('partial-liststate', 'liststate', 'Todo', raw, true)
+for (const raw of ['{"name": "A", "addr": {"city": "P', '{"name": "A", "addr": {"zip": "1"', '{"addr": {"city": "Paris", "zip": "7"}, "phones": ["1"', '{"name": "A", "addr": {']) add('partial-optnested', 'optnested', 'Contact', raw, true)
+for (const raw of ["Sorry, I can't share contact details.", '{"addr": {"zip": "7"}}', '{"addr": "Paris"}', '{"name": "A", "addr": null}']) {
+  add('refusal-nested', 'optnested', 'Contact', raw)
+}
+for (const raw of ["Sorry, no.", '42']) {
+  add('refusal-union', 'allopt', 'AllOpt | string', raw)
+  add('refusal-union-int', 'allopt', 'AllOpt | int', raw)
+  add('refusal-opt', 'allopt', 'AllOpt?', raw)
+}
+for (const raw of ['1 234', '12.', '.5', '5.', '-0', '1e-3', '1E3', '3 million', '0.1.2', '1,000,000', '1,000.000,5', '$-5', '5-', '(5)', '~5', '>5', '5 to 10', '10k']) {
+  add('num-more-int', 'none', 'int', raw)
+  add('num-more-float', 'none', 'float', raw)
+}
+for (const raw of [
+  '["a "b" c", "d"]',
+  '["x", "say "hi", ok", "z"]',
+  '["a, "b"", "c"]',
+  '{"list": ["a "q"", "b"]}',
+]) add('inner-quotes-list', 'none', 'string[]', raw)
+for (const raw of ['{"text": "He said "stop", then left", "by": "J"}', '{"text": "a "b": "c", "by": "K"}', '{"by": "L", "text": "end "quote"}', '{"text": "x "y" z"\n"by": "M"}', '{"text": "nested {"a": 1} here", "by": "N"}']) add('inner-quotes-more', 'quotes', 'Quote', raw)
+for (const raw of ['[1, 2, 3,]', '[1, 2, 3,]', '{"a": 1,}', '[true, "x",]']) {
+  add('sloppy-union', 'none', 'int[] | string', raw)
+  add('sloppy-str-or-list', 'none', 'string | string[]', raw)
+}
+for (const raw of ['9007199254740993', '-12345678901234567890', '18446744073709551615', '1.5e300', '-0.0']) {
+  add('bigint-more-int', 'none', 'int', raw)
+  add('bigint-more-map', 'none', 'map<string, int>', `{"k": ${raw}}`)
+}
+for (const raw of ['7', 'true', '"7"', '[7]', '{"value": 7}', '7.9']) {
+  add('lift-bool', 'none', 'bool', raw)
+}
+for (const raw of ['true', 'false', '1']) add('lift-boolclass', 'none', 'map<string, bool>', raw)
 
 function record() {
   const out = []
