@@ -46,6 +46,9 @@ pub struct Coercer<'a> {
     /// value again (`type J = J[] | ...` wrapping a value into a list of itself) fails there
     /// instead of recursing without end.
     active: std::cell::RefCell<std::collections::HashSet<(usize, usize)>>,
+    /// Whether the whole text reads as more than plain text (JSON, a fence, a structure), so a
+    /// top-level string is one choice among several readings.
+    pub ambiguous: std::cell::Cell<bool>,
 }
 
 impl<'a> Coercer<'a> {
@@ -54,6 +57,7 @@ impl<'a> Coercer<'a> {
             ir,
             partial,
             active: std::cell::RefCell::default(),
+            ambiguous: std::cell::Cell::new(false),
         }
     }
 }
@@ -429,16 +433,30 @@ impl Coercer<'_> {
                 }
             }
         }
+        // As in BAML, a string made from a structure, or picked from several readings of the
+        // whole text, gives way to any list, object or map that fits, whatever the scores.
+        let weak_strings = structured || (path.is_empty() && self.ambiguous.get());
         let mut best: Option<(Json, Score)> = None;
+        let mut best_composite: Option<(Json, Score)> = None;
         let mut errors = Vec::new();
         for (arm, result) in arms.iter().zip(results) {
             match result {
-                Some(Ok((j, c))) if best.as_ref().is_none_or(|(_, b)| c < *b) => {
-                    best = Some((j, c));
+                Some(Ok((j, c))) => {
+                    if matches!(j, Json::Array(_) | Json::Object(_))
+                        && best_composite.as_ref().is_none_or(|(_, b)| c < *b)
+                    {
+                        best_composite = Some((j.clone(), c));
+                    }
+                    if best.as_ref().is_none_or(|(_, b)| c < *b) {
+                        best = Some((j, c));
+                    }
                 }
                 Some(Err(e)) => errors.push(format!("as `{arm}`: {}", e.reason)),
-                _ => {}
+                None => {}
             }
+        }
+        if weak_strings && matches!(best, Some((Json::String(_), _))) && best_composite.is_some() {
+            best = best_composite;
         }
         best.ok_or_else(|| {
             fail(

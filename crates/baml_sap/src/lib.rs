@@ -178,7 +178,11 @@ pub fn parse_checked(
     );
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;
-    for reading in readings(text, partial) {
+    let all = readings(text, partial);
+    coercer
+        .ambiguous
+        .set(all.len() > 1 || !matches!(all.first().map(|r| &r.value), Some(JValue::String(..))));
+    for reading in all {
         if partial
             && scalar
             && matches!(

@@ -94,13 +94,9 @@ const KNOWN: &[&str] = &[
     "check-malformed_475",
     "alias-check-partial_595",
     "alias-check-partial_601",
-    "refusal-union_625",
     "inner-quotes-more_669",
-    "sloppy-str-or-list_674",
-    "sloppy-str-or-list_676",
     "sloppy-union_677",
     "sloppy-str-or-list_678",
-    "sloppy-union_679",
 ];
 
 #[test]
