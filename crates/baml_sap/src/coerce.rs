@@ -170,9 +170,12 @@ impl Coercer<'_> {
             JValue::String(s, _) => parse_number_text(s)
                 .map(|(x, c)| (x, c + cost::CONVERTED))
                 .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
-            JValue::Array(items, _) if items.len() == 1 => self
-                .number(&items[0], path, what)
-                .map(|(x, c)| (x, c + cost::CONVERTED)),
+            // A list where one number was wanted: its first item that is one.
+            JValue::Array(items, _) if !items.is_empty() => items
+                .iter()
+                .find_map(|item| self.number(item, path, what).ok())
+                .map(|(x, c)| (x, c + cost::CONVERTED))
+                .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
             _ => Err(fail(
                 path,
                 format!("expected {what}, found {}", describe(v)),
@@ -226,7 +229,7 @@ impl Coercer<'_> {
                 let t = s
                     .trim()
                     .trim_matches(|c: char| {
-                        c == '*' || c == '`' || c == '"' || c == '\'' || c == '.'
+                        c == '*' || c == '`' || c == '"' || c == '\'' || c == '.' || c == ','
                     })
                     .trim();
                 if t.eq_ignore_ascii_case("true") {
@@ -733,7 +736,7 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     } else {
         format!("{sign}{unsigned}")
     };
-    let cleaned = signed.trim_end_matches(['.', '%']);
+    let cleaned = signed.trim_end_matches(['.', '%', ',']);
     if let Ok(x) = cleaned.parse::<f64>() {
         return Some((x, u64::from(cleaned.len() != t.len())));
     }

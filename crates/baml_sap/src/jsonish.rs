@@ -445,6 +445,10 @@ impl<'a> Parser<'a> {
             }
             Ctx::Object | Ctx::Array | Ctx::Key => self.terminator_follows(end, ctx),
         };
+        if ctx == Ctx::Object && self.trailing_comma_at(end) {
+            // `{"a": 1,}`: BAML reads the last value with its trailing comma, as text.
+            return self.unquoted(ctx);
+        }
         if numeric && fits {
             self.pos = end;
             // A number the text stops in the middle of may still grow.
@@ -461,6 +465,9 @@ impl<'a> Parser<'a> {
             let ends = match (c, ctx) {
                 (b',' | b']' | b'\n', Ctx::Array) | (b'}' | b']', Ctx::Top) => true,
                 (b'}', Ctx::Object) => self.closes_here(self.pos + 1),
+                // A comma right before the closing brace stays in the value (`1,` in
+                // `{"a": 1,}`), as BAML reads it.
+                (b',', Ctx::Object) if self.s.get(self.pos + 1) == Some(&b'}') => false,
                 (b',' | b'\n', Ctx::Object) => self.next_is_key(self.pos + 1),
                 _ => false,
             };
@@ -477,6 +484,16 @@ impl<'a> Parser<'a> {
             "null" => JValue::Null,
             _ => JValue::String(raw.to_string(), complete),
         }
+    }
+
+    /// Whether spaces, then `,}` follow `from`.
+    fn trailing_comma_at(&self, from: usize) -> bool {
+        let rest = &self.s[from.min(self.s.len())..];
+        let rest = &rest[rest
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t'))
+            .count()..];
+        rest.starts_with(b",}")
     }
 
     /// After a `}`: only closers, separators or the end follow.

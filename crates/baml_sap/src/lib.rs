@@ -87,9 +87,16 @@ fn readings(text: &str, partial: bool) -> Vec<Reading> {
         );
         push_values(&mut out, values, 1);
     }
-    // While streaming, the text itself may still grow. Text that is one finished (if sloppy)
-    // array or object is read as the text itself only as a last resort: `[1, 2, 3,]` as
-    // `string[]` is `["1", "2", "3"]`, not one string.
+    // The text itself, read as plain text: as in BAML, only when no object or array was found
+    // in it (`[1, 2, 3,]` as `string[]` is `["1", "2", "3"]`, and `{"a": 1}` is no int),
+    // except while streaming, where it may still grow (and then, text that is one finished
+    // array or object only as a last resort).
+    let has_structure = out
+        .iter()
+        .any(|r| matches!(r.value, JValue::Object(..) | JValue::Array(..)));
+    if has_structure && !partial {
+        return out;
+    }
     out.push(Reading {
         value: JValue::String(trimmed.to_string(), !partial),
         cost: if whole_is_structure {

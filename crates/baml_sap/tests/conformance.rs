@@ -95,8 +95,6 @@ const KNOWN: &[&str] = &[
     "alias-check-partial_595",
     "alias-check-partial_601",
     "inner-quotes-more_669",
-    "sloppy-union_677",
-    "sloppy-str-or-list_678",
 ];
 
 #[test]

@@ -333,6 +333,22 @@ for (const raw of ['7', 'true', '"7"', '[7]', '{"value": 7}', '7.9']) {
 }
 for (const raw of ['true', 'false', '1']) add('lift-boolclass', 'none', 'map<string, bool>', raw)
 
+// ---- Third round (step 10): the last value before `,}` ----
+for (const raw of ['{"a": 1,}', '{"a": 1, "b": 2,}', '{"a": "x", "b": true,}', '{"a": 1, }', '{"a": null,}', '{a: hello,}', '{"a": [1],}', '{"a": 1,\n}', '{"a": 1 ,}']) {
+  add('trailing-comma-str', 'none', 'map<string, string>', raw)
+  add('trailing-comma-opt', 'none', 'map<string, string?>', raw)
+}
+for (const raw of ['{"a": 1,}', '{"a": 1.5,}', '{"a": -2,000,}', '{"a": true,}', '{"a": 1, "b": 2,}']) {
+  add('trailing-comma-int', 'none', 'map<string, int>', raw)
+  add('trailing-comma-float', 'none', 'map<string, float>', raw)
+  add('trailing-comma-bool', 'none', 'map<string, bool>', raw)
+}
+for (const raw of ['{"a": 1,}', 'x {a 1} y', '{"a": 1}', '[1, 2,]']) {
+  add('struct-to-int', 'none', 'int', raw)
+  add('struct-to-union', 'none', 'int[] | string', raw)
+}
+for (const raw of ['{"x": 1, "y": 2,}', '{"x": 1, "y": true,}', '{"x": "1", "y": "2",}']) add('trailing-comma-class', 'point', 'Point', raw)
+
 function record() {
   const out = []
   for (const [i, c] of cases.entries()) {
