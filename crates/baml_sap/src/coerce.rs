@@ -170,9 +170,11 @@ impl Coercer<'_> {
             JValue::String(s, _) => parse_number_text(s)
                 .map(|(x, c)| (x, c + cost::CONVERTED))
                 .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
-            // A list where one number was wanted: its first item that is one.
+            // A list where one number was wanted: its first item that is one (not looking into
+            // nested lists).
             JValue::Array(items, _) if !items.is_empty() => items
                 .iter()
+                .filter(|item| !matches!(item, JValue::Array(..)))
                 .find_map(|item| self.number(item, path, what).ok())
                 .map(|(x, c)| (x, c + cost::CONVERTED))
                 .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
@@ -254,9 +256,14 @@ impl Coercer<'_> {
                     )),
                 }
             }
-            JValue::Array(items, _) if items.len() == 1 => self
-                .bool(&items[0], path)
-                .map(|(b, c)| (b, c + cost::CONVERTED)),
+            // A list where one bool was wanted: its first item that is one (not looking into
+            // nested lists).
+            JValue::Array(items, _) if !items.is_empty() => items
+                .iter()
+                .filter(|item| !matches!(item, JValue::Array(..)))
+                .find_map(|item| self.bool(item, path).ok())
+                .map(|(b, c)| (b, c + cost::CONVERTED))
+                .ok_or_else(|| fail(path, format!("expected a bool, found {}", describe(v)))),
             _ => Err(fail(
                 path,
                 format!("expected a bool, found {}", describe(v)),

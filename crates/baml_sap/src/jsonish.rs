@@ -288,10 +288,12 @@ impl<'a> Parser<'a> {
                     let before = self.pos;
                     let key = self.key();
                     self.skip_ws();
-                    if self.peek() == Some(b':') {
-                        self.pos += 1;
-                    } else if self.peek().is_none() {
-                        return JValue::Object(fields, false);
+                    match self.peek() {
+                        Some(b':') => self.pos += 1,
+                        None => return JValue::Object(fields, false),
+                        // A key with no value (`{b}`, `{a, "b": 1}`) is dropped, as BAML does.
+                        Some(b'}' | b',') if self.pos > before => continue,
+                        _ => {}
                     }
                     self.skip_ws();
                     if self.peek().is_none() {

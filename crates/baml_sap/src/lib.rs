@@ -45,8 +45,10 @@ struct Reading {
     cost: Score,
 }
 
-/// Every plausible reading of the text, best first.
-fn readings(text: &str, partial: bool) -> Vec<Reading> {
+/// Every plausible reading of the text, best first. With `text_only`, text that is not strict
+/// JSON is read only as itself (BAML matches an enum against the whole text, whatever
+/// brackets it holds: `TWO {confident}` is `TWO`).
+fn readings(text: &str, partial: bool, text_only: bool) -> Vec<Reading> {
     let mut out = Vec::new();
     let trimmed = text.trim();
     if let Ok(v) = serde_json::from_str::<Json>(trimmed) {
@@ -56,6 +58,13 @@ fn readings(text: &str, partial: bool) -> Vec<Reading> {
             other => other,
         };
         out.push(Reading { value, cost: 0 });
+        return out;
+    }
+    if text_only {
+        out.push(Reading {
+            value: JValue::String(trimmed.to_string(), !partial),
+            cost: 1,
+        });
         return out;
     }
     for (_, body, _) in markdown_blocks(text) {
@@ -80,7 +89,14 @@ fn readings(text: &str, partial: bool) -> Vec<Reading> {
     }
     let mut whole_is_structure = false;
     if trimmed.starts_with(['{', '[', '"', '\'']) {
-        let values = Parser::new(trimmed).parse_all();
+        let mut values = Parser::new(trimmed).parse_all();
+        // Prose after (or between) objects and arrays is no value of its own.
+        if values
+            .iter()
+            .any(|v| matches!(v, JValue::Object(..) | JValue::Array(..)))
+        {
+            values.retain(|v| matches!(v, JValue::Object(..) | JValue::Array(..)));
+        }
         whole_is_structure = matches!(
             values.as_slice(),
             [JValue::Array(_, true) | JValue::Object(_, true)]
@@ -185,7 +201,7 @@ pub fn parse_checked(
     );
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;
-    let all = readings(text, partial);
+    let all = readings(text, partial, !partial && matches!(base, Type::Enum(_)));
     coercer
         .ambiguous
         .set(all.len() > 1 || !matches!(all.first().map(|r| &r.value), Some(JValue::String(..))));

@@ -349,6 +349,21 @@ for (const raw of ['{"a": 1,}', 'x {a 1} y', '{"a": 1}', '[1, 2,]']) {
 }
 for (const raw of ['{"x": 1, "y": 2,}', '{"x": 1, "y": true,}', '{"x": "1", "y": "2",}']) add('trailing-comma-class', 'point', 'Point', raw)
 
+// ---- Fourth round (step 10): prose that also holds brackets or braces ----
+for (const raw of ['The answer is TWO [see note]', 'TWO {confident}', '[TWO] because {reasons}', 'ONE, per [1]', '{"answer": "ONE"} but maybe TWO']) add('prose-struct-enum', 'cat', 'Category', raw)
+for (const raw of ['The answer is 12 [approx]', '12 {units: none}', 'see [3] for 12', '{"n": 5} or 12']) {
+  add('prose-struct-int', 'none', 'int', raw)
+  add('prose-struct-float', 'none', 'float', raw)
+}
+for (const raw of ['true [verified]', 'It is false {checked}', '[yes]']) add('prose-struct-bool', 'none', 'bool', raw)
+for (const raw of ['[1, 2] and three', 'a {b} c']) {
+  add('prose-struct-union', 'none', 'int | string', raw)
+  add('prose-struct-opt', 'none', 'string?', raw)
+  add('prose-struct-strlist', 'none', 'string[]', raw)
+}
+for (const raw of ['[true, false]', '[0, 1]', '["yes", true]']) add('list-to-bool', 'none', 'bool', raw)
+for (const raw of ['["x", 3, 4]', '[[1], 2]', '[]']) add('list-to-int', 'none', 'int', raw)
+
 function record() {
   const out = []
   for (const [i, c] of cases.entries()) {
