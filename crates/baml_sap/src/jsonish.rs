@@ -357,6 +357,7 @@ impl<'a> Parser<'a> {
     fn quoted(&mut self, q: u8, ctx: Ctx) -> JValue {
         self.pos += 1;
         let mut out = Vec::new();
+        let mut inner = 0usize;
         while let Some(c) = self.peek() {
             if c == b'\\' {
                 match self.s.get(self.pos + 1).copied() {
@@ -385,9 +386,23 @@ impl<'a> Parser<'a> {
                 self.pos += 2;
                 continue;
             }
-            if c == q && (ctx == Ctx::Top || self.terminator_follows(self.pos + 1, ctx)) {
-                self.pos += 1;
-                return JValue::String(String::from_utf8_lossy(&out).into_owned(), true);
+            if c == q {
+                // After a quotation opened inside the string, a quote closes that quotation
+                // (`"a "quoted", here"`) unless only closing brackets follow, as BAML reads it.
+                let closes = if inner.is_multiple_of(2) {
+                    self.terminator_follows(self.pos + 1, ctx)
+                } else {
+                    self.closes_here(self.pos + 1) && !self.comma_after(self.pos + 1)
+                };
+                if ctx == Ctx::Top || closes {
+                    self.pos += 1;
+                    return JValue::String(String::from_utf8_lossy(&out).into_owned(), true);
+                }
+                // An apostrophe inside a word (`it's`) opens no quotation.
+                let prev = out.last().copied();
+                if !inner.is_multiple_of(2) || !prev.is_some_and(|b| b.is_ascii_alphanumeric()) {
+                    inner += 1;
+                }
             }
             out.push(c);
             self.pos += 1;
@@ -498,6 +513,17 @@ impl<'a> Parser<'a> {
         rest.starts_with(b",}")
     }
 
+    /// Whether a comma comes next (after whitespace).
+    fn comma_after(&self, from: usize) -> bool {
+        let mut p = Parser {
+            s: self.s,
+            text: self.text,
+            pos: from,
+        };
+        p.skip_ws();
+        p.peek() == Some(b',')
+    }
+
     /// After a `}`: only closers, separators or the end follow.
     fn closes_here(&self, from: usize) -> bool {
         let mut p = Parser {
@@ -521,9 +547,14 @@ impl<'a> Parser<'a> {
             None | Some(b'}') => true,
             Some(q @ (b'"' | b'\'')) => {
                 let rest = &p.text[p.pos + 1..];
-                rest.find(q as char).is_some_and(|i| {
-                    rest[i + 1..].trim_start().starts_with(':') && !rest[..i].contains('\n')
-                })
+                match rest.find(q as char) {
+                    // The text ends inside what may be a key still being written.
+                    None => !rest.contains('\n'),
+                    Some(i) => {
+                        let after = rest[i + 1..].trim_start();
+                        (after.starts_with(':') || after.is_empty()) && !rest[..i].contains('\n')
+                    }
+                }
             }
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
                 let rest = &p.text[p.pos..];

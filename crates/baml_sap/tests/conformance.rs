@@ -94,7 +94,6 @@ const KNOWN: &[&str] = &[
     "check-malformed_475",
     "alias-check-partial_595",
     "alias-check-partial_601",
-    "inner-quotes-more_669",
 ];
 
 #[test]

@@ -364,6 +364,12 @@ for (const raw of ['[1, 2] and three', 'a {b} c']) {
 for (const raw of ['[true, false]', '[0, 1]', '["yes", true]']) add('list-to-bool', 'none', 'bool', raw)
 for (const raw of ['["x", 3, 4]', '[[1], 2]', '[]']) add('list-to-int', 'none', 'int', raw)
 
+// ---- Fifth round (step 10): a stream that stops inside the next key ----
+for (const raw of ['{"name": "Ann Lee", "a', '{"name": "Ann Lee", "age"', '{"name": "Ann Lee", "age":', '{"name": "Ann, "Lee", "a', "{'name': 'Ann', 'a", '{"name": "Ann", "e-mail": "x, "y", "a']) {
+  add('partial-next-key', 'person', 'Person', raw, true)
+}
+for (const raw of ['["a", "b', '["a, "b', '["a", "b", "c"', '["say "hi", ok', '["x", "y"]']) add('partial-next-item', 'none', 'string[]', raw, true)
+
 function record() {
   const out = []
   for (const [i, c] of cases.entries()) {
