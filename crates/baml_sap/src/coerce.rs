@@ -118,7 +118,7 @@ impl Coercer<'_> {
                     return Err(fail(path, format!("unknown type `{name}`")));
                 };
                 let (value, score) = self.coerce(&alias.ty, v, path, depth + 1)?;
-                self.apply_checks(&alias.checks, value, score, path)
+                self.apply_checks(&alias.checks, value, score, path, false)
             }
             Type::Optional(inner) => match v {
                 JValue::Null => Ok((Json::Null, 0)),
@@ -528,7 +528,9 @@ impl Coercer<'_> {
             )),
         };
         match result {
-            Ok((obj, score)) => self.apply_checks(&class.checks, obj, score, path),
+            // While streaming, BAML checks a class's own asserts once its object is complete
+            // (an item failing one is left out of its list).
+            Ok((obj, score)) => self.apply_checks(&class.checks, obj, score, path, v.complete()),
             // While streaming, unfinished text that is not yet an object gives the class with
             // nothing filled in (unless a field must not be null).
             Err(_) if self.partial && !v.complete() && !matches!(v, JValue::Object(..)) => {
@@ -569,7 +571,7 @@ impl Coercer<'_> {
         let (x, c) = self
             .coerce(&f.ty, v, &format!("{path}.{}", f.name), depth + 1)
             .ok()?;
-        let (x, c) = self.apply_checks(&f.checks, x, c, path).ok()?;
+        let (x, c) = self.apply_checks(&f.checks, x, c, path, false).ok()?;
         let mut obj = Map::new();
         obj.insert(f.name.clone(), x);
         Some((Json::Object(obj), c + cost::IMPLIED_KEY))
@@ -654,7 +656,7 @@ impl Coercer<'_> {
             let (value, c) = if self.partial && value.is_null() {
                 (value, 0)
             } else {
-                self.apply_checks(&f.checks, value, 0, &fpath)?
+                self.apply_checks(&f.checks, value, 0, &fpath, false)?
             };
             score += c;
             let value = if f.stream.with_state && self.partial {
@@ -675,14 +677,21 @@ impl Coercer<'_> {
     }
 
     /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors). While
-    /// streaming, asserts wait for the final value.
-    pub fn apply_checks(&self, checks: &[Check], value: Json, score: Score, path: &str) -> Res {
+    /// streaming, asserts wait for the final value unless `finished`.
+    pub fn apply_checks(
+        &self,
+        checks: &[Check],
+        value: Json,
+        score: Score,
+        path: &str,
+        finished: bool,
+    ) -> Res {
         if checks.is_empty() {
             return Ok((value, score));
         }
         let mut results = Map::new();
         for check in checks {
-            if check.assert && self.partial {
+            if check.assert && self.partial && !finished {
                 continue;
             }
             let passed = crate::checks::evaluate(&check.expr, &value).map_err(|r| fail(path, r))?;

@@ -176,7 +176,7 @@ pub fn parse_checked(
     let coercer = Coercer::new(ir, partial);
     let checked = |value: Json| {
         coercer
-            .apply_checks(checks, value, 0, "")
+            .apply_checks(checks, value, 0, "", false)
             .map(|(v, _)| v)
             .map_err(|e| SapError::Validation {
                 ty: ty.to_string(),

@@ -370,6 +370,15 @@ for (const raw of ['{"name": "Ann Lee", "a', '{"name": "Ann Lee", "age"', '{"nam
 }
 for (const raw of ['["a", "b', '["a, "b', '["a", "b", "c"', '["say "hi", ok', '["x", "y"]']) add('partial-next-item', 'none', 'string[]', raw, true)
 
+// ---- Sixth round (step 10): more streaming and checks ----
+for (const raw of ['{"main": "caf', '{"main": "cafe", "extras": ["TH', '{"main": "cafe", "extras": ["the glace", "wat', '{"main": "cafe", "extras": ["the glace"], "maybe": "Caf']) add('partial-enum-field', 'drinkorder', 'DrinkOrder', raw, true)
+for (const raw of ['[{"kind": "circle", "radius": 1}, {"kind": "squ', '[{"kind": "circle", "radius": 1}, {"kind": "square", "side": 2', '[{"radius": 1', '[{"kind": "circle", "rad']) add('partial-union-list', 'shape', '(Circle | Square)[]', raw, true)
+for (const raw of ['{"stars": 3, "name": "a"}', '{"stars": 9, "name": ""}', '{"stars": 9, "na']) add('partial-field-check', 'fieldchk', 'Rated', raw, true)
+for (const raw of ['[{"lo": 1, "hi": 2}, {"lo": 3, "hi": 2}]', '[{"lo": 3, "hi": 2}, {"lo": 1, "hi": 2}', '{"lo": 3, "hi": 2}']) add('partial-class-assert', 'classasrt', 'Span[]', raw, true)
+for (const raw of ['{"a": 5, "b": 20}', '{"a": "x"}', '{}']) add('map-check', 'aliascheck', 'map<string, Small>', raw)
+for (const raw of ['[1, 20]', '[]', '5']) add('list-ret-check', 'none', 'int[] @check(nonempty, {{ this|length > 0 }})', raw)
+for (const raw of ['{"values": {"name": "Ada", "EMAIL": "a"}}', '{"values": {"Nàme": "Ada"}}']) add('map-enum-key', 'keyed', 'Form', raw)
+
 function record() {
   const out = []
   for (const [i, c] of cases.entries()) {
