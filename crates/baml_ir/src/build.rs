@@ -380,6 +380,16 @@ fn no_args(cx: &mut Ctx<'_>, a: &Attribute) {
 fn check_of(cx: &mut Ctx<'_>, a: &Attribute) -> Option<Check> {
     let assert = a.name == "assert";
     let at = if a.block { "@@" } else { "@" };
+    if let Some(Value::Jinja(expr, _)) = a.args.last() {
+        // BAML rejects a project whose check does not compile (`{{ this > }}`).
+        if let Err(e) = minijinja::Environment::new().compile_expression(expr) {
+            cx.err(
+                a.span,
+                format!("the expression of `{at}{}` does not compile: {e}", a.name),
+            );
+            return None;
+        }
+    }
     match a.args.as_slice() {
         [Value::String(name), Value::Jinja(expr, _)] => Some(Check {
             name: Some(name.value.clone()),

@@ -90,11 +90,7 @@ fn starter_vectors_from_baml() {
 /// Cases of `baml_vectors.json` where we still answer differently from BAML, each with its reason
 /// under `## Parsing` in `KNOWN_DIFFERENCES.md`. A listed case that starts to agree fails the
 /// test, so the list cannot go stale.
-const KNOWN: &[&str] = &[
-    "check-malformed_475",
-    "alias-check-partial_595",
-    "alias-check-partial_601",
-];
+const KNOWN: &[&str] = &["alias-check-partial_595", "alias-check-partial_601"];
 
 #[test]
 fn our_vectors_recorded_from_baml() {
