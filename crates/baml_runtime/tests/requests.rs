@@ -117,7 +117,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("media_audio_url_generic", "media URLs are not downloaded when building a request"),
     ("media_pdf_url_anthropic", "media URLs are not downloaded when building a request"),
     ("provider_generic_env_key_missing", "BAML fails with an opaque \"builder error\"; we send `Bearer $KEY` as for other providers"),
-    ("error_load_check_bad_expression", "@check expressions are compiled when first evaluated, not at load"),
 ];
 
 fn run_all(path: &str) -> (usize, Vec<String>) {
