@@ -43,7 +43,6 @@ const KNOWN = new Set([
   'template_filter_format_toon',
   'args_enum_value_and_alias',
   'provider_generic_env_key_missing',
-  'error_load_check_bad_expression',
 ])
 
 /** Lines that differ between two JSON values, path by path. */

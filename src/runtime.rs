@@ -181,8 +181,14 @@ impl BamlRuntime {
             );
             return Err(throw_invalid(&env, &msg));
         };
-        baml_sap::parse(self.inner.ir(), &function.ret, &text, partial)
-            .map_err(|e| throw(&env, validation_error(&env, &e, &text)))
+        baml_sap::parse_checked(
+            self.inner.ir(),
+            &function.ret,
+            &function.ret_checks,
+            &text,
+            partial,
+        )
+        .map_err(|e| throw(&env, validation_error(&env, &e, &text)))
     }
 
     /// Calls BAML function `name` from Node (no sandbox). `args` are by parameter name.

@@ -338,6 +338,17 @@ fn with_checks(ty: String, checks: &[crate::ir::Check]) -> String {
     }
 }
 
+/// A function's result type: `Checked<T, ...>` when its return type has named `@check`s (a
+/// plain `string` result is the model's text as written, unchecked).
+fn ret_ts(ir: &Ir, f: &Function, partial: bool) -> String {
+    let ty = ts(ir, &f.ret, partial);
+    if f.ret == Type::String {
+        ty
+    } else {
+        with_checks(ty, &f.ret_checks)
+    }
+}
+
 fn class_decl(out: &mut String, ir: &Ir, c: &Class, partial: bool, indent: &str) {
     doc(out, indent, c.doc.as_deref().or(c.description.as_deref()));
     let export = if partial { "export " } else { "" };
@@ -480,7 +491,7 @@ pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
             "  {}{}: Promise<{}>",
             f.name,
             signature(ir, f),
-            ts(ir, &f.ret, false)
+            ret_ts(ir, f, false)
         );
     }
     out.push_str("  /** The same functions, streamed: partial results as they arrive, then the final one. */\n  readonly stream: {\n");
@@ -491,8 +502,8 @@ pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
             "    {}{}: BamlStream<{}, {}>",
             f.name,
             signature(ir, f),
-            ts(ir, &f.ret, true),
-            ts(ir, &f.ret, false)
+            ret_ts(ir, f, true),
+            ret_ts(ir, f, false)
         );
     }
     out.push_str("  }\n}\n");

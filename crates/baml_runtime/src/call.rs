@@ -779,7 +779,7 @@ impl Runtime {
                 if text.len() >= 16 * 1024 && next_parse.is_some_and(|t| started < t) {
                     return;
                 }
-                if let Ok(v) = baml_sap::parse(ir, ret, text, true) {
+                if let Ok(v) = baml_sap::parse_checked(ir, ret, &f.ret_checks, text, true) {
                     if last.as_ref() != Some(&v) {
                         last = Some(v.clone());
                         if let Some(s) = sink.as_deref_mut() {
@@ -808,7 +808,7 @@ impl Runtime {
         let out = out.map_err(CallError::from)?;
         state.usage.input_tokens += out.usage.input_tokens.unwrap_or(0);
         state.usage.output_tokens += out.usage.output_tokens.unwrap_or(0);
-        match baml_sap::parse(&self.ir, &f.ret, &out.content, false) {
+        match baml_sap::parse_checked(&self.ir, &f.ret, &f.ret_checks, &out.content, false) {
             Ok(v) => Ok((v, out.content, client.name.clone())),
             Err(e) => Err(CallError::Validation {
                 message: e.to_string(),

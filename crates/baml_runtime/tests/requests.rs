@@ -121,7 +121,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("media_audio_url_generic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_pdf_url_anthropic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("provider_generic_env_key_missing", "BAML fails with an opaque \"builder error\"; we send `Bearer $KEY` as for other providers"),
-    ("error_load_check_bad_expression", "@check expressions are compiled when first evaluated, not at load"),
 ];
 
 fn run_all(path: &str) -> (usize, Vec<String>) {

@@ -12,7 +12,9 @@ use crate::jsonish::JValue;
 pub type Score = u64;
 
 /// Penalties, per BAML's flags.
-mod cost {
+pub mod cost {
+    /// Reading text that parses as one finished array or object as plain text instead.
+    pub const RAW_OVER_STRUCTURE: u64 = 100;
     pub const CONVERTED: u64 = 1;
     pub const FROM_PROSE: u64 = 2;
     pub const SINGLE_TO_LIST: u64 = 1;
@@ -44,6 +46,9 @@ pub struct Coercer<'a> {
     /// value again (`type J = J[] | ...` wrapping a value into a list of itself) fails there
     /// instead of recursing without end.
     active: std::cell::RefCell<std::collections::HashSet<(usize, usize)>>,
+    /// Whether the whole text reads as more than plain text (JSON, a fence, a structure), so a
+    /// top-level string is one choice among several readings.
+    pub ambiguous: std::cell::Cell<bool>,
 }
 
 impl<'a> Coercer<'a> {
@@ -52,6 +57,7 @@ impl<'a> Coercer<'a> {
             ir,
             partial,
             active: std::cell::RefCell::default(),
+            ambiguous: std::cell::Cell::new(false),
         }
     }
 }
@@ -112,14 +118,20 @@ impl Coercer<'_> {
                     return Err(fail(path, format!("unknown type `{name}`")));
                 };
                 let (value, score) = self.coerce(&alias.ty, v, path, depth + 1)?;
-                self.apply_checks(&alias.checks, value, score, path)
+                self.apply_checks(&alias.checks, value, score, path, false)
             }
             Type::Optional(inner) => match v {
                 JValue::Null => Ok((Json::Null, 0)),
-                // A value that does not fit an optional type reads as null, as BAML does.
-                _ => self
-                    .coerce(inner, v, path, depth + 1)
-                    .or(Ok((Json::Null, cost::NULL_FALLBACK))),
+                // A value that does not fit an optional type reads as null, as BAML does (at no
+                // cost while the value is still being written).
+                _ => self.coerce(inner, v, path, depth + 1).or(Ok((
+                    Json::Null,
+                    if self.partial && !v.complete() {
+                        0
+                    } else {
+                        cost::NULL_FALLBACK
+                    },
+                ))),
             },
             Type::List(inner) => self.list(inner, v, path, depth),
             Type::Map(k, val) => self.map(k, val, v, path, depth),
@@ -158,9 +170,14 @@ impl Coercer<'_> {
             JValue::String(s, _) => parse_number_text(s)
                 .map(|(x, c)| (x, c + cost::CONVERTED))
                 .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
-            JValue::Array(items, _) if items.len() == 1 => self
-                .number(&items[0], path, what)
-                .map(|(x, c)| (x, c + cost::CONVERTED)),
+            // A list where one number was wanted: its first item that is one (not looking into
+            // nested lists).
+            JValue::Array(items, _) if !items.is_empty() => items
+                .iter()
+                .filter(|item| !matches!(item, JValue::Array(..)))
+                .find_map(|item| self.number(item, path, what).ok())
+                .map(|(x, c)| (x, c + cost::CONVERTED))
+                .ok_or_else(|| fail(path, format!("expected {what}, found {}", describe(v)))),
             _ => Err(fail(
                 path,
                 format!("expected {what}, found {}", describe(v)),
@@ -169,6 +186,15 @@ impl Coercer<'_> {
     }
 
     fn int(&self, v: &JValue, path: &str) -> Res {
+        if let JValue::Number(n, complete) = v {
+            if let (Err(_), Ok(big)) = (n.parse::<i64>(), n.parse::<u64>()) {
+                if !self.partial || *complete {
+                    // BAML reads an integer past the i64 range (but within u64) as u64 and
+                    // keeps its bits as an i64.
+                    return Ok((Json::from(big.cast_signed()), 0));
+                }
+            }
+        }
         let (x, score) = self.number(v, path, "an int")?;
         if !x.is_finite() {
             return Err(fail(path, "expected an int, found a non-finite number"));
@@ -205,7 +231,7 @@ impl Coercer<'_> {
                 let t = s
                     .trim()
                     .trim_matches(|c: char| {
-                        c == '*' || c == '`' || c == '"' || c == '\'' || c == '.'
+                        c == '*' || c == '`' || c == '"' || c == '\'' || c == '.' || c == ','
                     })
                     .trim();
                 if t.eq_ignore_ascii_case("true") {
@@ -230,9 +256,14 @@ impl Coercer<'_> {
                     )),
                 }
             }
-            JValue::Array(items, _) if items.len() == 1 => self
-                .bool(&items[0], path)
-                .map(|(b, c)| (b, c + cost::CONVERTED)),
+            // A list where one bool was wanted: its first item that is one (not looking into
+            // nested lists).
+            JValue::Array(items, _) if !items.is_empty() => items
+                .iter()
+                .filter(|item| !matches!(item, JValue::Array(..)))
+                .find_map(|item| self.bool(item, path).ok())
+                .map(|(b, c)| (b, c + cost::CONVERTED))
+                .ok_or_else(|| fail(path, format!("expected a bool, found {}", describe(v)))),
             _ => Err(fail(
                 path,
                 format!("expected a bool, found {}", describe(v)),
@@ -412,16 +443,30 @@ impl Coercer<'_> {
                 }
             }
         }
+        // As in BAML, a string made from a structure, or picked from several readings of the
+        // whole text, gives way to any list, object or map that fits, whatever the scores.
+        let weak_strings = structured || (path.is_empty() && self.ambiguous.get());
         let mut best: Option<(Json, Score)> = None;
+        let mut best_composite: Option<(Json, Score)> = None;
         let mut errors = Vec::new();
         for (arm, result) in arms.iter().zip(results) {
             match result {
-                Some(Ok((j, c))) if best.as_ref().is_none_or(|(_, b)| c < *b) => {
-                    best = Some((j, c));
+                Some(Ok((j, c))) => {
+                    if matches!(j, Json::Array(_) | Json::Object(_))
+                        && best_composite.as_ref().is_none_or(|(_, b)| c < *b)
+                    {
+                        best_composite = Some((j.clone(), c));
+                    }
+                    if best.as_ref().is_none_or(|(_, b)| c < *b) {
+                        best = Some((j, c));
+                    }
                 }
                 Some(Err(e)) => errors.push(format!("as `{arm}`: {}", e.reason)),
-                _ => {}
+                None => {}
             }
+        }
+        if weak_strings && matches!(best, Some((Json::String(_), _))) && best_composite.is_some() {
+            best = best_composite;
         }
         best.ok_or_else(|| {
             fail(
@@ -446,13 +491,23 @@ impl Coercer<'_> {
                     .iter()
                     .any(|(k, _)| wanted.iter().any(|f| key_matches(f, k)));
                 match self.implied(class, v, path, depth) {
-                    // An object with none of the class's keys may be the value of its only field.
+                    // An object with none of the class's keys is the value of its only field
+                    // (an empty object is the class with nothing in it, if it can be).
                     Some(implied) if !matches_any => match direct {
-                        Ok(d) if d.1 <= implied.1 => Ok(d),
+                        Ok(d) if fields.is_empty() && d.1 <= implied.1 => Ok(d),
                         _ => Ok(implied),
                     },
                     _ => direct,
                 }
+            }
+            // A number or bool for a one-field class is that field (a quoted string is not).
+            JValue::Number(..) | JValue::Bool(_) => {
+                self.implied(class, v, path, depth).ok_or_else(|| {
+                    fail(
+                        path,
+                        format!("expected an object for `{name}`, found {}", describe(v)),
+                    )
+                })
             }
             JValue::Array(items, _) => match self.implied(class, v, path, depth) {
                 Some(implied) => Ok(implied),
@@ -473,7 +528,9 @@ impl Coercer<'_> {
             )),
         };
         match result {
-            Ok((obj, score)) => self.apply_checks(&class.checks, obj, score, path),
+            // While streaming, BAML checks a class's own asserts once its object is complete
+            // (an item failing one is left out of its list).
+            Ok((obj, score)) => self.apply_checks(&class.checks, obj, score, path, v.complete()),
             // While streaming, unfinished text that is not yet an object gives the class with
             // nothing filled in (unless a field must not be null).
             Err(_) if self.partial && !v.complete() && !matches!(v, JValue::Object(..)) => {
@@ -483,6 +540,18 @@ impl Coercer<'_> {
                         "not yet available (@stream.not_null)",
                     ));
                 }
+                Ok((Self::empty_object(class), cost::NULL_FALLBACK))
+            }
+            // A class whose fields may all be absent (optional, lists, maps) is read from text
+            // with no object in it (a refusal, prose) as that empty object, as BAML does.
+            // (A one-field class takes the text as its field's value instead, or fails.)
+            Err(_)
+                if !matches!(v, JValue::Object(..))
+                    && class.fields.iter().filter(|f| !f.skip).count() > 1
+                    && class.fields.iter().filter(|f| !f.skip).all(|f| {
+                        f.ty.is_optional() || matches!(f.ty, Type::List(_) | Type::Map(..))
+                    }) =>
+            {
                 Ok((Self::empty_object(class), cost::NULL_FALLBACK))
             }
             Err(e) => Err(e),
@@ -502,7 +571,7 @@ impl Coercer<'_> {
         let (x, c) = self
             .coerce(&f.ty, v, &format!("{path}.{}", f.name), depth + 1)
             .ok()?;
-        let (x, c) = self.apply_checks(&f.checks, x, c, path).ok()?;
+        let (x, c) = self.apply_checks(&f.checks, x, c, path, false).ok()?;
         let mut obj = Map::new();
         obj.insert(f.name.clone(), x);
         Some((Json::Object(obj), c + cost::IMPLIED_KEY))
@@ -512,12 +581,7 @@ impl Coercer<'_> {
     fn empty_object(class: &Class) -> Json {
         let mut obj = Map::new();
         for f in class.fields.iter().filter(|f| !f.skip) {
-            let empty = if matches!(f.ty, Type::List(_)) {
-                Json::Array(Vec::new())
-            } else {
-                Json::Null
-            };
-            obj.insert(f.name.clone(), empty);
+            obj.insert(f.name.clone(), empty_value(&f.ty).unwrap_or(Json::Null));
         }
         Json::Object(obj)
     }
@@ -547,14 +611,17 @@ impl Coercer<'_> {
                 Some((i, (_, x))) => {
                     used[i] = true;
                     if self.partial && f.stream.done && !x.complete() {
-                        None
+                        // Not shown until done: an empty list or map, else null.
+                        Some(empty_value(&f.ty).unwrap_or(Json::Null))
                     } else {
                         match self.coerce(&f.ty, x, &fpath, depth + 1) {
                             Ok((j, c)) => {
                                 score += c;
                                 Some(j)
                             }
-                            Err(_) if self.partial && !x.complete() => None,
+                            // While streaming, an unfinished value, or a null that may yet be
+                            // filled in, is no value yet.
+                            Err(_) if self.partial && (!x.complete() || *x == JValue::Null) => None,
                             Err(e) => return Err(e),
                         }
                     }
@@ -567,23 +634,29 @@ impl Coercer<'_> {
                     if f.stream.not_null {
                         return Err(fail(&fpath, "not yet available (@stream.not_null)"));
                     }
-                    // A list not started yet streams as an empty list.
-                    if matches!(f.ty, Type::List(_)) {
-                        Json::Array(Vec::new())
-                    } else {
+                    // A list or map not started yet streams as an empty one, unless it only
+                    // streams once done.
+                    if f.stream.done {
                         Json::Null
+                    } else {
+                        empty_value(&f.ty).unwrap_or(Json::Null)
                     }
                 }
                 None if f.ty.is_optional() => {
                     score += cost::MISSING_OPTIONAL;
                     Json::Null
                 }
+                // A missing list or map is an empty one.
+                None if empty_value(&f.ty).is_some() => {
+                    score += cost::MISSING_OPTIONAL;
+                    empty_value(&f.ty).unwrap_or(Json::Null)
+                }
                 None => return Err(fail(&fpath, "is required but missing")),
             };
             let (value, c) = if self.partial && value.is_null() {
                 (value, 0)
             } else {
-                self.apply_checks(&f.checks, value, 0, &fpath)?
+                self.apply_checks(&f.checks, value, 0, &fpath, false)?
             };
             score += c;
             let value = if f.stream.with_state && self.partial {
@@ -603,15 +676,25 @@ impl Coercer<'_> {
         Ok((Json::Object(obj), score))
     }
 
-    /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors).
-    #[expect(clippy::unused_self, reason = "kept a method like its siblings")]
-    fn apply_checks(&self, checks: &[Check], value: Json, score: Score, path: &str) -> Res {
+    /// Evaluates `@check`s (recorded as `{ value, checks }`) and `@assert`s (errors). While
+    /// streaming, asserts wait for the final value unless `finished`.
+    pub fn apply_checks(
+        &self,
+        checks: &[Check],
+        value: Json,
+        score: Score,
+        path: &str,
+        finished: bool,
+    ) -> Res {
         if checks.is_empty() {
             return Ok((value, score));
         }
         let mut results = Map::new();
         for check in checks {
-            let passed = crate::checks::evaluate(&check.expr, &value);
+            if check.assert && self.partial && !finished {
+                continue;
+            }
+            let passed = crate::checks::evaluate(&check.expr, &value).map_err(|r| fail(path, r))?;
             if check.assert {
                 if !passed {
                     let name = check
@@ -641,11 +724,20 @@ impl Coercer<'_> {
     }
 }
 
-/// Whether an object key names a field (its alias, or its name; case and punctuation aside).
+/// The value a missing list (`[]`) or map (`{}`) field takes.
+fn empty_value(ty: &Type) -> Option<Json> {
+    match ty {
+        Type::List(_) => Some(Json::Array(Vec::new())),
+        Type::Map(..) => Some(Json::Object(Map::new())),
+        _ => None,
+    }
+}
+
+/// Whether an object key names a field (its alias, or its name; case and accents aside).
 fn key_matches(f: &Field, key: &str) -> bool {
     // The model knows a field by its alias if it has one, else by its name.
     let want = f.alias.as_deref().unwrap_or(&f.name);
-    key == want || key.trim() == want || key.trim().eq_ignore_ascii_case(want)
+    key == want || key.trim() == want || fold(key.trim()) == fold(want)
 }
 
 /// Numbers as people write them: `12,111`, `$1,234.50`, `1/5`, `45%`, `1e3`.
@@ -653,8 +745,14 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     let t = s
         .trim()
         .trim_matches(|c: char| c == '*' || c == '`' || c == '"' || c == '\'');
-    let unsigned = t.trim_start_matches(['$', '€', '£']);
-    let cleaned = unsigned.trim_end_matches(['.', '%']);
+    let (sign, body) = t.strip_prefix('-').map_or(("", t), |rest| ("-", rest));
+    let unsigned = body.trim_start_matches(['$', '€', '£']);
+    let signed = if unsigned.len() == body.len() {
+        t.to_string()
+    } else {
+        format!("{sign}{unsigned}")
+    };
+    let cleaned = signed.trim_end_matches(['.', '%', ',']);
     if let Ok(x) = cleaned.parse::<f64>() {
         return Some((x, u64::from(cleaned.len() != t.len())));
     }
@@ -671,7 +769,7 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     // A single number inside prose.
     let numbers: Vec<&str> = t
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == ','))
-        .map(|w| w.trim_matches([',', '.']))
+        .map(|w| w.trim_matches([',', '.']).trim_end_matches('-'))
         .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
         .collect();
     match numbers.as_slice() {
@@ -684,7 +782,8 @@ fn parse_number_text(s: &str) -> Option<(f64, Score)> {
     }
 }
 
-/// `1,234` or `-1,234,567.89`: commas only as thousands separators.
+/// `1,234` or `-1,234,567.89`: commas in the integer part, which BAML drops wherever they are
+/// (`1,23` is 123); a comma after the decimal point is not a number.
 fn thousands(s: &str) -> Option<f64> {
     let body = s.strip_prefix('-').unwrap_or(s);
     let (int, frac) = body
@@ -692,9 +791,9 @@ fn thousands(s: &str) -> Option<f64> {
         .map_or((body, None), |(a, b)| (a, Some(b)));
     let groups: Vec<&str> = int.split(',').collect();
     let ok = groups.len() > 1
-        && (1..=3).contains(&groups[0].len())
-        && groups[1..].iter().all(|g| g.len() == 3)
-        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()))
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()))
         && frac.is_none_or(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()));
     if !ok {
         return None;
@@ -725,23 +824,25 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
     if let Some((v, _)) = names.iter().find(|(_, n)| *n == t) {
         return Ok((v, 0));
     }
-    if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(t)) {
+    // Case and accents aside: `cafe`, `CAFÉ` for `café`.
+    let folded = fold(t);
+    if let Some((v, _)) = names.iter().find(|(_, n)| fold(n) == folded) {
         return Ok((v, cost::CONVERTED));
     }
     // Surrounding punctuation and markdown aside: `TWO.`, `**two**`, `"TWO"`.
-    let core = t.trim_matches(|c: char| !c.is_alphanumeric());
-    if let Some((v, _)) = names.iter().find(|(_, n)| n.eq_ignore_ascii_case(core)) {
+    let core = fold(t.trim_matches(|c: char| !c.is_alphanumeric()));
+    if let Some((v, _)) = names.iter().find(|(_, n)| fold(n) == core) {
         return Ok((v, cost::CONVERTED));
     }
     // Mentions in prose (as substrings, like BAML), longest names first so `1040-X` is not
     // also counted as `1040`; the most frequent wins and a tie fails.
-    let lower = t.to_lowercase();
+    let lower = folded;
     let mut order: Vec<&(&str, &str)> = names.iter().collect();
     order.sort_by_key(|(_, n)| std::cmp::Reverse(n.len()));
     let mut taken = vec![false; lower.len()];
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for (v, n) in order {
-        let needle = n.to_lowercase();
+        let needle = fold(n);
         if needle.is_empty() {
             continue;
         }
@@ -769,4 +870,39 @@ fn match_names<'n>(names: &[(&'n str, &'n str)], text: &str) -> Result<(&'n str,
         [(v, a), (_, b), ..] if a > b => Ok((v, cost::FROM_PROSE)),
         [(v, _), (w, _), ..] => Err(format!("the text mentions `{v}` and `{w}` equally often")),
     }
+}
+
+/// Base letters of the precomposed Latin letters U+00C0..=U+017F (`.`: no accent to remove, as
+/// for `Æ`, `ß`, `Ø`, `Ł`, whose letters do not decompose).
+const LATIN_BASE: &str = concat!(
+    "AAAAAA.CEEEEIIII",
+    ".NOOOOO..UUUUY..",
+    "aaaaaa.ceeeeiiii",
+    ".nooooo..uuuuy.y",
+    "AaAaAaCcCcCcCcDd",
+    "..EeEeEeEeEeGgGg",
+    "GgGgHh..IiIiIiIi",
+    "I...JjKk.LlLlLl.",
+    "...NnNnNn...OoOo",
+    "Oo..RrRrRrSsSsSs",
+    "SsTtTt..UuUuUuUu",
+    "UuUuWwYyYZzZzZz.",
+);
+
+/// Lowercase text without accents, for matching names the way BAML does (`CAFÉ` is `cafe`).
+fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        // Combining marks (text that arrives already decomposed) are dropped.
+        if ('\u{300}'..='\u{36f}').contains(&c) {
+            continue;
+        }
+        let base = u32::from(c)
+            .checked_sub(0xC0)
+            .and_then(|i| LATIN_BASE.as_bytes().get(usize::try_from(i).ok()?))
+            .filter(|b| **b != b'.')
+            .map_or(c, |b| char::from(*b));
+        out.extend(base.to_lowercase());
+    }
+    out
 }

