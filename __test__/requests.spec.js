@@ -11,8 +11,6 @@ const KEPT = ['content-type', 'authorization', 'x-api-key', 'api-key', 'anthropi
 // from BAML"); the same list is checked by crates/baml_runtime/tests/requests.rs.
 const UNSUPPORTED = ['vertex-ai', 'aws-bedrock']
 const KNOWN = new Set([
-  'template_filter_format_toon',
-  'args_enum_value_and_alias',
   'media_image_url_google',
   'media_image_url_with_media_type_google',
   'media_audio_url_openai',

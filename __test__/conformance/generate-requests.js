@@ -31,11 +31,13 @@ const MEDIA_BASE = `http://127.0.0.1:${MEDIA_PORT}`
 // A 1x1 PNG, a few bytes of "MP3" and a tiny PDF, served with these content types.
 const PNG_B64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
 const MP3_B64 = 'SUQzBAAAAAAAI1RTU0UAAAAPAAADTGF2ZjU4Ljc2LjEwMAAAAAAAAAAAAAAA'
+const MP4_B64 = 'AAAAIGZ0eXBpc29tAAACAGlzb21pc28yYXZjMW1wNDEAAAAIZnJlZQ=='
 const PDF_B64 = 'JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK'
 const MEDIA = {
   '/cat.png': ['image/png', PNG_B64],
   '/hello.mp3': ['audio/mpeg', MP3_B64],
   '/doc.pdf': ['application/pdf', PDF_B64],
+  '/clip.mp4': ['video/mp4', MP4_B64],
 }
 
 // ---------------------------------------------------------------------------
@@ -572,6 +574,148 @@ load('strategy_missing', `${client('Resilient', 'fallback', {})}\n\n${fnRun('  c
 load('retry_policy_unknown', `${client('Gpt4oMini', 'openai', { model: 'gpt-4o-mini', api_key: 'sk-test' }, { retry_policy: 'Nope' })}\n\n${fnRun('  client Gpt4oMini\n  prompt #"hi"#')}`)
 load('check_bad_expression', `class R {\n  n int @check(pos, {{ this > }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
 load('http_unknown_option', `${client('Gpt4oMini', 'openai', { model: 'gpt-4o-mini', api_key: 'sk-test', http: { bogus_ms: 1 } })}\n\n${fnRun('  client Gpt4oMini\n  prompt #"hi"#')}`)
+
+// ---------------------------------------------------------------------------
+// Enum arguments compared with strings in templates.
+
+const TONE = 'enum Tone {\n  RED\n  GREEN @alias("verde")\n  BLUE @description("The sky")\n}'
+const enumCmp = (name, params, args, prompt, extra = {}) => add(`enum_cmp_${name}`, { fn: 'Paint', params, args, prompt, decls: TONE, ...extra })
+enumCmp('if_eq', 'c: Tone', { c: 'RED' }, "{% if c == 'RED' %}red{% else %}other{% endif %}")
+enumCmp('expr_eq_ne', 'c: Tone', { c: 'RED' }, "{{ c == 'RED' }} {{ c != 'RED' }} {{ c == 'BLUE' }} {{ c != 'BLUE' }} {{ 'RED' == c }}")
+enumCmp('in_list', 'c: Tone', { c: 'BLUE' }, "{{ c in ['RED', 'BLUE'] }} {{ c in ['GREEN'] }} {{ c in 'XBLUEX' }}")
+enumCmp('alias_value', 'c: Tone', { c: 'GREEN' }, "[{{ c }}] {{ c == 'GREEN' }} {{ c == 'verde' }}")
+enumCmp('alias_given', 'c: Tone', { c: 'verde' }, "[{{ c }}] {{ c == 'GREEN' }} {{ c == 'verde' }}")
+enumCmp('class_field', 'p: Pen', { p: { name: 'fine', tone: 'RED' } }, "{% if p.tone == 'RED' %}red pen{% else %}other pen{% endif %} {{ p.tone != 'RED' }}", { decls: `${TONE}\n\nclass Pen {\n  name string\n  tone Tone\n}` })
+enumCmp('list', 'cs: Tone[]', { cs: ['RED', 'BLUE'] }, "{% for x in cs %}{{ x }}={{ x == 'RED' }};{% endfor %} {{ 'RED' in cs }} {{ 'GREEN' in cs }} {{ cs | length }}")
+enumCmp('enum_to_enum', 'c: Tone, d: Tone', { c: 'RED', d: 'RED' }, '{{ c == d }} {{ c != d }}')
+enumCmp('filters', 'c: Tone', { c: 'BLUE' }, '{{ c | lower }} {{ c ~ "!" }} {{ c | string == "BLUE" }} {{ c | string | length }}')
+enumCmp('is_string', 'c: Tone', { c: 'BLUE' }, '{{ c is string }} {{ c is mapping }}')
+enumCmp('length_error', 'c: Tone', { c: 'BLUE' }, '{{ c | length }}')
+enumCmp('attribute', 'c: Tone', { c: 'BLUE' }, '[{{ c.value }}] [{{ c.name }}]')
+enumCmp('compare_lowercase', 'c: Tone', { c: 'BLUE' }, "{{ c == 'blue' }} {{ c == 'BLUE ' }}")
+enumCmp('set_and_compare', 'c: Tone', { c: 'BLUE' }, "{% set t = c %}{{ t == 'BLUE' }} {% if c %}truthy{% endif %}")
+enumCmp('optional_null', 'c: Tone?', { c: null }, "{{ c == 'RED' }} {{ c is none }}")
+enumCmp('dict_lookup', 'c: Tone', { c: 'RED' }, "{{ {'RED': 'stop', 'GREEN': 'go'}[c] }}")
+enumCmp('map_enum_key_loop', 'm: map<Tone, int>', { m: { RED: 1, BLUE: 2 } }, "{% for k, v in m|items %}{{ k }}:{{ k == 'RED' }} {% endfor %}")
+const ROLE_ENUM = 'enum Speaker {\n  User\n  Bot\n}\n\nclass Msg {\n  speaker Speaker\n  text string\n}'
+enumCmp('picks_role', 'history: Msg[]', { history: [{ speaker: 'User', text: 'Hi' }, { speaker: 'Bot', text: 'Hello!' }, { speaker: 'User', text: 'Bye' }] },
+  "{% for m in history %}\n{% if m.speaker == 'User' %}\n{{ _.role('user') }}\n{% else %}\n{{ _.role('assistant') }}\n{% endif %}\n{{ m.text }}\n{% endfor %}", { decls: ROLE_ENUM })
+
+// ---------------------------------------------------------------------------
+// Whitespace: whitespace-only lines and text around role switches.
+
+const ws = (name, prompt, extra = {}) => add(`ws_${name}`, { fn: 'Echo', params: 'q: string', args: { q: 'Why?' }, prompt, ...extra })
+ws('only_spaces_line', 'Line one\n   \nLine two {{ q }}')
+ws('only_tab_line', 'Line one\n\t\t\nLine two\n \t \nEnd {{ q }}')
+ws('trailing_spaces_kept', 'Line one   \nLine two\t\n{{ q }}')
+ws('leading_spaces_kept', '  Line one\n    Line two {{ q }}')
+ws('space_line_from_expr', 'A\n{{ "   " }}\nB {{ q }}')
+ws('space_line_in_loop', '{% for i in [1, 2] %}\n   \n{{ i }}\n{% endfor %}\n{{ q }}')
+ws('role_same_line_text', 'Before{{ _.role("user") }}After {{ q }}')
+ws('role_inline_sequence', '{{ _.role("user") }} first {{ _.role("user") }} second {{ q }}')
+ws('role_user_twice_no_newline', '{{ _.role("user") }}One{{ _.role("user") }}Two{{ q }}')
+ws('role_switch_inline', '{{ _.role("system") }}Be brief.{{ _.role("user") }}{{ q }}{{ _.role("assistant") }}Sure.')
+ws('role_text_before_and_after', 'Intro text.\n{{ _.role("user") }}\n{{ q }}\n{{ _.role("user") }}\nMore.')
+ws('role_whitespace_part_merge', '{{ _.role("user") }}\nA\n{{ _.role("user") }}\n   \n{{ _.role("user") }}\nB {{ q }}')
+ws('role_indented', '  {{ _.role("system") }}\n  Rules here.\n  {{ _.role("user") }}\n  {{ q }}')
+ws('role_anthropic_merge', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: ANTHROPIC })
+ws('role_google_merge', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: GOOGLE })
+
+// ---------------------------------------------------------------------------
+// Default role for reasoning models.
+
+const reasoning = (name, cl, prompt = 'Just text {{ q }}') => add(`reasoning_role_${name}`, { client: cl, fn: 'Think', params: 'q: string', args: { q: 'Why?' }, prompt })
+const oai = (model, more = {}) => client('Reasoner', 'openai', { model, api_key: 'sk-test', ...more })
+reasoning('o1', oai('o1'))
+reasoning('o1_mini', oai('o1-mini'))
+reasoning('o1_preview', oai('o1-preview'))
+reasoning('o3', oai('o3'))
+reasoning('o3_mini', oai('o3-mini'))
+reasoning('o4_mini', oai('o4-mini'))
+reasoning('gpt_5', oai('gpt-5'))
+reasoning('o1_dated', oai('o1-2024-12-17'))
+reasoning('o1_system_role', oai('o1'), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_default_role_set', oai('o1', { default_role: 'system' }))
+reasoning('o3_mini_shorthand', '"openai/o3-mini"')
+reasoning('azure_o1', client('Reasoner', 'azure-openai', { resource_name: 'acme', deployment_id: 'o1', api_version: '2024-12-01-preview', api_key: 'az-test' }))
+reasoning('generic_o1', client('Reasoner', 'openai-generic', { base_url: 'http://127.0.0.1:4012/v1', model: 'o1' }))
+reasoning('responses_o3', client('Reasoner', 'openai-responses', { model: 'o3', api_key: 'sk-test' }))
+reasoning('openai_o1_uppercase', oai('O1-mini'))
+
+// ---------------------------------------------------------------------------
+// More media: PDFs for openai-responses, video for google-ai.
+
+const VIDEO_URL = { url: `${MEDIA_BASE}/clip.mp4` }
+const VIDEO_URL_TYPED = { url: `${MEDIA_BASE}/clip.mp4`, media_type: 'video/mp4' }
+const VIDEO_B64 = { base64: MP4_B64, media_type: 'video/mp4' }
+media('pdf_url_responses', RESPONSES, 'pdf', PDF_URL)
+media('pdf_base64_responses', RESPONSES, 'pdf', PDF_B64_ARG)
+media('pdf_url_typed_responses', RESPONSES, 'pdf', { url: `${MEDIA_BASE}/doc.pdf`, media_type: 'application/pdf' })
+media('pdf_list_responses', RESPONSES, 'pdf[]', [PDF_URL, PDF_B64_ARG], { prompt: '{{ _.role("user") }}\n{% for f in file %}{{ f }}\n{% endfor %}' })
+media('pdf_url_generic', GENERIC, 'pdf', PDF_URL)
+media('video_url_google', GOOGLE, 'video', VIDEO_URL)
+media('video_url_typed_google', GOOGLE, 'video', VIDEO_URL_TYPED)
+media('video_base64_google', GOOGLE, 'video', VIDEO_B64)
+media('video_url_openai', OPENAI, 'video', VIDEO_URL)
+media('video_url_anthropic', ANTHROPIC, 'video', VIDEO_URL)
+media('video_url_responses', RESPONSES, 'video', VIDEO_URL)
+media('video_url_youtube_google', GOOGLE, 'video', { url: 'https://www.youtube.com/watch?v=dQw4w9WgXcQ' })
+
+// ---------------------------------------------------------------------------
+// Input classes with @@assert / @assert / @check.
+
+const PERSON_ASSERT = 'class Adult {\n  name string\n  age int\n  @@assert(grown_up, {{ this.age >= 18 }})\n}'
+const inAssert = (name, params, args, prompt, decls = PERSON_ASSERT) => add(`input_assert_${name}`, { fn: 'Greet', params, args, prompt, decls })
+inAssert('class_violated', 'p: Adult', { p: { name: 'Kid', age: 7 } }, 'Hi {{ p.name }}')
+inAssert('class_satisfied', 'p: Adult', { p: { name: 'Ada', age: 36 } }, 'Hi {{ p.name }}')
+inAssert('field_violated', 'p: Named', { p: { name: '' } }, 'Hi [{{ p.name }}]', 'class Named {\n  name string @assert(not_empty, {{ this|length > 0 }})\n}')
+inAssert('field_check_violated', 'p: Named', { p: { name: '' } }, 'Hi [{{ p.name }}]', 'class Named {\n  name string @check(not_empty, {{ this|length > 0 }})\n}')
+inAssert('nested_violated', 'f: Family', { f: { head: { name: 'Kid', age: 7 } } }, 'Hi {{ f.head.name }}', `${PERSON_ASSERT}\n\nclass Family {\n  head Adult\n}`)
+inAssert('list_one_violated', 'ps: Adult[]', { ps: [{ name: 'Ada', age: 36 }, { name: 'Kid', age: 7 }] }, '{% for p in ps %}{{ p.name }} {% endfor %}')
+inAssert('optional_null', 'p: Adult?', { p: null }, 'Hi [{{ p }}]')
+inAssert('param_assert_violated', 'n: int @assert(positive, {{ this > 0 }})', { n: -1 }, 'n={{ n }}', '')
+inAssert('alias_assert_violated', 'n: PosInt', { n: -1 }, 'n={{ n }}', 'type PosInt = int @assert(positive, {{ this > 0 }})')
+inAssert('two_asserts_second_violated', 'p: Adult2', { p: { name: 'Ada', age: 36 } }, 'Hi {{ p.name }}', 'class Adult2 {\n  name string\n  age int\n  @@assert(grown_up, {{ this.age >= 18 }})\n  @@assert(short_name, {{ this.name|length < 3 }})\n}')
+
+// ---------------------------------------------------------------------------
+// openrouter and the legacy strategy names.
+
+const OPENROUTER = client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test' })
+prov('openrouter_basic', OPENROUTER)
+prov('openrouter_stream', OPENROUTER, { stream: true })
+prov('openrouter_env_key', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini' }), { env: { OPENROUTER_API_KEY: 'or-env' } })
+prov('openrouter_env_key_missing', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini' }), { env: {} })
+prov('openrouter_base_url', client('Router', 'openrouter', { model: 'anthropic/claude-3.5-haiku', api_key: 'or-test', base_url: 'http://127.0.0.1:4013/api/v1' }))
+prov('openrouter_headers_options', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', temperature: 0.3, headers: { 'HTTP-Referer': 'https://example.com', 'X-Title': 'conformance' } }))
+prov('openrouter_no_model', client('Router', 'openrouter', { api_key: 'or-test' }))
+prov('openrouter_shorthand', '"openrouter/openai/gpt-4o-mini"', { env: { OPENROUTER_API_KEY: 'or-env' } })
+strat('baml_fallback', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] })])
+strat('baml_fallback_stream', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Gpt4oMini'), id('Claude')] })], { stream: true })
+strat('baml_round_robin_start_0', [OPENAI, ANTHROPIC, client('Spread', 'baml-round-robin', { strategy: [id('Gpt4oMini'), id('Claude')], start: 0 })])
+strat('baml_round_robin_start_1', [OPENAI, ANTHROPIC, client('Spread', 'baml-round-robin', { strategy: [id('Gpt4oMini'), id('Claude')], start: 1 })])
+strat('baml_fallback_of_openrouter', [OPENROUTER, OPENAI, client('Resilient', 'baml-fallback', { strategy: [id('Router'), id('Gpt4oMini')] })])
+strat('baml_round_robin_of_baml_fallback', [OPENAI, ANTHROPIC, client('Primary', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] }), client('Spread', 'baml-round-robin', { strategy: [id('Primary'), id('Gpt4oMini')], start: 0 })])
+
+// ---------------------------------------------------------------------------
+// format(type="toon").
+
+const TOON_DECLS = `${S.person}\n\nclass Team {\n  name string\n  lead Person\n  members Person[]\n  ids int[]\n}\n\nclass Holder {\n  tags string[]\n  n int\n}\n\n${S.color}\n\nclass Aliased {\n  full_name string @alias("name")\n  years int\n}`
+const toon = (name, params, x) => add(`toon_${name}`, { fn: 'Show', params, args: { x }, decls: TOON_DECLS, prompt: '{{ x | format(type="toon") }}' })
+toon('strings_quoting', 'x: string[]', ['a', 'b c', 'd,e', '', 'true', '12', ' pad', 'x:y', 'q"t', '-dash', 'null', '1.5e3', '05', '- x', '-'])
+toon('numbers', 'x: float[]', [1.5, 2, 1e21, -0.0, 1e-7, 123456789.125])
+toon('empty_list', 'x: string[]', [])
+toon('map_keys', 'x: map<string, string>', { b: 'two', a: 'one', 'k k': 'v', 'c:d': 'e', _x: 'u', 'a.b': 'dot', '1st': 'n' })
+toon('map_of_lists', 'x: map<string, string[]>', { tags: ['a', 'b'], none: [] })
+toon('class_nested', 'x: Team', { name: 'A', lead: { name: 'Ada', age: 36 }, members: [{ name: 'Ada', age: 36 }, { name: 'Alan', age: 41 }], ids: [1, 2] })
+toon('non_uniform_objects', 'x: map<string, int>[]', [{ a: 1 }, { b: 2 }])
+toon('list_of_lists', 'x: int[][]', [[1, 2], [3]])
+toon('scalars', 'x: string', 'hello, world')
+toon('objects_with_lists', 'x: Holder[]', [{ tags: ['a'], n: 1 }, { tags: [], n: 2 }])
+toon('escapes', 'x: string[]', ['café', 'a\nb', 'tab\t', '#hash', '[x]', '{y}', 'back\\slash'])
+toon('class_alias', 'x: Aliased', { full_name: 'A', years: 3 })
+toon('enum_list', 'x: Color[]', ['Red', 'Blue'])
+toon('null_and_bools', 'x: (bool | null)[]', [true, null, false])
+toon('object_in_list_item', 'x: map<string, Person>[]', [{ p: { name: 'Ada', age: 36 } }])
 
 // ---------------------------------------------------------------------------
 // Running the cases through BAML.

@@ -183,8 +183,19 @@ fn default_key_var(provider: &str) -> Option<&'static str> {
         "azure-openai" => "AZURE_OPENAI_API_KEY",
         "anthropic" => "ANTHROPIC_API_KEY",
         "google-ai" => "GOOGLE_API_KEY",
+        "openrouter" => "OPENROUTER_API_KEY",
         _ => return None,
     })
+}
+
+/// The strategy a client's provider names, legacy spellings included: `fallback` or
+/// `round-robin`.
+fn strategy_kind(provider: &str) -> Option<&'static str> {
+    match provider {
+        "fallback" | "baml-fallback" => Some("fallback"),
+        "round-robin" | "baml-round-robin" => Some("round-robin"),
+        _ => None,
+    }
 }
 
 /// One node of a client tree, looked up by name (or a function's shorthand).
@@ -277,7 +288,7 @@ impl Runtime {
         let empty = BTreeMap::new();
         let mut out = Vec::new();
         for c in &self.ir.clients {
-            if matches!(c.provider.as_str(), "fallback" | "round-robin")
+            if strategy_kind(&c.provider).is_some()
                 || llm_client::Provider::from_name(&c.provider).is_none()
             {
                 continue;
@@ -434,14 +445,14 @@ impl Runtime {
         let node = self.node(name)?;
         if let Node::Named(c) = &node {
             let items = strategy_of(c);
-            match c.provider.as_str() {
-                "fallback" => {
+            match strategy_kind(&c.provider) {
+                Some("fallback") => {
                     let first = items.first().ok_or_else(|| {
                         CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))
                     })?;
                     return self.first_primitive(first, depth + 1);
                 }
-                "round-robin" => {
+                Some("round-robin") => {
                     let i = self.round_robin.peek(&c.name, start_of(c), items.len());
                     let item = items.get(i).ok_or_else(|| {
                         CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))
@@ -590,7 +601,7 @@ impl Runtime {
             let mut attempt = 0u32;
             loop {
                 let result = match &node {
-                    Node::Named(c) if c.provider == "fallback" => {
+                    Node::Named(c) if strategy_kind(&c.provider) == Some("fallback") => {
                         let items = strategy_of(c);
                         let mut last = None;
                         for item in &items {
@@ -615,7 +626,7 @@ impl Runtime {
                             )))
                         })
                     }
-                    Node::Named(c) if c.provider == "round-robin" => {
+                    Node::Named(c) if strategy_kind(&c.provider) == Some("round-robin") => {
                         let items = strategy_of(c);
                         if items.is_empty() {
                             Err(CallError::InvalidArgument(format!(

@@ -108,8 +108,6 @@ const UNSUPPORTED: &[&str] = &["vertex-ai", "aws-bedrock"];
 
 /// Cases where we knowingly differ from BAML, each with the reason (README, "Differences").
 const KNOWN: &[(&str, &str)] = &[
-    ("template_filter_format_toon", "the `toon` format is not implemented"),
-    ("args_enum_value_and_alias", "an enum argument compared to its name (`c == \"Red\"`) is false here: minijinja 2 cannot compare an object with a string"),
     ("media_image_url_google", "media URLs are not downloaded when building a request"),
     ("media_image_url_with_media_type_google", "media URLs are not downloaded when building a request"),
     ("media_audio_url_openai", "media URLs are not downloaded when building a request"),
