@@ -17,8 +17,6 @@ const KNOWN = new Set([
   'media_audio_url_responses',
   'media_audio_url_generic',
   'media_pdf_url_anthropic',
-  'provider_generic_env_key_missing',
-  'error_load_check_bad_expression',
 ])
 
 /** Lines that differ between two JSON values, path by path. */

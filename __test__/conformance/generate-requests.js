@@ -573,6 +573,13 @@ load('prompt_unknown_variable', `${OPENAI}\n\n${fnRun('  client Gpt4oMini\n  pro
 load('strategy_missing', `${client('Resilient', 'fallback', {})}\n\n${fnRun('  client Resilient\n  prompt #"hi"#')}`)
 load('retry_policy_unknown', `${client('Gpt4oMini', 'openai', { model: 'gpt-4o-mini', api_key: 'sk-test' }, { retry_policy: 'Nope' })}\n\n${fnRun('  client Gpt4oMini\n  prompt #"hi"#')}`)
 load('check_bad_expression', `class R {\n  n int @check(pos, {{ this > }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('assert_bad_expression', `class R {\n  n int @assert(pos, {{ this > }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('class_check_bad_expression', `class R {\n  n int\n  @@check(pos, {{ this.n + }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('check_unknown_filter', `class R {\n  n int @check(pos, {{ this|nosuchfilter }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('check_unclosed_paren', `class R {\n  n int @check(pos, {{ (this > 1 }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('param_assert_bad_expression', `${OPENAI}\n\nfunction Run(n: int @assert(pos, {{ n > > 1 }})) -> string {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('alias_assert_bad_expression', `type Pos = int @assert(pos, {{ this >= }})\n\n${OPENAI}\n\nfunction Run() -> Pos {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('check_valid_complex', `class R {\n  n int @check(pos, {{ this > 0 and this|string|length < 5 and this in [1, 2, 3] }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
 load('http_unknown_option', `${client('Gpt4oMini', 'openai', { model: 'gpt-4o-mini', api_key: 'sk-test', http: { bogus_ms: 1 } })}\n\n${fnRun('  client Gpt4oMini\n  prompt #"hi"#')}`)
 
 // ---------------------------------------------------------------------------

@@ -415,6 +415,26 @@ fn check_of(cx: &mut Ctx<'_>, a: &Attribute) -> Option<Check> {
     }
 }
 
+/// [`check_of`], refusing an expression that does not parse. BAML parses the expressions of
+/// field `@check`/`@assert`s and parameter `@assert`s when a project loads (not those of
+/// `@@check`s or type aliases, which fail when evaluated).
+fn compiled_check_of(cx: &mut Ctx<'_>, a: &Attribute) -> Option<Check> {
+    let check = check_of(cx, a)?;
+    let env = minijinja::Environment::new();
+    if let Err(e) = env.compile_expression(&check.expr) {
+        let detail = e.detail().map_or_else(String::new, |d| format!(": {d}"));
+        cx.err(
+            a.span,
+            format!(
+                "Error parsing jinja template: syntax error{detail} (in the expression of `@{}`)",
+                a.name
+            ),
+        );
+        return None;
+    }
+    Some(check)
+}
+
 fn checks_of(cx: &mut Ctx<'_>, attrs: &[Attribute], on: &str, allowed: &[&str]) -> Vec<Check> {
     let mut out = Vec::new();
     for a in attrs {
@@ -538,7 +558,7 @@ fn field(cx: &mut Ctx<'_>, f: &ast::Field) -> Field {
                 no_args(cx, a);
                 field.stream.with_state = true;
             }
-            "check" | "assert" => field.checks.extend(check_of(cx, a)),
+            "check" | "assert" => field.checks.extend(compiled_check_of(cx, a)),
             _ => unknown_attr(cx, a, "a class field", FIELD_ATTRS),
         }
     }
@@ -630,7 +650,7 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
                     a.span,
                     format!("parameter `{}` of `{owner}` has a `@check`: types with checks are not allowed as parameters (use `@assert`)", p.name.name),
                 ),
-                "assert" => checks.extend(check_of(cx, a)),
+                "assert" => checks.extend(compiled_check_of(cx, a)),
                 other => cx.err(a.span, format!("`@{other}` is not allowed on a parameter type; only `@assert` is")),
             }
         }

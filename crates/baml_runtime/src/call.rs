@@ -516,6 +516,13 @@ impl Runtime {
         let name = Self::function_client_name(f, opts);
         let node = self.first_primitive(&name, 0)?;
         let client = self.resolve_primitive(&node, &opts.env)?;
+        // No URL to show without the base URL (BAML fails to build this request too).
+        if let Some(var) = self.unset_env_base_url(&node, &opts.env) {
+            return Err(CallError::InvalidArgument(format!(
+                "client `{}`: option base_url is env.{var}, and {var} is not set (give it in the runtime's or the call's env)",
+                client.name
+            )));
+        }
         Ok(self.render_for(f, &args, &client, stream)?.0)
     }
 
