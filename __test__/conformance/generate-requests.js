@@ -608,6 +608,17 @@ const ROLE_ENUM = 'enum Speaker {\n  User\n  Bot\n}\n\nclass Msg {\n  speaker Sp
 enumCmp('picks_role', 'history: Msg[]', { history: [{ speaker: 'User', text: 'Hi' }, { speaker: 'Bot', text: 'Hello!' }, { speaker: 'User', text: 'Bye' }] },
   "{% for m in history %}\n{% if m.speaker == 'User' %}\n{{ _.role('user') }}\n{% else %}\n{{ _.role('assistant') }}\n{% endif %}\n{{ m.text }}\n{% endfor %}", { decls: ROLE_ENUM })
 
+enumCmp('template_string_arg', 'c: Tone', { c: 'RED' }, '{{ IsRed(c) }}', { extra: 'template_string IsRed(t: Tone) #"\n  {% if t == \'RED\' %}yes{% else %}no{% endif %}\n"#' })
+enumCmp('alias_in_list', 'c: Tone', { c: 'GREEN' }, "{{ c in ['verde'] }} {{ c in ['GREEN'] }} {{ c|string == 'verde' }}")
+enumCmp('map_values', 'm: map<string, Tone>', { m: { a: 'RED', b: 'GREEN' } }, "{% for k, v in m|items %}{{ k }}={{ v == 'RED' }};{% endfor %}")
+enumCmp('and_or', 'c: Tone, d: Tone', { c: 'RED', d: 'GREEN' }, "{{ c == 'RED' and d != 'BLUE' }} {{ c == 'BLUE' or d == 'GREEN' }} {{ not c == 'RED' }}")
+enumCmp('join_and_json', 'cs: Tone[]', { cs: ['RED', 'GREEN'] }, "{{ cs | join(',') }} {{ cs | tojson }} {{ cs | format(type='json') }}")
+enumCmp('select_equalto', 'cs: Tone[]', { cs: ['RED', 'GREEN', 'RED'] }, "{{ cs | select('equalto', 'RED') | list | length }}")
+enumCmp('in_dict_value', 'c: Tone', { c: 'RED' }, "{% set x = {'c': c} %}{{ x.c == 'RED' }} {{ x['c'] != 'GREEN' }}")
+enumCmp('union_with_string', 'v: Tone | string', { v: 'RED' }, "{{ v == 'RED' }} [{{ v }}]")
+enumCmp('ordering_error', 'c: Tone', { c: 'RED' }, "{{ c < 'S' }}")
+enumCmp('global_enum_type', 'c: Tone', { c: 'RED' }, '{{ c == Tone.RED }}')
+
 // ---------------------------------------------------------------------------
 // Whitespace: whitespace-only lines and text around role switches.
 
@@ -627,6 +638,13 @@ ws('role_whitespace_part_merge', '{{ _.role("user") }}\nA\n{{ _.role("user") }}\
 ws('role_indented', '  {{ _.role("system") }}\n  Rules here.\n  {{ _.role("user") }}\n  {{ q }}')
 ws('role_anthropic_merge', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: ANTHROPIC })
 ws('role_google_merge', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: GOOGLE })
+
+ws('template_string_space_lines', '{{ Block(q) }}', { extra: 'template_string Block(x: string) #"\n  First\n     \n  {{ x }}\n"#' })
+ws('space_line_before_role', 'Intro\n    \n{{ _.role("user") }}\n{{ q }}')
+ws('space_line_at_edges', '   \nMiddle {{ q }}\n   ')
+ws('comment_only_line', 'A\n  {# note #}  \nB {{ q }}')
+ws('tabs_inside_text_kept', 'a\tb\n\t\tc {{ q }}')
+ws('nbsp_only_line', 'A\n\u00a0\u00a0\nB {{ q }}')
 
 // ---------------------------------------------------------------------------
 // Default role for reasoning models.
@@ -648,6 +666,15 @@ reasoning('azure_o1', client('Reasoner', 'azure-openai', { resource_name: 'acme'
 reasoning('generic_o1', client('Reasoner', 'openai-generic', { base_url: 'http://127.0.0.1:4012/v1', model: 'o1' }))
 reasoning('responses_o3', client('Reasoner', 'openai-responses', { model: 'o3', api_key: 'sk-test' }))
 reasoning('openai_o1_uppercase', oai('O1-mini'))
+
+reasoning('o1_remap_system', oai('o1', { remap_roles: { system: 'developer' } }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_default_assistant', oai('o1', { default_role: 'assistant' }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_allowed_roles_with_system', oai('o1', { allowed_roles: ['system', 'user', 'assistant'] }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_model_from_env', oai(env('MODEL_NAME')), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_mini_shorthand_system', '"openai/o1-mini"', '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_ctx_client_default_role', oai('o1'), '{{ ctx.client.default_role }} {{ q }}')
+reasoning('o1_in_fallback', [OPENAI, oai('o1-mini'), client('Resilient', 'fallback', { strategy: [id('Reasoner'), id('Gpt4oMini')] })].join('\n\n'), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_ollama', client('Reasoner', 'ollama', { model: 'o1' }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
 
 // ---------------------------------------------------------------------------
 // More media: PDFs for openai-responses, video for google-ai.
@@ -684,6 +711,17 @@ inAssert('param_assert_violated', 'n: int @assert(positive, {{ this > 0 }})', { 
 inAssert('alias_assert_violated', 'n: PosInt', { n: -1 }, 'n={{ n }}', 'type PosInt = int @assert(positive, {{ this > 0 }})')
 inAssert('two_asserts_second_violated', 'p: Adult2', { p: { name: 'Ada', age: 36 } }, 'Hi {{ p.name }}', 'class Adult2 {\n  name string\n  age int\n  @@assert(grown_up, {{ this.age >= 18 }})\n  @@assert(short_name, {{ this.name|length < 3 }})\n}')
 
+inAssert('list_param_assert', 'xs: int[] @assert(nonempty, {{ this|length > 0 }})', { xs: [] }, '{{ xs }}', '')
+inAssert('list_param_assert_ok', 'xs: int[] @assert(nonempty, {{ this|length > 0 }})', { xs: [1] }, '{{ xs }}', '')
+inAssert('enum_field_compare', 'p: Pen', { p: { tone: 'GREEN' } }, '{{ p.tone }}', `${TONE}\n\nclass Pen {\n  tone Tone\n  @@assert(red_only, {{ this.tone == 'RED' }})\n}`)
+inAssert('enum_field_compare_ok', 'p: Pen', { p: { tone: 'RED' } }, '{{ p.tone }}', `${TONE}\n\nclass Pen {\n  tone Tone\n  @@assert(red_only, {{ this.tone == 'RED' }})\n}`)
+inAssert('aliased_field', 'p: Prof', { p: { full_name: 'x' } }, '{{ p.full_name }}', 'class Prof {\n  full_name string @alias("name")\n  @@assert(long_name, {{ this.full_name|length > 3 }})\n}')
+inAssert('map_of_classes', 'm: map<string, Adult>', { m: { a: { name: 'Kid', age: 7 } } }, '{{ m }}')
+inAssert('union_arm', 'v: Adult | string', { v: { name: 'Kid', age: 7 } }, '{{ v }}')
+inAssert('optional_present_violated', 'p: Adult?', { p: { name: 'Kid', age: 7 } }, 'Hi [{{ p }}]')
+inAssert('unnamed_assert', 'n: int @assert({{ this > 0 }})', { n: 0 }, 'n={{ n }}', '')
+inAssert('assert_error_in_expression', 'n: int @assert(weird, {{ this.nope.deeper > 0 }})', { n: 5 }, 'n={{ n }}', '')
+
 // ---------------------------------------------------------------------------
 // openrouter and the legacy strategy names.
 
@@ -696,6 +734,15 @@ prov('openrouter_base_url', client('Router', 'openrouter', { model: 'anthropic/c
 prov('openrouter_headers_options', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', temperature: 0.3, headers: { 'HTTP-Referer': 'https://example.com', 'X-Title': 'conformance' } }))
 prov('openrouter_no_model', client('Router', 'openrouter', { api_key: 'or-test' }))
 prov('openrouter_shorthand', '"openrouter/openai/gpt-4o-mini"', { env: { OPENROUTER_API_KEY: 'or-env' } })
+prov('openrouter_image', OPENROUTER, { params: 'text: string, img: image', args: { text: 'x', img: IMG_B64 }, prompt: '{{ _.role("user") }}\n{{ text }} {{ img }}' })
+prov('openrouter_remap_roles', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', remap_roles: { system: 'developer' } }))
+prov('openrouter_query_params', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', query_params: { tenant: 'a' } }))
+prov('openrouter_ctx_client', OPENROUTER, { prompt: '{{ ctx.client.provider }} {{ ctx.client.name }} {{ text }}' })
+prov('openrouter_o1_model', client('Router', 'openrouter', { model: 'o1-mini', api_key: 'or-test' }))
+strat('baml_fallback_retry_policy', [retryPolicy('Twice', ['max_retries 2']), OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] }, { retry_policy: 'Twice' })])
+strat('baml_fallback_ctx_client', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] })], { prompt: '{{ ctx.client.name }} {{ ctx.client.provider }} {{ text }}' })
+strat('baml_round_robin_shorthand_members', [client('Spread', 'baml-round-robin', { strategy: ['anthropic/claude-3-5-haiku-latest', 'openai/gpt-4o-mini'], start: 1 })], { env: { OPENAI_API_KEY: 'sk-env' } })
+strat('baml_fallback_empty_strategy', [client('Resilient', 'baml-fallback', { strategy: [] })])
 strat('baml_fallback', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] })])
 strat('baml_fallback_stream', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Gpt4oMini'), id('Claude')] })], { stream: true })
 strat('baml_round_robin_start_0', [OPENAI, ANTHROPIC, client('Spread', 'baml-round-robin', { strategy: [id('Gpt4oMini'), id('Claude')], start: 0 })])

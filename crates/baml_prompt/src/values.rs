@@ -197,8 +197,8 @@ impl Object for EnumValue {
     fn is_true(self: &Arc<Self>) -> bool {
         true
     }
-    fn custom_eq_str(self: &Arc<Self>, other: &str) -> Option<bool> {
-        Some(self.value == other)
+    fn custom_cmp_str(self: &Arc<Self>, other: &str) -> Option<std::cmp::Ordering> {
+        Some(self.value.as_str().cmp(other))
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         (key.as_str()? == "value").then(|| Value::from(self.value.as_str()))

@@ -545,16 +545,9 @@ impl PartialEq for Value {
                 Some(ops::CoerceResult::I128(a, b)) => a == b,
                 Some(ops::CoerceResult::Str(a, b)) => a == b,
                 None => {
-                    // vendored addition: an object may equal a string (custom_eq_str).
-                    if let (Some(a), Some(b)) = (self.as_object(), other.as_str()) {
-                        if let Some(rv) = a.custom_eq_str(b) {
-                            return rv;
-                        }
-                    }
-                    if let (Some(a), Some(b)) = (self.as_str(), other.as_object()) {
-                        if let Some(rv) = b.custom_eq_str(a) {
-                            return rv;
-                        }
+                    // vendored addition: an object may equal a string (custom_cmp_str).
+                    if let Some(rv) = cmp_object_str(self, other) {
+                        return rv == Ordering::Equal;
                     }
                     if let (Some(a), Some(b)) = (self.as_object(), other.as_object()) {
                         if a.is_same_object(b) {
@@ -722,8 +715,22 @@ fn cmp_uncoercible_numbers(left: &Value, right: &Value) -> Ordering {
     }
 }
 
+/// vendored addition: an object compared with a string by its `custom_cmp_str`.
+fn cmp_object_str(a: &Value, b: &Value) -> Option<Ordering> {
+    if let (Some(x), Some(y)) = (a.as_object(), b.as_str()) {
+        return x.custom_cmp_str(y);
+    }
+    if let (Some(x), Some(y)) = (a.as_str(), b.as_object()) {
+        return y.custom_cmp_str(x).map(Ordering::reverse);
+    }
+    None
+}
+
 impl Ord for Value {
     fn cmp(&self, other: &Self) -> Ordering {
+        if let Some(rv) = cmp_object_str(self, other) {
+            return rv;
+        }
         let kind_ordering = self.kind().cmp(&other.kind());
         if matches!(kind_ordering, Ordering::Less | Ordering::Greater) {
             return kind_ordering;

@@ -286,11 +286,11 @@ pub trait Object: fmt::Debug + Send + Sync {
         None
     }
 
-    /// Compares the object with a string for `==`, `!=` and `in` (vendored addition for
-    /// baml-quickjs: BAML enum values equal their name).
+    /// Compares the object with a string, for `==`, `!=`, `in` and `<` (vendored addition
+    /// for baml-quickjs: BAML enum values compare as their name).
     ///
     /// The default implementation returns `None`: objects never equal strings.
-    fn custom_eq_str(self: &Arc<Self>, other: &str) -> Option<bool> {
+    fn custom_cmp_str(self: &Arc<Self>, other: &str) -> Option<Ordering> {
         let _ = other;
         None
     }
@@ -859,7 +859,7 @@ type_erase! {
 
         fn custom_cmp(&self, other: &DynObject) -> Option<Ordering>;
 
-        fn custom_eq_str(&self, other: &str) -> Option<bool>;
+        fn custom_cmp_str(&self, other: &str) -> Option<Ordering>;
 
         fn render(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 
