@@ -646,6 +646,16 @@ ws('comment_only_line', 'A\n  {# note #}  \nB {{ q }}')
 ws('tabs_inside_text_kept', 'a\tb\n\t\tc {{ q }}')
 ws('nbsp_only_line', 'A\n\u00a0\u00a0\nB {{ q }}')
 
+ws('generic_user_twice_inline', '{{ _.role("user") }}One{{ _.role("user") }}Two {{ q }}', { client: GENERIC })
+ws('generic_user_twice_lines', '{{ _.role("user") }}\nFirst line.\nSecond line.\n{{ _.role("user") }}\n  Indented {{ q }}', { client: GENERIC })
+ws('generic_three_parts', '{{ _.role("user") }}\nA\n{{ _.role("user") }}\nB\n{{ _.role("user") }}\nC {{ q }}', { client: GENERIC })
+ws('ollama_user_twice', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: OLLAMA })
+ws('responses_user_twice', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: RESPONSES })
+ws('generic_image_between_text', '{{ _.role("user") }}\nBefore {{ img }} after {{ q }}', { client: GENERIC, params: 'q: string, img: image', args: { q: 'Why?', img: IMG_B64 } })
+ws('generic_system_then_user_no_roles_allowed', '{{ _.role("system") }}\nS\n{{ _.role("user") }}\nU {{ q }}', { client: client('LocalModel', 'openai-generic', { base_url: 'http://127.0.0.1:4012/v1', model: 'local-1', allowed_roles: ['user', 'assistant'] }) })
+ws('role_in_loop_same_role', '{% for i in [1, 2, 3] %}{{ _.role("user") }}item {{ i }}\n{% endfor %}{{ q }}')
+ws('role_empty_between', '{{ _.role("user") }}{{ _.role("assistant") }}{{ _.role("user") }}\n{{ q }}')
+
 // ---------------------------------------------------------------------------
 // Default role for reasoning models.
 

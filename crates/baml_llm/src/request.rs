@@ -298,7 +298,8 @@ fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json
                 Part::Media(_) => None,
             })
             .collect();
-        return Ok(json!({ "role": m.role, "content": text.join("") }));
+        // Parts of merged same-role messages are joined by a space, as BAML joins them.
+        return Ok(json!({ "role": m.role, "content": text.join(" ") }));
     }
     let mut parts = Vec::with_capacity(m.parts.len());
     for p in &m.parts {
