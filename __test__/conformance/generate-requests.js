@@ -79,6 +79,7 @@ const OLLAMA = client('Llama', 'ollama', { model: 'llama3.2' })
 const AZURE = client('AzureGpt', 'azure-openai', { resource_name: 'acme', deployment_id: 'gpt-4o', api_version: '2024-06-01', api_key: 'az-test' })
 const RESPONSES = client('GptResponses', 'openai-responses', { model: 'gpt-4.1', api_key: 'sk-test' })
 const VERTEX = client('VertexGemini', 'vertex-ai', { model: 'gemini-2.0-flash', location: 'us-central1', project_id: 'acme-prod', query_params: { key: 'vx-test' } })
+const OPENROUTER = client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test' })
 const BEDROCK = client('Bedrock', 'aws-bedrock', { model: 'anthropic.claude-3-haiku-20240307-v1:0', region: 'us-east-1' })
 const PROVIDERS = { openai: OPENAI, anthropic: ANTHROPIC, google: GOOGLE, generic: GENERIC, ollama: OLLAMA, azure: AZURE, responses: RESPONSES, vertex: VERTEX, bedrock: BEDROCK }
 
@@ -703,6 +704,14 @@ media('video_base64_google', GOOGLE, 'video', VIDEO_B64)
 media('video_url_openai', OPENAI, 'video', VIDEO_URL)
 media('video_url_anthropic', ANTHROPIC, 'video', VIDEO_URL)
 media('video_url_responses', RESPONSES, 'video', VIDEO_URL)
+media('audio_url_typed_google', GOOGLE, 'audio', { url: `${MEDIA_BASE}/hello.mp3`, media_type: 'audio/mpeg' })
+media('pdf_url_typed_google', GOOGLE, 'pdf', { url: `${MEDIA_BASE}/doc.pdf`, media_type: 'application/pdf' })
+media('video_url_odd_type_google', GOOGLE, 'video', { url: `${MEDIA_BASE}/clip.mp4`, media_type: 'video/webm' })
+media('video_base64_openai', OPENAI, 'video', VIDEO_B64)
+media('video_base64_anthropic', ANTHROPIC, 'video', VIDEO_B64)
+media('pdf_base64_typed_responses', RESPONSES, 'pdf', { base64: PDF_B64, media_type: 'application/x-pdf' })
+media('pdf_url_ollama', OLLAMA, 'pdf', PDF_URL)
+media('pdf_url_openrouter', OPENROUTER, 'pdf', PDF_URL)
 media('video_url_youtube_google', GOOGLE, 'video', { url: 'https://www.youtube.com/watch?v=dQw4w9WgXcQ' })
 
 // ---------------------------------------------------------------------------
@@ -735,7 +744,6 @@ inAssert('assert_error_in_expression', 'n: int @assert(weird, {{ this.nope.deepe
 // ---------------------------------------------------------------------------
 // openrouter and the legacy strategy names.
 
-const OPENROUTER = client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test' })
 prov('openrouter_basic', OPENROUTER)
 prov('openrouter_stream', OPENROUTER, { stream: true })
 prov('openrouter_env_key', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini' }), { env: { OPENROUTER_API_KEY: 'or-env' } })
