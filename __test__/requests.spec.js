@@ -40,9 +40,6 @@ const KEPT = ['content-type', 'authorization', 'x-api-key', 'api-key', 'anthropi
 // from BAML"); the same list is checked by crates/baml_runtime/tests/requests.rs.
 const UNSUPPORTED = ['vertex-ai', 'aws-bedrock']
 const KNOWN = new Set([
-  'template_filter_format_toon',
-  'args_enum_value_and_alias',
-  'provider_generic_env_key_missing',
 ])
 
 /** Lines that differ between two JSON values, path by path. */

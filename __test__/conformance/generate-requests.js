@@ -31,11 +31,13 @@ const MEDIA_BASE = `http://127.0.0.1:${MEDIA_PORT}`
 // A 1x1 PNG, a few bytes of "MP3" and a tiny PDF, served with these content types.
 const PNG_B64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
 const MP3_B64 = 'SUQzBAAAAAAAI1RTU0UAAAAPAAADTGF2ZjU4Ljc2LjEwMAAAAAAAAAAAAAAA'
+const MP4_B64 = 'AAAAIGZ0eXBpc29tAAACAGlzb21pc28yYXZjMW1wNDEAAAAIZnJlZQ=='
 const PDF_B64 = 'JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK'
 const MEDIA = {
   '/cat.png': ['image/png', PNG_B64],
   '/hello.mp3': ['audio/mpeg', MP3_B64],
   '/doc.pdf': ['application/pdf', PDF_B64],
+  '/clip.mp4': ['video/mp4', MP4_B64],
 }
 
 // ---------------------------------------------------------------------------
@@ -77,6 +79,7 @@ const OLLAMA = client('Llama', 'ollama', { model: 'llama3.2' })
 const AZURE = client('AzureGpt', 'azure-openai', { resource_name: 'acme', deployment_id: 'gpt-4o', api_version: '2024-06-01', api_key: 'az-test' })
 const RESPONSES = client('GptResponses', 'openai-responses', { model: 'gpt-4.1', api_key: 'sk-test' })
 const VERTEX = client('VertexGemini', 'vertex-ai', { model: 'gemini-2.0-flash', location: 'us-central1', project_id: 'acme-prod', query_params: { key: 'vx-test' } })
+const OPENROUTER = client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test' })
 const BEDROCK = client('Bedrock', 'aws-bedrock', { model: 'anthropic.claude-3-haiku-20240307-v1:0', region: 'us-east-1' })
 const PROVIDERS = { openai: OPENAI, anthropic: ANTHROPIC, google: GOOGLE, generic: GENERIC, ollama: OLLAMA, azure: AZURE, responses: RESPONSES, vertex: VERTEX, bedrock: BEDROCK }
 
@@ -571,7 +574,220 @@ load('prompt_unknown_variable', `${OPENAI}\n\n${fnRun('  client Gpt4oMini\n  pro
 load('strategy_missing', `${client('Resilient', 'fallback', {})}\n\n${fnRun('  client Resilient\n  prompt #"hi"#')}`)
 load('retry_policy_unknown', `${client('Gpt4oMini', 'openai', { model: 'gpt-4o-mini', api_key: 'sk-test' }, { retry_policy: 'Nope' })}\n\n${fnRun('  client Gpt4oMini\n  prompt #"hi"#')}`)
 load('check_bad_expression', `class R {\n  n int @check(pos, {{ this > }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('assert_bad_expression', `class R {\n  n int @assert(pos, {{ this > }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('class_check_bad_expression', `class R {\n  n int\n  @@check(pos, {{ this.n + }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('check_unknown_filter', `class R {\n  n int @check(pos, {{ this|nosuchfilter }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('check_unclosed_paren', `class R {\n  n int @check(pos, {{ (this > 1 }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('param_assert_bad_expression', `${OPENAI}\n\nfunction Run(n: int @assert(pos, {{ n > > 1 }})) -> string {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('alias_assert_bad_expression', `type Pos = int @assert(pos, {{ this >= }})\n\n${OPENAI}\n\nfunction Run() -> Pos {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
+load('check_valid_complex', `class R {\n  n int @check(pos, {{ this > 0 and this|string|length < 5 and this in [1, 2, 3] }})\n}\n\n${OPENAI}\n\nfunction Run() -> R {\n  client Gpt4oMini\n  prompt #"hi"#\n}\n`)
 load('http_unknown_option', `${client('Gpt4oMini', 'openai', { model: 'gpt-4o-mini', api_key: 'sk-test', http: { bogus_ms: 1 } })}\n\n${fnRun('  client Gpt4oMini\n  prompt #"hi"#')}`)
+
+// ---------------------------------------------------------------------------
+// Enum arguments compared with strings in templates.
+
+const TONE = 'enum Tone {\n  RED\n  GREEN @alias("verde")\n  BLUE @description("The sky")\n}'
+const enumCmp = (name, params, args, prompt, extra = {}) => add(`enum_cmp_${name}`, { fn: 'Paint', params, args, prompt, decls: TONE, ...extra })
+enumCmp('if_eq', 'c: Tone', { c: 'RED' }, "{% if c == 'RED' %}red{% else %}other{% endif %}")
+enumCmp('expr_eq_ne', 'c: Tone', { c: 'RED' }, "{{ c == 'RED' }} {{ c != 'RED' }} {{ c == 'BLUE' }} {{ c != 'BLUE' }} {{ 'RED' == c }}")
+enumCmp('in_list', 'c: Tone', { c: 'BLUE' }, "{{ c in ['RED', 'BLUE'] }} {{ c in ['GREEN'] }} {{ c in 'XBLUEX' }}")
+enumCmp('alias_value', 'c: Tone', { c: 'GREEN' }, "[{{ c }}] {{ c == 'GREEN' }} {{ c == 'verde' }}")
+enumCmp('alias_given', 'c: Tone', { c: 'verde' }, "[{{ c }}] {{ c == 'GREEN' }} {{ c == 'verde' }}")
+enumCmp('class_field', 'p: Pen', { p: { name: 'fine', tone: 'RED' } }, "{% if p.tone == 'RED' %}red pen{% else %}other pen{% endif %} {{ p.tone != 'RED' }}", { decls: `${TONE}\n\nclass Pen {\n  name string\n  tone Tone\n}` })
+enumCmp('list', 'cs: Tone[]', { cs: ['RED', 'BLUE'] }, "{% for x in cs %}{{ x }}={{ x == 'RED' }};{% endfor %} {{ 'RED' in cs }} {{ 'GREEN' in cs }} {{ cs | length }}")
+enumCmp('enum_to_enum', 'c: Tone, d: Tone', { c: 'RED', d: 'RED' }, '{{ c == d }} {{ c != d }}')
+enumCmp('filters', 'c: Tone', { c: 'BLUE' }, '{{ c | lower }} {{ c ~ "!" }} {{ c | string == "BLUE" }} {{ c | string | length }}')
+enumCmp('is_string', 'c: Tone', { c: 'BLUE' }, '{{ c is string }} {{ c is mapping }}')
+enumCmp('length_error', 'c: Tone', { c: 'BLUE' }, '{{ c | length }}')
+enumCmp('attribute', 'c: Tone', { c: 'BLUE' }, '[{{ c.value }}] [{{ c.name }}]')
+enumCmp('compare_lowercase', 'c: Tone', { c: 'BLUE' }, "{{ c == 'blue' }} {{ c == 'BLUE ' }}")
+enumCmp('set_and_compare', 'c: Tone', { c: 'BLUE' }, "{% set t = c %}{{ t == 'BLUE' }} {% if c %}truthy{% endif %}")
+enumCmp('optional_null', 'c: Tone?', { c: null }, "{{ c == 'RED' }} {{ c is none }}")
+enumCmp('dict_lookup', 'c: Tone', { c: 'RED' }, "{{ {'RED': 'stop', 'GREEN': 'go'}[c] }}")
+enumCmp('map_enum_key_loop', 'm: map<Tone, int>', { m: { RED: 1, BLUE: 2 } }, "{% for k, v in m|items %}{{ k }}:{{ k == 'RED' }} {% endfor %}")
+const ROLE_ENUM = 'enum Speaker {\n  User\n  Bot\n}\n\nclass Msg {\n  speaker Speaker\n  text string\n}'
+enumCmp('picks_role', 'history: Msg[]', { history: [{ speaker: 'User', text: 'Hi' }, { speaker: 'Bot', text: 'Hello!' }, { speaker: 'User', text: 'Bye' }] },
+  "{% for m in history %}\n{% if m.speaker == 'User' %}\n{{ _.role('user') }}\n{% else %}\n{{ _.role('assistant') }}\n{% endif %}\n{{ m.text }}\n{% endfor %}", { decls: ROLE_ENUM })
+
+enumCmp('template_string_arg', 'c: Tone', { c: 'RED' }, '{{ IsRed(c) }}', { extra: 'template_string IsRed(t: Tone) #"\n  {% if t == \'RED\' %}yes{% else %}no{% endif %}\n"#' })
+enumCmp('alias_in_list', 'c: Tone', { c: 'GREEN' }, "{{ c in ['verde'] }} {{ c in ['GREEN'] }} {{ c|string == 'verde' }}")
+enumCmp('map_values', 'm: map<string, Tone>', { m: { a: 'RED', b: 'GREEN' } }, "{% for k, v in m|items %}{{ k }}={{ v == 'RED' }};{% endfor %}")
+enumCmp('and_or', 'c: Tone, d: Tone', { c: 'RED', d: 'GREEN' }, "{{ c == 'RED' and d != 'BLUE' }} {{ c == 'BLUE' or d == 'GREEN' }} {{ not c == 'RED' }}")
+enumCmp('join_and_json', 'cs: Tone[]', { cs: ['RED', 'GREEN'] }, "{{ cs | join(',') }} {{ cs | tojson }} {{ cs | format(type='json') }}")
+enumCmp('select_equalto', 'cs: Tone[]', { cs: ['RED', 'GREEN', 'RED'] }, "{{ cs | select('equalto', 'RED') | list | length }}")
+enumCmp('in_dict_value', 'c: Tone', { c: 'RED' }, "{% set x = {'c': c} %}{{ x.c == 'RED' }} {{ x['c'] != 'GREEN' }}")
+enumCmp('union_with_string', 'v: Tone | string', { v: 'RED' }, "{{ v == 'RED' }} [{{ v }}]")
+enumCmp('ordering_error', 'c: Tone', { c: 'RED' }, "{{ c < 'S' }}")
+enumCmp('global_enum_type', 'c: Tone', { c: 'RED' }, '{{ c == Tone.RED }}')
+
+// ---------------------------------------------------------------------------
+// Whitespace: whitespace-only lines and text around role switches.
+
+const ws = (name, prompt, extra = {}) => add(`ws_${name}`, { fn: 'Echo', params: 'q: string', args: { q: 'Why?' }, prompt, ...extra })
+ws('only_spaces_line', 'Line one\n   \nLine two {{ q }}')
+ws('only_tab_line', 'Line one\n\t\t\nLine two\n \t \nEnd {{ q }}')
+ws('trailing_spaces_kept', 'Line one   \nLine two\t\n{{ q }}')
+ws('leading_spaces_kept', '  Line one\n    Line two {{ q }}')
+ws('space_line_from_expr', 'A\n{{ "   " }}\nB {{ q }}')
+ws('space_line_in_loop', '{% for i in [1, 2] %}\n   \n{{ i }}\n{% endfor %}\n{{ q }}')
+ws('role_same_line_text', 'Before{{ _.role("user") }}After {{ q }}')
+ws('role_inline_sequence', '{{ _.role("user") }} first {{ _.role("user") }} second {{ q }}')
+ws('role_user_twice_no_newline', '{{ _.role("user") }}One{{ _.role("user") }}Two{{ q }}')
+ws('role_switch_inline', '{{ _.role("system") }}Be brief.{{ _.role("user") }}{{ q }}{{ _.role("assistant") }}Sure.')
+ws('role_text_before_and_after', 'Intro text.\n{{ _.role("user") }}\n{{ q }}\n{{ _.role("user") }}\nMore.')
+ws('role_whitespace_part_merge', '{{ _.role("user") }}\nA\n{{ _.role("user") }}\n   \n{{ _.role("user") }}\nB {{ q }}')
+ws('role_indented', '  {{ _.role("system") }}\n  Rules here.\n  {{ _.role("user") }}\n  {{ q }}')
+ws('role_anthropic_merge', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: ANTHROPIC })
+ws('role_google_merge', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: GOOGLE })
+
+ws('template_string_space_lines', '{{ Block(q) }}', { extra: 'template_string Block(x: string) #"\n  First\n     \n  {{ x }}\n"#' })
+ws('space_line_before_role', 'Intro\n    \n{{ _.role("user") }}\n{{ q }}')
+ws('space_line_at_edges', '   \nMiddle {{ q }}\n   ')
+ws('comment_only_line', 'A\n  {# note #}  \nB {{ q }}')
+ws('tabs_inside_text_kept', 'a\tb\n\t\tc {{ q }}')
+ws('nbsp_only_line', 'A\n\u00a0\u00a0\nB {{ q }}')
+
+ws('generic_user_twice_inline', '{{ _.role("user") }}One{{ _.role("user") }}Two {{ q }}', { client: GENERIC })
+ws('generic_user_twice_lines', '{{ _.role("user") }}\nFirst line.\nSecond line.\n{{ _.role("user") }}\n  Indented {{ q }}', { client: GENERIC })
+ws('generic_three_parts', '{{ _.role("user") }}\nA\n{{ _.role("user") }}\nB\n{{ _.role("user") }}\nC {{ q }}', { client: GENERIC })
+ws('ollama_user_twice', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: OLLAMA })
+ws('responses_user_twice', '{{ _.role("user") }}\nFirst.\n{{ _.role("user") }}\nSecond {{ q }}', { client: RESPONSES })
+ws('generic_image_between_text', '{{ _.role("user") }}\nBefore {{ img }} after {{ q }}', { client: GENERIC, params: 'q: string, img: image', args: { q: 'Why?', img: IMG_B64 } })
+ws('generic_system_then_user_no_roles_allowed', '{{ _.role("system") }}\nS\n{{ _.role("user") }}\nU {{ q }}', { client: client('LocalModel', 'openai-generic', { base_url: 'http://127.0.0.1:4012/v1', model: 'local-1', allowed_roles: ['user', 'assistant'] }) })
+ws('role_in_loop_same_role', '{% for i in [1, 2, 3] %}{{ _.role("user") }}item {{ i }}\n{% endfor %}{{ q }}')
+ws('role_empty_between', '{{ _.role("user") }}{{ _.role("assistant") }}{{ _.role("user") }}\n{{ q }}')
+
+// ---------------------------------------------------------------------------
+// Default role for reasoning models.
+
+const reasoning = (name, cl, prompt = 'Just text {{ q }}') => add(`reasoning_role_${name}`, { client: cl, fn: 'Think', params: 'q: string', args: { q: 'Why?' }, prompt })
+const oai = (model, more = {}) => client('Reasoner', 'openai', { model, api_key: 'sk-test', ...more })
+reasoning('o1', oai('o1'))
+reasoning('o1_mini', oai('o1-mini'))
+reasoning('o1_preview', oai('o1-preview'))
+reasoning('o3', oai('o3'))
+reasoning('o3_mini', oai('o3-mini'))
+reasoning('o4_mini', oai('o4-mini'))
+reasoning('gpt_5', oai('gpt-5'))
+reasoning('o1_dated', oai('o1-2024-12-17'))
+reasoning('o1_system_role', oai('o1'), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_default_role_set', oai('o1', { default_role: 'system' }))
+reasoning('o3_mini_shorthand', '"openai/o3-mini"')
+reasoning('azure_o1', client('Reasoner', 'azure-openai', { resource_name: 'acme', deployment_id: 'o1', api_version: '2024-12-01-preview', api_key: 'az-test' }))
+reasoning('generic_o1', client('Reasoner', 'openai-generic', { base_url: 'http://127.0.0.1:4012/v1', model: 'o1' }))
+reasoning('responses_o3', client('Reasoner', 'openai-responses', { model: 'o3', api_key: 'sk-test' }))
+reasoning('openai_o1_uppercase', oai('O1-mini'))
+
+reasoning('o1_remap_system', oai('o1', { remap_roles: { system: 'developer' } }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_default_assistant', oai('o1', { default_role: 'assistant' }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_allowed_roles_with_system', oai('o1', { allowed_roles: ['system', 'user', 'assistant'] }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_model_from_env', oai(env('MODEL_NAME')), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_mini_shorthand_system', '"openai/o1-mini"', '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_ctx_client_default_role', oai('o1'), '{{ ctx.client.default_role }} {{ q }}')
+reasoning('o1_in_fallback', [OPENAI, oai('o1-mini'), client('Resilient', 'fallback', { strategy: [id('Reasoner'), id('Gpt4oMini')] })].join('\n\n'), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+reasoning('o1_ollama', client('Reasoner', 'ollama', { model: 'o1' }), '{{ _.role("system") }}\nRules.\n{{ _.role("user") }}\n{{ q }}')
+
+// ---------------------------------------------------------------------------
+// More media: PDFs for openai-responses, video for google-ai.
+
+const VIDEO_URL = { url: `${MEDIA_BASE}/clip.mp4` }
+const VIDEO_URL_TYPED = { url: `${MEDIA_BASE}/clip.mp4`, media_type: 'video/mp4' }
+const VIDEO_B64 = { base64: MP4_B64, media_type: 'video/mp4' }
+media('pdf_url_responses', RESPONSES, 'pdf', PDF_URL)
+media('pdf_base64_responses', RESPONSES, 'pdf', PDF_B64_ARG)
+media('pdf_url_typed_responses', RESPONSES, 'pdf', { url: `${MEDIA_BASE}/doc.pdf`, media_type: 'application/pdf' })
+media('pdf_list_responses', RESPONSES, 'pdf[]', [PDF_URL, PDF_B64_ARG], { prompt: '{{ _.role("user") }}\n{% for f in file %}{{ f }}\n{% endfor %}' })
+media('pdf_url_generic', GENERIC, 'pdf', PDF_URL)
+media('video_url_google', GOOGLE, 'video', VIDEO_URL)
+media('video_url_typed_google', GOOGLE, 'video', VIDEO_URL_TYPED)
+media('video_base64_google', GOOGLE, 'video', VIDEO_B64)
+media('video_url_openai', OPENAI, 'video', VIDEO_URL)
+media('video_url_anthropic', ANTHROPIC, 'video', VIDEO_URL)
+media('video_url_responses', RESPONSES, 'video', VIDEO_URL)
+media('audio_url_typed_google', GOOGLE, 'audio', { url: `${MEDIA_BASE}/hello.mp3`, media_type: 'audio/mpeg' })
+media('pdf_url_typed_google', GOOGLE, 'pdf', { url: `${MEDIA_BASE}/doc.pdf`, media_type: 'application/pdf' })
+media('video_url_odd_type_google', GOOGLE, 'video', { url: `${MEDIA_BASE}/clip.mp4`, media_type: 'video/webm' })
+media('video_base64_openai', OPENAI, 'video', VIDEO_B64)
+media('video_base64_anthropic', ANTHROPIC, 'video', VIDEO_B64)
+media('pdf_base64_typed_responses', RESPONSES, 'pdf', { base64: PDF_B64, media_type: 'application/x-pdf' })
+media('pdf_url_ollama', OLLAMA, 'pdf', PDF_URL)
+media('pdf_url_openrouter', OPENROUTER, 'pdf', PDF_URL)
+media('video_url_youtube_google', GOOGLE, 'video', { url: 'https://www.youtube.com/watch?v=dQw4w9WgXcQ' })
+
+// ---------------------------------------------------------------------------
+// Input classes with @@assert / @assert / @check.
+
+const PERSON_ASSERT = 'class Adult {\n  name string\n  age int\n  @@assert(grown_up, {{ this.age >= 18 }})\n}'
+const inAssert = (name, params, args, prompt, decls = PERSON_ASSERT) => add(`input_assert_${name}`, { fn: 'Greet', params, args, prompt, decls })
+inAssert('class_violated', 'p: Adult', { p: { name: 'Kid', age: 7 } }, 'Hi {{ p.name }}')
+inAssert('class_satisfied', 'p: Adult', { p: { name: 'Ada', age: 36 } }, 'Hi {{ p.name }}')
+inAssert('field_violated', 'p: Named', { p: { name: '' } }, 'Hi [{{ p.name }}]', 'class Named {\n  name string @assert(not_empty, {{ this|length > 0 }})\n}')
+inAssert('field_check_violated', 'p: Named', { p: { name: '' } }, 'Hi [{{ p.name }}]', 'class Named {\n  name string @check(not_empty, {{ this|length > 0 }})\n}')
+inAssert('nested_violated', 'f: Family', { f: { head: { name: 'Kid', age: 7 } } }, 'Hi {{ f.head.name }}', `${PERSON_ASSERT}\n\nclass Family {\n  head Adult\n}`)
+inAssert('list_one_violated', 'ps: Adult[]', { ps: [{ name: 'Ada', age: 36 }, { name: 'Kid', age: 7 }] }, '{% for p in ps %}{{ p.name }} {% endfor %}')
+inAssert('optional_null', 'p: Adult?', { p: null }, 'Hi [{{ p }}]')
+inAssert('param_assert_violated', 'n: int @assert(positive, {{ this > 0 }})', { n: -1 }, 'n={{ n }}', '')
+inAssert('alias_assert_violated', 'n: PosInt', { n: -1 }, 'n={{ n }}', 'type PosInt = int @assert(positive, {{ this > 0 }})')
+inAssert('two_asserts_second_violated', 'p: Adult2', { p: { name: 'Ada', age: 36 } }, 'Hi {{ p.name }}', 'class Adult2 {\n  name string\n  age int\n  @@assert(grown_up, {{ this.age >= 18 }})\n  @@assert(short_name, {{ this.name|length < 3 }})\n}')
+
+inAssert('list_param_assert', 'xs: int[] @assert(nonempty, {{ this|length > 0 }})', { xs: [] }, '{{ xs }}', '')
+inAssert('list_param_assert_ok', 'xs: int[] @assert(nonempty, {{ this|length > 0 }})', { xs: [1] }, '{{ xs }}', '')
+inAssert('enum_field_compare', 'p: Pen', { p: { tone: 'GREEN' } }, '{{ p.tone }}', `${TONE}\n\nclass Pen {\n  tone Tone\n  @@assert(red_only, {{ this.tone == 'RED' }})\n}`)
+inAssert('enum_field_compare_ok', 'p: Pen', { p: { tone: 'RED' } }, '{{ p.tone }}', `${TONE}\n\nclass Pen {\n  tone Tone\n  @@assert(red_only, {{ this.tone == 'RED' }})\n}`)
+inAssert('aliased_field', 'p: Prof', { p: { full_name: 'x' } }, '{{ p.full_name }}', 'class Prof {\n  full_name string @alias("name")\n  @@assert(long_name, {{ this.full_name|length > 3 }})\n}')
+inAssert('map_of_classes', 'm: map<string, Adult>', { m: { a: { name: 'Kid', age: 7 } } }, '{{ m }}')
+inAssert('union_arm', 'v: Adult | string', { v: { name: 'Kid', age: 7 } }, '{{ v }}')
+inAssert('optional_present_violated', 'p: Adult?', { p: { name: 'Kid', age: 7 } }, 'Hi [{{ p }}]')
+inAssert('unnamed_assert', 'n: int @assert({{ this > 0 }})', { n: 0 }, 'n={{ n }}', '')
+inAssert('assert_error_in_expression', 'n: int @assert(weird, {{ this.nope.deeper > 0 }})', { n: 5 }, 'n={{ n }}', '')
+
+// ---------------------------------------------------------------------------
+// openrouter and the legacy strategy names.
+
+prov('openrouter_basic', OPENROUTER)
+prov('openrouter_stream', OPENROUTER, { stream: true })
+prov('openrouter_env_key', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini' }), { env: { OPENROUTER_API_KEY: 'or-env' } })
+prov('openrouter_env_key_missing', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini' }), { env: {} })
+prov('openrouter_base_url', client('Router', 'openrouter', { model: 'anthropic/claude-3.5-haiku', api_key: 'or-test', base_url: 'http://127.0.0.1:4013/api/v1' }))
+prov('openrouter_headers_options', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', temperature: 0.3, headers: { 'HTTP-Referer': 'https://example.com', 'X-Title': 'conformance' } }))
+prov('openrouter_no_model', client('Router', 'openrouter', { api_key: 'or-test' }))
+prov('openrouter_shorthand', '"openrouter/openai/gpt-4o-mini"', { env: { OPENROUTER_API_KEY: 'or-env' } })
+prov('openrouter_image', OPENROUTER, { params: 'text: string, img: image', args: { text: 'x', img: IMG_B64 }, prompt: '{{ _.role("user") }}\n{{ text }} {{ img }}' })
+prov('openrouter_remap_roles', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', remap_roles: { system: 'developer' } }))
+prov('openrouter_query_params', client('Router', 'openrouter', { model: 'openai/gpt-4o-mini', api_key: 'or-test', query_params: { tenant: 'a' } }))
+prov('openrouter_ctx_client', OPENROUTER, { prompt: '{{ ctx.client.provider }} {{ ctx.client.name }} {{ text }}' })
+prov('openrouter_o1_model', client('Router', 'openrouter', { model: 'o1-mini', api_key: 'or-test' }))
+strat('baml_fallback_retry_policy', [retryPolicy('Twice', ['max_retries 2']), OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] }, { retry_policy: 'Twice' })])
+strat('baml_fallback_ctx_client', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] })], { prompt: '{{ ctx.client.name }} {{ ctx.client.provider }} {{ text }}' })
+strat('baml_round_robin_shorthand_members', [client('Spread', 'baml-round-robin', { strategy: ['anthropic/claude-3-5-haiku-latest', 'openai/gpt-4o-mini'], start: 1 })], { env: { OPENAI_API_KEY: 'sk-env' } })
+strat('baml_fallback_empty_strategy', [client('Resilient', 'baml-fallback', { strategy: [] })])
+strat('baml_fallback', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] })])
+strat('baml_fallback_stream', [OPENAI, ANTHROPIC, client('Resilient', 'baml-fallback', { strategy: [id('Gpt4oMini'), id('Claude')] })], { stream: true })
+strat('baml_round_robin_start_0', [OPENAI, ANTHROPIC, client('Spread', 'baml-round-robin', { strategy: [id('Gpt4oMini'), id('Claude')], start: 0 })])
+strat('baml_round_robin_start_1', [OPENAI, ANTHROPIC, client('Spread', 'baml-round-robin', { strategy: [id('Gpt4oMini'), id('Claude')], start: 1 })])
+strat('baml_fallback_of_openrouter', [OPENROUTER, OPENAI, client('Resilient', 'baml-fallback', { strategy: [id('Router'), id('Gpt4oMini')] })])
+strat('baml_round_robin_of_baml_fallback', [OPENAI, ANTHROPIC, client('Primary', 'baml-fallback', { strategy: [id('Claude'), id('Gpt4oMini')] }), client('Spread', 'baml-round-robin', { strategy: [id('Primary'), id('Gpt4oMini')], start: 0 })])
+
+// ---------------------------------------------------------------------------
+// format(type="toon").
+
+const TOON_DECLS = `${S.person}\n\nclass Team {\n  name string\n  lead Person\n  members Person[]\n  ids int[]\n}\n\nclass Holder {\n  tags string[]\n  n int\n}\n\n${S.color}\n\nclass Aliased {\n  full_name string @alias("name")\n  years int\n}`
+const toon = (name, params, x) => add(`toon_${name}`, { fn: 'Show', params, args: { x }, decls: TOON_DECLS, prompt: '{{ x | format(type="toon") }}' })
+toon('strings_quoting', 'x: string[]', ['a', 'b c', 'd,e', '', 'true', '12', ' pad', 'x:y', 'q"t', '-dash', 'null', '1.5e3', '05', '- x', '-'])
+toon('numbers', 'x: float[]', [1.5, 2, 1e21, -0.0, 1e-7, 123456789.125])
+toon('empty_list', 'x: string[]', [])
+toon('map_keys', 'x: map<string, string>', { b: 'two', a: 'one', 'k k': 'v', 'c:d': 'e', _x: 'u', 'a.b': 'dot', '1st': 'n' })
+toon('map_of_lists', 'x: map<string, string[]>', { tags: ['a', 'b'], none: [] })
+toon('class_nested', 'x: Team', { name: 'A', lead: { name: 'Ada', age: 36 }, members: [{ name: 'Ada', age: 36 }, { name: 'Alan', age: 41 }], ids: [1, 2] })
+toon('non_uniform_objects', 'x: map<string, int>[]', [{ a: 1 }, { b: 2 }])
+toon('list_of_lists', 'x: int[][]', [[1, 2], [3]])
+toon('scalars', 'x: string', 'hello, world')
+toon('objects_with_lists', 'x: Holder[]', [{ tags: ['a'], n: 1 }, { tags: [], n: 2 }])
+toon('escapes', 'x: string[]', ['café', 'a\nb', 'tab\t', '#hash', '[x]', '{y}', 'back\\slash'])
+toon('class_alias', 'x: Aliased', { full_name: 'A', years: 3 })
+toon('enum_list', 'x: Color[]', ['Red', 'Blue'])
+toon('null_and_bools', 'x: (bool | null)[]', [true, null, false])
+toon('object_in_list_item', 'x: map<string, Person>[]', [{ p: { name: 'Ada', age: 36 } }])
 
 // ---------------------------------------------------------------------------
 // Running the cases through BAML.

@@ -406,8 +406,8 @@ fn string_arg(cx: &mut Ctx<'_>, a: &Attribute) -> Option<String> {
     }
 }
 
-/// BAML's dedent: the common leading whitespace of the non-blank lines removed from every line
-/// (raw string arguments, prompts and template bodies).
+/// BAML's dedent: the common leading whitespace of the non-blank lines removed from every line,
+/// and whitespace-only lines emptied (raw string arguments, prompts and template bodies).
 pub fn dedent(text: &str) -> String {
     let width = text
         .split('\n')
@@ -417,7 +417,13 @@ pub fn dedent(text: &str) -> String {
         .unwrap_or(0);
     let lines: Vec<String> = text
         .split('\n')
-        .map(|l| l.chars().skip(width).collect())
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                l.chars().skip(width).collect()
+            }
+        })
         .collect();
     lines.join("\n")
 }
@@ -727,15 +733,15 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
             continue;
         }
         check_jinja_syntax(cx, &p.attrs);
+        // `@assert`s are checked on the argument (BAML refuses one that fails them).
+        let mut checks = Vec::new();
         for a in &p.attrs {
             match a.name.as_str() {
                 "check" => cx.err(
                     a.span,
                     format!("parameter `{}` of `{owner}` has a `@check`: types with checks are not allowed as parameters (use `@assert`)", p.name.name),
                 ),
-                "assert" => {
-                    let _ = check_of(cx, a);
-                }
+                "assert" => checks.extend(check_of(cx, a)),
                 // BAML loads any other attribute on a parameter type and ignores it.
                 _ => {}
             }
@@ -743,6 +749,7 @@ fn params(cx: &mut Ctx<'_>, ps: &[ast::Param], owner: &str) -> Vec<Param> {
         out.push(Param {
             name: p.name.name.clone(),
             ty: resolve(cx, &p.ty),
+            checks,
         });
     }
     out

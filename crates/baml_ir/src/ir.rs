@@ -80,6 +80,8 @@ pub struct TypeAlias {
 pub struct Param {
     pub name: String,
     pub ty: Type,
+    /// `@assert`s on the parameter's type (`n: int @assert(...)`), checked on the argument.
+    pub checks: Vec<Check>,
 }
 
 /// Which client a function uses.

@@ -3,8 +3,8 @@
 
 mod build;
 pub mod ir;
-mod overlay;
 mod jinja_syntax;
+mod overlay;
 pub mod types;
 mod typescript;
 

@@ -18,6 +18,8 @@ pub enum Provider {
     Anthropic,
     GoogleAi,
     OpenAiResponses,
+    /// OpenAI chat completions at openrouter.ai.
+    OpenRouter,
 }
 
 impl Provider {
@@ -30,6 +32,7 @@ impl Provider {
             "anthropic" => Provider::Anthropic,
             "google-ai" => Provider::GoogleAi,
             "openai-responses" => Provider::OpenAiResponses,
+            "openrouter" => Provider::OpenRouter,
             _ => return None,
         })
     }
@@ -39,7 +42,8 @@ impl Provider {
             Provider::OpenAi
             | Provider::OpenAiGeneric
             | Provider::Ollama
-            | Provider::AzureOpenAi => Api::ChatCompletions,
+            | Provider::AzureOpenAi
+            | Provider::OpenRouter => Api::ChatCompletions,
             Provider::Anthropic => Api::AnthropicMessages,
             Provider::GoogleAi => Api::GoogleGenerateContent,
             Provider::OpenAiResponses => Api::Responses,
@@ -166,7 +170,7 @@ pub fn resolve(
     };
     let provider = Provider::from_name(provider_name).ok_or_else(|| {
         err(format!(
-            "provider `{provider_name}` is not supported (supported: openai, openai-generic, ollama, azure-openai, anthropic, google-ai, openai-responses, fallback, round-robin)"
+            "provider `{provider_name}` is not supported (supported: openai, openai-generic, ollama, azure-openai, anthropic, google-ai, openai-responses, openrouter, fallback, round-robin)"
         ))
     })?;
     let all_options = options.clone();
@@ -281,6 +285,10 @@ pub fn resolve(
             base_url_opt.unwrap_or_else(|| "http://localhost:11434/v1".into()),
             api_key,
         ),
+        Provider::OpenRouter => (
+            base_url_opt.unwrap_or_else(|| "https://openrouter.ai/api/v1".into()),
+            api_key,
+        ),
         Provider::AzureOpenAi => {
             let resource = take("resource_name").and_then(|v| text(&v));
             let deployment = take("deployment_id").and_then(|v| text(&v));
@@ -347,22 +355,33 @@ pub fn resolve(
         .map_or(base_url.clone(), str::to_string);
 
     let provider_default_roles: &[&str] = &["system", "user", "assistant"];
-    let allowed_roles = allowed_roles_opt.unwrap_or_else(|| {
+    let explicit_roles = allowed_roles_opt.is_some();
+    let mut allowed_roles = allowed_roles_opt.unwrap_or_else(|| {
         provider_default_roles
             .iter()
             .map(|s| (*s).to_string())
             .collect()
     });
-    let default_role = match default_role_opt {
-        Some(r) => {
-            if !allowed_roles.contains(&r) {
-                return Err(err(format!(
-                    "default_role must be one of {}. Got: {r}",
-                    allowed_roles.join(", ")
-                )));
-            }
-            r
+    if let Some(r) = &default_role_opt {
+        if !allowed_roles.contains(r) {
+            return Err(err(format!(
+                "default_role must be one of {}. Got: {r}",
+                allowed_roles.join(", ")
+            )));
         }
+    }
+    // o1 models take no system messages: without `allowed_roles`, BAML allows only user and
+    // assistant (and an explicit `default_role`), so the default role is user.
+    let o1 = !matches!(provider, Provider::Anthropic | Provider::GoogleAi)
+        && options
+            .get("model")
+            .and_then(Json::as_str)
+            .is_some_and(|m| m == "o1" || m.starts_with("o1-"));
+    if o1 && !explicit_roles {
+        allowed_roles.retain(|r| r != "system" || default_role_opt.as_ref() == Some(r));
+    }
+    let default_role = match default_role_opt {
+        Some(r) => r,
         None => match provider {
             Provider::Anthropic | Provider::GoogleAi | Provider::Ollama => "user".into(),
             _ => allowed_roles

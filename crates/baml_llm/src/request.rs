@@ -37,7 +37,11 @@ pub fn build_request(
     let mut body = Map::new();
     let base = &client.base_url;
     let mut url = match client.provider {
-        Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::AzureOpenAi => {
+        Provider::OpenAi
+        | Provider::OpenAiGeneric
+        | Provider::Ollama
+        | Provider::AzureOpenAi
+        | Provider::OpenRouter => {
             format!("{base}/chat/completions")
         }
         Provider::OpenAiResponses => format!("{base}/responses"),
@@ -81,7 +85,8 @@ pub fn build_request(
         Provider::OpenAi
         | Provider::OpenAiGeneric
         | Provider::Ollama
-        | Provider::OpenAiResponses => {
+        | Provider::OpenAiResponses
+        | Provider::OpenRouter => {
             if let Some(key) = &client.api_key {
                 set("authorization", format!("Bearer {key}"));
             }
@@ -110,7 +115,11 @@ pub fn build_request(
         body.insert(k.clone(), v.clone());
     }
     match client.provider {
-        Provider::OpenAi | Provider::OpenAiGeneric | Provider::Ollama | Provider::AzureOpenAi => {
+        Provider::OpenAi
+        | Provider::OpenAiGeneric
+        | Provider::Ollama
+        | Provider::AzureOpenAi
+        | Provider::OpenRouter => {
             let list: Vec<Json> = messages
                 .iter()
                 .map(|m| chat_completions_message(client, m))
@@ -140,16 +149,18 @@ pub fn build_request(
                     .parts
                     .iter()
                     .map(|p| anthropic_part(client, p))
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 body.insert("system".into(), Json::Array(parts));
             }
             let list: Vec<Json> = rest
                 .iter()
                 .map(|m| {
-                    Ok(json!({
-                        "role": m.role,
-                        "content": m.parts.iter().map(|p| anthropic_part(client, p)).collect::<Vec<_>>(),
-                    }))
+                    let content = m
+                        .parts
+                        .iter()
+                        .map(|p| anthropic_part(client, p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(json!({ "role": m.role, "content": content }))
                 })
                 .collect::<Result<_, RequestError>>()?;
             body.insert("messages".into(), Json::Array(list));
@@ -287,7 +298,8 @@ fn chat_completions_message(client: &ResolvedClient, m: &Message) -> Result<Json
                 Part::Media(_) => None,
             })
             .collect();
-        return Ok(json!({ "role": m.role, "content": text.join("") }));
+        // Parts of merged same-role messages are joined by a space, as BAML joins them.
+        return Ok(json!({ "role": m.role, "content": text.join(" ") }));
     }
     let mut parts = Vec::with_capacity(m.parts.len());
     for p in &m.parts {
@@ -338,7 +350,9 @@ fn responses_message(client: &ResolvedClient, m: &Message) -> Result<Json, Reque
                 (Media::Pdf, MediaSource::Base64(_)) => {
                     json!({ "type": "input_file", "file_data": data_url(media), "filename": "document.pdf" })
                 }
-                (Media::Pdf, MediaSource::Url(u)) => json!({ "type": "input_file", "file_url": u }),
+                (Media::Pdf, MediaSource::Url(u)) => {
+                    json!({ "type": "input_file", "file_url": u, "filename": "document.pdf" })
+                }
                 (kind, _) => return Err(needs_base64(client, kind)),
             },
         };
@@ -347,7 +361,7 @@ fn responses_message(client: &ResolvedClient, m: &Message) -> Result<Json, Reque
     Ok(json!({ "role": m.role, "content": parts }))
 }
 
-fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Json {
+fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Result<Json, RequestError> {
     let part = match &p.part {
         Part::Text(t) => json!({ "type": "text", "text": t }),
         Part::Media(media) => {
@@ -355,7 +369,11 @@ fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Json {
                 Media::Image => "image",
                 Media::Pdf => "document",
                 Media::Audio => "audio",
-                Media::Video => "video",
+                Media::Video => {
+                    return Err(RequestError(
+                        "Video input is not yet supported by Anthropic Claude models. Consider extracting frames from the video as images instead. See: https://docs.anthropic.com/en/docs/vision".into(),
+                    ))
+                }
             };
             let source = match &media.source {
                 MediaSource::Url(u) => json!({ "type": "url", "url": u }),
@@ -366,14 +384,18 @@ fn anthropic_part(client: &ResolvedClient, p: &ContentPart) -> Json {
             json!({ "type": kind, "source": source })
         }
     };
-    with_meta(client, obj(part), p)
+    Ok(with_meta(client, obj(part), p))
 }
 
 fn google_part(client: &ResolvedClient, p: &ContentPart) -> Json {
     let part = match &p.part {
         Part::Text(t) => json!({ "text": t }),
         Part::Media(media) => match &media.source {
-            MediaSource::Url(u) => json!({ "file_data": { "file_uri": u } }),
+            // The media type goes along only when the argument gave one.
+            MediaSource::Url(u) => match &media.media_type {
+                Some(t) => json!({ "file_data": { "file_uri": u, "mime_type": t } }),
+                None => json!({ "file_data": { "file_uri": u } }),
+            },
             MediaSource::Base64(b) => {
                 json!({ "inline_data": { "mime_type": media_type(media), "data": b } })
             }

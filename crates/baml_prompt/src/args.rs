@@ -65,7 +65,8 @@ pub fn coerce_args(
         match args.get(&p.name) {
             Some(v) => {
                 let mut path = p.name.clone();
-                match coerce(ir, &p.ty, v, &mut path, 0) {
+                match coerce(ir, &p.ty, v, &mut path, 0).and_then(|v| asserts(&p.checks, v, &path))
+                {
                     Ok(v) => out.push((p.name.clone(), v)),
                     Err(e) => problems.push(e),
                 }
@@ -215,7 +216,9 @@ fn coerce(
                 let len = path.len();
                 let _ = write!(path, ".{}", f.name);
                 match obj.get(&f.name) {
-                    Some(x) => match coerce(ir, &f.ty, x, path, depth + 1) {
+                    Some(x) => match coerce(ir, &f.ty, x, path, depth + 1)
+                        .and_then(|x| asserts(&f.checks, x, path))
+                    {
                         Ok(x) => fields.push((f.name.clone(), x)),
                         Err(e) => problems.push(e),
                     },
@@ -235,16 +238,22 @@ fn coerce(
                 }
             }
             if problems.is_empty() {
-                Ok(ArgValue::Class {
-                    name: name.clone(),
-                    fields,
-                })
+                asserts(
+                    &class.checks,
+                    ArgValue::Class {
+                        name: name.clone(),
+                        fields,
+                    },
+                    path,
+                )
             } else {
                 Err(problems.join("; "))
             }
         }
         Type::Alias(name) => match ir.alias(name) {
-            Some(a) => coerce(ir, &a.ty, v, path, depth + 1),
+            Some(a) => {
+                coerce(ir, &a.ty, v, path, depth + 1).and_then(|x| asserts(&a.checks, x, path))
+            }
             None => Err(format!("`{path}`: unknown type {name}")),
         },
         Type::List(item) => {
@@ -295,6 +304,60 @@ fn coerce(
             }
             Err(format!("`{path}`: expected {ty}, got {}", describe(v)))
         }
+    }
+}
+
+/// The value if every `@assert` among `checks` holds for it (BAML refuses an argument that
+/// fails one; `@check`s are not allowed on inputs).
+fn asserts(checks: &[baml_ir::ir::Check], v: ArgValue, path: &str) -> Result<ArgValue, String> {
+    let mut this = None;
+    for c in checks.iter().filter(|c| c.assert) {
+        let this = this.get_or_insert_with(|| to_json(&v));
+        if !holds(&c.expr, this) {
+            return Err(format!(
+                "`{path}`: failed assert {}",
+                c.name.as_deref().unwrap_or(&c.expr)
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// Whether the Jinja expression `expr` holds for `this` (one that fails to evaluate does not).
+fn holds(expr: &str, this: &Json) -> bool {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    let env = ENV.get_or_init(minijinja::Environment::new);
+    env.compile_expression(expr).is_ok_and(|e| {
+        e.eval(minijinja::context! { this => minijinja::Value::from_serialize(this) })
+            .is_ok_and(|v| v.is_true())
+    })
+}
+
+/// An argument as JSON for an assert's `this`: fields by name, enums by name.
+fn to_json(v: &ArgValue) -> Json {
+    match v {
+        ArgValue::Null => Json::Null,
+        ArgValue::Bool(b) => Json::Bool(*b),
+        ArgValue::Int(i) => Json::from(*i),
+        ArgValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        ArgValue::String(s) => Json::String(s.clone()),
+        ArgValue::List(items) => Json::Array(items.iter().map(to_json).collect()),
+        ArgValue::Map(entries)
+        | ArgValue::Class {
+            fields: entries, ..
+        } => Json::Object(
+            entries
+                .iter()
+                .map(|(k, x)| (k.clone(), to_json(x)))
+                .collect(),
+        ),
+        ArgValue::Enum { value, .. } => Json::String(value.clone()),
+        ArgValue::Media(m) => match &m.source {
+            MediaSource::Url(u) => serde_json::json!({ "url": u }),
+            MediaSource::Base64(b) => {
+                serde_json::json!({ "base64": b, "media_type": m.media_type })
+            }
+        },
     }
 }
 

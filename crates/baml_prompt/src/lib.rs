@@ -5,6 +5,7 @@ pub mod args;
 pub mod chat;
 pub mod output_format;
 pub mod render;
+mod toon;
 mod values;
 mod yaml;
 

@@ -338,9 +338,10 @@ fn format_filter(value: Value, kwargs: Kwargs) -> Result<String, minijinja::Erro
     match kind.to_ascii_lowercase().as_str() {
         "json" => Ok(json.to_string()),
         "yaml" => Ok(crate::yaml::to_yaml(&json)),
+        "toon" => Ok(crate::toon::to_toon(&json)),
         other => Err(minijinja::Error::new(
             ErrorKind::InvalidOperation,
-            format!("Unsupported format type '{other}'. Supported types: 'yaml', 'json'"),
+            format!("Unsupported format type '{other}'. Supported types: 'yaml', 'json', 'toon'"),
         )),
     }
 }

@@ -173,7 +173,8 @@ impl fmt::Debug for Fields<'_> {
     }
 }
 
-/// An enum value: prints its alias, compares equal to its name.
+/// An enum value: prints its alias, compares equal to its name (also to a string holding the
+/// name, as in BAML: `{% if c == 'RED' %}`), and is a map to `is` tests (`c.value` is the name).
 #[derive(Debug)]
 pub(crate) struct EnumValue {
     pub(crate) value: String,
@@ -188,7 +189,16 @@ impl EnumValue {
 
 impl Object for EnumValue {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
+        ObjectRepr::Map
+    }
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::NonEnumerable
+    }
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+    fn custom_cmp_str(self: &Arc<Self>, other: &str) -> Option<std::cmp::Ordering> {
+        Some(self.value.as_str().cmp(other))
     }
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         (key.as_str()? == "value").then(|| Value::from(self.value.as_str()))

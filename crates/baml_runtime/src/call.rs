@@ -185,8 +185,19 @@ fn default_key_var(provider: &str) -> Option<&'static str> {
         "azure-openai" => "AZURE_OPENAI_API_KEY",
         "anthropic" => "ANTHROPIC_API_KEY",
         "google-ai" => "GOOGLE_API_KEY",
+        "openrouter" => "OPENROUTER_API_KEY",
         _ => return None,
     })
+}
+
+/// The strategy a client's provider names, legacy spellings included: `fallback` or
+/// `round-robin`.
+fn strategy_kind(provider: &str) -> Option<&'static str> {
+    match provider {
+        "fallback" | "baml-fallback" => Some("fallback"),
+        "round-robin" | "baml-round-robin" => Some("round-robin"),
+        _ => None,
+    }
 }
 
 /// One node of a client tree, looked up by name (or a function's shorthand).
@@ -279,7 +290,7 @@ impl Runtime {
         let empty = BTreeMap::new();
         let mut out = Vec::new();
         for c in &self.ir.clients {
-            if matches!(c.provider.as_str(), "fallback" | "round-robin")
+            if strategy_kind(&c.provider).is_some()
                 || llm_client::Provider::from_name(&c.provider).is_none()
             {
                 continue;
@@ -436,14 +447,14 @@ impl Runtime {
         let node = self.node(name)?;
         if let Node::Named(c) = &node {
             let items = strategy_of(c);
-            match c.provider.as_str() {
-                "fallback" => {
+            match strategy_kind(&c.provider) {
+                Some("fallback") => {
                     let first = items.first().ok_or_else(|| {
                         CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))
                     })?;
                     return self.first_primitive(first, depth + 1);
                 }
-                "round-robin" => {
+                Some("round-robin") => {
                     let i = self.round_robin.peek(&c.name, start_of(c), items.len());
                     let item = items.get(i).ok_or_else(|| {
                         CallError::InvalidArgument(format!("client `{name}` has an empty strategy"))
@@ -507,6 +518,13 @@ impl Runtime {
         let name = Self::function_client_name(f, opts);
         let node = self.first_primitive(&name, 0)?;
         let client = self.resolve_primitive(&node, &opts.env)?;
+        // No URL to show without the base URL (BAML fails to build this request too).
+        if let Some(var) = self.unset_env_base_url(&node, &opts.env) {
+            return Err(CallError::InvalidArgument(format!(
+                "client `{}`: option base_url is env.{var}, and {var} is not set (give it in the runtime's or the call's env)",
+                client.name
+            )));
+        }
         Ok(self.render_for(f, &args, &client, stream)?.0)
     }
 
@@ -523,6 +541,12 @@ impl Runtime {
         let name = Self::function_client_name(f, opts);
         let node = self.first_primitive(&name, 0)?;
         let client = self.resolve_primitive(&node, &opts.env)?;
+        if let Some(var) = self.unset_env_base_url(&node, &opts.env) {
+            return Err(CallError::InvalidArgument(format!(
+                "client `{}`: option base_url is env.{var}, and {var} is not set (give it in the runtime's or the call's env)",
+                client.name
+            )));
+        }
         let args = if crate::media::any_to_inline(&client.provider_name, &args) {
             crate::media::inline(&self.transport, &client.provider_name, &args, &opts.media).await?
         } else {
@@ -613,7 +637,7 @@ impl Runtime {
             let mut attempt = 0u32;
             loop {
                 let result = match &node {
-                    Node::Named(c) if c.provider == "fallback" => {
+                    Node::Named(c) if strategy_kind(&c.provider) == Some("fallback") => {
                         let items = strategy_of(c);
                         let mut last = None;
                         for item in &items {
@@ -638,7 +662,7 @@ impl Runtime {
                             )))
                         })
                     }
-                    Node::Named(c) if c.provider == "round-robin" => {
+                    Node::Named(c) if strategy_kind(&c.provider) == Some("round-robin") => {
                         let items = strategy_of(c);
                         if items.is_empty() {
                             Err(CallError::InvalidArgument(format!(

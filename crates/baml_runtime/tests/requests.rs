@@ -112,15 +112,12 @@ const UNSUPPORTED: &[&str] = &["vertex-ai", "aws-bedrock"];
 
 /// Cases where we knowingly differ from BAML, each with the reason (README, "Differences").
 const KNOWN: &[(&str, &str)] = &[
-    ("template_filter_format_toon", "the `toon` format is not implemented"),
-    ("args_enum_value_and_alias", "an enum argument compared to its name (`c == \"Red\"`) is false here: minijinja 2 cannot compare an object with a string"),
     ("media_image_url_google", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_image_url_with_media_type_google", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_audio_url_openai", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_audio_url_responses", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_audio_url_generic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_pdf_url_anthropic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
-    ("provider_generic_env_key_missing", "BAML fails with an opaque \"builder error\"; we send `Bearer $KEY` as for other providers"),
 ];
 
 fn run_all(path: &str) -> (usize, Vec<String>) {

@@ -173,6 +173,35 @@ pub fn parse_checked(
     text: &str,
     partial: bool,
 ) -> Result<Json, SapError> {
+    parse_inner(ir, ty, checks, text, partial).map(js_numbers)
+}
+
+/// Integers beyond 2^53 as the JavaScript numbers BAML returns for them (the nearest double),
+/// not integers that only a BigInt could hold.
+fn js_numbers(v: Json) -> Json {
+    const SAFE: f64 = 9_007_199_254_740_992.0;
+    match v {
+        Json::Number(n) if !n.is_f64() => match n.as_f64() {
+            Some(f) if f.abs() >= SAFE => {
+                serde_json::Number::from_f64(f).map_or(Json::Number(n), Json::Number)
+            }
+            _ => Json::Number(n),
+        },
+        Json::Array(items) => Json::Array(items.into_iter().map(js_numbers).collect()),
+        Json::Object(map) => {
+            Json::Object(map.into_iter().map(|(k, v)| (k, js_numbers(v))).collect())
+        }
+        other => other,
+    }
+}
+
+fn parse_inner(
+    ir: &Ir,
+    ty: &Type,
+    checks: &[Check],
+    text: &str,
+    partial: bool,
+) -> Result<Json, SapError> {
     let coercer = Coercer::new(ir, partial);
     let checked = |value: Json| {
         coercer
