@@ -18,6 +18,12 @@ pub enum Provider {
     Anthropic,
     GoogleAi,
     OpenAiResponses,
+    /// aws-bedrock (Converse API, SigV4).
+    AwsBedrock,
+    /// vertex-ai with a Gemini model.
+    VertexAi,
+    /// vertex-ai with an Anthropic model (`claude-…`: rawPredict).
+    VertexAnthropic,
 }
 
 impl Provider {
@@ -30,6 +36,8 @@ impl Provider {
             "anthropic" => Provider::Anthropic,
             "google-ai" => Provider::GoogleAi,
             "openai-responses" => Provider::OpenAiResponses,
+            "aws-bedrock" => Provider::AwsBedrock,
+            "vertex-ai" => Provider::VertexAi,
             _ => return None,
         })
     }
@@ -40,8 +48,9 @@ impl Provider {
             | Provider::OpenAiGeneric
             | Provider::Ollama
             | Provider::AzureOpenAi => Api::ChatCompletions,
-            Provider::Anthropic => Api::AnthropicMessages,
-            Provider::GoogleAi => Api::GoogleGenerateContent,
+            Provider::Anthropic | Provider::VertexAnthropic => Api::AnthropicMessages,
+            Provider::GoogleAi | Provider::VertexAi => Api::GoogleGenerateContent,
+            Provider::AwsBedrock => Api::BedrockConverse,
             Provider::OpenAiResponses => Api::Responses,
         }
     }
@@ -164,9 +173,9 @@ pub fn resolve(
         client: name.to_string(),
         message,
     };
-    let provider = Provider::from_name(provider_name).ok_or_else(|| {
+    let mut provider = Provider::from_name(provider_name).ok_or_else(|| {
         err(format!(
-            "provider `{provider_name}` is not supported (supported: openai, openai-generic, ollama, azure-openai, anthropic, google-ai, openai-responses, fallback, round-robin)"
+            "provider `{provider_name}` is not supported (supported: openai, openai-generic, ollama, azure-openai, anthropic, google-ai, vertex-ai, aws-bedrock, openai-responses, fallback, round-robin)"
         ))
     })?;
     let all_options = options.clone();
@@ -336,6 +345,24 @@ pub fn resolve(
                 .unwrap_or_else(|| "https://generativelanguage.googleapis.com/v1beta".into()),
             api_key,
         ),
+        // aws-bedrock and vertex-ai (bedrock.rs, vertex.rs): their own option keys are not body
+        // properties; an empty base URL means the region's or location's endpoint.
+        Provider::AwsBedrock | Provider::VertexAi | Provider::VertexAnthropic => {
+            let (keys, endpoint) = if provider == Provider::AwsBedrock {
+                (
+                    crate::bedrock::OPTION_KEYS,
+                    options.get("endpoint_url").and_then(text),
+                )
+            } else {
+                let model = options.get("model").and_then(Json::as_str).unwrap_or("");
+                if model.starts_with("claude") {
+                    provider = Provider::VertexAnthropic;
+                }
+                (crate::vertex::OPTION_KEYS, None)
+            };
+            options.retain(|k, _| !keys.contains(&k.as_str()));
+            (endpoint.or(base_url_opt).unwrap_or_default(), None)
+        }
     };
     if let Some(Json::Object(q)) = explicit_query {
         for (k, v) in q {
@@ -364,7 +391,12 @@ pub fn resolve(
             r
         }
         None => match provider {
-            Provider::Anthropic | Provider::GoogleAi | Provider::Ollama => "user".into(),
+            Provider::Anthropic
+            | Provider::GoogleAi
+            | Provider::Ollama
+            | Provider::AwsBedrock
+            | Provider::VertexAi
+            | Provider::VertexAnthropic => "user".into(),
             _ => allowed_roles
                 .first()
                 .cloned()

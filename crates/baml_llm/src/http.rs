@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::client::{HttpTimeouts, ResolvedClient};
+use crate::client::{HttpTimeouts, Provider, ResolvedClient};
 use crate::h1::{self, NetError};
 use crate::request::HttpRequest;
 use crate::response::{self, LlmOutput};
-use crate::sse::{SseDecoder, StreamAccumulator};
+use crate::sse::StreamAccumulator;
 
 /// Why one attempt failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -94,6 +94,8 @@ pub struct Transport {
     plain: h1::Pool,
     /// Whether the environment names no proxy, read once like reqwest does.
     no_proxy_env: OnceLock<bool>,
+    /// vertex-ai access tokens (vertex.rs).
+    pub(crate) tokens: crate::vertex::TokenCache,
 }
 
 /// Longest accepted answer body.
@@ -179,7 +181,7 @@ impl NetError {
 }
 
 impl Transport {
-    fn client_for(&self, timeouts: &HttpTimeouts) -> Result<reqwest::Client, LlmError> {
+    pub(crate) fn client_for(&self, timeouts: &HttpTimeouts) -> Result<reqwest::Client, LlmError> {
         let mut map = self
             .clients
             .lock()
@@ -283,6 +285,21 @@ impl Transport {
                     .map(|d| (tokio::time::Instant::now() + d, d))
             } else {
                 None
+            };
+            // aws-bedrock and vertex-ai authenticate each attempt (bedrock.rs, vertex.rs).
+            let authed;
+            let req = match client.provider {
+                Provider::AwsBedrock | Provider::VertexAi | Provider::VertexAnthropic => {
+                    let mut r = req.clone();
+                    if client.provider == Provider::AwsBedrock {
+                        crate::bedrock::sign_request(client, &mut r, &body)?;
+                    } else {
+                        crate::vertex::authorize(self, client, &mut r).await?;
+                    }
+                    authed = r;
+                    &authed
+                }
+                _ => req,
             };
             let send = self.post(client, req, body);
             let mut resp = match first {
@@ -402,7 +419,7 @@ async fn read_stream(
     on_delta: &mut (dyn FnMut(&str) + Send),
     mut raw: Option<&mut Vec<u8>>,
 ) -> Result<LlmOutput, LlmError> {
-    let mut decoder = SseDecoder::new();
+    let mut decoder = crate::bedrock::StreamDecoder::for_client(client);
     let mut acc = StreamAccumulator::new(client.provider.api());
     let mut raw_len = 0usize;
     let invalid = |message: String, raw: &str| LlmError::InvalidResponse {

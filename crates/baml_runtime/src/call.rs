@@ -419,6 +419,10 @@ impl Runtime {
                 }
             }
         }
+        // aws-bedrock and vertex-ai credentials and region from the environment.
+        baml_llm::env_defaults(&provider, &mut options, |var| {
+            llm_client::lookup_env(var, &self.env_layers(env)).map(str::to_string)
+        });
         llm_client::resolve(&name, &provider, options)
             .map_err(|e| CallError::InvalidArgument(e.to_string()))
     }
@@ -505,6 +509,12 @@ impl Runtime {
         let name = Self::function_client_name(f, opts);
         let node = self.first_primitive(&name, 0)?;
         let client = self.resolve_primitive(&node, &opts.env)?;
+        if stream && client.provider == llm_client::Provider::AwsBedrock {
+            // As BAML: converse-stream is framed binary, so there is no request to show.
+            return Err(CallError::InvalidArgument(
+                "AWS Bedrock modular streaming is not supported. Use non-streaming modular requests.".into(),
+            ));
+        }
         Ok(self.render_for(f, &args, &client, stream)?.0)
     }
 

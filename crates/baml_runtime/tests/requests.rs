@@ -104,7 +104,8 @@ fn run(case: &Json) -> Result<(), String> {
 }
 
 /// Providers baml-quickjs refuses with "not supported" (see README): their cases are skipped.
-const UNSUPPORTED: &[&str] = &["vertex-ai", "aws-bedrock"];
+/// (None since aws-bedrock and vertex-ai were added.)
+const UNSUPPORTED: &[&str] = &[];
 
 /// Cases where we knowingly differ from BAML, each with the reason (README, "Differences").
 const KNOWN: &[(&str, &str)] = &[
@@ -116,6 +117,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("media_audio_url_responses", "media URLs are not downloaded when building a request"),
     ("media_audio_url_generic", "media URLs are not downloaded when building a request"),
     ("media_pdf_url_anthropic", "media URLs are not downloaded when building a request"),
+    ("media_image_url_vertex", "media URLs are not downloaded when building a request"),
+    ("media_audio_url_vertex", "media URLs are not downloaded when building a request"),
+    ("media_image_url_bedrock", "media URLs are not downloaded when building a request"),
     ("provider_generic_env_key_missing", "BAML fails with an opaque \"builder error\"; we send `Bearer $KEY` as for other providers"),
     ("error_load_check_bad_expression", "@check expressions are compiled when first evaluated, not at load"),
 ];
