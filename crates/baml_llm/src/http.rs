@@ -253,6 +253,25 @@ impl Transport {
             .map_err(|e| NetError::from_reqwest(&e).into_llm(&client.name))
     }
 
+    /// aws-bedrock and vertex-ai authenticate each attempt (bedrock.rs, vertex.rs): the
+    /// request with its auth headers added, `None` for other providers.
+    async fn authenticated(
+        &self,
+        client: &ResolvedClient,
+        req: &HttpRequest,
+        body: &[u8],
+    ) -> Result<Option<HttpRequest>, LlmError> {
+        let mut r = req.clone();
+        match client.provider {
+            Provider::AwsBedrock => crate::bedrock::sign_request(client, &mut r, body)?,
+            Provider::VertexAi | Provider::VertexAnthropic => {
+                crate::vertex::authorize(self, client, &mut r).await?;
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some(r))
+    }
+
     /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
     /// streaming one and `on_delta` sees the text accumulated so far after every event.
     pub async fn send(
@@ -286,21 +305,8 @@ impl Transport {
             } else {
                 None
             };
-            // aws-bedrock and vertex-ai authenticate each attempt (bedrock.rs, vertex.rs).
-            let authed;
-            let req = match client.provider {
-                Provider::AwsBedrock | Provider::VertexAi | Provider::VertexAnthropic => {
-                    let mut r = req.clone();
-                    if client.provider == Provider::AwsBedrock {
-                        crate::bedrock::sign_request(client, &mut r, &body)?;
-                    } else {
-                        crate::vertex::authorize(self, client, &mut r).await?;
-                    }
-                    authed = r;
-                    &authed
-                }
-                _ => req,
-            };
+            let authed = self.authenticated(client, req, &body).await?;
+            let req = authed.as_ref().unwrap_or(req);
             let send = self.post(client, req, body);
             let mut resp = match first {
                 Some((at, d)) => tokio::time::timeout_at(at, send)

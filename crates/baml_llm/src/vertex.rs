@@ -190,30 +190,7 @@ pub(crate) fn build_request(
     };
     let mut body = Map::new();
     if is_anthropic(client) {
-        let version = opt(client, "anthropic_version").unwrap_or("2023-06-01");
-        body.insert("anthropic_version".into(), json!(version));
-        if !client.properties.contains_key("max_tokens") {
-            body.insert("max_tokens".into(), json!(4096));
-        }
-        for (k, v) in &client.properties {
-            body.insert(k.clone(), v.clone());
-        }
-        if let Some(system) = system {
-            let parts: Vec<Json> = system
-                .parts
-                .iter()
-                .map(|p| anthropic_part(client, p))
-                .collect();
-            body.insert("system".into(), Json::Array(parts));
-        }
-        let list: Vec<Json> = rest
-            .iter()
-            .map(|m| json!({ "role": m.role, "content": m.parts.iter().map(|p| anthropic_part(client, p)).collect::<Vec<_>>() }))
-            .collect();
-        body.insert("messages".into(), Json::Array(list));
-        if stream {
-            body.insert("stream".into(), Json::Bool(true));
-        }
+        anthropic_body(client, &mut body, system, rest, stream);
     } else {
         for (k, v) in &client.properties {
             body.insert(k.clone(), v.clone());
@@ -241,6 +218,40 @@ pub(crate) fn build_request(
         headers,
         body: Json::Object(body),
     })
+}
+
+/// The body of Anthropic's Messages API on Vertex (`anthropic_version` instead of a model).
+fn anthropic_body(
+    client: &ResolvedClient,
+    body: &mut Map<String, Json>,
+    system: Option<&Message>,
+    rest: &[Message],
+    stream: bool,
+) {
+    let version = opt(client, "anthropic_version").unwrap_or("2023-06-01");
+    body.insert("anthropic_version".into(), json!(version));
+    if !client.properties.contains_key("max_tokens") {
+        body.insert("max_tokens".into(), json!(4096));
+    }
+    for (k, v) in &client.properties {
+        body.insert(k.clone(), v.clone());
+    }
+    if let Some(system) = system {
+        let parts: Vec<Json> = system
+            .parts
+            .iter()
+            .map(|p| anthropic_part(client, p))
+            .collect();
+        body.insert("system".into(), Json::Array(parts));
+    }
+    let list: Vec<Json> = rest
+        .iter()
+        .map(|m| json!({ "role": m.role, "content": m.parts.iter().map(|p| anthropic_part(client, p)).collect::<Vec<_>>() }))
+        .collect();
+    body.insert("messages".into(), Json::Array(list));
+    if stream {
+        body.insert("stream".into(), Json::Bool(true));
+    }
 }
 
 /// Access tokens of one runtime, per service account and token URI. Held across a fetch, so
@@ -285,8 +296,11 @@ pub(crate) async fn authorize(
             .map_err(config)?;
             let (token, lifetime) = fetch_token(transport, client, token_uri, &assertion).await?;
             // Renewed a minute before it expires (halfway through for short-lived tokens).
-            let margin = Duration::from_secs(60).min(lifetime / 2);
-            cache.insert(key, (token.clone(), Instant::now() + lifetime - margin));
+            let margin = Duration::from_mins(1).min(lifetime / 2);
+            let until = (Instant::now() + lifetime)
+                .checked_sub(margin)
+                .unwrap_or_else(Instant::now);
+            cache.insert(key, (token.clone(), until));
             token
         }
     };

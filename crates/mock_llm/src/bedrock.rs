@@ -111,28 +111,7 @@ pub(crate) fn verify(request: &Request) -> Result<(), Refusal> {
     {
         return Err(invalid("x-amz-security-token is not signed"));
     }
-    let mut canonical_headers = String::new();
-    for name in &names {
-        let value = request
-            .header(name)
-            .ok_or_else(|| invalid(&format!("signed header {name} is missing")))?;
-        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-        canonical_headers.push_str(&format!("{name}:{value}\n"));
-    }
-    let uri: Vec<String> = request.path().split('/').map(uri_encode).collect();
-    let mut query: Vec<&str> = request
-        .query()
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .collect();
-    query.sort_unstable();
-    let canonical = format!(
-        "{}\n{}\n{}\n{canonical_headers}\n{signed}\n{}",
-        request.method,
-        uri.join("/"),
-        query.join("&"),
-        hex(&Sha256::digest(&request.body)),
-    );
+    let canonical = canonical_request(request, signed, &names).map_err(|m| invalid(&m))?;
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
         hex(&Sha256::digest(canonical.as_bytes()))
@@ -149,6 +128,34 @@ pub(crate) fn verify(request: &Request) -> Result<(), Refusal> {
     } else {
         Err(invalid("signature mismatch"))
     }
+}
+
+/// SigV4's canonical request: method, URI (each segment encoded again), sorted query, the
+/// signed headers with their values, their names, and the body's SHA-256.
+fn canonical_request(request: &Request, signed: &str, names: &[&str]) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let mut canonical_headers = String::new();
+    for name in names {
+        let value = request
+            .header(name)
+            .ok_or_else(|| format!("signed header {name} is missing"))?;
+        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        let _ = writeln!(canonical_headers, "{name}:{value}");
+    }
+    let uri: Vec<String> = request.path().split('/').map(uri_encode).collect();
+    let mut query: Vec<&str> = request
+        .query()
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .collect();
+    query.sort_unstable();
+    Ok(format!(
+        "{}\n{}\n{}\n{canonical_headers}\n{signed}\n{}",
+        request.method,
+        uri.join("/"),
+        query.join("&"),
+        hex(&Sha256::digest(&request.body)),
+    ))
 }
 
 /// Whether `20240101T000000Z` is within 15 minutes of now.

@@ -267,6 +267,10 @@ fn facts(api: Api, request: &Request) -> Facts {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one request from record to answer, in order"
+)]
 async fn provider(
     shared: &Shared,
     conn: &mut Conn,
@@ -297,11 +301,8 @@ async fn provider(
     });
     let mut guard = InFlight::new(shared, seq);
     // aws-bedrock and vertex-ai requests must be authenticated (bedrock.rs, vertex.rs).
-    if let Some((status, body, extra)) = refusal(shared, api, request) {
-        shared.note_reply(seq, None, status);
-        let out = send_json(conn, status, &body, request.keep_alive, &extra).await;
-        guard.end(Outcome::Completed);
-        return flow(out);
+    if let Some(refused) = refusal(shared, api, request) {
+        return refuse(shared, conn, request, seq, &mut guard, refused).await;
     }
     let (reply, rule) = lock(&shared.script).pick(&RequestFacts {
         model: model.as_deref(),
@@ -387,12 +388,25 @@ async fn provider(
     }
 }
 
-/// The answer to an unauthenticated aws-bedrock or vertex-ai request.
-fn refusal(
+/// An auth refusal: status, JSON body, extra headers.
+type Refused = (u16, Value, Vec<(String, String)>);
+
+async fn refuse(
     shared: &Shared,
-    api: Api,
+    conn: &mut Conn,
     request: &Request,
-) -> Option<(u16, Value, Vec<(String, String)>)> {
+    seq: u64,
+    guard: &mut InFlight<'_>,
+    (status, body, extra): Refused,
+) -> Flow {
+    shared.note_reply(seq, None, status);
+    let out = send_json(conn, status, &body, request.keep_alive, &extra).await;
+    guard.end(Outcome::Completed);
+    flow(out)
+}
+
+/// The answer to an unauthenticated aws-bedrock or vertex-ai request.
+fn refusal(shared: &Shared, api: Api, request: &Request) -> Option<Refused> {
     if matches!(api, Api::Bedrock { .. }) {
         let (kind, message) = crate::bedrock::verify(request).err()?;
         let extra = vec![("x-amzn-errortype".to_owned(), kind.to_owned())];
