@@ -9,7 +9,7 @@ const { BamlRuntime } = require('..')
 const KEPT = ['content-type', 'authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-goog-api-key']
 // Providers we refuse as unsupported, and cases where we knowingly differ (README, "Differences
 // from BAML"); the same list is checked by crates/baml_runtime/tests/requests.rs.
-const UNSUPPORTED = ['vertex-ai', 'aws-bedrock']
+const UNSUPPORTED = []
 const KNOWN = new Set([
   'template_filter_format_toon',
   'args_enum_value_and_alias',
@@ -19,6 +19,9 @@ const KNOWN = new Set([
   'media_audio_url_responses',
   'media_audio_url_generic',
   'media_pdf_url_anthropic',
+  'media_image_url_vertex',
+  'media_audio_url_vertex',
+  'media_image_url_bedrock',
   'provider_generic_env_key_missing',
   'error_load_check_bad_expression',
 ])
