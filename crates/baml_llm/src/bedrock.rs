@@ -35,6 +35,25 @@ pub(crate) const OPTION_KEYS: &[&str] = &[
     "additional_model_request_fields",
 ];
 
+/// BAML refuses a Bedrock client with any other body property, `base_url` or `headers` (when
+/// the project loads).
+pub(crate) fn check_properties(
+    rest: &Map<String, Json>,
+    base_url: bool,
+    headers: &[(String, String)],
+) -> Result<(), String> {
+    let unsupported = rest
+        .keys()
+        .map(String::as_str)
+        .chain(base_url.then_some("base_url"))
+        .chain((!headers.is_empty()).then_some("headers"))
+        .next();
+    match unsupported {
+        Some(k) => Err(format!("Unsupported property: {k}")),
+        None => Ok(()),
+    }
+}
+
 fn opt<'a>(client: &'a ResolvedClient, key: &str) -> Option<&'a str> {
     client
         .options

@@ -361,6 +361,10 @@ pub fn resolve(
                 (crate::vertex::OPTION_KEYS, None)
             };
             options.retain(|k, _| !keys.contains(&k.as_str()));
+            if provider == Provider::AwsBedrock {
+                crate::bedrock::check_properties(&options, base_url_opt.is_some(), &headers)
+                    .map_err(err)?;
+            }
             (endpoint.or(base_url_opt).unwrap_or_default(), None)
         }
     };

@@ -435,3 +435,20 @@ async fn vertex_retries_keep_the_token() {
     let e = call(&rt).await.unwrap_err();
     assert!(matches!(e, CallError::Http { .. }), "{e:?}");
 }
+
+#[test]
+fn bedrock_refuses_unsupported_properties_at_load() {
+    for extra in [
+        "temperature 0.5",
+        "base_url \"http://x\"",
+        "headers {\n      a \"b\"\n    }",
+    ] {
+        let src = format!(
+            "{FUNCTION}\nclient<llm> Main {{\n  provider aws-bedrock\n  options {{\n    model \"m\"\n    {extra}\n  }}\n}}\n"
+        );
+        let e = Runtime::from_files([("main.baml".to_string(), src)], [])
+            .err()
+            .unwrap_or_else(|| panic!("{extra}: loaded"));
+        assert!(e.to_string().contains("Unsupported property"), "{e}");
+    }
+}
