@@ -111,23 +111,52 @@ pub(crate) fn verify(request: &Request) -> Result<(), Refusal> {
     {
         return Err(invalid("x-amz-security-token is not signed"));
     }
-    let canonical = canonical_request(request, signed, &names).map_err(|m| invalid(&m))?;
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let mut key = hmac(
-        format!("AWS4{AWS_SECRET_ACCESS_KEY}").as_bytes(),
-        date.as_bytes(),
-    );
-    for part in [region, service, "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
-    if hex(&hmac(&key, to_sign.as_bytes())) == signature {
+    let scope = Scope {
+        amz_date,
+        date,
+        region,
+        service,
+    };
+    let expected = sign(request, signed, &scope, AWS_SECRET_ACCESS_KEY).map_err(|m| invalid(&m))?;
+    if expected == signature {
         Ok(())
     } else {
         Err(invalid("signature mismatch"))
     }
+}
+
+/// Where and when a request was signed.
+struct Scope<'a> {
+    amz_date: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+}
+
+/// The hex SigV4 signature of `request` over the `signed` headers with `secret`.
+fn sign(
+    request: &Request,
+    signed: &str,
+    scope: &Scope<'_>,
+    secret: &str,
+) -> Result<String, String> {
+    let names: Vec<&str> = signed.split(';').collect();
+    let canonical = canonical_request(request, signed, &names)?;
+    let Scope {
+        amz_date,
+        date,
+        region,
+        service,
+    } = scope;
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    for part in [region, service, "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    Ok(hex(&hmac(&key, to_sign.as_bytes())))
 }
 
 /// SigV4's canonical request: method, URI (each segment encoded again), sorted query, the
@@ -283,4 +312,162 @@ pub(crate) fn stream(answer: &Answer<'_>, deltas: &[Text<'_>]) -> Vec<Vec<Piece>
         &json!({ "usage": usage_json(answer.usage), "metrics": { "latencyMs": 1 } }),
     ));
     events
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+        Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+            keep_alive: true,
+        }
+    }
+
+    #[test]
+    fn signs_like_the_aws_test_suite() {
+        // `get-vanilla` of AWS's SigV4 test suite.
+        let r = request(
+            "GET",
+            "/",
+            &[
+                ("host", "example.amazonaws.com"),
+                ("x-amz-date", "20150830T123600Z"),
+            ],
+            b"",
+        );
+        let scope = Scope {
+            amz_date: "20150830T123600Z",
+            date: "20150830",
+            region: "us-east-1",
+            service: "service",
+        };
+        assert_eq!(
+            sign(
+                &r,
+                "host;x-amz-date",
+                &scope,
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+            )
+            .unwrap(),
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        );
+    }
+
+    #[test]
+    fn refuses_missing_and_stale_signatures() {
+        assert_eq!(
+            verify(&request("POST", "/model/m/converse", &[], b"{}"))
+                .unwrap_err()
+                .0,
+            "MissingAuthenticationTokenException"
+        );
+        let stale = format!(
+            "AWS4-HMAC-SHA256 Credential={AWS_ACCESS_KEY_ID}/20150830/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+        );
+        let r = request(
+            "POST",
+            "/model/m/converse",
+            &[
+                ("host", "127.0.0.1:1"),
+                ("x-amz-date", "20150830T123600Z"),
+                ("authorization", &stale),
+            ],
+            b"{}",
+        );
+        assert!(verify(&r).unwrap_err().1.contains("expired"));
+    }
+
+    /// Now as `YYYYMMDDTHHMMSSZ`.
+    fn amz_now() -> String {
+        let secs = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        // Civil date from days (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!(
+            "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    #[test]
+    fn accepts_a_fresh_signature_and_refuses_a_tampered_body() {
+        let now = amz_now();
+        let scope = Scope {
+            amz_date: &now,
+            date: &now[..8],
+            region: "us-east-1",
+            service: "bedrock",
+        };
+        let headers = [
+            ("content-type", "application/json"),
+            ("host", "127.0.0.1:9"),
+            ("x-amz-date", now.as_str()),
+        ];
+        let signed = "content-type;host;x-amz-date";
+        let mut r = request(
+            "POST",
+            "/model/a%3A0/converse",
+            &headers,
+            b"{\"messages\":[]}",
+        );
+        let sig = sign(&r, signed, &scope, AWS_SECRET_ACCESS_KEY).unwrap();
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={AWS_ACCESS_KEY_ID}/{}/us-east-1/bedrock/aws4_request, SignedHeaders={signed}, Signature={sig}",
+            &now[..8]
+        );
+        r.headers.push(("authorization".into(), auth));
+        assert_eq!(verify(&r), Ok(()));
+        r.body = b"{\"messages\":[1]}".to_vec();
+        assert_eq!(verify(&r).unwrap_err().0, "InvalidSignatureException");
+    }
+
+    #[test]
+    fn frames_carry_lengths_and_crcs() {
+        let f = frame("messageStop", b"{}");
+        let total = u32::from_be_bytes(f[0..4].try_into().unwrap()) as usize;
+        assert_eq!(total, f.len());
+        let prelude_crc = u32::from_be_bytes(f[8..12].try_into().unwrap());
+        assert_eq!(prelude_crc, crc32fast::hash(&f[..8]));
+        let crc = u32::from_be_bytes(f[total - 4..].try_into().unwrap());
+        assert_eq!(crc, crc32fast::hash(&f[..total - 4]));
+        assert!(f.ends_with(&[
+            b'{',
+            b'}',
+            f[total - 4],
+            f[total - 3],
+            f[total - 2],
+            f[total - 1]
+        ]));
+    }
+
+    #[test]
+    fn freshness_window() {
+        assert!(!fresh("20150830T123600Z"));
+        assert!(!fresh("garbage"));
+    }
 }

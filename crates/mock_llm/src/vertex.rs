@@ -140,3 +140,110 @@ fn check_assertion(request: &Request) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// A jwt-bearer token request for `claims`, signed with the test account's key.
+    fn token_request(claims: &Value) -> Request {
+        let sa: Value = serde_json::from_str(VERTEX_SERVICE_ACCOUNT).unwrap();
+        let pem = sa["private_key"].as_str().unwrap();
+        let der = STANDARD
+            .decode(
+                pem.lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        let key = ring::signature::RsaKeyPair::from_pkcs8(&der).unwrap();
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(json!({ "alg": "RS256", "typ": "JWT" }).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut sig = vec![0; key.public().modulus_len()];
+        key.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        let body = format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={input}.{}",
+            URL_SAFE_NO_PAD.encode(sig)
+        );
+        Request {
+            method: "POST".into(),
+            target: "/token".into(),
+            headers: Vec::new(),
+            body: body.into_bytes(),
+            keep_alive: true,
+        }
+    }
+
+    fn claims(iat: u64) -> Value {
+        json!({
+            "iss": "baml-test@acme-test.iam.gserviceaccount.com",
+            "scope": "https://www.googleapis.com/auth/cloud-platform",
+            "aud": "http://127.0.0.1:1/token",
+            "iat": iat,
+            "exp": iat + 3600
+        })
+    }
+
+    #[test]
+    fn grants_tokens_for_signed_assertions_only() {
+        let tokens = Tokens::default();
+        let (status, body) = tokens.grant(&token_request(&claims(now())));
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        let api = |auth: &str, target: &str| Request {
+            method: "POST".into(),
+            target: target.into(),
+            headers: vec![("authorization".into(), auth.into())],
+            body: Vec::new(),
+            keep_alive: true,
+        };
+        let path = "/v1/projects/p/locations/l/publishers/google/models/m:generateContent";
+        assert!(tokens.admits(&api(&format!("Bearer {token}"), path)));
+        assert!(!tokens.admits(&api("Bearer ya29.other", path)));
+        assert!(tokens.admits(&api("", &format!("{path}?key=k"))));
+
+        // A signature over other claims.
+        let mut forged = token_request(&claims(now()));
+        let text = String::from_utf8(forged.body.clone()).unwrap();
+        let (head, sig) = text.rsplit_once('.').unwrap();
+        let (prefix, _) = head.rsplit_once('.').unwrap();
+        let mut other = claims(now());
+        other["iss"] = json!("mallory@example.com");
+        forged.body = format!(
+            "{prefix}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(other.to_string())
+        )
+        .into_bytes();
+        let (status, body) = tokens.grant(&forged);
+        assert_eq!(
+            (status, body["error_description"].as_str()),
+            (400, Some("Invalid JWT Signature."))
+        );
+
+        // Expired, and the wrong audience.
+        let (status, _) = tokens.grant(&token_request(&claims(now() - 7200)));
+        assert_eq!(status, 400);
+        let mut wrong = claims(now());
+        wrong["aud"] = json!("https://oauth2.googleapis.com/other");
+        assert_eq!(tokens.grant(&token_request(&wrong)).0, 400);
+        assert_eq!(tokens.requests.load(Ordering::Relaxed), 4);
+    }
+}
