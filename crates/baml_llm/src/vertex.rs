@@ -280,21 +280,39 @@ pub(crate) async fn authorize(
             .and_then(Json::as_str)
             .ok_or_else(|| config(format!("the credentials lack `{k}`")))
     };
-    let email = field("client_email")?;
-    let token_uri = field("token_uri")?;
-    let key = (email.to_string(), token_uri.to_string());
+    // gcloud's user credentials (`authorized_user`) refresh a token; a service account signs
+    // a JWT assertion.
+    let user = creds.get("type").and_then(Json::as_str) == Some("authorized_user");
+    let token_uri = match creds.get("token_uri").and_then(Json::as_str) {
+        Some(uri) => uri,
+        None if user => "https://oauth2.googleapis.com/token",
+        None => field("token_uri")?,
+    };
+    let who = field(if user { "client_id" } else { "client_email" })?;
+    let key = (who.to_string(), token_uri.to_string());
     let mut cache = transport.tokens.tokens.lock().await;
     let token = match cache.get(&key) {
         Some((token, until)) if Instant::now() < *until => token.clone(),
         _ => {
-            let assertion = jwt(
-                email,
-                token_uri,
-                field("private_key")?,
-                creds.get("private_key_id"),
-            )
-            .map_err(config)?;
-            let (token, lifetime) = fetch_token(transport, client, token_uri, &assertion).await?;
+            let form = if user {
+                let enc = crate::bedrock::encode_segment;
+                format!(
+                    "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
+                    enc(who),
+                    enc(field("client_secret")?),
+                    enc(field("refresh_token")?)
+                )
+            } else {
+                let assertion = jwt(
+                    who,
+                    token_uri,
+                    field("private_key")?,
+                    creds.get("private_key_id"),
+                )
+                .map_err(config)?;
+                format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}")
+            };
+            let (token, lifetime) = fetch_token(transport, client, token_uri, form).await?;
             // Renewed a minute before it expires (halfway through for short-lived tokens).
             let margin = Duration::from_mins(1).min(lifetime / 2);
             let until = (Instant::now() + lifetime)
@@ -351,12 +369,9 @@ async fn fetch_token(
     transport: &Transport,
     client: &ResolvedClient,
     token_uri: &str,
-    assertion: &str,
+    body: String,
 ) -> Result<(String, Duration), LlmError> {
     let http = transport.client_for(&client.timeouts)?;
-    let body = format!(
-        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}"
-    );
     let network = |e: reqwest::Error| LlmError::Network {
         client: client.name.clone(),
         message: format!("vertex-ai token request to {token_uri} failed: {e}"),

@@ -452,3 +452,31 @@ fn bedrock_refuses_unsupported_properties_at_load() {
         assert!(e.to_string().contains("Unsupported property"), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_gcloud_user_credentials() {
+    let mock = MockServer::start().unwrap();
+    mock.set_script(answer_script()).unwrap();
+    let creds = mock.vertex_user_credentials().to_string();
+    let rt = runtime(
+        &vertex_client(&mock.url(), "gemini-2.0-flash", "google", ""),
+        &[("GOOGLE_APPLICATION_CREDENTIALS_CONTENT", &creds)],
+    );
+    assert_eq!(call(&rt).await.unwrap().value, person());
+    assert_eq!(call(&rt).await.unwrap().value, person());
+    assert_eq!(mock.token_requests(), 1);
+
+    // A revoked refresh token.
+    let mut revoked = mock.vertex_user_credentials();
+    revoked["refresh_token"] = json!("1//revoked");
+    let rt = runtime(
+        &vertex_client(&mock.url(), "gemini-2.0-flash", "google", ""),
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS_CONTENT",
+            &revoked.to_string(),
+        )],
+    );
+    let e = call(&rt).await.unwrap_err();
+    assert_eq!(status_of(&e), Some(400), "{e:?}");
+    assert!(e.to_string().contains("revoked"), "{e}");
+}

@@ -21,8 +21,9 @@
 //!   Requests must carry a valid SigV4 signature for [`AWS_ACCESS_KEY_ID`] /
 //!   [`AWS_SECRET_ACCESS_KEY`] (recomputed here), else 403 with Bedrock's error shape.
 //! - Vertex AI paths (`/projects/…/publishers/…`) need `Authorization: Bearer` with a token
-//!   issued by `POST …/token` (jwt-bearer grant; the assertion's RS256 signature is checked
-//!   against [`VERTEX_SERVICE_ACCOUNT`]'s key), or a `key=` query parameter, else 401.
+//!   issued by `POST …/token` (jwt-bearer grant: the assertion's RS256 signature is checked
+//!   against [`VERTEX_SERVICE_ACCOUNT`]'s key; or refresh_token grant for
+//!   [`VERTEX_USER_CREDENTIALS`]), or a `key=` query parameter, else 401 (token errors: 400).
 //!
 //! The control API lives under `/__mock/`: `POST /__mock/script`, `GET /__mock/requests`,
 //! `GET /__mock/stats`, `POST /__mock/reset` (the same operations as the methods of
@@ -111,7 +112,7 @@ use tokio::sync::oneshot;
 
 pub use bedrock::{AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
 pub use script::ScriptError;
-pub use vertex::VERTEX_SERVICE_ACCOUNT;
+pub use vertex::{VERTEX_SERVICE_ACCOUNT, VERTEX_USER_CREDENTIALS};
 
 use state::{lock, Shared};
 
@@ -269,6 +270,13 @@ impl MockServer {
         let mut sa: Value = serde_json::from_str(VERTEX_SERVICE_ACCOUNT).unwrap_or_default();
         sa["token_uri"] = Value::String(format!("{}/token", self.url()));
         sa
+    }
+
+    /// [`VERTEX_USER_CREDENTIALS`] with a `token_uri` pointing at this server.
+    pub fn vertex_user_credentials(&self) -> Value {
+        let mut creds: Value = serde_json::from_str(VERTEX_USER_CREDENTIALS).unwrap_or_default();
+        creds["token_uri"] = Value::String(format!("{}/token", self.url()));
+        creds
     }
 
     /// How many token requests the token endpoint answered (granted or refused).

@@ -18,6 +18,15 @@ use crate::http::Request;
 /// Its RSA key was generated for these tests only and protects nothing.
 pub const VERTEX_SERVICE_ACCOUNT: &str = include_str!("../testdata/vertex-service-account.json");
 
+/// The gcloud user credentials (`authorized_user`) the token endpoint accepts, without
+/// `token_uri` (see [`MockServer::vertex_user_credentials`](crate::MockServer::vertex_user_credentials)).
+pub const VERTEX_USER_CREDENTIALS: &str = r#"{
+  "type": "authorized_user",
+  "client_id": "mock-client.apps.googleusercontent.com",
+  "client_secret": "mock-client-secret",
+  "refresh_token": "1//mock-refresh-token"
+}"#;
+
 /// The account's public key (PKCS#1 DER).
 const PUBLIC_KEY: &[u8] = include_bytes!("../testdata/vertex-test-key.pub.der");
 
@@ -83,6 +92,18 @@ fn form_value<'a>(body: &'a str, key: &str) -> Option<&'a str> {
 fn check_assertion(request: &Request) -> Result<(), String> {
     let body = std::str::from_utf8(&request.body).map_err(|_| "body is not UTF-8".to_string())?;
     let grant = form_value(body, "grant_type").unwrap_or("");
+    if grant == "refresh_token" {
+        let user: Value = serde_json::from_str(VERTEX_USER_CREDENTIALS).unwrap_or_default();
+        let decoded = |k: &str| form_value(body, k).map(|v| v.replace("%2F", "/"));
+        let matches = ["client_id", "client_secret", "refresh_token"]
+            .iter()
+            .all(|k| decoded(k).as_deref() == user[*k].as_str());
+        return if matches {
+            Ok(())
+        } else {
+            Err("Token has been expired or revoked.".into())
+        };
+    }
     if grant.replace("%3A", ":").replace("%3a", ":")
         != "urn:ietf:params:oauth:grant-type:jwt-bearer"
     {
