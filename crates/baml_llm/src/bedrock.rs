@@ -253,9 +253,14 @@ pub(crate) fn sign_request(
         opt(client, "access_key_id"),
         opt(client, "secret_access_key"),
     ) else {
-        return Err(config(
-            "AWS credentials are required: set access_key_id and secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-        ));
+        let profile = if opt(client, "profile").is_some() {
+            " (AWS profiles and ~/.aws are not read)"
+        } else {
+            ""
+        };
+        return Err(config(&format!(
+            "AWS credentials are required: set access_key_id and secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY){profile}"
+        )));
     };
     let token = opt(client, "session_token").map(str::to_string);
     let identity: Identity =

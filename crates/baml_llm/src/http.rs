@@ -272,6 +272,19 @@ impl Transport {
         Ok(Some(r))
     }
 
+    /// A vertex-ai token the provider refuses (401) is dropped, so the next attempt gets a
+    /// new one.
+    async fn refused(&self, client: &ResolvedClient, status: u16) {
+        if status == 401
+            && matches!(
+                client.provider,
+                Provider::VertexAi | Provider::VertexAnthropic
+            )
+        {
+            crate::vertex::forget(self, client).await;
+        }
+    }
+
     /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
     /// streaming one and `on_delta` sees the text accumulated so far after every event.
     pub async fn send(
@@ -329,6 +342,7 @@ impl Transport {
                     r.body.clone_from(&raw);
                 }
                 let raw = String::from_utf8_lossy(&raw).into_owned();
+                self.refused(client, status).await;
                 return Err(LlmError::Status {
                     client: client.name.clone(),
                     status,

@@ -280,15 +280,7 @@ pub(crate) async fn authorize(
             .and_then(Json::as_str)
             .ok_or_else(|| config(format!("the credentials lack `{k}`")))
     };
-    // gcloud's user credentials (`authorized_user`) refresh a token; a service account signs
-    // a JWT assertion.
-    let user = creds.get("type").and_then(Json::as_str) == Some("authorized_user");
-    let token_uri = match creds.get("token_uri").and_then(Json::as_str) {
-        Some(uri) => uri,
-        None if user => "https://oauth2.googleapis.com/token",
-        None => field("token_uri")?,
-    };
-    let who = field(if user { "client_id" } else { "client_email" })?;
+    let (user, token_uri, who) = identity(&creds).map_err(config)?;
     let key = (who.to_string(), token_uri.to_string());
     let mut cache = transport.tokens.tokens.lock().await;
     let token = match cache.get(&key) {
@@ -327,6 +319,36 @@ pub(crate) async fn authorize(
     req.headers
         .push(("authorization".into(), format!("Bearer {token}")));
     Ok(())
+}
+
+/// Whose credentials these are: (gcloud user credentials?, token URI, client id or email).
+/// gcloud's user credentials (`authorized_user`) refresh a token; a service account signs a
+/// JWT assertion.
+fn identity(creds: &Map<String, Json>) -> Result<(bool, &str, &str), String> {
+    let field = |k: &str| {
+        creds
+            .get(k)
+            .and_then(Json::as_str)
+            .ok_or_else(|| format!("the credentials lack `{k}`"))
+    };
+    let user = creds.get("type").and_then(Json::as_str) == Some("authorized_user");
+    let token_uri = match creds.get("token_uri").and_then(Json::as_str) {
+        Some(uri) => uri,
+        None if user => "https://oauth2.googleapis.com/token",
+        None => field("token_uri")?,
+    };
+    let who = field(if user { "client_id" } else { "client_email" })?;
+    Ok((user, token_uri, who))
+}
+
+/// Drops the cached token of `client`'s credentials.
+pub(crate) async fn forget(transport: &Transport, client: &ResolvedClient) {
+    if let Ok(Some(creds)) = credentials(client) {
+        if let Ok((_, token_uri, who)) = identity(&creds) {
+            let key = (who.to_string(), token_uri.to_string());
+            transport.tokens.tokens.lock().await.remove(&key);
+        }
+    }
 }
 
 /// The RS256-signed JWT assertion for the jwt-bearer grant.

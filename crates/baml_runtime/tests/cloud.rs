@@ -480,3 +480,27 @@ async fn vertex_gcloud_user_credentials() {
     assert_eq!(status_of(&e), Some(400), "{e:?}");
     assert!(e.to_string().contains("revoked"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_revoked_token_is_replaced() {
+    let mock = MockServer::start().unwrap();
+    mock.set_script(answer_script()).unwrap();
+    let sa = mock.vertex_service_account().to_string();
+    // `vertex_client` has a retry policy: the 401 drops the token, the retry fetches a new one.
+    let rt = runtime(
+        &vertex_client(&mock.url(), "gemini-2.0-flash", "google", ""),
+        &[("GOOGLE_APPLICATION_CREDENTIALS_CONTENT", &sa)],
+    );
+    assert_eq!(call(&rt).await.unwrap().attempts, 1);
+    mock.revoke_tokens();
+    let out = call(&rt).await.unwrap();
+    assert_eq!(out.value, person());
+    assert_eq!(out.attempts, 2);
+    assert_eq!(mock.token_requests(), 2);
+    let statuses: Vec<Json> = mock
+        .requests()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!(200), json!(401), json!(200)]);
+}

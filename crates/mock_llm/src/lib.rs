@@ -279,6 +279,11 @@ impl MockServer {
         creds
     }
 
+    /// Revokes every access token issued so far: Vertex requests using them get 401.
+    pub fn revoke_tokens(&self) {
+        self.shared.tokens.revoke();
+    }
+
     /// How many token requests the token endpoint answered (granted or refused).
     pub fn token_requests(&self) -> u64 {
         self.shared

@@ -65,6 +65,11 @@ impl Tokens {
         }
     }
 
+    /// Forgets every token issued so far (as if they were revoked).
+    pub(crate) fn revoke(&self) {
+        self.lock().clear();
+    }
+
     /// Whether a Vertex request may pass: an API key in the query, or a Bearer token we issued.
     pub(crate) fn admits(&self, request: &Request) -> bool {
         if request.query().split('&').any(|kv| kv.starts_with("key=")) {
