@@ -38,7 +38,7 @@ test.after.always(() => new Promise((resolve) => (mediaServer ? mediaServer.clos
 const KEPT = ['content-type', 'authorization', 'x-api-key', 'api-key', 'anthropic-version', 'x-goog-api-key']
 // Providers we refuse as unsupported, and cases where we knowingly differ (README, "Differences
 // from BAML"); the same list is checked by crates/baml_runtime/tests/requests.rs.
-const UNSUPPORTED = ['vertex-ai', 'aws-bedrock']
+const UNSUPPORTED = []
 const KNOWN = new Set([
 ])
 

@@ -20,6 +20,12 @@ pub enum Provider {
     OpenAiResponses,
     /// OpenAI chat completions at openrouter.ai.
     OpenRouter,
+    /// aws-bedrock (Converse API, SigV4).
+    AwsBedrock,
+    /// vertex-ai with a Gemini model.
+    VertexAi,
+    /// vertex-ai with an Anthropic model (`claude-…`: rawPredict).
+    VertexAnthropic,
 }
 
 impl Provider {
@@ -33,6 +39,8 @@ impl Provider {
             "google-ai" => Provider::GoogleAi,
             "openai-responses" => Provider::OpenAiResponses,
             "openrouter" => Provider::OpenRouter,
+            "aws-bedrock" => Provider::AwsBedrock,
+            "vertex-ai" => Provider::VertexAi,
             _ => return None,
         })
     }
@@ -44,8 +52,9 @@ impl Provider {
             | Provider::Ollama
             | Provider::AzureOpenAi
             | Provider::OpenRouter => Api::ChatCompletions,
-            Provider::Anthropic => Api::AnthropicMessages,
-            Provider::GoogleAi => Api::GoogleGenerateContent,
+            Provider::Anthropic | Provider::VertexAnthropic => Api::AnthropicMessages,
+            Provider::GoogleAi | Provider::VertexAi => Api::GoogleGenerateContent,
+            Provider::AwsBedrock => Api::BedrockConverse,
             Provider::OpenAiResponses => Api::Responses,
         }
     }
@@ -168,9 +177,9 @@ pub fn resolve(
         client: name.to_string(),
         message,
     };
-    let provider = Provider::from_name(provider_name).ok_or_else(|| {
+    let mut provider = Provider::from_name(provider_name).ok_or_else(|| {
         err(format!(
-            "provider `{provider_name}` is not supported (supported: openai, openai-generic, ollama, azure-openai, anthropic, google-ai, openai-responses, openrouter, fallback, round-robin)"
+            "provider `{provider_name}` is not supported (supported: openai, openai-generic, ollama, azure-openai, anthropic, google-ai, vertex-ai, aws-bedrock, openai-responses, openrouter, fallback, round-robin)"
         ))
     })?;
     let all_options = options.clone();
@@ -344,6 +353,28 @@ pub fn resolve(
                 .unwrap_or_else(|| "https://generativelanguage.googleapis.com/v1beta".into()),
             api_key,
         ),
+        // aws-bedrock and vertex-ai (bedrock.rs, vertex.rs): their own option keys are not body
+        // properties; an empty base URL means the region's or location's endpoint.
+        Provider::AwsBedrock | Provider::VertexAi | Provider::VertexAnthropic => {
+            let (keys, endpoint) = if provider == Provider::AwsBedrock {
+                (
+                    crate::bedrock::OPTION_KEYS,
+                    options.get("endpoint_url").and_then(text),
+                )
+            } else {
+                let model = options.get("model").and_then(Json::as_str).unwrap_or("");
+                if model.starts_with("claude") {
+                    provider = Provider::VertexAnthropic;
+                }
+                (crate::vertex::OPTION_KEYS, None)
+            };
+            options.retain(|k, _| !keys.contains(&k.as_str()));
+            if provider == Provider::AwsBedrock {
+                crate::bedrock::check_properties(&options, base_url_opt.is_some(), &headers)
+                    .map_err(err)?;
+            }
+            (endpoint.or(base_url_opt).unwrap_or_default(), None)
+        }
     };
     if let Some(Json::Object(q)) = explicit_query {
         for (k, v) in q {
@@ -383,7 +414,12 @@ pub fn resolve(
     let default_role = match default_role_opt {
         Some(r) => r,
         None => match provider {
-            Provider::Anthropic | Provider::GoogleAi | Provider::Ollama => "user".into(),
+            Provider::Anthropic
+            | Provider::GoogleAi
+            | Provider::Ollama
+            | Provider::AwsBedrock
+            | Provider::VertexAi
+            | Provider::VertexAnthropic => "user".into(),
             _ => allowed_roles
                 .first()
                 .cloned()

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::client::{HttpTimeouts, ResolvedClient};
+use crate::client::{HttpTimeouts, Provider, ResolvedClient};
 use crate::h1::{self, NetError};
 use crate::request::HttpRequest;
 use crate::response::{self, LlmOutput};
-use crate::sse::{SseDecoder, StreamAccumulator};
+use crate::sse::StreamAccumulator;
 
 /// Why one attempt failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -94,6 +94,8 @@ pub struct Transport {
     plain: h1::Pool,
     /// Whether the environment names no proxy, read once like reqwest does.
     no_proxy_env: OnceLock<bool>,
+    /// vertex-ai access tokens (vertex.rs).
+    pub(crate) tokens: crate::vertex::TokenCache,
 }
 
 /// Longest accepted answer body.
@@ -179,7 +181,7 @@ impl NetError {
 }
 
 impl Transport {
-    fn client_for(&self, timeouts: &HttpTimeouts) -> Result<reqwest::Client, LlmError> {
+    pub(crate) fn client_for(&self, timeouts: &HttpTimeouts) -> Result<reqwest::Client, LlmError> {
         let mut map = self
             .clients
             .lock()
@@ -310,6 +312,38 @@ impl Transport {
         })?
     }
 
+    /// aws-bedrock and vertex-ai authenticate each attempt (bedrock.rs, vertex.rs): the
+    /// request with its auth headers added, `None` for other providers.
+    async fn authenticated(
+        &self,
+        client: &ResolvedClient,
+        req: &HttpRequest,
+        body: &[u8],
+    ) -> Result<Option<HttpRequest>, LlmError> {
+        let mut r = req.clone();
+        match client.provider {
+            Provider::AwsBedrock => crate::bedrock::sign_request(client, &mut r, body)?,
+            Provider::VertexAi | Provider::VertexAnthropic => {
+                crate::vertex::authorize(self, client, &mut r).await?;
+            }
+            _ => return Ok(None),
+        }
+        Ok(Some(r))
+    }
+
+    /// A vertex-ai token the provider refuses (401) is dropped, so the next attempt gets a
+    /// new one.
+    async fn refused(&self, client: &ResolvedClient, status: u16) {
+        if status == 401
+            && matches!(
+                client.provider,
+                Provider::VertexAi | Provider::VertexAnthropic
+            )
+        {
+            crate::vertex::forget(self, client).await;
+        }
+    }
+
     /// Sends `req` for `client` and decodes the answer. With `on_delta`, the request is a
     /// streaming one and `on_delta` sees the text accumulated so far after every event.
     pub async fn send(
@@ -343,6 +377,8 @@ impl Transport {
             } else {
                 None
             };
+            let authed = self.authenticated(client, req, &body).await?;
+            let req = authed.as_ref().unwrap_or(req);
             let send = self.post(client, req, body);
             let mut resp = match first {
                 Some((at, d)) => tokio::time::timeout_at(at, send)
@@ -365,6 +401,7 @@ impl Transport {
                     r.body.clone_from(&raw);
                 }
                 let raw = String::from_utf8_lossy(&raw).into_owned();
+                self.refused(client, status).await;
                 return Err(LlmError::Status {
                     client: client.name.clone(),
                     status,
@@ -461,7 +498,7 @@ async fn read_stream(
     on_delta: &mut (dyn FnMut(&str) + Send),
     mut raw: Option<&mut Vec<u8>>,
 ) -> Result<LlmOutput, LlmError> {
-    let mut decoder = SseDecoder::new();
+    let mut decoder = crate::bedrock::StreamDecoder::for_client(client);
     let mut acc = StreamAccumulator::new(client.provider.api());
     let mut raw_len = 0usize;
     let invalid = |message: String, raw: &str| LlmError::InvalidResponse {

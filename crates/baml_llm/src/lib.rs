@@ -2,6 +2,7 @@
 //! streamed as server-sent events), and the strategies around them (retries, fallback,
 //! round-robin).
 
+mod bedrock;
 pub mod client;
 mod deadline;
 mod h1;
@@ -9,3 +10,6 @@ pub mod http;
 pub mod request;
 pub mod response;
 pub mod sse;
+mod vertex;
+
+pub use bedrock::env_defaults;

@@ -32,6 +32,14 @@ pub fn build_request(
     messages: &[Message],
     stream: bool,
 ) -> Result<HttpRequest, RequestError> {
+    // aws-bedrock and vertex-ai build their own requests (bedrock.rs, vertex.rs).
+    match client.provider {
+        Provider::AwsBedrock => return crate::bedrock::build_request(client, messages, stream),
+        Provider::VertexAi | Provider::VertexAnthropic => {
+            return crate::vertex::build_request(client, messages, stream)
+        }
+        _ => {}
+    }
     let messages = provider_roles(client, messages);
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut body = Map::new();
@@ -45,6 +53,7 @@ pub fn build_request(
             format!("{base}/chat/completions")
         }
         Provider::OpenAiResponses => format!("{base}/responses"),
+        Provider::AwsBedrock | Provider::VertexAi | Provider::VertexAnthropic => String::new(),
         Provider::Anthropic => format!("{base}/v1/messages"),
         Provider::GoogleAi => {
             let model = client
@@ -91,7 +100,10 @@ pub fn build_request(
                 set("authorization", format!("Bearer {key}"));
             }
         }
-        Provider::AzureOpenAi => {}
+        Provider::AzureOpenAi
+        | Provider::AwsBedrock
+        | Provider::VertexAi
+        | Provider::VertexAnthropic => {}
         Provider::Anthropic => {
             if let Some(key) = &client.api_key {
                 set("x-api-key", key.clone());
@@ -194,6 +206,7 @@ pub fn build_request(
                 .collect::<Result<_, RequestError>>()?;
             body.insert("contents".into(), Json::Array(list));
         }
+        Provider::AwsBedrock | Provider::VertexAi | Provider::VertexAnthropic => {}
     }
     Ok(HttpRequest {
         url,

@@ -26,6 +26,8 @@ pub enum Api {
     AnthropicMessages,
     /// `generateContent` / `streamGenerateContent`: google-ai, vertex-ai.
     GoogleGenerateContent,
+    /// `POST /model/{id}/converse` / `converse-stream`: aws-bedrock.
+    BedrockConverse,
 }
 
 impl Api {
@@ -35,6 +37,7 @@ impl Api {
             Api::Responses => "Responses API",
             Api::AnthropicMessages => "Anthropic Messages",
             Api::GoogleGenerateContent => "Gemini generateContent",
+            Api::BedrockConverse => "Bedrock Converse",
         }
     }
 }
@@ -133,6 +136,7 @@ pub fn parse_response(api: Api, body: &[u8]) -> Result<LlmOutput, ResponseError>
         Api::Responses => responses(&value),
         Api::AnthropicMessages => anthropic_message(&value),
         Api::GoogleGenerateContent => gemini(&value),
+        Api::BedrockConverse => crate::bedrock::parse(&value),
     };
     decoded.map_err(|fail| fail.into_error(api, body))
 }
@@ -241,6 +245,7 @@ pub(crate) fn provider_error_message(api: Api, value: &Value) -> Option<String> 
                 Api::ChatCompletions | Api::Responses => {
                     non_empty_str(error.get("code")).or_else(|| non_empty_str(error.get("type")))
                 }
+                Api::BedrockConverse => None,
             };
             match (message, kind) {
                 (Some(message), Some(kind)) => Some(format!("{message} ({kind})")),

@@ -318,6 +318,7 @@ impl StreamAccumulator {
                     Api::Responses => "a `response.completed` event",
                     Api::AnthropicMessages => "a `message_stop` event",
                     Api::GoogleGenerateContent => "a chunk with a `finishReason`",
+                    Api::BedrockConverse => "a `messageStop` event",
                 },
                 events: self.events,
             });
@@ -346,9 +347,40 @@ impl StreamAccumulator {
                 Api::Responses => self.responses_event(&value),
                 Api::AnthropicMessages => self.anthropic_event(&value),
                 Api::GoogleGenerateContent => self.gemini_event(&value),
+                Api::BedrockConverse => Ok(self.bedrock_event(event.event.as_deref(), &value)),
             }
         };
         checked.map_err(|fail| fail.into_error(api, raw))
+    }
+
+    /// A Converse stream event (aws-bedrock): text deltas, the stop reason, token counts.
+    fn bedrock_event(&mut self, kind: Option<&str>, value: &Value) -> usize {
+        let from = self.content.len();
+        match kind {
+            Some("contentBlockDelta") => {
+                if let Some(text) = value.pointer("/delta/text").and_then(Value::as_str) {
+                    return self.append(text);
+                }
+            }
+            Some("messageStop") => {
+                self.finish_reason = value
+                    .get("stopReason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                self.done = true;
+            }
+            Some("metadata") => {
+                let count = |k: &str| {
+                    value
+                        .pointer(&format!("/usage/{k}"))
+                        .and_then(Value::as_u64)
+                };
+                self.usage.input_tokens = count("inputTokens").or(self.usage.input_tokens);
+                self.usage.output_tokens = count("outputTokens").or(self.usage.output_tokens);
+            }
+            _ => {}
+        }
+        from
     }
 
     fn append(&mut self, text: &str) -> usize {

@@ -432,6 +432,10 @@ impl Runtime {
                 }
             }
         }
+        // aws-bedrock and vertex-ai credentials and region from the environment.
+        baml_llm::env_defaults(&provider, &mut options, |var| {
+            llm_client::lookup_env(var, &self.env_layers(env)).map(str::to_string)
+        });
         llm_client::resolve(&name, &provider, options)
             .map_err(|e| CallError::InvalidArgument(e.to_string()))
     }
@@ -518,6 +522,12 @@ impl Runtime {
         let name = Self::function_client_name(f, opts);
         let node = self.first_primitive(&name, 0)?;
         let client = self.resolve_primitive(&node, &opts.env)?;
+        if stream && client.provider == llm_client::Provider::AwsBedrock {
+            // As BAML: converse-stream is framed binary, so there is no request to show.
+            return Err(CallError::InvalidArgument(
+                "AWS Bedrock modular streaming is not supported. Use non-streaming modular requests.".into(),
+            ));
+        }
         // No URL to show without the base URL (BAML fails to build this request too).
         if let Some(var) = self.unset_env_base_url(&node, &opts.env) {
             return Err(CallError::InvalidArgument(format!(
@@ -546,6 +556,12 @@ impl Runtime {
                 "client `{}`: option base_url is env.{var}, and {var} is not set (give it in the runtime's or the call's env)",
                 client.name
             )));
+        }
+        if stream && client.provider == llm_client::Provider::AwsBedrock {
+            // As BAML: converse-stream is framed binary, so there is no request to show.
+            return Err(CallError::InvalidArgument(
+                "AWS Bedrock modular streaming is not supported. Use non-streaming modular requests.".into(),
+            ));
         }
         let args = if crate::media::any_to_inline(&client.provider_name, &args) {
             crate::media::inline(&self.transport, &client.provider_name, &args, &opts.media).await?

@@ -108,7 +108,8 @@ fn run(case: &Json) -> Result<(), String> {
 }
 
 /// Providers baml-quickjs refuses with "not supported" (see README): their cases are skipped.
-const UNSUPPORTED: &[&str] = &["vertex-ai", "aws-bedrock"];
+/// (None since aws-bedrock and vertex-ai were added.)
+const UNSUPPORTED: &[&str] = &[];
 
 /// Cases where we knowingly differ from BAML, each with the reason (README, "Differences").
 const KNOWN: &[(&str, &str)] = &[
@@ -118,6 +119,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("media_audio_url_responses", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_audio_url_generic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
     ("media_pdf_url_anthropic", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_image_url_vertex", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_audio_url_vertex", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
+    ("media_image_url_bedrock", "the download happens in render_request_async (this test renders without one); __test__/requests.spec.js checks it against a media server"),
 ];
 
 fn run_all(path: &str) -> (usize, Vec<String>) {

@@ -16,6 +16,14 @@
 //! - `POST …/messages`: Anthropic Messages; streams on `"stream": true`.
 //! - `POST …/models/{model}:generateContent` and `…:streamGenerateContent` (server-sent
 //!   events with `?alt=sse`, else a streamed JSON array): Gemini.
+//! - `POST …/models/{model}:rawPredict` / `:streamRawPredict`: Anthropic on Vertex AI.
+//! - `POST …/model/{id}/converse` / `converse-stream` (AWS event-stream frames): Bedrock.
+//!   Requests must carry a valid SigV4 signature for [`AWS_ACCESS_KEY_ID`] /
+//!   [`AWS_SECRET_ACCESS_KEY`] (recomputed here), else 403 with Bedrock's error shape.
+//! - Vertex AI paths (`/projects/…/publishers/…`) need `Authorization: Bearer` with a token
+//!   issued by `POST …/token` (jwt-bearer grant: the assertion's RS256 signature is checked
+//!   against [`VERTEX_SERVICE_ACCOUNT`]'s key; or refresh_token grant for
+//!   [`VERTEX_USER_CREDENTIALS`]), or a `key=` query parameter, else 401 (token errors: 400).
 //!
 //! The control API lives under `/__mock/`: `POST /__mock/script`, `GET /__mock/requests`,
 //! `GET /__mock/stats`, `POST /__mock/reset` (the same operations as the methods of
@@ -84,11 +92,13 @@
 //!   except the live `in_flight` and `connections_open` (`max_in_flight` restarts from
 //!   `in_flight`).
 
+mod bedrock;
 mod http;
 mod providers;
 mod script;
 mod serve;
 mod state;
+mod vertex;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -100,7 +110,9 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 
+pub use bedrock::{AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
 pub use script::ScriptError;
+pub use vertex::{VERTEX_SERVICE_ACCOUNT, VERTEX_USER_CREDENTIALS};
 
 use state::{lock, Shared};
 
@@ -252,6 +264,34 @@ impl MockServer {
 
     /// The counters: `{ requests, in_flight, max_in_flight, connections_open,
     /// connections_total, client_closed, uptime_ms }`.
+    /// The test service account ([`VERTEX_SERVICE_ACCOUNT`]) with its `token_uri` pointing at
+    /// this server's token endpoint.
+    pub fn vertex_service_account(&self) -> Value {
+        let mut sa: Value = serde_json::from_str(VERTEX_SERVICE_ACCOUNT).unwrap_or_default();
+        sa["token_uri"] = Value::String(format!("{}/token", self.url()));
+        sa
+    }
+
+    /// [`VERTEX_USER_CREDENTIALS`] with a `token_uri` pointing at this server.
+    pub fn vertex_user_credentials(&self) -> Value {
+        let mut creds: Value = serde_json::from_str(VERTEX_USER_CREDENTIALS).unwrap_or_default();
+        creds["token_uri"] = Value::String(format!("{}/token", self.url()));
+        creds
+    }
+
+    /// Revokes every access token issued so far: Vertex requests using them get 401.
+    pub fn revoke_tokens(&self) {
+        self.shared.tokens.revoke();
+    }
+
+    /// How many token requests the token endpoint answered (granted or refused).
+    pub fn token_requests(&self) -> u64 {
+        self.shared
+            .tokens
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> Value {
         self.shared.stats_json()
     }

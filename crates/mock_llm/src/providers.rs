@@ -21,11 +21,24 @@ pub(crate) enum Api {
         /// `alt=sse`: server-sent events; otherwise a streamed JSON array.
         sse: bool,
     },
+    /// `…/model/{id}/converse` or `…/converse-stream` (Bedrock, bedrock.rs).
+    Bedrock { stream: bool },
 }
 
 impl Api {
     /// Routes a path (without query) to an API; the query matters only for Gemini's `alt=sse`.
     pub(crate) fn route(path: &str, query: &str) -> Option<Api> {
+        if path.contains("/model/") && path.ends_with("/converse") {
+            return Some(Api::Bedrock { stream: false });
+        }
+        if path.contains("/model/") && path.ends_with("/converse-stream") {
+            return Some(Api::Bedrock { stream: true });
+        }
+        if path.contains("/models/")
+            && (path.ends_with(":rawPredict") || path.ends_with(":streamRawPredict"))
+        {
+            return Some(Api::Anthropic);
+        }
         if path.ends_with("/chat/completions") {
             Some(Api::Chat)
         } else if path.ends_with("/responses") {
@@ -50,7 +63,12 @@ impl Api {
     /// The model a path names: Gemini's `{model}` or Azure's deployment.
     pub(crate) fn model_from_path(self, path: &str) -> Option<String> {
         match self {
-            Api::Gemini { .. } => {
+            Api::Bedrock { .. } => {
+                let rest = &path[path.find("/model/")? + "/model/".len()..];
+                let id = rest.split('/').next().unwrap_or(rest);
+                Some(id.replace("%3A", ":").replace("%3a", ":"))
+            }
+            Api::Gemini { .. } | Api::Anthropic if path.contains("/models/") => {
                 let rest = &path[path.rfind("/models/")? + "/models/".len()..];
                 Some(rest.split(':').next().unwrap_or(rest).to_owned())
             }
@@ -127,7 +145,7 @@ impl<'a> Finish<'a> {
         }
     }
 
-    fn anthropic(self) -> &'a str {
+    pub(crate) fn anthropic(self) -> &'a str {
         match self {
             Finish::Stop => "end_turn",
             Finish::Length => "max_tokens",
@@ -350,6 +368,7 @@ impl Call<'_> {
             Api::Gemini { .. } => render(answer.text, |text| {
                 self.gemini_chunk(text, Some(answer.finish.gemini()), Some(usage))
             }),
+            Api::Bedrock { .. } => render(answer.text, |text| crate::bedrock::body(text, answer)),
         }
     }
 
@@ -361,6 +380,7 @@ impl Call<'_> {
             Api::Responses => self.responses_stream(answer, deltas),
             Api::Anthropic => self.anthropic_stream(answer, deltas),
             Api::Gemini { sse, .. } => self.gemini_stream(answer, deltas, sse),
+            Api::Bedrock { .. } => crate::bedrock::stream(answer, deltas),
         }
     }
 
@@ -666,6 +686,10 @@ impl Call<'_> {
                 sse(None, vec![Piece::Bytes(broken.into_bytes())])
             }
             Api::Gemini { sse: false, .. } => vec![Piece::Bytes(format!("[{broken}").into_bytes())],
+            Api::Bedrock { .. } => vec![Piece::Bytes(crate::bedrock::frame(
+                "contentBlockDelta",
+                broken.as_bytes(),
+            ))],
         }];
         match self.api {
             Api::Chat => events.push(vec![Piece::Bytes(b"data: [DONE]\n\n".to_vec())]),
@@ -679,6 +703,7 @@ impl Call<'_> {
 /// The provider-shaped JSON error body for an HTTP status.
 pub(crate) fn error_body(api: Option<Api>, status: u16, message: &str) -> Value {
     match api {
+        Some(Api::Bedrock { .. }) => crate::bedrock::error_body(message),
         Some(Api::Anthropic) => {
             let kind = match status {
                 400 => "invalid_request_error",

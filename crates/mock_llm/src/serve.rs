@@ -127,6 +127,11 @@ async fn handle(shared: &Shared, conn: &mut Conn, request: &Request, connection_
     if let Some(control) = path.strip_prefix("/__mock/") {
         return control_api(shared, conn, request, control).await;
     }
+    // vertex-ai's OAuth2 token endpoint (vertex.rs).
+    if request.method == "POST" && path.ends_with("/token") {
+        let (status, body) = shared.tokens.grant(request);
+        return flow(send_json(conn, status, &body, request.keep_alive, &[]).await);
+    }
     match Api::route(path, request.query()) {
         Some(api) if request.method == "POST" => {
             provider(shared, conn, request, api, connection_id).await
@@ -246,7 +251,7 @@ fn facts(api: Api, request: &Request) -> Facts {
         .model_from_path(request.path())
         .or_else(|| field("model").and_then(Value::as_str).map(str::to_owned));
     let stream = match api {
-        Api::Gemini { stream, .. } => stream,
+        Api::Gemini { stream, .. } | Api::Bedrock { stream } => stream,
         _ => field("stream").and_then(Value::as_bool).unwrap_or(false),
     };
     let include_usage = parsed
@@ -262,6 +267,10 @@ fn facts(api: Api, request: &Request) -> Facts {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one request from record to answer, in order"
+)]
 async fn provider(
     shared: &Shared,
     conn: &mut Conn,
@@ -291,6 +300,10 @@ async fn provider(
         status: None,
     });
     let mut guard = InFlight::new(shared, seq);
+    // aws-bedrock and vertex-ai requests must be authenticated (bedrock.rs, vertex.rs).
+    if let Some(refused) = refusal(shared, api, request) {
+        return refuse(shared, conn, request, seq, &mut guard, refused).await;
+    }
     let (reply, rule) = lock(&shared.script).pick(&RequestFacts {
         model: model.as_deref(),
         body: &request.body,
@@ -343,6 +356,10 @@ async fn provider(
     if let Some(secs) = reply.retry_after {
         extra.push(("retry-after".to_owned(), secs.to_string()));
     }
+    if matches!(api, Api::Bedrock { .. }) && !(200..300).contains(&status) {
+        let kind = crate::bedrock::error_type(status);
+        extra.push(("x-amzn-errortype".to_owned(), kind.to_owned()));
+    }
     extra.extend(reply.headers.iter().cloned());
 
     let delivered = deliver(
@@ -369,6 +386,45 @@ async fn provider(
             Flow::Close
         }
     }
+}
+
+/// An auth refusal: status, JSON body, extra headers.
+type Refused = (u16, Value, Vec<(String, String)>);
+
+async fn refuse(
+    shared: &Shared,
+    conn: &mut Conn,
+    request: &Request,
+    seq: u64,
+    guard: &mut InFlight<'_>,
+    (status, body, extra): Refused,
+) -> Flow {
+    shared.note_reply(seq, None, status);
+    let out = send_json(conn, status, &body, request.keep_alive, &extra).await;
+    guard.end(Outcome::Completed);
+    flow(out)
+}
+
+/// The answer to an unauthenticated aws-bedrock or vertex-ai request.
+fn refusal(shared: &Shared, api: Api, request: &Request) -> Option<Refused> {
+    if matches!(api, Api::Bedrock { .. }) {
+        let (kind, message) = crate::bedrock::verify(request).err()?;
+        let extra = vec![("x-amzn-errortype".to_owned(), kind.to_owned())];
+        return Some((403, crate::bedrock::error_body(&message), extra));
+    }
+    if crate::vertex::is_vertex(request.path()) && !shared.tokens.admits(request) {
+        let message = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.";
+        let body = error_body(
+            Some(Api::Gemini {
+                stream: false,
+                sse: false,
+            }),
+            401,
+            message,
+        );
+        return Some((401, body, Vec::new()));
+    }
+    None
 }
 
 /// What to send: content type and either a whole body or stream events.
@@ -403,6 +459,7 @@ fn plan(
     }
     let stream_type = match call.api {
         Api::Gemini { sse: false, .. } => json_type.clone(),
+        Api::Bedrock { .. } => "application/vnd.amazon.eventstream".to_owned(),
         _ => "text/event-stream".to_owned(),
     };
     let content_type = |default: String| reply.content_type.clone().unwrap_or(default);

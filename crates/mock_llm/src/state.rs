@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     records: Mutex<Records>,
     stats: Mutex<Stats>,
     next_connection: AtomicU64,
+    /// vertex-ai access tokens (vertex.rs).
+    pub tokens: crate::vertex::Tokens,
 }
 
 #[derive(Default)]
@@ -102,6 +104,7 @@ impl Shared {
             records: Mutex::new(Records::default()),
             stats: Mutex::new(Stats::default()),
             next_connection: AtomicU64::new(1),
+            tokens: crate::vertex::Tokens::default(),
         }
     }
 
