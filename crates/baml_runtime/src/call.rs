@@ -595,6 +595,28 @@ impl Runtime {
         mut on_partial: Option<&mut (dyn FnMut(Json) + Send)>,
         record: bool,
     ) -> CallLog {
+        if self.ir.function(function).is_none() {
+            if let Some(f) = self
+                .ir
+                .expr_functions
+                .iter()
+                .find(|f| f.name == function && f.class.is_none())
+            {
+                let mut interp = crate::expr::Interp::new(self, opts);
+                let result = interp.call(f, args).await.map(|value| CallOutput {
+                    value,
+                    raw_output: String::new(),
+                    client: String::new(),
+                    usage: interp.usage,
+                    attempts: 0,
+                });
+                return CallLog {
+                    result,
+                    usage: interp.usage,
+                    attempts: Vec::new(),
+                };
+            }
+        }
         let mut state = CallState {
             usage: Usage::default(),
             attempts: 0,

@@ -38,6 +38,7 @@ fn summarize(diags: &[Diagnostic]) -> String {
 
 mod builders;
 mod call;
+mod expr;
 mod log;
 mod media;
 mod secrets;
