@@ -107,16 +107,18 @@ impl BamlBinding {
         env: BTreeMap<String, String>,
         memory_limit: usize,
     ) -> BamlBinding {
-        let functions = runtime
-            .ir()
+        let ir = runtime.ir();
+        let functions = ir
             .functions
             .iter()
-            .map(|f| {
-                (
-                    f.name.clone(),
-                    f.params.iter().map(|p| p.name.clone()).collect(),
-                )
-            })
+            .map(|f| (f.name.clone(), &f.params))
+            .chain(
+                ir.expr_functions
+                    .iter()
+                    .filter(|f| f.class.is_none())
+                    .map(|f| (f.name.clone(), &f.params)),
+            )
+            .map(|(name, params)| (name, params.iter().map(|p| p.name.clone()).collect()))
             .collect();
         let secrets = Arc::new(runtime.secrets(&env));
         BamlBinding {

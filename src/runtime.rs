@@ -124,22 +124,29 @@ impl BamlRuntime {
     /// The BAML functions: name, parameters (name and BAML type text), return type text.
     #[napi(catch_unwind)]
     pub fn functions(&self) -> Vec<BamlFunctionInfo> {
-        self.inner
-            .ir()
-            .functions
-            .iter()
-            .map(|f| BamlFunctionInfo {
-                name: f.name.clone(),
-                params: f
-                    .params
+        let ir = self.inner.ir();
+        let info = |name: &str, params: &[baml_runtime::Param], ret: &baml_runtime::Type| {
+            BamlFunctionInfo {
+                name: name.to_string(),
+                params: params
                     .iter()
                     .map(|p| BamlParamInfo {
                         name: p.name.clone(),
                         r#type: p.ty.to_string(),
                     })
                     .collect(),
-                return_type: f.ret.to_string(),
-            })
+                return_type: ret.to_string(),
+            }
+        };
+        ir.functions
+            .iter()
+            .map(|f| info(&f.name, &f.params, &f.ret))
+            .chain(
+                ir.expr_functions
+                    .iter()
+                    .filter(|f| f.class.is_none())
+                    .map(|f| info(&f.name, &f.params, &f.ret)),
+            )
             .collect()
     }
 

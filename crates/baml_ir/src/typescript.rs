@@ -395,13 +395,15 @@ fn class_decl(out: &mut String, ir: &Ir, c: &Class, partial: bool, indent: &str)
 
 /// `(a: string, b?: Foo | null)`: trailing optional parameters may be left out.
 fn signature(ir: &Ir, f: &Function) -> String {
-    let first_optional_tail = f
-        .params
+    params_signature(ir, &f.params)
+}
+
+fn params_signature(ir: &Ir, params: &[crate::ir::Param]) -> String {
+    let first_optional_tail = params
         .iter()
         .rposition(|p| !p.ty.is_optional())
         .map_or(0, |i| i + 1);
-    let params: Vec<String> = f
-        .params
+    let params: Vec<String> = params
         .iter()
         .enumerate()
         .map(|(i, p)| {
@@ -494,6 +496,16 @@ pub fn typescript_declarations_with(ir: &Ir, extras: Extras<'_>) -> String {
             ret_ts(ir, f, false)
         );
     }
+    for f in ir.expr_functions.iter().filter(|f| f.class.is_none()) {
+        doc(&mut out, "  ", f.doc.as_deref());
+        let _ = writeln!(
+            out,
+            "  {}{}: Promise<{}>",
+            f.name,
+            params_signature(ir, &f.params),
+            ts(ir, &f.ret, false)
+        );
+    }
     out.push_str("  /** The same functions, streamed: partial results as they arrive, then the final one. */\n  readonly stream: {\n");
     for f in &ir.functions {
         doc(&mut out, "    ", f.doc.as_deref());
@@ -518,14 +530,30 @@ fn global_functions(out: &mut String, ir: &Ir) {
         .functions
         .iter()
         .map(|f| f.name.as_str())
+        .chain(
+            ir.expr_functions
+                .iter()
+                .filter(|f| f.class.is_none())
+                .map(|f| f.name.as_str()),
+        )
         .filter(|n| !STANDARD_GLOBALS.contains(n))
         .collect();
     if !globals.is_empty() {
         out.push_str("\n/** The same functions as globals (those that would shadow a standard global are only on `b`). */\n");
-        for f in &ir.functions {
-            if globals.contains(&f.name.as_str()) {
-                doc(out, "", f.doc.as_deref());
-                let _ = writeln!(out, "declare const {}: typeof b.{}", f.name, f.name);
+        let docs = ir
+            .functions
+            .iter()
+            .map(|f| (f.name.as_str(), f.doc.as_deref()))
+            .chain(
+                ir.expr_functions
+                    .iter()
+                    .filter(|f| f.class.is_none())
+                    .map(|f| (f.name.as_str(), f.doc.as_deref())),
+            );
+        for (name, text) in docs {
+            if globals.contains(&name) {
+                doc(out, "", text);
+                let _ = writeln!(out, "declare const {name}: typeof b.{name}");
             }
         }
     }

@@ -23,7 +23,7 @@ use serde_json::{Map, Number, Value as Json};
 use crate::{CallError, CallOptions, Runtime, Usage};
 
 /// The most steps (expressions and statements evaluated) one call may take.
-pub const MAX_STEPS: u64 = 10_000_000;
+pub const MAX_STEPS: u64 = 2_000_000;
 /// The deepest expression-function calls may nest.
 pub const MAX_DEPTH: usize = 32;
 /// The deepest evaluation may nest, counting every expression, statement and block on the way
@@ -126,14 +126,18 @@ fn equal(a: &Json, b: &Json) -> bool {
 }
 
 fn arithmetic(op: &str, lhs: &Json, rhs: &Json) -> Result<Json, String> {
-    if let (Json::String(left), Json::String(right)) = (lhs, rhs) {
-        if op == "+" {
+    match (op, lhs, rhs) {
+        ("+", Json::String(left), Json::String(right)) => {
             return Ok(Json::String(format!("{left}{right}")));
         }
+        ("+", Json::Array(left), Json::Array(right)) => {
+            return Ok(Json::Array(left.iter().chain(right).cloned().collect()));
+        }
+        _ => {}
     }
     let (Json::Number(left), Json::Number(right)) = (lhs, rhs) else {
         return Err(format!(
-            "`{op}` needs two numbers (or `+` two strings), got {} and {}",
+            "`{op}` needs two numbers (or `+` two strings or lists), got {} and {}",
             kind(lhs),
             kind(rhs)
         ));

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use baml_ir::ir::Param;
 pub use baml_ir::{is_declarable, Diagnostic, Extras, Ir, Type, STANDARD_GLOBALS};
 
 /// Why a project could not be loaded.
