@@ -201,6 +201,15 @@ const PROVIDERS: &[ProviderCase] = &[
         stream_usage: false,
     },
     ProviderCase {
+        provider: "openrouter",
+        base: "/v1",
+        extra: "",
+        model: "m-openrouter",
+        path: "/v1/chat/completions",
+        stream_path: "/v1/chat/completions",
+        stream_usage: false,
+    },
+    ProviderCase {
         provider: "ollama",
         base: "/v1",
         extra: "",
@@ -1092,4 +1101,44 @@ async fn a_redirecting_plain_http_endpoint_is_followed() {
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(models(&mock), ["m1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_strategy_names_work_as_the_current_ones() {
+    let mock = MockServer::start().unwrap();
+    let url = mock.url();
+    for provider in ["baml-fallback", "baml-round-robin"] {
+        let clients = format!(
+            "{}{}{}",
+            openai("A", &url, "m-a", ""),
+            openai("B", &url, "m-b", ""),
+            strategy("Main", provider, &["A", "B"], "")
+        );
+        let rt = runtime(&clients);
+        mock.reset();
+        script(
+            &mock,
+            json!({ "rules": [
+                { "model": "m-a", "replies": [{ "status": 500 }] },
+                { "model": "m-b", "replies": [{ "text": PERSON }] }
+            ] }),
+        );
+        let out = rt
+            .call("Extract", &args(), &CallOptions::default(), None)
+            .await;
+        if provider == "baml-fallback" {
+            assert_eq!(out.unwrap().value, person(), "{provider}");
+            assert_eq!(models(&mock), ["m-a", "m-b"], "{provider}");
+        } else {
+            // Round-robin takes one client per call: two calls reach both.
+            let second = rt
+                .call("Extract", &args(), &CallOptions::default(), None)
+                .await;
+            let ok = [out.is_ok(), second.is_ok()];
+            assert_eq!(ok.iter().filter(|x| **x).count(), 1, "{provider}: {ok:?}");
+            let mut seen = models(&mock);
+            seen.sort();
+            assert_eq!(seen, ["m-a", "m-b"], "{provider}");
+        }
+    }
 }
