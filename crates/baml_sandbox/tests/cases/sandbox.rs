@@ -219,7 +219,7 @@ fn lazily_created_builtins_behave_like_eager_ones() {
         v.extend(
             [
                 "console", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "URL", "URLSearchParams",
-                "TextEncoder", "TextDecoder", "structuredClone", "crypto",
+                "TextEncoder", "TextDecoder", "structuredClone", "crypto", "TypeBuilder",
             ]
             .map(String::from),
         );
