@@ -220,7 +220,7 @@ async function main() {
     const cli = run('npx', ['--offline', 'baml-quickjs', 'run', 'script.js', '--baml', 'baml_src'], { cwd: app, env })
     check(cli.status === 0 && JSON.parse(cli.stdout).answer === 42, `npx baml-quickjs run:\n${cli.stdout}${cli.stderr}`)
     const types = run('npx', ['--offline', 'baml-quickjs', 'types', 'baml_src'], { cwd: app, env })
-    check(types.status === 0 && types.stdout.includes('Extract(text: string): Promise<Person>'), `npx baml-quickjs types:\n${types.stdout}${types.stderr}`)
+    check(types.status === 0 && types.stdout.includes('Extract(text: string, options?: BamlCallOptions): Promise<Person>'), `npx baml-quickjs types:\n${types.stdout}${types.stderr}`)
     console.log('ok: the CLI through npx')
 
     // jest from this checkout (installing it would need a registry), run in the user's folder.

@@ -122,7 +122,7 @@ const baml = (url) => [
   try {
     await mock.script({ default: { text: 'Sure: {"name": "Ada", "age": "36"}' } })
     const rt = BamlRuntime.fromFiles({ 'main.baml': baml(mock.url) })
-    out.types = rt.typescriptDeclarations().includes('Get(t: string): Promise<Person>')
+    out.types = rt.typescriptDeclarations().includes('Get(t: string, options?: BamlCallOptions): Promise<Person>')
     for (const isolation of ['thread', 'process']) {
       let ctx
       try {
