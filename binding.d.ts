@@ -96,6 +96,25 @@ export declare class Collector {
   clear(): number
 }
 
+/**
+ * Contexts that share one QuickJS runtime: one heap and memory limit, one stack budget and
+ * one sandbox thread for the group, each context with its own realm (global scope, built-ins,
+ * prototypes), evaluations, timeouts and timers. For memory-constrained hosts running code of
+ * one tenant: a context costs about half as much, but a runaway context holds up the others
+ * until its timeout ends it, and one that fills the heap makes the others' allocations fail.
+ * Pass it as `new BamlContext(runtime, { group })`.
+ */
+export declare class ContextGroup {
+  /**
+   * A new group. Options: `memoryLimitBytes` (the whole group's heap, default 256 MiB),
+   * `maxStackBytes` (each turn's, default 512 KiB), `isolation` (`'thread'`, the only one
+   * groups offer).
+   */
+  constructor(options?: ContextGroupOptions)
+  /** Bytes the group's QuickJS heap uses now (all its contexts together), and its limit. */
+  memoryUsage(): MemoryUsage
+}
+
 /** One BAML function as `functions()` lists it. */
 export interface BamlFunctionInfo {
   name: string
@@ -138,6 +157,16 @@ export interface CollectorUsage {
   outputTokens: number
 }
 
+/** Options of a `ContextGroup` (all optional). */
+export interface ContextGroupOptions {
+  /** The QuickJS heap limit of the whole group, in bytes. Default 256 MiB. */
+  memoryLimitBytes?: number
+  /** Stack limit of each turn, from 64 KiB to 4 MiB. Default 512 KiB. */
+  maxStackBytes?: number
+  /** `'thread'`, the only isolation groups offer (default). */
+  isolation?: 'thread'
+}
+
 /** Options of a `BamlContext` (all optional). */
 export interface ContextOptions {
   /** QuickJS heap limit in bytes, at least 1 MiB. Default 64 MiB. */
@@ -177,6 +206,15 @@ export interface ContextOptions {
   tb?: import('./index').TypeBuilder
   /** Clients defined at run time (a `ClientRegistry`); its primary is the client used. */
   clientRegistry?: import('./index').ClientRegistry
+  /**
+   * `'none'` (default): the context has a QuickJS runtime of its own. `'runtime'`: it
+   * shares one with other contexts (its `group`, or else this `BamlRuntime`'s default group):
+   * lighter, but one heap limit and one thread for the group (see `ContextGroup`). Implies
+   * `isolation: 'thread'`.
+   */
+  sharing?: 'none' | 'runtime'
+  /** The group whose runtime this context shares (implies `sharing: 'runtime'`). */
+  group?: ContextGroup
 }
 
 /**

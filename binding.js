@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.BamlContext = nativeBinding.BamlContext
 module.exports.BamlRuntime = nativeBinding.BamlRuntime
 module.exports.Collector = nativeBinding.Collector
+module.exports.ContextGroup = nativeBinding.ContextGroup

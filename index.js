@@ -58,10 +58,12 @@ const chosen = sameRealm() ? native : wrapForThisRealm(native)
 coded(chosen.BamlRuntime, 'BamlRuntime', ['callFunction', 'renderRequest'])
 coded(chosen.BamlContext, 'BamlContext', ['evaluate'])
 coded(chosen.Collector, 'Collector', [])
+coded(chosen.ContextGroup, 'ContextGroup', [])
 // Written out one by one so that Node's ESM loader sees the named exports.
 module.exports.BamlRuntime = refuseNew(chosen.BamlRuntime)
 module.exports.BamlContext = requireNew(chosen.BamlContext, 'BamlContext')
 module.exports.Collector = requireNew(chosen.Collector, 'Collector')
+module.exports.ContextGroup = requireNew(chosen.ContextGroup, 'ContextGroup')
 module.exports.TypeBuilder = TypeBuilder
 module.exports.ClientRegistry = ClientRegistry
 
@@ -83,7 +85,7 @@ function coded(Class, name, later) {
     const fail = (e) =>
       e !== null && typeof e === 'object' &&
       ((e.code === undefined && e.message === 'Illegal invocation') ||
-        (e.code === 'InvalidArg' && /^Failed to (unwrap|recover) .*`(BamlRuntime|BamlContext|Collector)` type from napi value/.test(e.message)))
+        (e.code === 'InvalidArg' && /^Failed to (unwrap|recover) .*`(BamlRuntime|BamlContext|Collector|ContextGroup)` type from napi value/.test(e.message)))
         ? invalidThis(name)
         : e
     if (typeof d.value === 'function') {
@@ -278,6 +280,7 @@ function wrapForThisRealm(native) {
     if ('collector' in out) {
       out.collector = Array.isArray(out.collector) ? out.collector.map(unwrap) : unwrap(out.collector)
     }
+    if ('group' in out) out.group = unwrap(out.group)
     if (typeof out.onBamlCall === 'function') {
       const f = out.onBamlCall
       out.onBamlCall = (log) => f(adopt(log))
@@ -360,5 +363,14 @@ function wrapForThisRealm(native) {
     }
   }
 
-  return { BamlRuntime, BamlContext, Collector }
+  class ContextGroup {
+    constructor(options) {
+      inner.set(this, guard(() => new native.ContextGroup(options)))
+    }
+    memoryUsage() {
+      return sync(() => self(this, 'ContextGroup').memoryUsage())
+    }
+  }
+
+  return { BamlRuntime, BamlContext, Collector, ContextGroup }
 }

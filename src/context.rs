@@ -127,6 +127,8 @@ struct Config {
     /// primary client.
     runtime: Option<Overlaid>,
     download_media: bool,
+    /// The shared runtime of `sharing: 'runtime'`.
+    shared: Option<baml_sandbox::SharedRuntime>,
 }
 
 use crate::runtime::Overlaid;
@@ -169,10 +171,79 @@ fn reserved(name: &str, runtime: &baml_runtime::Runtime) -> Option<String> {
         .map(|_| format!("would replace the BAML function `{name}` (a global by its name)"))
 }
 
+/// The shared runtime `sharing` and `group` ask for, if any.
+fn sharing(
+    o: &ContextOptions<'_>,
+    env: &Env,
+    default_group: &std::sync::OnceLock<baml_sandbox::SharedRuntime>,
+) -> std::result::Result<Option<baml_sandbox::SharedRuntime>, String> {
+    let shared =
+        match (o.sharing.as_deref(), &o.group) {
+            (None | Some("none"), None) => return Ok(None),
+            (Some("none"), Some(_)) => return Err(
+                "option group needs sharing 'runtime' (or no sharing option), got sharing 'none'"
+                    .into(),
+            ),
+            (None | Some("runtime"), Some(group)) => {
+                let t = group.get_type().map_err(|e| failure(env, &e))?;
+                let wrong = || {
+                    format!(
+                        "option group must be a ContextGroup (new ContextGroup()), got {}",
+                        if t == ValueType::Object {
+                            "another object"
+                        } else {
+                            options::type_name(t)
+                        }
+                    )
+                };
+                if t != ValueType::Object {
+                    return Err(wrong());
+                }
+                let instance = ClassInstance::<crate::group::ContextGroup>::from_unknown(*group)
+                    .map_err(|_| {
+                        let _ = crate::errors::take_exception(env);
+                        wrong()
+                    })?;
+                instance.shared.clone()
+            }
+            (Some("runtime"), None) => {
+                if let Some(g) = default_group.get() {
+                    g.clone()
+                } else {
+                    let g = crate::group::new_shared(&baml_sandbox::SharedOptions::default())?;
+                    default_group.get_or_init(|| g).clone()
+                }
+            }
+            (Some(other), _) => {
+                return Err(format!(
+                    "option sharing must be 'none' or 'runtime', got {other:?}"
+                ))
+            }
+        };
+    for (name, given) in [
+        ("memoryLimitBytes", o.memory_limit_bytes.is_some()),
+        ("maxStackBytes", o.max_stack_bytes.is_some()),
+    ] {
+        if given {
+            return Err(format!(
+                "option {name} belongs to the ContextGroup when contexts share a runtime (sharing 'runtime'): pass it to new ContextGroup({{ {name} }})"
+            ));
+        }
+    }
+    if o.isolation.as_deref() == Some("process") {
+        return Err(
+            "option isolation 'process' cannot go with sharing 'runtime': a shared runtime's contexts run in thread isolation"
+                .into(),
+        );
+    }
+    Ok(Some(shared))
+}
+
 fn read_config(
     options: Option<ContextOptions<'_>>,
     env: &Env,
     runtime: &Arc<baml_runtime::Runtime>,
+    default_group: &std::sync::OnceLock<baml_sandbox::SharedRuntime>,
 ) -> std::result::Result<Config, String> {
     let mut config = Config {
         sandbox: SandboxOptions::default(),
@@ -184,19 +255,26 @@ fn read_config(
         on_baml_call: None,
         runtime: None,
         download_media: false,
+        shared: None,
     };
     let Some(o) = options else {
         return Ok(config);
     };
+    config.shared = sharing(&o, env, default_group)?;
     let opts = &mut config.sandbox;
-    opts.memory_limit_bytes = match o.memory_limit_bytes {
-        Some(n) => options::bytes("memoryLimitBytes", n, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT)?,
-        None => DEFAULT_MEMORY_LIMIT,
-    };
-    opts.max_stack_bytes = match o.max_stack_bytes {
-        Some(n) => options::bytes("maxStackBytes", n, MIN_STACK_LIMIT, MAX_STACK_LIMIT)?,
-        None => DEFAULT_MAX_STACK,
-    };
+    if let Some(shared) = &config.shared {
+        opts.memory_limit_bytes = shared.memory_limit();
+        opts.max_stack_bytes = shared.max_stack();
+    } else {
+        opts.memory_limit_bytes = match o.memory_limit_bytes {
+            Some(n) => options::bytes("memoryLimitBytes", n, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT)?,
+            None => DEFAULT_MEMORY_LIMIT,
+        };
+        opts.max_stack_bytes = match o.max_stack_bytes {
+            Some(n) => options::bytes("maxStackBytes", n, MIN_STACK_LIMIT, MAX_STACK_LIMIT)?,
+            None => DEFAULT_MAX_STACK,
+        };
+    }
     if let Some(ms) = o.timeout_ms {
         opts.timeout = options::timeout("timeoutMs", ms)?;
     }
@@ -260,7 +338,11 @@ fn read_config(
     }
     opts.console = config.console.is_some();
     config.env = options::env_map(o.env);
-    config.isolation = options::isolation(o.isolation.as_deref())?;
+    config.isolation = if config.shared.is_some() {
+        Isolation::Thread
+    } else {
+        options::isolation(o.isolation.as_deref())?
+    };
     if let Some(c) = &o.collector {
         config.collectors = crate::collector::collectors_from(c)?;
     }
@@ -312,7 +394,9 @@ impl BamlContext {
             on_baml_call,
             runtime: overlaid,
             download_media,
-        } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
+            shared,
+        } = read_config(options, &env, &runtime.inner, &runtime.default_group)
+            .map_err(|m| throw_invalid(&env, &m))?;
         let mailbox = mailbox(&env)?;
         let overlaid = overlaid.unwrap_or_else(|| Overlaid {
             runtime: runtime.inner.clone(),
@@ -340,8 +424,11 @@ impl BamlContext {
         });
         let timeout = opts.timeout;
         let created: std::result::Result<Created, SandboxError> = match isolation {
-            Isolation::Thread => Sandbox::spawn(opts, host, crate::sandbox_pool())
-                .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
+            Isolation::Thread => match &shared {
+                Some(shared) => Sandbox::spawn_shared(opts, host, shared),
+                None => Sandbox::spawn(opts, host, crate::sandbox_pool()),
+            }
+            .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
             #[cfg(not(target_os = "linux"))]
             Isolation::Process => unreachable!("options::isolation refuses it"),
             #[cfg(target_os = "linux")]

@@ -23,6 +23,7 @@ mod context;
 mod convert;
 mod eager;
 mod errors;
+mod group;
 mod host;
 mod mailbox;
 mod options;

@@ -68,7 +68,35 @@ pub struct ContextOptions<'env> {
     /// Clients defined at run time (a `ClientRegistry`); its primary is the client used.
     #[napi(ts_type = "import('./index').ClientRegistry")]
     pub client_registry: Option<serde_json::Value>,
+    /// `'none'` (default): the context has a QuickJS runtime of its own. `'runtime'`: it
+    /// shares one with other contexts (its `group`, or else this `BamlRuntime`'s default group):
+    /// lighter, but one heap limit and one thread for the group (see `ContextGroup`). Implies
+    /// `isolation: 'thread'`.
+    #[napi(ts_type = "'none' | 'runtime'")]
+    pub sharing: Option<String>,
+    /// The group whose runtime this context shares (implies `sharing: 'runtime'`).
+    #[napi(ts_type = "ContextGroup")]
+    pub group: Option<Unknown<'env>>,
 }
+
+/// Options of a `ContextGroup` (all optional).
+#[napi(object, object_to_js = false)]
+pub struct ContextGroupOptions {
+    /// The QuickJS heap limit of the whole group, in bytes. Default 256 MiB.
+    pub memory_limit_bytes: Option<f64>,
+    /// Stack limit of each turn, from 64 KiB to 4 MiB. Default 512 KiB.
+    pub max_stack_bytes: Option<f64>,
+    /// `'thread'`, the only isolation groups offer (default).
+    #[napi(ts_type = "'thread'")]
+    pub isolation: Option<String>,
+}
+pub(crate) type GroupOptions = ContextGroupOptions;
+
+pub(crate) const GROUP_KEYS: &[(&str, Kind)] = &[
+    ("memoryLimitBytes", Kind::Number),
+    ("maxStackBytes", Kind::Number),
+    ("isolation", Kind::String),
+];
 
 /// Options of one `evaluate()` call.
 #[napi(object, object_to_js = false)]
@@ -325,6 +353,8 @@ pub(crate) const CONTEXT_KEYS: &[(&str, Kind)] = &[
     ("downloadMedia", Kind::Boolean),
     ("tb", Kind::Object),
     ("clientRegistry", Kind::Object),
+    ("sharing", Kind::String),
+    ("group", Kind::Object),
 ];
 pub(crate) const EVALUATE_KEYS: &[(&str, Kind)] = &[
     ("timeoutMs", Kind::Number),

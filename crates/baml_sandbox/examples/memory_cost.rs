@@ -1,7 +1,7 @@
 //! Where an idle context's memory goes: QuickJS's own breakdown of a fresh runtime and realm at
 //! each step of creating a sandbox's realm.
 //! `cargo run -p baml_sandbox --example memory_cost`
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, unused_assignments)]
 
 use rquickjs::{qjs, Context, Runtime};
 
@@ -51,10 +51,22 @@ fn main() {
             last = u.malloc_size;
         )*};
     }
-    println!("a second base context              +{} B", last - usage(&rt, &ctx).malloc_size + 0);
-    step!(JS_AddIntrinsicDate, JS_AddIntrinsicEval, JS_AddIntrinsicRegExp, JS_AddIntrinsicJSON,
-        JS_AddIntrinsicProxy, JS_AddIntrinsicPromise, JS_AddIntrinsicMapSet,
-        JS_AddIntrinsicTypedArrays, JS_AddIntrinsicWeakRef, JS_AddPerformance);
+    println!(
+        "a second base context              +{} B",
+        last - usage(&rt, &ctx).malloc_size + 0
+    );
+    step!(
+        JS_AddIntrinsicDate,
+        JS_AddIntrinsicEval,
+        JS_AddIntrinsicRegExp,
+        JS_AddIntrinsicJSON,
+        JS_AddIntrinsicProxy,
+        JS_AddIntrinsicPromise,
+        JS_AddIntrinsicMapSet,
+        JS_AddIntrinsicTypedArrays,
+        JS_AddIntrinsicWeakRef,
+        JS_AddPerformance
+    );
     show("all intrinsics", &usage(&rt, &c));
     drop(c);
     drop(ctx);
@@ -68,10 +80,23 @@ fn main() {
     }
     let pool = std::sync::Arc::new(baml_sandbox::ThreadPool::new("m"));
     let host: std::sync::Arc<dyn baml_sandbox::Host> = std::sync::Arc::new(NoHost);
-    let s = baml_sandbox::Sandbox::new(&baml_sandbox::SandboxOptions::default(), host.clone(), pool.clone()).unwrap();
+    let s = baml_sandbox::Sandbox::new(
+        &baml_sandbox::SandboxOptions::default(),
+        host.clone(),
+        pool.clone(),
+    )
+    .unwrap();
     use baml_sandbox::SandboxHandle;
     println!("Sandbox (default options): {} B", s.memory_usage().0);
-    let opts = baml_sandbox::SandboxOptions { console: true, baml_functions: vec!["ExtractResume".into()], host_functions: vec!["f".into()], ..Default::default() };
+    let opts = baml_sandbox::SandboxOptions {
+        console: true,
+        baml_functions: vec!["ExtractResume".into()],
+        host_functions: vec!["f".into()],
+        ..Default::default()
+    };
     let s2 = baml_sandbox::Sandbox::new(&opts, host, pool).unwrap();
-    println!("Sandbox (console, one b function, one host fn): {} B", s2.memory_usage().0);
+    println!(
+        "Sandbox (console, one b function, one host fn): {} B",
+        s2.memory_usage().0
+    );
 }

@@ -17,6 +17,7 @@ mod driver;
 mod error;
 mod format;
 mod gc;
+mod group;
 mod guards;
 mod host;
 mod intrinsics;
@@ -35,6 +36,7 @@ mod web;
 
 pub use driver::{Driver, Task, TimerFn, TimerKey, Timers};
 pub use error::SandboxError;
+pub use group::{SharedOptions, SharedRuntime, DEFAULT_SHARED_MEMORY_LIMIT};
 pub use host::{CallGuard, ConsoleLevel, Done, Host, HostError, Partial, Reply};
 pub use options::{
     SandboxOptions, DEFAULT_MAX_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, MAX_HOST_CALLS,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::alloc::MemoryStats;
 use crate::driver::{Driver, TimerKey};
 use crate::error::SandboxError;
+use crate::group::{Group, SharedRuntime};
 use crate::host::{Done, Host, HostError};
 use crate::options::SandboxOptions;
 use crate::turn::State;
@@ -164,6 +165,8 @@ pub(crate) struct Inner {
     pub(crate) max_stack: usize,
     /// The deadline timer armed now (see `Inner::arm`).
     pub(crate) armed: Mutex<Option<(Instant, TimerKey)>>,
+    /// The shared runtime this sandbox's realm lives in, if it does not have its own.
+    pub(crate) group: Option<Arc<Group>>,
 }
 
 /// A sandbox's runtime and realm, not created yet.
@@ -190,13 +193,14 @@ impl Sandbox {
         driver: Arc<dyn Driver>,
     ) -> Result<Sandbox, SandboxError> {
         options.validate()?;
-        let inner = Inner::new(options, driver);
+        let inner = Inner::new(options, driver, None);
         let state = State::new(
             options,
             &inner,
             host,
             inner.memory.clone(),
             inner.signals.clone(),
+            None,
         )?;
         *lock(&inner.state) = Some(state);
         Ok(Sandbox { inner })
@@ -213,7 +217,24 @@ impl Sandbox {
         driver: Arc<dyn Driver>,
     ) -> Result<Sandbox, SandboxError> {
         options.validate()?;
-        let inner = Inner::new(&options, driver);
+        let inner = Inner::new(&options, driver, None);
+        *lock(&inner.setup) = Some(Setup { options, host });
+        inner.push(Event::Wake);
+        Ok(Sandbox { inner })
+    }
+
+    /// As [`Sandbox::spawn`], with the realm in `shared`'s runtime instead of a runtime of its
+    /// own (see `group.rs`): the group's memory limit and stack budget replace the options'.
+    pub fn spawn_shared(
+        mut options: SandboxOptions,
+        host: Arc<dyn Host>,
+        shared: &SharedRuntime,
+    ) -> Result<Sandbox, SandboxError> {
+        options.memory_limit_bytes = shared.memory_limit();
+        options.max_stack_bytes = shared.max_stack();
+        options.validate()?;
+        let group = shared.group.clone();
+        let inner = Inner::new(&options, group.driver.clone(), Some(group));
         *lock(&inner.setup) = Some(Setup { options, host });
         inner.push(Event::Wake);
         Ok(Sandbox { inner })
@@ -296,8 +317,15 @@ impl Drop for Sandbox {
 }
 
 impl Inner {
-    fn new(options: &SandboxOptions, driver: Arc<dyn Driver>) -> Arc<Inner> {
-        let memory = MemoryStats::new(options.memory_limit_bytes);
+    fn new(
+        options: &SandboxOptions,
+        driver: Arc<dyn Driver>,
+        group: Option<Arc<Group>>,
+    ) -> Arc<Inner> {
+        let memory = match &group {
+            Some(g) => g.memory.clone(),
+            None => MemoryStats::new(options.memory_limit_bytes),
+        };
         let signals = Arc::new(Signals {
             epoch: Instant::now(),
             deadline_ns: AtomicU64::new(u64::MAX),
@@ -319,6 +347,7 @@ impl Inner {
             timeout: options.timeout,
             max_stack: options.max_stack_bytes,
             armed: Mutex::new(None),
+            group,
         })
     }
 
@@ -368,7 +397,10 @@ impl Inner {
         if self.scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.driver.schedule(self.clone());
+        match &self.group {
+            Some(group) => group.ready(self.clone()),
+            None => self.driver.schedule(self.clone()),
+        }
     }
 
     /// Recomputes when running code is interrupted: at the latest deadline of the live

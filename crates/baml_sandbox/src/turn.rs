@@ -20,6 +20,7 @@ use crate::classify::classify;
 use crate::convert::{copy_budget, copy_out, CopyError, ValueCount};
 use crate::driver::Task;
 use crate::error::SandboxError;
+use crate::group::{Group, SharedRt};
 use crate::host::{Done, Host};
 use crate::options::SandboxOptions;
 use crate::outbox::Outbox;
@@ -34,7 +35,10 @@ pub(crate) struct State {
     pub(crate) bridge: Rc<Bridge>,
     // Field order is drop order: the realm before its runtime.
     context: Context,
-    runtime: Runtime,
+    /// The runtime, if the realm has its own (`None` in a shared runtime, whose group holds it).
+    runtime: Option<Runtime>,
+    /// The runtime's raw pointer (own or shared).
+    raw_rt: usize,
 }
 
 // SAFETY: `State` is only ever used by the thread holding `Inner::state`'s mutex. Its JS-side
@@ -42,8 +46,12 @@ pub(crate) struct State {
 // runtime itself) are touched only inside a turn (or creation, or destruction), which runs start
 // to end on one thread and leaves no frame behind; the next turn, possibly on another thread,
 // first moves QuickJS's stack top to its own stack (`stack::enter`). QuickJS keeps no other
-// per-thread state.
+// per-thread state. A realm in a shared runtime is used only by its group's task, which holds
+// the group's runtime too (`group.rs`).
 unsafe impl Send for State {}
+
+/// The shared runtime a realm is created in or freed from, held by the group's task.
+pub(crate) type SharedSlot<'a> = Option<(&'a Group, &'a mut SharedRt)>;
 
 impl State {
     pub(crate) fn new(
@@ -52,62 +60,87 @@ impl State {
         host: Arc<dyn Host>,
         memory: Arc<MemoryStats>,
         signals: Arc<Signals>,
+        mut shared: SharedSlot<'_>,
     ) -> Result<State, SandboxError> {
-        let runtime = Runtime::new_with_alloc(LimitedAllocator {
-            stats: memory.clone(),
-        })
-        .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
-        runtime.set_max_stack_size(options.max_stack_bytes);
-        // Garbage is collected at consistent points only (see `gc.rs`).
-        runtime.set_gc_threshold(usize::MAX);
-        let context = Context::base(&runtime)
-            .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
-        // SAFETY: the context's runtime is `runtime`, which outlives the handler it owns.
-        let raw_rt =
-            context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) }) as usize;
-        // SAFETY: a fresh realm of the runtime this thread holds.
-        if !context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) }) {
-            return Err(SandboxError::Setup(
-                "cannot create the realm's built-ins".into(),
-            ));
-        }
-        let budget = copy_budget(options.memory_limit_bytes);
-        let bridge = Rc::new(Bridge {
-            inner: Arc::downgrade(inner),
-            host,
-            driver: inner.driver.clone(),
-            store: std::cell::RefCell::new(JsStore::default()),
-            console: options.console,
-            copy_budget: budget,
-            signals: signals.clone(),
-            outbox: Outbox::new(budget),
-            baml_budget: options.memory_limit_bytes / 3,
-            baml_outbox: Outbox::new(options.memory_limit_bytes),
-        });
-        let installed = context.with(|ctx| {
-            let _creating = crate::stack::creating(options.max_stack_bytes);
-            crate::realm::install(&ctx, &bridge, options)
-                .catch(&ctx)
-                .map_err(|e| e.to_string())
-        });
-        // Set up only now: creation runs our own code alone, which must not be interrupted by
-        // the deadline of an evaluation queued meanwhile (see `Sandbox::spawn`).
-        let sig = signals;
-        let heap = memory;
-        runtime.set_interrupt_handler(Some(Box::new(move || {
-            // SAFETY: QuickJS calls the handler between bytecodes, on the thread running the
-            // turn, with the runtime in a state it may collect in.
-            unsafe { crate::gc::maybe_collect(raw_rt as *mut qjs::JSRuntime, &heap) };
-            sig.should_interrupt()
-        })));
-        let state = State {
-            bridge,
+        let (runtime, context) = match shared.as_mut() {
+            None => {
+                let runtime = Runtime::new_with_alloc(LimitedAllocator {
+                    stats: memory.clone(),
+                })
+                .map_err(|e| SandboxError::Setup(format!("cannot create runtime: {e}")))?;
+                runtime.set_max_stack_size(options.max_stack_bytes);
+                // Garbage is collected at consistent points only (see `gc.rs`).
+                runtime.set_gc_threshold(usize::MAX);
+                let context = Context::base(&runtime)
+                    .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+                (Some(runtime), context)
+            }
+            Some((group, slot)) => {
+                let runtime = slot.runtime(group)?;
+                let runtime = &runtime.clone();
+                let rt = slot.raw.load(Ordering::Relaxed) as *mut qjs::JSRuntime;
+                if !rt.is_null() {
+                    // The runtime last ran on some thread's stack, maybe another's: QuickJS
+                    // checks the stack against its top, so move it here (a fresh runtime's is).
+                    // SAFETY: the group's task holds the runtime.
+                    unsafe { qjs::JS_UpdateStackTop(rt) };
+                }
+                let context = Context::base(runtime)
+                    .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
+                slot.members += 1;
+                slot.raw
+                    .store(context.get_runtime_ptr() as usize, Ordering::Relaxed);
+                (None, context)
+            }
+        };
+        let raw_rt = context.get_runtime_ptr() as usize;
+        let mut state = State {
+            bridge: Rc::new(Bridge {
+                inner: Arc::downgrade(inner),
+                host,
+                driver: inner.driver.clone(),
+                store: std::cell::RefCell::new(JsStore::default()),
+                console: options.console,
+                copy_budget: copy_budget(options.memory_limit_bytes),
+                signals: signals.clone(),
+                outbox: Outbox::new(copy_budget(options.memory_limit_bytes)),
+                baml_budget: options.memory_limit_bytes / 3,
+                baml_outbox: Outbox::new(options.memory_limit_bytes),
+            }),
             context,
             runtime,
+            raw_rt,
         };
+        // SAFETY: a fresh realm of the runtime this thread holds.
+        let installed = if state
+            .context
+            .with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) })
+        {
+            state.context.with(|ctx| {
+                let _creating = crate::stack::creating(options.max_stack_bytes);
+                crate::realm::install(&ctx, &state.bridge, options)
+                    .catch(&ctx)
+                    .map_err(|e| e.to_string())
+            })
+        } else {
+            Err("cannot create the realm's built-ins".to_string())
+        };
+        // Set up only now: creation runs our own code alone, which must not be interrupted by
+        // the deadline of an evaluation queued meanwhile (see `Sandbox::spawn`). A shared
+        // runtime's handler asks the running turn instead (`group.rs`).
+        if let Some(runtime) = &mut state.runtime {
+            let sig = signals;
+            let heap = memory;
+            runtime.set_interrupt_handler(Some(Box::new(move || {
+                // SAFETY: QuickJS calls the handler between bytecodes, on the thread running the
+                // turn, with the runtime in a state it may collect in.
+                unsafe { crate::gc::maybe_collect(raw_rt as *mut qjs::JSRuntime, &heap) };
+                sig.should_interrupt()
+            })));
+        }
         if let Err(message) = installed {
             let oom = inner.memory.hit.swap(false, Ordering::AcqRel);
-            state.destroy(&inner.driver, &inner.memory);
+            state.destroy(&inner.driver, &inner.memory, shared.map(|(_, slot)| slot));
             return Err(if oom {
                 SandboxError::Memory {
                     limit_bytes: options.memory_limit_bytes as u64,
@@ -119,20 +152,31 @@ impl State {
         Ok(state)
     }
 
+    /// The raw runtime.
+    pub(crate) fn raw_rt(&self) -> *mut qjs::JSRuntime {
+        self.raw_rt as *mut qjs::JSRuntime
+    }
+
     /// Frees the realm and runtime, after releasing every JS value Rust still holds (a value
     /// alive at `JS_FreeRuntime` trips QuickJS's leak assertion, which aborts the process).
+    /// A realm in a shared runtime is freed alone (its pending jobs discarded, its garbage
+    /// collected); the runtime goes with its last realm.
     ///
     /// quickjs-ng's own out-of-memory paths can leak a reference too (the crash corpus found
     /// one with async generators and promise chains near the limit): a runtime whose heap
-    /// refused an allocation and still holds objects once its realm is freed and collected is
-    /// not freed at all, but left behind (at most its limit in bytes, usually much less), since
-    /// freeing it would abort the process.
-    pub(crate) fn destroy(self, driver: &Arc<dyn crate::driver::Driver>, memory: &MemoryStats) {
+    /// refused an allocation and still holds objects once its realms are freed and collected
+    /// is not freed at all, but left behind (at most its limit in bytes, usually much less),
+    /// since freeing it would abort the process.
+    pub(crate) fn destroy(
+        self,
+        driver: &Arc<dyn crate::driver::Driver>,
+        memory: &MemoryStats,
+        shared: Option<&mut SharedRt>,
+    ) {
+        let rt = self.raw_rt();
         // Freeing runs finalizers and may check the stack: against this thread's stack.
         // SAFETY: the runtime is held by this thread.
-        self.context.with(|ctx| unsafe {
-            qjs::JS_UpdateStackTop(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()));
-        });
+        unsafe { qjs::JS_UpdateStackTop(rt) };
         let bridge = self.bridge.clone();
         self.context.with(|_ctx| {
             let mut store = bridge.store.borrow_mut();
@@ -146,11 +190,33 @@ impl State {
             bridge,
             context,
             runtime,
+            ..
         } = self;
         drop(bridge);
-        // SAFETY: the runtime is held by this thread.
-        let rt = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
+        if runtime.is_none() {
+            // SAFETY: the shared runtime is held by this thread (the group's task); the jobs
+            // of this realm must not outlive it, nor run in another realm's turn.
+            unsafe { crate::group::discard_jobs(rt, context.as_raw().as_ptr()) };
+        }
         drop(context);
+        let runtime = match (runtime, shared) {
+            (Some(own), _) => own,
+            (None, Some(slot)) => {
+                slot.members = slot.members.saturating_sub(1);
+                if slot.members > 0 {
+                    // SAFETY: as above; collects the freed realm's cycles.
+                    unsafe { qjs::JS_RunGC(rt) };
+                    return;
+                }
+                slot.raw.store(0, Ordering::Relaxed);
+                match slot.runtime.take() {
+                    Some(r) => r,
+                    None => return,
+                }
+            }
+            (None, None) => return,
+        };
+        // SAFETY: the runtime is held by this thread, and has no realm left.
         if memory.refusals.load(Ordering::Relaxed) > 0 && unsafe { still_holds_objects(rt) } {
             LEFT_BEHIND.fetch_add(1, Ordering::Relaxed);
             std::mem::forget(runtime);
@@ -186,40 +252,71 @@ unsafe fn still_holds_objects(rt: *mut qjs::JSRuntime) -> bool {
 
 impl Task for Inner {
     fn run(self: Arc<Self>) {
-        let mut guard = lock(&self.state);
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.turns(&mut guard)));
-        if outcome.is_err() {
-            // A bug, not a sandbox program's doing: fail loudly but keep the process alive.
-            let dones: Vec<Done> = lock(&self.evals)
-                .values_mut()
-                .filter_map(|e| e.done.take())
-                .collect();
-            for done in dones {
-                done(Err(SandboxError::Js {
-                    name: Some("InternalError".into()),
-                    message: "internal error in the sandbox; the context was disposed".into(),
-                    stack: None,
-                    origin: None,
-                }));
-            }
-            self.signals.disposed.store(true, Ordering::Release);
-            // The realm is in an unknown state: freeing it could abort the process, so it is
-            // leaked instead. The turn stays "scheduled" forever: nothing runs it again.
-            std::mem::forget(guard.take());
-            return;
-        }
-        drop(guard);
+        self.run_turns(None);
     }
 }
 
 impl Inner {
+    /// Runs this member's turns, from its group's task (which holds the shared runtime).
+    pub(crate) fn run_shared(self: Arc<Self>, group: &Group, slot: &mut SharedRt) {
+        if group.broken.load(Ordering::Acquire) {
+            self.fail_internal();
+            self.scheduled.store(false, Ordering::Release);
+            return;
+        }
+        self.run_turns(Some((group, slot)));
+    }
+
+    fn run_turns(self: Arc<Self>, mut shared: SharedSlot<'_>) {
+        let mut guard = lock(&self.state);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.turns(&mut guard, shared.as_mut().map(|(g, s)| (&**g, &mut **s)));
+        }));
+        if outcome.is_err() {
+            // A bug, not a sandbox program's doing: fail loudly but keep the process alive.
+            self.fail_internal();
+            // The realm is in an unknown state: freeing it could abort the process, so it is
+            // leaked instead. The turn stays "scheduled" forever: nothing runs it again. In a
+            // shared runtime, the runtime is in an unknown state too: its other members fail
+            // the same way at their next turn, and it is never freed.
+            std::mem::forget(guard.take());
+            if let Some((group, slot)) = shared {
+                group.broken.store(true, Ordering::Release);
+                std::mem::forget(slot.runtime.take());
+            }
+            return;
+        }
+        drop(guard);
+    }
+
+    /// Rejects every evaluation with an internal error and marks the sandbox disposed.
+    fn fail_internal(&self) {
+        let dones: Vec<Done> = lock(&self.evals)
+            .values_mut()
+            .filter_map(|e| e.done.take())
+            .collect();
+        for done in dones {
+            done(Err(SandboxError::Js {
+                name: Some("InternalError".into()),
+                message: "internal error in the sandbox; the context was disposed".into(),
+                stack: None,
+                origin: None,
+            }));
+        }
+        self.signals.disposed.store(true, Ordering::Release);
+    }
+
     /// Runs turns until no events are left. Clears `scheduled` under the state lock, so that a
     /// turn scheduled afterwards waits at most for this one to unlock.
-    fn turns(self: &Arc<Self>, guard: &mut Option<State>) {
+    fn turns(self: &Arc<Self>, guard: &mut Option<State>, mut shared: SharedSlot<'_>) {
         loop {
             if self.signals.disposed.load(Ordering::Acquire) {
                 if let Some(state) = guard.take() {
-                    state.destroy(&self.driver, &self.memory);
+                    state.destroy(
+                        &self.driver,
+                        &self.memory,
+                        shared.as_mut().map(|(_, s)| &mut **s),
+                    );
                 }
                 if let Some(setup) = lock(&self.setup).take() {
                     crate::value::drop_flat(Value::Object(setup.options.globals));
@@ -231,7 +328,7 @@ impl Inner {
             if guard.is_none() {
                 let setup = lock(&self.setup).take();
                 if let Some(setup) = setup {
-                    self.create(guard, setup);
+                    self.create(guard, setup, shared.as_mut().map(|(g, s)| (&**g, &mut **s)));
                 }
             }
             let events = self.take_events();
@@ -257,8 +354,14 @@ impl Inner {
             });
             // Clear the flag unconditionally: it describes this turn only.
             let hit = self.memory.hit.swap(false, Ordering::AcqRel);
+            if shared.is_some() {
+                // The runtime's job queue is the group's: none of this realm's jobs may wait
+                // for another member's turn (see `group.rs`).
+                state.context.with(|ctx| Self::finish_jobs(&ctx));
+            }
             if oom || hit {
-                state.runtime.run_gc();
+                // SAFETY: between turns, on the thread holding the runtime.
+                unsafe { qjs::JS_RunGC(state.raw_rt()) };
             } else {
                 // SAFETY: between turns, on the thread holding the runtime.
                 state.context.with(|ctx| unsafe {
@@ -274,7 +377,12 @@ impl Inner {
 
     /// Creates the runtime and realm of a sandbox made by `Sandbox::spawn`; a failure rejects
     /// every evaluation, now and later.
-    fn create(self: &Arc<Self>, guard: &mut Option<State>, setup: crate::sandbox::Setup) {
+    fn create(
+        self: &Arc<Self>,
+        guard: &mut Option<State>,
+        setup: crate::sandbox::Setup,
+        shared: SharedSlot<'_>,
+    ) {
         let crate::sandbox::Setup { options, host } = setup;
         let created = State::new(
             &options,
@@ -282,6 +390,7 @@ impl Inner {
             host,
             self.memory.clone(),
             self.signals.clone(),
+            shared,
         );
         crate::value::drop_flat(Value::Object(options.globals));
         match created {
@@ -408,6 +517,20 @@ impl Inner {
         let timers = bridge.store.borrow_mut().abandon();
         for key in timers {
             self.driver.cancel_timer(key);
+        }
+    }
+
+    /// In a shared runtime, at the end of a turn: discards whatever is left of this realm's
+    /// jobs. A turn runs its jobs dry (`process` loops until settling makes no progress, and
+    /// settling without progress queues nothing), so what is left belongs to a disposed realm
+    /// or to stopped evaluations past the orphan bound: nothing any live evaluation awaits.
+    fn finish_jobs(ctx: &Ctx<'_>) {
+        // SAFETY: `ctx` belongs to the runtime this thread holds.
+        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        // SAFETY: as above.
+        if unsafe { qjs::JS_IsJobPending(rt) } {
+            // SAFETY: as above.
+            unsafe { crate::group::discard_jobs(rt, ctx.as_raw().as_ptr()) };
         }
     }
 

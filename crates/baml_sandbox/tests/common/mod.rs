@@ -67,6 +67,22 @@ impl Harness {
         Ok(Harness { sandbox, host })
     }
 
+    /// As `spawned`, with the realm in a shared runtime.
+    pub fn shared(
+        shared: &baml_sandbox::SharedRuntime,
+        options: SandboxOptions,
+        functions: Vec<(&str, HostFn)>,
+    ) -> Result<Harness, SandboxError> {
+        let mut options = options;
+        options.host_functions = functions.iter().map(|(n, _)| (*n).to_string()).collect();
+        let host = Arc::new(TestHost {
+            functions: functions.into_iter().map(|(_, f)| f).collect(),
+            ..Default::default()
+        });
+        let sandbox = Sandbox::spawn_shared(options, host.clone(), shared)?;
+        Ok(Harness { sandbox, host })
+    }
+
     pub fn simple() -> Harness {
         Harness::new(SandboxOptions::default(), vec![])
     }
