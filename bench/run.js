@@ -44,24 +44,29 @@ function measureSync(fn, opts) {
 // depending on what else runs; measured one engine after another, that noise decides the
 // ratios).
 
-/** baml-quickjs in one isolation mode ('process', the default, or 'thread'). */
-function oursSuite(isolation) {
+/**
+ * baml-quickjs in one isolation mode ('process', the default, or 'thread'), or 'shared':
+ * contexts sharing one QuickJS runtime (`sharing: 'runtime'`, thread isolation).
+ */
+function oursSuite(mode) {
   const rt = BamlRuntime.fromFiles({})
+  const isolation = mode === 'shared' ? 'thread' : mode
+  const options = mode === 'shared' ? { sharing: 'runtime' } : { isolation }
   return {
     async create() {
       // The constructor returns before the runtime exists (it is created off Node's thread, in
       // a worker process or on a sandbox thread): creation as Node's thread pays for it, then
       // creation up to a first answer.
-      const create = await measureSync(() => new BamlContext(rt, { isolation }).dispose(), { batch: 200 })
+      const create = await measureSync(() => new BamlContext(rt, options).dispose(), { batch: 200 })
       const firstEval = await measure(async () => {
-        const c = new BamlContext(rt, { isolation })
+        const c = new BamlContext(rt, options)
         await c.evaluate('1')
         c.dispose()
       }, { batch: isolation === 'process' ? 20 : 200 })
       return { create, firstEval }
     },
     async latency() {
-      const ctx = new BamlContext(rt, { isolation, hostFunctions: { f: () => 1 } })
+      const ctx = new BamlContext(rt, { ...options, hostFunctions: { f: () => 1 } })
       await ctx.evaluate('1')
       return {
         eval: () => ctx.evaluate('1+1'),
@@ -207,11 +212,12 @@ async function latencies(engines, rounds = 21) {
  * where /proc/<pid>/smaps_rollup is missing.
  */
 function perContextKb(engine) {
-  const ours = (isolation) => `const { BamlRuntime, BamlContext } = require(${JSON.stringify(ROOT)}); const rt = BamlRuntime.fromFiles({});
-           const make = async () => { const c = new BamlContext(rt, { isolation: '${isolation}' }); await c.evaluate('1+1'); return c }`
+  const ours = (options) => `const { BamlRuntime, BamlContext } = require(${JSON.stringify(ROOT)}); const rt = BamlRuntime.fromFiles({});
+           const make = async () => { const c = new BamlContext(rt, ${options}); await c.evaluate('1+1'); return c }`
   const src = {
-    ours: ours('process'),
-    oursThread: ours('thread'),
+    ours: ours("{ isolation: 'process' }"),
+    oursThread: ours("{ isolation: 'thread' }"),
+    oursShared: ours("{ sharing: 'runtime' }"),
     qjs: `const { getQuickJS } = require(${JSON.stringify(path.join(__dirname, 'node_modules', 'quickjs-emscripten'))});
           let Q; const make = async () => { Q = Q || await getQuickJS(); const c = Q.newContext(); c.unwrapResult(c.evalCode('1+1')).dispose(); return c }`,
     ivm: `const ivm = require(${JSON.stringify(path.join(__dirname, 'node_modules', 'isolated-vm'))});
@@ -425,6 +431,7 @@ async function main() {
   const engines = [
     ['baml-quickjs (process)', oursSuite('process'), 'ours'],
     ['baml-quickjs (thread)', oursSuite('thread'), 'oursThread'],
+    ['baml-quickjs (shared)', oursSuite('shared'), 'oursShared'],
     ['quickjs-emscripten', peers.qjs && qjsSuite(), 'qjs'],
     ['isolated-vm', peers.ivm && ivmSuite(), 'ivm'],
     ['node:vm', nodeVmSuite(), 'vm'],
@@ -463,7 +470,7 @@ async function main() {
   printCalls(await callsSuite())
   const load = await loadSuite()
   console.log(`\nBAML loading: a ${load.lines}-line project (${Object.keys(syntheticProject(5000).files).length} files) loads in ${load.ms.toFixed(1)} ms (median; target < 50 ms)`)
-  const [ours, oursThread, qjs, ivm] = cols
+  const [ours, oursThread, oursShared, qjs, ivm] = cols
   if (!qjs.missing && !ivm.missing) {
     console.log('\nTargets (issue #14, step 7):')
     for (const [label, c] of [['process', ours], ['thread', oursThread]]) {
@@ -472,6 +479,13 @@ async function main() {
     }
     console.log(`  thread: create+dispose vs quickjs-emscripten: ${fmt(oursThread.create, 'µs')} vs ${fmt(qjs.create, 'µs')} (target <= quickjs-emscripten)`)
     console.log(`  idle memory per context: process ${ours.kb.toFixed(0)} KB, thread ${oursThread.kb.toFixed(0)} KB`)
+    console.log('\nTargets (step 11, density):')
+    console.log(`  idle memory per context, shared runtime: ${oursShared.kb.toFixed(1)} KB (target <= 60 KB)`)
+    console.log(`  idle memory per context, a runtime each (thread): ${oursThread.kb.toFixed(1)} KB (target <= 100 KB)`)
+    for (const [label, c] of [['process', ours], ['thread', oursThread], ['shared', oursShared]]) {
+      console.log(`  ${label}: create+dispose vs quickjs-emscripten: ${fmt(c.create, 'µs')} vs ${fmt(qjs.create, 'µs')} = ${(qjs.create / c.create).toFixed(2)}x faster; ` +
+        `create up to a first answer ${fmt(c.firstEval, 'µs')} vs ${fmt(qjs.firstEval, 'µs')} = ${(qjs.firstEval / c.firstEval).toFixed(2)}x (target >= 2x)`)
+    }
   }
 }
 

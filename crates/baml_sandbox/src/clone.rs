@@ -521,7 +521,12 @@ fn build_kind_now<'js>(
     if matches!(value, Value::Map(_) | Value::Set(_)) || typed {
         // SAFETY: the context this thread holds.
         let raw = ctx.as_raw().as_ptr();
-        if !unsafe { crate::intrinsics::create_for_copy(raw, typed) } {
+        let group = if typed {
+            crate::intrinsics::TYPED_ARRAYS
+        } else {
+            crate::intrinsics::MAP_SET
+        };
+        if !unsafe { crate::intrinsics::create_for_copy(raw, group) } {
             if unsafe { qjs::JS_HasException(raw) } {
                 return Err(rquickjs::Error::Exception);
             }

@@ -405,6 +405,17 @@ fn build<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
             obj.into_value()
         }
         Value::Date(ms) => {
+            // `Date` is created on first use (`intrinsics.rs`): a date copied in needs its
+            // prototype.
+            // SAFETY: the context this thread holds.
+            let raw_ctx = ctx.as_raw().as_ptr();
+            if !unsafe { crate::intrinsics::create_for_copy(raw_ctx, crate::intrinsics::DATE) } {
+                return Err(if unsafe { qjs::JS_HasException(raw_ctx) } {
+                    rquickjs::Error::Exception
+                } else {
+                    crate::throw::throw(ctx, crate::throw::ErrorKind::Type, "cannot create Date")
+                });
+            }
             let raw = unsafe { qjs::JS_NewDate(ctx.as_raw().as_ptr(), *ms) };
             let v = unsafe { JsValue::from_raw(ctx.clone(), raw) };
             if v.is_exception() {

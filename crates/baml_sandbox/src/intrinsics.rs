@@ -3,7 +3,7 @@
 //! A full quickjs-ng realm costs ~100 µs to create, most of it in a few groups of built-ins
 //! that sandboxed scripts seldom touch: `Map`/`Set`/`WeakMap`/`WeakSet`, the typed arrays
 //! (`ArrayBuffer`, `Uint8Array`, ..., `DataView`, `Atomics`), `WeakRef`/`FinalizationRegistry`,
-//! `performance`, and `btoa`/`atob`/`DOMException`. Every realm gets the rest at once; each name of those groups starts as a
+//! `performance`, `btoa`/`atob`/`DOMException`, and `Date`. Every realm gets the rest at once; each name of those groups starts as a
 //! configurable accessor on the global object whose first get or set creates the whole group
 //! (quickjs-ng's own `JS_AddIntrinsic*`, which replaces the accessors with the usual data
 //! properties). Whatever the script put in place of a name before the group was created (a
@@ -33,24 +33,28 @@ const PROP_GETSET: c_int = qjs::JS_PROP_GETSET.cast_signed();
 const AUTO_INIT: [&std::ffi::CStr; 3] = [c"Atomics", c"btoa", c"atob"];
 
 /// The groups created lazily, in bit order.
-const LAZY_GROUPS: [AddFn; 5] = [
+const LAZY_GROUPS: [AddFn; 6] = [
     qjs::JS_AddIntrinsicMapSet,
     qjs::JS_AddIntrinsicTypedArrays,
     qjs::JS_AddIntrinsicWeakRef,
     qjs::JS_AddPerformance,
     qjs::JS_AddIntrinsicAToB,
+    qjs::JS_AddIntrinsicDate,
 ];
 
+/// The index of `Map`/`Set` in `LAZY_GROUPS`.
+pub(crate) const MAP_SET: usize = 0;
 /// The index of the typed arrays in `LAZY_GROUPS`.
 pub(crate) const TYPED_ARRAYS: usize = 1;
+/// The index of `Date` in `LAZY_GROUPS`.
+pub(crate) const DATE: usize = 5;
 
 /// The built-ins every realm gets at once, besides the base objects (as `JS_NewContext`
 /// would add them, minus the lazy groups).
 unsafe fn add_eager(ctx: *mut qjs::JSContext) -> bool {
     unsafe {
         qjs::JS_AddIntrinsicRegExpCompiler(ctx);
-        qjs::JS_AddIntrinsicDate(ctx) == 0
-            && qjs::JS_AddIntrinsicEval(ctx) == 0
+        qjs::JS_AddIntrinsicEval(ctx) == 0
             && qjs::JS_AddIntrinsicRegExp(ctx) == 0
             && qjs::JS_AddIntrinsicJSON(ctx) == 0
             && qjs::JS_AddIntrinsicProxy(ctx) == 0
@@ -113,8 +117,9 @@ pub(crate) unsafe fn install(ctx: *mut qjs::JSContext) -> bool {
         for (i, (_, name)) in names.iter().enumerate() {
             let magic = c_int::try_from(i).unwrap_or(c_int::MAX);
             let generic = qjs::JSCFunctionEnum_JS_CFUNC_generic_magic;
+            // One function is both getter (no argument) and setter (one): half the objects.
             let getter = qjs::JS_NewCFunction2(ctx, func, name.as_ptr(), 0, generic, magic);
-            let setter = qjs::JS_NewCFunction2(ctx, func, name.as_ptr(), 1, generic, magic);
+            let setter = qjs::JS_DupValue(ctx, getter);
             let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
             let flags = PROP_CONFIGURABLE;
             ok &= qjs::JS_DefinePropertyGetSet(ctx, global, atom, getter, setter, flags) >= 0;
@@ -302,13 +307,13 @@ pub(crate) unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> boo
     }
 }
 
-/// Creates the `Map`/`Set` group (`typed_arrays: false`) or the typed arrays' group now, if it
-/// was not yet: a copy coming into the sandbox holds one of their kinds, and QuickJS builds
-/// those from the group's prototypes.
-pub(crate) unsafe fn create_for_copy(ctx: *mut qjs::JSContext, typed_arrays: bool) -> bool {
+/// Creates lazy group `group` (`MAP_SET`, `TYPED_ARRAYS`, `DATE`) now, if it was not yet: a
+/// copy coming into the sandbox holds one of its kinds, and QuickJS builds those from the
+/// group's prototypes.
+pub(crate) unsafe fn create_for_copy(ctx: *mut qjs::JSContext, group: usize) -> bool {
     if lazy_names().is_empty() {
         // Every group was created with the realm.
         return true;
     }
-    unsafe { create_group(ctx, if typed_arrays { TYPED_ARRAYS } else { 0 }) }
+    unsafe { create_group(ctx, group) }
 }

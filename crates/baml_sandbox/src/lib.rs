@@ -27,6 +27,7 @@ mod outbox;
 mod pool;
 mod realm;
 mod sandbox;
+mod spares;
 mod stack;
 mod throw;
 mod timers;
@@ -46,6 +47,7 @@ pub use options::{
 pub use outbox::{ConsoleLine, Outbox, Ticket};
 pub use pool::{lower_priority, ThreadPool, MAX_POOL_THREADS, NICE};
 pub use sandbox::{EvalId, EvalOptions, OnStart, Sandbox, SandboxHandle};
+pub use spares::{set_spares, spares_ready, SPARES};
 pub use value::{
     drop_flat, map_key_segment, map_value_segment, push_path, set_item_segment, ErrorValue, RegExp,
     TypedArrayKind, Value, CAUSE_SEGMENT, MAX_COPY_VALUES, MAX_DEPTH,

@@ -173,6 +173,8 @@ pub(crate) struct Inner {
 pub(crate) struct Setup {
     pub(crate) options: SandboxOptions,
     pub(crate) host: Arc<dyn Host>,
+    /// A runtime prepared ahead to start from (see `spares.rs`).
+    pub(crate) prepared: Option<crate::spares::Prepared>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,13 +195,14 @@ impl Sandbox {
         driver: Arc<dyn Driver>,
     ) -> Result<Sandbox, SandboxError> {
         options.validate()?;
-        let inner = Inner::new(options, driver, None);
+        let inner = Inner::new(options, driver, None, None);
         let state = State::new(
             options,
             &inner,
             host,
             inner.memory.clone(),
             inner.signals.clone(),
+            None,
             None,
         )?;
         *lock(&inner.state) = Some(state);
@@ -217,8 +220,15 @@ impl Sandbox {
         driver: Arc<dyn Driver>,
     ) -> Result<Sandbox, SandboxError> {
         options.validate()?;
-        let inner = Inner::new(&options, driver, None);
-        *lock(&inner.setup) = Some(Setup { options, host });
+        let prepared = crate::spares::take(options.memory_limit_bytes, &driver);
+        // A prepared runtime's allocator counts into its own stats (same limit): they are ours.
+        let memory = prepared.as_ref().map(|p| p.memory.clone());
+        let inner = Inner::new(&options, driver, None, memory);
+        *lock(&inner.setup) = Some(Setup {
+            options,
+            host,
+            prepared,
+        });
         inner.push(Event::Wake);
         Ok(Sandbox { inner })
     }
@@ -234,8 +244,12 @@ impl Sandbox {
         options.max_stack_bytes = shared.max_stack();
         options.validate()?;
         let group = shared.group.clone();
-        let inner = Inner::new(&options, group.driver.clone(), Some(group));
-        *lock(&inner.setup) = Some(Setup { options, host });
+        let inner = Inner::new(&options, group.driver.clone(), Some(group), None);
+        *lock(&inner.setup) = Some(Setup {
+            options,
+            host,
+            prepared: None,
+        });
         inner.push(Event::Wake);
         Ok(Sandbox { inner })
     }
@@ -321,10 +335,12 @@ impl Inner {
         options: &SandboxOptions,
         driver: Arc<dyn Driver>,
         group: Option<Arc<Group>>,
+        memory: Option<Arc<MemoryStats>>,
     ) -> Arc<Inner> {
-        let memory = match &group {
-            Some(g) => g.memory.clone(),
-            None => MemoryStats::new(options.memory_limit_bytes),
+        let memory = match (&group, memory) {
+            (Some(g), _) => g.memory.clone(),
+            (None, Some(m)) => m,
+            (None, None) => MemoryStats::new(options.memory_limit_bytes),
         };
         let signals = Arc::new(Signals {
             epoch: Instant::now(),

@@ -61,9 +61,19 @@ impl State {
         memory: Arc<MemoryStats>,
         signals: Arc<Signals>,
         mut shared: SharedSlot<'_>,
+        prepared: Option<crate::spares::Prepared>,
     ) -> Result<State, SandboxError> {
-        let (runtime, context) = match shared.as_mut() {
-            None => {
+        let built_ins = prepared.is_some();
+        let (runtime, context) = match (shared.as_mut(), prepared) {
+            (None, Some(p)) => {
+                p.adopt_here();
+                p.runtime.set_max_stack_size(options.max_stack_bytes);
+                let crate::spares::Prepared {
+                    context, runtime, ..
+                } = p;
+                (Some(runtime), context)
+            }
+            (None, None) => {
                 let runtime = Runtime::new_with_alloc(LimitedAllocator {
                     stats: memory.clone(),
                 })
@@ -75,7 +85,7 @@ impl State {
                     .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
                 (Some(runtime), context)
             }
-            Some((group, slot)) => {
+            (Some((group, slot)), _) => {
                 let runtime = slot.runtime(group)?;
                 let runtime = &runtime.clone();
                 let rt = slot.raw.load(Ordering::Relaxed) as *mut qjs::JSRuntime;
@@ -112,9 +122,10 @@ impl State {
             raw_rt,
         };
         // SAFETY: a fresh realm of the runtime this thread holds.
-        let installed = if state
-            .context
-            .with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) })
+        let installed = if built_ins
+            || state
+                .context
+                .with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) })
         {
             state.context.with(|ctx| {
                 let _creating = crate::stack::creating(options.max_stack_bytes);
@@ -319,6 +330,9 @@ impl Inner {
                     );
                 }
                 if let Some(setup) = lock(&self.setup).take() {
+                    if let Some(p) = &setup.prepared {
+                        p.adopt_here();
+                    }
                     crate::value::drop_flat(Value::Object(setup.options.globals));
                 }
                 let _ = self.take_events();
@@ -383,7 +397,11 @@ impl Inner {
         setup: crate::sandbox::Setup,
         shared: SharedSlot<'_>,
     ) {
-        let crate::sandbox::Setup { options, host } = setup;
+        let crate::sandbox::Setup {
+            options,
+            host,
+            prepared,
+        } = setup;
         let created = State::new(
             &options,
             self,
@@ -391,6 +409,7 @@ impl Inner {
             self.memory.clone(),
             self.signals.clone(),
             shared,
+            prepared,
         );
         crate::value::drop_flat(Value::Object(options.globals));
         match created {
