@@ -200,19 +200,6 @@ pub(crate) unsafe fn still_accessor(
     }
 }
 
-/// Puts the guards of `guards.rs` on a group's built-ins once it exists.
-unsafe fn guard_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
-    if group != TYPED_ARRAYS {
-        return true;
-    }
-    let Some(raw) = std::ptr::NonNull::new(ctx) else {
-        return false;
-    };
-    // SAFETY: called from a getter QuickJS runs on a live context held by this thread.
-    let ctx = unsafe { rquickjs::Ctx::from_raw(raw) };
-    crate::guards::install_typed_arrays(&ctx).is_ok()
-}
-
 /// Whether lazy group `group` exists in this realm already.
 ///
 /// # Safety
@@ -278,7 +265,7 @@ pub(crate) unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> boo
             }
         }
         let ok = match blocked {
-            None => LAZY_GROUPS[group](ctx) == 0 && guard_group(ctx, group),
+            None => LAZY_GROUPS[group](ctx) == 0,
             Some(name) => {
                 let message = format!(
                     "cannot create the built-in {}: the global property was made non-configurable",

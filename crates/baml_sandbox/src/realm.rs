@@ -29,7 +29,6 @@ pub(crate) fn install<'js>(
     install_console(ctx, bridge)?;
     install_timers(ctx, bridge)?;
     crate::json_guard::install(ctx, bridge)?;
-    crate::guards::install(ctx)?;
     crate::compile::install(ctx)?;
 
     // The BAML prelude takes the built-ins it uses now, before a global can shadow them (an

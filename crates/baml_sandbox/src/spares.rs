@@ -49,6 +49,8 @@ impl Prepared {
         // Garbage is collected at consistent points only (see `gc.rs`).
         runtime.set_gc_threshold(usize::MAX);
         let context = Context::base(&runtime).ok()?;
+        // SAFETY: the runtime this thread holds.
+        unsafe { crate::guards::install_runtime(context.get_runtime_ptr()) };
         // SAFETY: a fresh realm of the runtime this thread holds.
         let ok = context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) });
         ok.then_some(Prepared {

@@ -386,3 +386,56 @@ fn cyclic_garbage_is_collected_during_a_long_turn() {
     let code = "let n = 0; for (let i = 0; i < 300000; i++) { const a = { i }; const b = { a }; a.b = b; n += b.a.i & 1 } n";
     assert_eq!(h.eval(code).unwrap(), num(150_000.0));
 }
+
+/// The guards live in the engine's call path (not in wrappers a script could sidestep): every
+/// way of reaching a guarded built-in is checked, in a realm of its own runtime and in a
+/// shared one, and pushing `length` past the bound through a getter or a Proxy is caught too.
+#[test]
+fn every_route_to_a_guarded_built_in_is_checked() {
+    let shared =
+        baml_sandbox::SharedRuntime::new(&baml_sandbox::SharedOptions::default(), common::pool())
+            .unwrap();
+    let own = simple();
+    let member = Harness::shared(&shared, SandboxOptions::default(), vec![]).unwrap();
+    for h in [&own, &member] {
+        for route in [
+            "Array.prototype.lastIndexOf.call(huge, 0)",
+            "Array.prototype.lastIndexOf.apply(huge, [0])",
+            "Reflect.apply(Array.prototype.lastIndexOf, huge, [0])",
+            "Array.prototype.lastIndexOf.bind(huge)(0)",
+            "Function.prototype.call.call(Array.prototype.lastIndexOf, huge, 0)",
+            "(() => { const o = Object.create(huge); o.f = Array.prototype.lastIndexOf; return o.f(0) })()",
+            "Array.prototype.join.call(new Proxy({}, { get: (t, k) => k === 'length' ? 2 ** 53 - 1 : undefined }))",
+            "Array.prototype.reverse.call({ get length() { return 2 ** 53 - 1 } })",
+            "[].concat.call([], huge)",
+            "Array.prototype.toSorted.call(huge)",
+            "(class extends Array {}).prototype.with.call(huge, 0, 1)",
+        ] {
+            let code = format!(
+                "const huge = {{ length: 2 ** 53 - 1, [Symbol.isConcatSpreadable]: true }}; try {{ {route}; 'returned' }} catch (e) {{ e.name }}"
+            );
+            let started = Instant::now();
+            let r = h.eval_with(&format!("{{ {code} }}"), Some(Duration::from_secs(5)));
+            assert_eq!(r.unwrap(), string("RangeError"), "{route}");
+            assert!(started.elapsed() < Duration::from_secs(1), "{route}");
+        }
+        // Typed arrays (created on first use) and the statics are guarded for time.
+        for code in [
+            "const t = new Uint8Array(1 << 20); for (;;) t.indexOf(1)",
+            "const o = {}; for (let i = 0; i < 5e4; i++) o['k' + i] = i; for (;;) Object.keys(o)",
+            "const s = 'a'.repeat(1 << 20); for (;;) s.lastIndexOf('b')",
+            "const j = JSON.stringify(Array(1e5).fill(1)); for (;;) JSON.parse(j)",
+        ] {
+            let started = Instant::now();
+            let r = h.eval_with(code, Some(Duration::from_millis(200)));
+            assert_eq!(r, Err(SandboxError::Timeout { timeout_ms: 200 }), "{code}");
+            assert!(started.elapsed() < Duration::from_secs(3), "{code}");
+        }
+        // Unguarded hot paths are untouched: push on an array-like is not refused.
+        assert_eq!(
+            h.eval("{ const o = { length: 0 }; Array.prototype.push.call(o, 1, 2); o.length }")
+                .unwrap(),
+            num(2.0)
+        );
+    }
+}

@@ -424,6 +424,8 @@ struct JSRuntime {
     void *user_opaque;
     void *libc_opaque;
     JSRuntimeFinalizerState *finalizers;
+    /* baml-quickjs: called before each call of a guarded built-in (see js_guard_flags) */
+    JSCFunctionGuard *c_guard;
 };
 
 typedef struct JSStackFrame {
@@ -1178,6 +1180,7 @@ struct JSObject {
             uint8_t length;
             uint8_t cproto;
             int16_t magic;
+            uint8_t guard; /* baml-quickjs: js_guard_flags() of the function */
         } cfunc;
         /* array part for fast arrays and typed arrays */
         struct { /* JS_CLASS_ARRAY, JS_CLASS_ARGUMENTS, JS_CLASS_MAPPED_ARGUMENTS, JS_CLASS_UINT8C_ARRAY..JS_CLASS_FLOAT64_ARRAY */
@@ -2486,6 +2489,11 @@ void JS_SetGCThreshold(JSRuntime *rt, size_t gc_threshold)
 #define malloc(s) malloc_is_forbidden(s)
 #define free(p) free_is_forbidden(p)
 #define realloc(p,s) realloc_is_forbidden(p,s)
+
+void JS_SetCFunctionGuard(JSRuntime *rt, JSCFunctionGuard *guard)
+{
+    rt->c_guard = guard;
+}
 
 void JS_SetInterruptHandler(JSRuntime *rt, JSInterruptHandler *cb, void *opaque)
 {
@@ -6538,6 +6546,8 @@ static int js_method_set_properties(JSContext *ctx, JSValue func_obj,
 
 /* Note: at least 'length' arguments will be readable in 'argv' */
 /* `name` may be NULL, pure ASCII or UTF-8 encoded */
+static uint8_t js_guard_flags(JSCFunction *func, int magic);
+
 JSValue JS_NewCFunction3(JSContext *ctx, JSCFunction *func,
                          const char *name,
                          int length, JSCFunctionEnum cproto, int magic,
@@ -6560,6 +6570,7 @@ JSValue JS_NewCFunction3(JSContext *ctx, JSCFunction *func,
     p->u.cfunc.length = length;
     p->u.cfunc.cproto = cproto;
     p->u.cfunc.magic = magic;
+    p->u.cfunc.guard = js_guard_flags(func, magic);
     p->is_constructor = (cproto == JS_CFUNC_constructor ||
                          cproto == JS_CFUNC_constructor_magic ||
                          cproto == JS_CFUNC_constructor_or_func ||
@@ -17888,6 +17899,12 @@ static JSValue js_call_c_function(JSContext *ctx, JSValueConst func_obj,
     p = JS_VALUE_GET_OBJ(func_obj);
     cproto = p->u.cfunc.cproto;
     arg_count = p->u.cfunc.length;
+
+    /* baml-quickjs: built-ins that run long in C without polling the interrupt handler */
+    if (unlikely(p->u.cfunc.guard) && rt->c_guard) {
+        if (rt->c_guard(ctx, p->u.cfunc.guard, this_obj, argc, argv) < 0)
+            return JS_EXCEPTION;
+    }
 
     /* better to always check stack overflow */
     if (js_check_stack_overflow(rt, sizeof(arg_buf[0]) * arg_count))
@@ -64937,3 +64954,89 @@ uintptr_t js_std_cmd(int cmd, ...) {
 #undef malloc
 #undef free
 #undef realloc
+
+/* baml-quickjs: the built-ins that walk an array-like, a string or an object's properties in C
+   without polling the interrupt handler, as (function, magic) pairs; JS_GUARD_ANY matches every
+   magic. A function object made for one of them gets its flags, and js_call_c_function calls
+   the runtime's c_guard (JS_SetCFunctionGuard) before it. */
+#define JS_GUARD_ANY 0x10000
+
+typedef struct {
+    JSCFunction *func;
+    int magic;
+    uint8_t flags;
+} JSGuardedFunc;
+
+#define G_CALL JS_GUARD_CALL
+#define G_LEN (JS_GUARD_CALL | JS_GUARD_THIS_LENGTH)
+#define GF(f) ((JSCFunction *)(f))
+
+static const JSGuardedFunc js_guarded_funcs[] = {
+    /* Array.prototype: generic over array-likes (this.length is checked) */
+    { GF(js_array_copyWithin), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_every), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_find), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_flatten), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_includes), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_indexOf), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_lastIndexOf), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_join), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_reduce), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_reverse), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_pop), 1, G_LEN }, /* shift */
+    { GF(js_array_push), 1, G_LEN }, /* unshift */
+    { GF(js_array_slice), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_sort), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_toReversed), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_toSorted), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_toSpliced), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_toString), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_with), JS_GUARD_ANY, G_LEN },
+    { GF(js_array_concat), JS_GUARD_ANY, G_LEN | JS_GUARD_ARGS_LENGTH },
+    /* String.prototype: time grows with the strings' lengths */
+    { GF(js_string_concat), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_indexOf), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_includes), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_split), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_repeat), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_replace), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_pad), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_localeCompare), JS_GUARD_ANY, G_CALL },
+    { GF(js_string_normalize), JS_GUARD_ANY, G_CALL },
+    /* Object, Array, Reflect, JSON statics walking properties or input */
+    { GF(js_object_keys), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_assign), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_getOwnPropertyNames), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_getOwnPropertySymbols), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_getOwnPropertyDescriptors), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_fromEntries), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_groupBy), JS_GUARD_ANY, G_CALL },
+    { GF(js_object_seal), JS_GUARD_ANY, G_CALL },
+    { GF(js_array_from), JS_GUARD_ANY, G_CALL },
+    { GF(js_reflect_ownKeys), JS_GUARD_ANY, G_CALL },
+    { GF(js_reflect_apply), JS_GUARD_ANY, G_CALL },
+    { GF(js_json_parse), JS_GUARD_ANY, G_CALL },
+    /* %TypedArray%.prototype */
+    { GF(js_typed_array_sort), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_toSorted), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_indexOf), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_join), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_fill), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_set), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_copyWithin), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_reverse), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_toReversed), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_slice), JS_GUARD_ANY, G_CALL },
+    { GF(js_typed_array_with), JS_GUARD_ANY, G_CALL },
+};
+
+static uint8_t js_guard_flags(JSCFunction *func, int magic)
+{
+    size_t i;
+    for (i = 0; i < countof(js_guarded_funcs); i++) {
+        const JSGuardedFunc *g = &js_guarded_funcs[i];
+        if (g->func == func && (g->magic == JS_GUARD_ANY || g->magic == magic))
+            return g->flags;
+    }
+    return 0;
+}

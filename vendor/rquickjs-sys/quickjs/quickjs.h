@@ -1177,6 +1177,15 @@ JS_EXTERN void JS_SetHostPromiseRejectionTracker(JSRuntime *rt, JSHostPromiseRej
 
 /* return != 0 if the JS code needs to be interrupted */
 typedef int JSInterruptHandler(JSRuntime *rt, void *opaque);
+/* baml-quickjs: called before each call of a built-in that runs long in C without polling
+   the interrupt handler (flags: JS_GUARD_*); returning < 0 (with an exception pending) stops
+   the call. */
+#define JS_GUARD_CALL 1
+#define JS_GUARD_THIS_LENGTH 2
+#define JS_GUARD_ARGS_LENGTH 4
+typedef int JSCFunctionGuard(JSContext *ctx, int flags, JSValueConst this_obj, int argc,
+                             JSValueConst *argv);
+JS_EXTERN void JS_SetCFunctionGuard(JSRuntime *rt, JSCFunctionGuard *guard);
 JS_EXTERN void JS_SetInterruptHandler(JSRuntime *rt, JSInterruptHandler *cb, void *opaque);
 /* if can_block is true, Atomics.wait() can be used */
 JS_EXTERN void JS_SetCanBlock(JSRuntime *rt, bool can_block);
