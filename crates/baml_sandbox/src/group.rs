@@ -15,11 +15,13 @@
 //! deadlines, aborts and disposal interrupt its own code, and a member is freed while the
 //! others run.
 //!
-//! The runtime's promise job queue is shared by its realms. Every turn runs its own realm's
-//! jobs dry, and whatever of its jobs is left at the end of a turn (a disposed member's, or
-//! jobs of stopped evaluations past the orphan bound) is discarded with
-//! `JS_DiscardPendingJobs` (vendored rquickjs-sys), so no member's job ever runs in another
-//! member's turn.
+//! The runtime's promise job queue is shared by its realms. A turn runs only its own realm's
+//! jobs (`JS_ExecutePendingJobOf`, vendored rquickjs-sys), dry; whatever of them is left at
+//! the end of a turn (a disposed member's, or jobs of stopped evaluations past the orphan
+//! bound) is discarded (`JS_DiscardPendingJobs`); and a job queued for another member while
+//! this one ran (a `FinalizationRegistry` cleanup, after a collection in this turn) wakes that
+//! member, whose own turn runs it. So no member's code ever runs in another member's turn, on
+//! its time.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,8 +38,57 @@ use crate::options::{
 use crate::sandbox::{lock, Inner};
 
 extern "C" {
-    /// Frees the pending jobs of realm `ctx` without running them (vendored rquickjs-sys).
+    // The job queue per realm (vendored rquickjs-sys, see vendor/README.md).
     fn JS_DiscardPendingJobs(rt: *mut qjs::JSRuntime, ctx: *mut qjs::JSContext);
+    fn JS_IsJobPendingOf(rt: *mut qjs::JSRuntime, ctx: *mut qjs::JSContext) -> bool;
+    fn JS_ExecutePendingJobOf(
+        rt: *mut qjs::JSRuntime,
+        ctx: *mut qjs::JSContext,
+        pctx: *mut *mut qjs::JSContext,
+    ) -> std::ffi::c_int;
+    fn JS_PendingJobContexts(
+        rt: *mut qjs::JSRuntime,
+        except: *mut qjs::JSContext,
+        out: *mut *mut qjs::JSContext,
+        max: std::ffi::c_int,
+    ) -> std::ffi::c_int;
+}
+
+/// Whether realm `ctx` has pending jobs.
+///
+/// # Safety
+/// `rt` must be the live runtime of `ctx`, held by the calling thread.
+pub(crate) unsafe fn jobs_pending(rt: *mut qjs::JSRuntime, ctx: *mut qjs::JSContext) -> bool {
+    // SAFETY: see the function's contract.
+    unsafe { JS_IsJobPendingOf(rt, ctx) }
+}
+
+/// Runs realm `ctx`'s first pending job (as `JS_ExecutePendingJob`, for that realm only):
+/// 1 if one ran, 0 if there was none, -1 if it threw.
+///
+/// # Safety
+/// As [`jobs_pending`].
+pub(crate) unsafe fn run_job(rt: *mut qjs::JSRuntime, ctx: *mut qjs::JSContext) -> std::ffi::c_int {
+    let mut job_ctx: *mut qjs::JSContext = std::ptr::null_mut();
+    // SAFETY: see the function's contract.
+    unsafe { JS_ExecutePendingJobOf(rt, ctx, &raw mut job_ctx) }
+}
+
+/// Realms other than `except` with pending jobs (at most 64).
+///
+/// # Safety
+/// `rt` must be a live runtime held by the calling thread.
+pub(crate) unsafe fn others_with_jobs(
+    rt: *mut qjs::JSRuntime,
+    except: *mut qjs::JSContext,
+) -> Vec<usize> {
+    let mut out = [std::ptr::null_mut::<qjs::JSContext>(); 64];
+    // SAFETY: see the function's contract; `out` holds 64 pointers.
+    let n = unsafe { JS_PendingJobContexts(rt, except, out.as_mut_ptr(), 64) };
+    out.iter()
+        .take(usize::try_from(n).unwrap_or(0))
+        .map(|c| *c as usize)
+        .collect()
 }
 
 /// Discards the pending jobs of realm `ctx`.
@@ -109,6 +160,9 @@ pub(crate) struct SharedRt {
     /// The raw runtime, for the interrupt handler (set when its first realm is made: rquickjs
     /// shows it only through a realm).
     pub(crate) raw: Arc<std::sync::atomic::AtomicUsize>,
+    /// The members by raw realm: a job queued for one during another's turn (a
+    /// `FinalizationRegistry` cleanup after a collection) wakes its own member.
+    pub(crate) realms: std::collections::HashMap<usize, std::sync::Weak<Inner>>,
 }
 
 // SAFETY: the runtime is only used by the group's task, which runs on one thread at a time
@@ -213,6 +267,7 @@ impl SharedRuntime {
                     runtime: None,
                     members: 0,
                     raw: Arc::default(),
+                    realms: std::collections::HashMap::new(),
                 }),
                 ready: Mutex::new(VecDeque::new()),
                 scheduled: AtomicBool::new(false),

@@ -100,6 +100,8 @@ impl State {
                 slot.members += 1;
                 slot.raw
                     .store(context.get_runtime_ptr() as usize, Ordering::Relaxed);
+                slot.realms
+                    .insert(context.as_raw().as_ptr() as usize, Arc::downgrade(inner));
                 (None, context)
             }
         };
@@ -206,6 +208,7 @@ impl State {
             ..
         } = self;
         drop(bridge);
+        let raw_ctx = context.as_raw().as_ptr() as usize;
         if runtime.is_none() {
             // SAFETY: the shared runtime is held by this thread (the group's task); the jobs
             // of this realm must not outlive it, nor run in another realm's turn.
@@ -215,6 +218,7 @@ impl State {
         let runtime = match (runtime, shared) {
             (Some(own), _) => own,
             (None, Some(slot)) => {
+                slot.realms.remove(&raw_ctx);
                 slot.members = slot.members.saturating_sub(1);
                 if slot.members > 0 {
                     // SAFETY: as above; collects the freed realm's cycles.
@@ -387,6 +391,9 @@ impl Inner {
                     );
                 });
             }
+            if let Some((_, slot)) = shared.as_ref() {
+                Self::wake_members_with_jobs(state, slot);
+            }
             self.arm_earliest();
         }
     }
@@ -456,8 +463,9 @@ impl Inner {
                     let settled = bridge.finish_call(ctx, *id, result);
                     let refused = self.memory.refusals.load(Ordering::Relaxed) != refusals;
                     // SAFETY: `ctx` belongs to the runtime this thread holds.
+                    let raw = ctx.as_raw().as_ptr();
                     let queued =
-                        unsafe { qjs::JS_IsJobPending(qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) };
+                        unsafe { crate::group::jobs_pending(qjs::JS_GetRuntime(raw), raw) };
                     if !settled || (refused && !queued) {
                         self.fail_live_for_memory(bridge);
                         oom = true;
@@ -509,10 +517,11 @@ impl Inner {
         for key in timers {
             self.driver.cancel_timer(key);
         }
+        let raw = ctx.as_raw().as_ptr();
         // SAFETY: `ctx` belongs to the runtime this thread holds.
-        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        let rt = unsafe { qjs::JS_GetRuntime(raw) };
         // SAFETY: as above.
-        if !unsafe { qjs::JS_IsJobPending(rt) } {
+        if !unsafe { crate::group::jobs_pending(rt, raw) } {
             return;
         }
         self.signals.orphans.store(true, Ordering::Release);
@@ -523,9 +532,8 @@ impl Inner {
             if self.signals.disposed.load(Ordering::Acquire) {
                 break;
             }
-            let mut job_ctx: *mut qjs::JSContext = std::ptr::null_mut();
-            // SAFETY: runs one pending job of the runtime this thread holds.
-            let res = unsafe { qjs::JS_ExecutePendingJob(rt, &raw mut job_ctx) };
+            // SAFETY: runs one pending job of this realm, in the runtime this thread holds.
+            let res = unsafe { crate::group::run_job(rt, raw) };
             if res == 0 {
                 break;
             }
@@ -546,12 +554,27 @@ impl Inner {
     /// settling without progress queues nothing), so what is left belongs to a disposed realm
     /// or to stopped evaluations past the orphan bound: nothing any live evaluation awaits.
     fn finish_jobs(ctx: &Ctx<'_>) {
+        let raw = ctx.as_raw().as_ptr();
         // SAFETY: `ctx` belongs to the runtime this thread holds.
-        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        let rt = unsafe { qjs::JS_GetRuntime(raw) };
         // SAFETY: as above.
-        if unsafe { qjs::JS_IsJobPending(rt) } {
+        if unsafe { crate::group::jobs_pending(rt, raw) } {
             // SAFETY: as above.
-            unsafe { crate::group::discard_jobs(rt, ctx.as_raw().as_ptr()) };
+            unsafe { crate::group::discard_jobs(rt, raw) };
+        }
+    }
+
+    /// In a shared runtime, after a turn and its collection: wakes the members (this one
+    /// included) that have jobs queued now (a `FinalizationRegistry` cleanup queued by the
+    /// collection), so that each runs its own in its own turn.
+    fn wake_members_with_jobs(state: &State, slot: &SharedRt) {
+        // SAFETY: the runtime this thread holds; the realm is live.
+        let others =
+            unsafe { crate::group::others_with_jobs(state.raw_rt(), std::ptr::null_mut()) };
+        for ctx in others {
+            if let Some(inner) = slot.realms.get(&ctx).and_then(std::sync::Weak::upgrade) {
+                inner.push(Event::Wake);
+            }
         }
     }
 
@@ -697,15 +720,17 @@ impl Inner {
 
     /// Runs the job queue dry; an interrupted job settles the evaluations that caused it.
     fn run_jobs(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Bridge) {
+        let raw = ctx.as_raw().as_ptr();
         // SAFETY: `ctx` belongs to the runtime this thread holds.
-        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        let rt = unsafe { qjs::JS_GetRuntime(raw) };
         loop {
             if self.signals.disposed.load(Ordering::Acquire) {
                 return;
             }
-            let mut job_ctx: *mut qjs::JSContext = std::ptr::null_mut();
-            // SAFETY: runs one pending job of the runtime this thread holds.
-            let res = unsafe { qjs::JS_ExecutePendingJob(rt, &raw mut job_ctx) };
+            // Only this realm's jobs: in a shared runtime another member's may be queued
+            // (see `group.rs`); they run in that member's turn.
+            // SAFETY: runs one pending job of this realm, in the runtime this thread holds.
+            let res = unsafe { crate::group::run_job(rt, raw) };
             if res == 0 {
                 return;
             }

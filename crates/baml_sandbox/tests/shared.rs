@@ -285,3 +285,32 @@ fn bad_group_options_are_refused() {
         matches!(r, Err(SandboxError::InvalidOption { ref option, .. }) if option == "memoryLimitBytes")
     );
 }
+
+#[test]
+fn a_cleanup_queued_by_a_collection_in_another_members_turn_runs_in_its_own() {
+    let g = group(64 << 20);
+    let a = member(&g);
+    let b = member(&g);
+    // a's cleanup callback would spin forever; it must never run on b's time. Its targets
+    // are cycles: only a collection frees them, and b's allocations make b's turn collect.
+    a.eval(
+        "globalThis.reg = new FinalizationRegistry(() => { globalThis.cleaned = true; for (;;) {} }); \
+         (function () { for (let i = 0; i < 100; i++) { const o = {}; o.self = o; reg.register(o, i) } })(); 1",
+    )
+    .unwrap();
+    // b allocates enough to make its turn collect a's garbage.
+    let t = Instant::now();
+    let r = b.eval_with(
+        "let xs = []; for (let i = 0; i < 200000; i++) xs.push({ i }); xs = null; 'b done'",
+        Some(Duration::from_secs(5)),
+    );
+    assert_eq!(r.unwrap(), string("b done"));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let r = b.eval_with("'b again'", Some(Duration::from_secs(5)));
+    assert_eq!(r.unwrap(), string("b again"));
+    // a's own turn runs its cleanup (as orphaned jobs, no evaluation of a is live): a is
+    // still usable, and its own evaluation with a deadline ends a spin it starts.
+    let r = a.eval_with("for (;;) {}", Some(Duration::from_millis(100)));
+    assert!(matches!(r, Err(SandboxError::Timeout { .. })), "{r:?}");
+    assert_eq!(a.eval("'a fine'").unwrap(), string("a fine"));
+}

@@ -451,6 +451,9 @@ pub fn serve(sock: UnixStream, keep_stderr: bool) -> i32 {
     if sock.set_nonblocking(true).is_err() {
         return 2;
     }
+    // One sandbox per worker: runtimes prepared ahead would only cost memory here (spare
+    // workers are the process-isolation pool).
+    baml_sandbox::set_spares(0);
     let shared = Arc::new(Shared {
         sock,
         out: Mutex::new(Encoder::new()),

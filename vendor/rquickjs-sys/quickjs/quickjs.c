@@ -2559,6 +2559,72 @@ void JS_DiscardPendingJobs(JSRuntime *rt, JSContext *ctx)
     }
 }
 
+/* baml-quickjs: the job queue per realm. Realms sharing a runtime share its queue, and a job
+   can be queued for one realm while another runs (a FinalizationRegistry's cleanup, queued by
+   a collection during another realm's turn): each realm runs only its own jobs. */
+bool JS_IsJobPendingOf(JSRuntime *rt, JSContext *ctx)
+{
+    struct list_head *el;
+    list_for_each(el, &rt->job_list) {
+        JSJobEntry *e = list_entry(el, JSJobEntry, link);
+        if (e->ctx == ctx)
+            return true;
+    }
+    return false;
+}
+
+/* Runs the first pending job of realm ctx: as JS_ExecutePendingJob otherwise. */
+int JS_ExecutePendingJobOf(JSRuntime *rt, JSContext *ctx, JSContext **pctx)
+{
+    struct list_head *el;
+    JSJobEntry *e = NULL;
+    JSValue res;
+    int i, ret;
+
+    list_for_each(el, &rt->job_list) {
+        JSJobEntry *c = list_entry(el, JSJobEntry, link);
+        if (c->ctx == ctx) {
+            e = c;
+            break;
+        }
+    }
+    if (!e) {
+        *pctx = NULL;
+        return 0;
+    }
+    list_del(&e->link);
+    res = e->job_func(e->ctx, e->argc, vc(e->argv));
+    for(i = 0; i < e->argc; i++)
+        JS_FreeValue(ctx, e->argv[i]);
+    if (JS_IsException(res))
+        ret = -1;
+    else
+        ret = 1;
+    JS_FreeValue(ctx, res);
+    js_free(ctx, e);
+    *pctx = ctx;
+    return ret;
+}
+
+/* Up to max distinct realms with pending jobs, other than except; returns how many. */
+int JS_PendingJobContexts(JSRuntime *rt, JSContext *except, JSContext **out, int max)
+{
+    struct list_head *el;
+    int n = 0, i;
+    list_for_each(el, &rt->job_list) {
+        JSJobEntry *e = list_entry(el, JSJobEntry, link);
+        bool seen = (e->ctx == except);
+        for (i = 0; i < n && !seen; i++)
+            seen = (out[i] == e->ctx);
+        if (!seen) {
+            if (n >= max)
+                break;
+            out[n++] = e->ctx;
+        }
+    }
+    return n;
+}
+
 JSContext *JS_GetPendingJobContext(JSRuntime *rt)
 {
     if (JS_IsJobPending(rt)) {

@@ -1252,6 +1252,9 @@ JS_EXTERN bool JS_IsJobPending(JSRuntime *rt);
 JS_EXTERN JSContext *JS_GetPendingJobContext(JSRuntime *rt);
 /* baml-quickjs */
 JS_EXTERN void JS_DiscardPendingJobs(JSRuntime *rt, JSContext *ctx);
+JS_EXTERN bool JS_IsJobPendingOf(JSRuntime *rt, JSContext *ctx);
+JS_EXTERN int JS_ExecutePendingJobOf(JSRuntime *rt, JSContext *ctx, JSContext **pctx);
+JS_EXTERN int JS_PendingJobContexts(JSRuntime *rt, JSContext *except, JSContext **out, int max);
 JS_EXTERN int JS_ExecutePendingJob(JSRuntime *rt, JSContext **pctx);
 
 /* Structure to retrieve (de)serialized SharedArrayBuffer objects. */
