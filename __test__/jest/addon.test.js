@@ -2,7 +2,7 @@
 // context with its own globals (Error, Promise, ...), which is where native addons often break
 // `instanceof Error` and `rejects.toThrow`. Kept small; run by `npm test`.
 const path = require('node:path')
-const { BamlRuntime, BamlContext, Collector } = require('../..')
+const { BamlRuntime, BamlContext, Collector, ContextGroup } = require('../..')
 const { startMockLlm } = require('../../crates/mock_llm/node.js')
 
 let mock
@@ -111,4 +111,19 @@ test('structured-clone kinds arrive as objects of this realm, results and host-f
     expect(v.e.message).toBe('t')
     expect(v.e.cause).toBeInstanceOf(RangeError)
   }
+})
+
+test('a ContextGroup works in this realm: its members share a runtime, not their globals', async () => {
+  const rt = BamlRuntime.fromFiles({})
+  const group = new ContextGroup({ memoryLimitBytes: 32 * 1024 * 1024 })
+  const a = new BamlContext(rt, { group })
+  const b = new BamlContext(rt, { group })
+  await a.evaluate('globalThis.mine = 1')
+  expect(await b.evaluate('typeof mine')).toBe('undefined')
+  const usage = group.memoryUsage()
+  expect(usage.limitBytes).toBe(32 * 1024 * 1024)
+  expect(a.memoryUsage().limitBytes).toBe(32 * 1024 * 1024)
+  expect(() => new BamlContext(rt, { group: {} })).toThrow(/must be a ContextGroup/)
+  a.dispose()
+  b.dispose()
 })
