@@ -239,6 +239,25 @@ fn sharing(
     Ok(Some(shared))
 }
 
+/// `memoryLimitBytes` and `maxStackBytes`: the group's in a shared runtime.
+fn limits(
+    o: &ContextOptions<'_>,
+    shared: Option<&baml_sandbox::SharedRuntime>,
+) -> std::result::Result<(usize, usize), String> {
+    if let Some(shared) = shared {
+        return Ok((shared.memory_limit(), shared.max_stack()));
+    }
+    let memory = match o.memory_limit_bytes {
+        Some(n) => options::bytes("memoryLimitBytes", n, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT)?,
+        None => DEFAULT_MEMORY_LIMIT,
+    };
+    let stack = match o.max_stack_bytes {
+        Some(n) => options::bytes("maxStackBytes", n, MIN_STACK_LIMIT, MAX_STACK_LIMIT)?,
+        None => DEFAULT_MAX_STACK,
+    };
+    Ok((memory, stack))
+}
+
 fn read_config(
     options: Option<ContextOptions<'_>>,
     env: &Env,
@@ -262,19 +281,7 @@ fn read_config(
     };
     config.shared = sharing(&o, env, default_group)?;
     let opts = &mut config.sandbox;
-    if let Some(shared) = &config.shared {
-        opts.memory_limit_bytes = shared.memory_limit();
-        opts.max_stack_bytes = shared.max_stack();
-    } else {
-        opts.memory_limit_bytes = match o.memory_limit_bytes {
-            Some(n) => options::bytes("memoryLimitBytes", n, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT)?,
-            None => DEFAULT_MEMORY_LIMIT,
-        };
-        opts.max_stack_bytes = match o.max_stack_bytes {
-            Some(n) => options::bytes("maxStackBytes", n, MIN_STACK_LIMIT, MAX_STACK_LIMIT)?,
-            None => DEFAULT_MAX_STACK,
-        };
-    }
+    (opts.memory_limit_bytes, opts.max_stack_bytes) = limits(&o, config.shared.as_ref())?;
     if let Some(ms) = o.timeout_ms {
         opts.timeout = options::timeout("timeoutMs", ms)?;
     }

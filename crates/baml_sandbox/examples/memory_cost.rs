@@ -1,102 +1,100 @@
-//! Where an idle context's memory goes: QuickJS's own breakdown of a fresh runtime and realm at
-//! each step of creating a sandbox's realm.
+//! Where an idle context's memory goes: QuickJS's own breakdown of a fresh runtime and realm,
+//! what each group of built-ins adds to a realm, and the heap of whole sandboxes (our
+//! allocator's count, which also holds what QuickJS's arenas keep empty).
 //! `cargo run -p baml_sandbox --example memory_cost`
-#![allow(clippy::unwrap_used, clippy::print_stdout, unused_assignments)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+use std::sync::Arc;
+
+use baml_sandbox::{
+    ConsoleLevel, ConsoleLine, Host, Reply, Sandbox, SandboxHandle, SandboxOptions, ThreadPool,
+    Value,
+};
 use rquickjs::{qjs, Context, Runtime};
 
-fn usage(rt: &Runtime, ctx: &Context) -> qjs::JSMemoryUsage {
-    ctx.with(|c| unsafe {
-        let raw = qjs::JS_GetRuntime(c.as_raw().as_ptr());
-        qjs::JS_RunGC(raw);
-        let mut u: qjs::JSMemoryUsage = std::mem::zeroed();
-        qjs::JS_ComputeMemoryUsage(raw, &raw mut u);
-        u
-    });
-    let _ = rt;
-    ctx.with(|c| unsafe {
-        let raw = qjs::JS_GetRuntime(c.as_raw().as_ptr());
-        let mut u: qjs::JSMemoryUsage = std::mem::zeroed();
-        qjs::JS_ComputeMemoryUsage(raw, &raw mut u);
-        u
+struct NoHost;
+impl Host for NoHost {
+    fn call(&self, _: usize, _: Vec<Value>, reply: Reply) {
+        reply(Ok(Value::Null));
+    }
+    fn console(&self, _: ConsoleLevel, _: ConsoleLine) {}
+}
+
+/// QuickJS's breakdown of the runtime of `ctx`, after a collection.
+fn usage(ctx: &Context) -> qjs::JSMemoryUsage {
+    ctx.with(|c| {
+        // SAFETY: the runtime of a live context this thread holds.
+        unsafe {
+            let raw = qjs::JS_GetRuntime(c.as_raw().as_ptr());
+            qjs::JS_RunGC(raw);
+            let mut u: qjs::JSMemoryUsage = std::mem::zeroed();
+            qjs::JS_ComputeMemoryUsage(raw, &raw mut u);
+            u
+        }
     })
 }
 
 fn show(label: &str, u: &qjs::JSMemoryUsage) {
     println!(
-        "{label:<34} malloc {:>7} B in {:>5} blocks | atoms {:>5} ({:>6} B) strings {:>4} ({:>6} B) objects {:>5} ({:>6} B) props {:>5} ({:>6} B) shapes {:>4} ({:>6} B) funcs {:>4} ({:>6} B) cfuncs {:>4}",
-        u.malloc_size, u.malloc_count, u.atom_count, u.atom_size, u.str_count, u.str_size,
-        u.obj_count, u.obj_size, u.prop_count, u.prop_size, u.shape_count, u.shape_size,
-        u.js_func_count, u.js_func_size, u.c_func_count
+        "{label:<28} {:>7} B in {:>5} blocks | atoms {:>4} ({:>6} B) objects {:>4} ({:>6} B) props {:>5} ({:>6} B) shapes {:>4} ({:>6} B) C functions {:>4}",
+        u.malloc_size, u.malloc_count, u.atom_count, u.atom_size, u.obj_count, u.obj_size,
+        u.prop_count, u.prop_size, u.shape_count, u.shape_size, u.c_func_count
     );
 }
 
+type AddFn = unsafe extern "C" fn(*mut qjs::JSContext) -> std::ffi::c_int;
+
 fn main() {
     let rt = Runtime::new().unwrap();
-    let ctx = Context::base(&rt).unwrap();
-    show("runtime + base context", &usage(&rt, &ctx));
+    let first = Context::base(&rt).unwrap();
+    show("runtime + base realm", &usage(&first));
     let full = Context::full(&rt).unwrap();
-    show("+ a full context", &usage(&rt, &full));
+    show("+ a full realm", &usage(&full));
     drop(full);
-    let base2 = Context::base(&rt).unwrap();
-    show("+ a second base context", &usage(&rt, &base2));
-    drop(base2);
-    let c = Context::base(&rt).unwrap();
-    let mut last = usage(&rt, &ctx).malloc_size;
-    macro_rules! step {
-        ($($f:ident),*) => {$(
-            c.with(|x| unsafe { qjs::$f(x.as_raw().as_ptr()) });
-            let u = usage(&rt, &c);
-            println!("{:<34} +{} B", stringify!($f), u.malloc_size - last);
-            last = u.malloc_size;
-        )*};
+    let before = usage(&first).malloc_size;
+    let base = Context::base(&rt).unwrap();
+    let mut last = usage(&base).malloc_size;
+    println!("a second base realm: +{} B", last - before);
+    let groups: [(&str, AddFn); 10] = [
+        ("Date", qjs::JS_AddIntrinsicDate),
+        ("eval", qjs::JS_AddIntrinsicEval),
+        ("RegExp", qjs::JS_AddIntrinsicRegExp),
+        ("JSON", qjs::JS_AddIntrinsicJSON),
+        ("Proxy", qjs::JS_AddIntrinsicProxy),
+        ("Promise", qjs::JS_AddIntrinsicPromise),
+        ("Map/Set", qjs::JS_AddIntrinsicMapSet),
+        ("typed arrays", qjs::JS_AddIntrinsicTypedArrays),
+        ("WeakRef", qjs::JS_AddIntrinsicWeakRef),
+        ("performance", qjs::JS_AddPerformance),
+    ];
+    for (name, add) in groups {
+        // SAFETY: a live realm of the runtime this thread holds.
+        base.with(|x| unsafe { add(x.as_raw().as_ptr()) });
+        let now = usage(&base).malloc_size;
+        println!("  + {name}: +{} B", now - last);
+        last = now;
     }
-    println!(
-        "a second base context              +{} B",
-        last - usage(&rt, &ctx).malloc_size + 0
-    );
-    step!(
-        JS_AddIntrinsicDate,
-        JS_AddIntrinsicEval,
-        JS_AddIntrinsicRegExp,
-        JS_AddIntrinsicJSON,
-        JS_AddIntrinsicProxy,
-        JS_AddIntrinsicPromise,
-        JS_AddIntrinsicMapSet,
-        JS_AddIntrinsicTypedArrays,
-        JS_AddIntrinsicWeakRef,
-        JS_AddPerformance
-    );
-    show("all intrinsics", &usage(&rt, &c));
-    drop(c);
-    drop(ctx);
+    show("base realm + every group", &usage(&base));
+    drop(base);
+    drop(first);
     drop(rt);
-    struct NoHost;
-    impl baml_sandbox::Host for NoHost {
-        fn call(&self, _: usize, _: Vec<baml_sandbox::Value>, reply: baml_sandbox::Reply) {
-            reply(Ok(baml_sandbox::Value::Null));
-        }
-        fn console(&self, _: baml_sandbox::ConsoleLevel, _: baml_sandbox::ConsoleLine) {}
-    }
-    let pool = std::sync::Arc::new(baml_sandbox::ThreadPool::new("m"));
-    let host: std::sync::Arc<dyn baml_sandbox::Host> = std::sync::Arc::new(NoHost);
-    let s = baml_sandbox::Sandbox::new(
-        &baml_sandbox::SandboxOptions::default(),
-        host.clone(),
-        pool.clone(),
-    )
-    .unwrap();
-    use baml_sandbox::SandboxHandle;
-    println!("Sandbox (default options): {} B", s.memory_usage().0);
-    let opts = baml_sandbox::SandboxOptions {
+
+    let pool = Arc::new(ThreadPool::new("memory-cost"));
+    let host: Arc<dyn Host> = Arc::new(NoHost);
+    let plain = Sandbox::new(&SandboxOptions::default(), host.clone(), pool.clone()).unwrap();
+    println!(
+        "heap of a sandbox (default options): {} B",
+        plain.memory_usage().0
+    );
+    let options = SandboxOptions {
         console: true,
         baml_functions: vec!["ExtractResume".into()],
         host_functions: vec!["f".into()],
         ..Default::default()
     };
-    let s2 = baml_sandbox::Sandbox::new(&opts, host, pool).unwrap();
+    let busy = Sandbox::new(&options, host, pool).unwrap();
     println!(
-        "Sandbox (console, one b function, one host fn): {} B",
-        s2.memory_usage().0
+        "heap of a sandbox (console, a BAML function, a host function): {} B",
+        busy.memory_usage().0
     );
 }

@@ -129,7 +129,6 @@ impl SharedOptions {
             ..Default::default()
         }
         .validate()
-        .map(|_| ())
         .map_err(|e| match e {
             SandboxError::InvalidOption { option, .. } => SandboxError::InvalidOption {
                 message: format!(

@@ -278,6 +278,8 @@ impl Inner {
     pub(crate) fn run_shared(self: Arc<Self>, group: &Group, slot: &mut SharedRt) {
         if group.broken.load(Ordering::Acquire) {
             self.fail_internal();
+            // The runtime is in an unknown state: the realm is never freed (as the runtime).
+            std::mem::forget(lock(&self.state).take());
             self.scheduled.store(false, Ordering::Release);
             return;
         }

@@ -1,7 +1,12 @@
 //! Sandboxes sharing one QuickJS runtime (`SharedRuntime`): each its own realm, one heap and
 //! one thread for the group. Isolation between members, limits ending one member's runaway
 //! code with the right error while the others go on, disposal of one member mid-run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::many_single_char_names,
+    clippy::cast_precision_loss
+)]
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Runtimes prepared ahead (`spares.rs`): a sandbox with the default memory limit starts from
 //! one, behaves exactly as one created cold, and counts the prepared heap as its own.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss)]
 mod common;
 
 use std::time::{Duration, Instant};

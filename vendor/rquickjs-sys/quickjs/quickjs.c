@@ -563,6 +563,7 @@ struct JSContext {
     JSGCObjectHeader header; /* must come first */
     JSRuntime *rt;
     struct list_head link;
+    struct list_head job_list; /* baml-quickjs: this realm's JSJobEntry.ctx_link */
 
     uint16_t binary_object_count;
     uint32_t binary_object_size : 31;
@@ -1076,6 +1077,7 @@ struct JSModuleDef {
 
 typedef struct JSJobEntry {
     struct list_head link;
+    struct list_head ctx_link; /* baml-quickjs: in ctx->job_list */
     JSContext *ctx;
     JSJobFunc *job_func;
     int argc;
@@ -1761,12 +1763,12 @@ static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
     int n_blocks, block_size, i;
 
     block_size = arena_block_sizes[block_size_idx];
-    /* baml-quickjs: a size class's first arenas are 512, 1024 and 2048 bytes, the rest
+    /* baml-quickjs: a size class's first arenas are 256, 512, 1024 and 2048 bytes, the rest
        JS_ARENA_SIZE, so that a small runtime does not hold a mostly empty 4 KB arena for
        each of the 31 size classes it touched once. */
     {
         uint32_t live = rt->arena_state.n_live[block_size_idx];
-        size_t bytes = (size_t)JS_ARENA_SIZE >> (live < 3 ? 3 - live : 0);
+        size_t bytes = (size_t)JS_ARENA_SIZE >> (live < 4 ? 4 - live : 0);
         n_blocks = (int)((bytes - sizeof(JSArena)) / block_size);
         if (n_blocks < 1)
             n_blocks = 1;
@@ -2532,6 +2534,7 @@ int JS_EnqueueJob(JSContext *ctx, JSJobFunc *job_func,
         e->argv[i] = js_dup(argv[i]);
     }
     list_add_tail(&e->link, &rt->job_list);
+    list_add_tail(&e->ctx_link, &ctx->job_list);
     return 0;
 }
 
@@ -2540,8 +2543,12 @@ bool JS_IsJobPending(JSRuntime *rt)
     return !list_empty(&rt->job_list);
 }
 
-/* baml-quickjs: frees the pending jobs of one realm (of every realm if ctx is NULL)
-   without running them. */
+/* baml-quickjs: the job queue per realm. Realms sharing a runtime share its queue, and a job
+   can be queued for one realm while another runs (a FinalizationRegistry's cleanup, queued by
+   a collection during another realm's turn): each realm runs only its own jobs. Every job is
+   on the runtime's list (link) and on its realm's (ctx_link), in the order queued. */
+
+/* Frees the pending jobs of one realm (of every realm if ctx is NULL) without running them. */
 void JS_DiscardPendingJobs(JSRuntime *rt, JSContext *ctx)
 {
     struct list_head *el, *el1;
@@ -2553,46 +2560,32 @@ void JS_DiscardPendingJobs(JSRuntime *rt, JSContext *ctx)
         if (ctx && job_ctx != ctx)
             continue;
         list_del(&e->link);
+        list_del(&e->ctx_link);
         for(i = 0; i < e->argc; i++)
             JS_FreeValue(job_ctx, e->argv[i]);
         js_free(job_ctx, e);
     }
 }
 
-/* baml-quickjs: the job queue per realm. Realms sharing a runtime share its queue, and a job
-   can be queued for one realm while another runs (a FinalizationRegistry's cleanup, queued by
-   a collection during another realm's turn): each realm runs only its own jobs. */
 bool JS_IsJobPendingOf(JSRuntime *rt, JSContext *ctx)
 {
-    struct list_head *el;
-    list_for_each(el, &rt->job_list) {
-        JSJobEntry *e = list_entry(el, JSJobEntry, link);
-        if (e->ctx == ctx)
-            return true;
-    }
-    return false;
+    return !list_empty(&ctx->job_list);
 }
 
 /* Runs the first pending job of realm ctx: as JS_ExecutePendingJob otherwise. */
 int JS_ExecutePendingJobOf(JSRuntime *rt, JSContext *ctx, JSContext **pctx)
 {
-    struct list_head *el;
-    JSJobEntry *e = NULL;
+    JSJobEntry *e;
     JSValue res;
     int i, ret;
 
-    list_for_each(el, &rt->job_list) {
-        JSJobEntry *c = list_entry(el, JSJobEntry, link);
-        if (c->ctx == ctx) {
-            e = c;
-            break;
-        }
-    }
-    if (!e) {
+    if (list_empty(&ctx->job_list)) {
         *pctx = NULL;
         return 0;
     }
+    e = list_entry(ctx->job_list.next, JSJobEntry, ctx_link);
     list_del(&e->link);
+    list_del(&e->ctx_link);
     res = e->job_func(e->ctx, e->argc, vc(e->argv));
     for(i = 0; i < e->argc; i++)
         JS_FreeValue(ctx, e->argv[i]);
@@ -2610,17 +2603,14 @@ int JS_ExecutePendingJobOf(JSRuntime *rt, JSContext *ctx, JSContext **pctx)
 int JS_PendingJobContexts(JSRuntime *rt, JSContext *except, JSContext **out, int max)
 {
     struct list_head *el;
-    int n = 0, i;
-    list_for_each(el, &rt->job_list) {
-        JSJobEntry *e = list_entry(el, JSJobEntry, link);
-        bool seen = (e->ctx == except);
-        for (i = 0; i < n && !seen; i++)
-            seen = (out[i] == e->ctx);
-        if (!seen) {
-            if (n >= max)
-                break;
-            out[n++] = e->ctx;
-        }
+    int n = 0;
+    list_for_each(el, &rt->context_list) {
+        JSContext *c = list_entry(el, JSContext, link);
+        if (c == except || list_empty(&c->job_list))
+            continue;
+        if (n >= max)
+            break;
+        out[n++] = c;
     }
     return n;
 }
@@ -2650,6 +2640,7 @@ int JS_ExecutePendingJob(JSRuntime *rt, JSContext **pctx)
     /* get the first pending job and execute it */
     e = list_entry(rt->job_list.next, JSJobEntry, link);
     list_del(&e->link);
+    list_del(&e->ctx_link);
     ctx = e->ctx;
     res = e->job_func(e->ctx, e->argc, vc(e->argv));
     for(i = 0; i < e->argc; i++)
@@ -2761,6 +2752,7 @@ void JS_FreeRuntime(JSRuntime *rt)
         JSJobEntry *e = list_entry(el, JSJobEntry, link);
         for(i = 0; i < e->argc; i++)
             JS_FreeValueRT(rt, e->argv[i]);
+        list_del(&e->ctx_link); /* baml-quickjs */
         js_free_rt(rt, e);
     }
     init_list_head(&rt->job_list);
@@ -2975,6 +2967,7 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     }
     ctx->rt = rt;
     list_add_tail(&ctx->link, &rt->context_list);
+    init_list_head(&ctx->job_list);
     for(i = 0; i < rt->class_count; i++)
         ctx->class_proto[i] = JS_NULL;
     ctx->array_ctor = JS_NULL;
@@ -3181,6 +3174,16 @@ void JS_FreeContext(JSContext *ctx)
         JS_DumpMemoryUsage(stdout, &stats, rt);
     }
 #endif
+
+    /* baml-quickjs: jobs of this realm still queued no longer reach its list */
+    {
+        struct list_head *el, *el1;
+        list_for_each_safe(el, el1, &ctx->job_list) {
+            JSJobEntry *e = list_entry(el, JSJobEntry, ctx_link);
+            list_del(&e->ctx_link);
+            init_list_head(&e->ctx_link);
+        }
+    }
 
     js_free_modules(ctx, JS_FREE_MODULE_ALL);
 
