@@ -3,17 +3,19 @@
 //! A full quickjs-ng realm costs ~100 µs to create, most of it in a few groups of built-ins
 //! that sandboxed scripts seldom touch: `Map`/`Set`/`WeakMap`/`WeakSet`, the typed arrays
 //! (`ArrayBuffer`, `Uint8Array`, ..., `DataView`, `Atomics`), `WeakRef`/`FinalizationRegistry`,
-//! `performance`, `btoa`/`atob`/`DOMException`, and `Date`. Every realm gets the rest at once; each name of those groups starts as a
-//! configurable accessor on the global object whose first get or set creates the whole group
-//! (quickjs-ng's own `JS_AddIntrinsic*`, which replaces the accessors with the usual data
-//! properties). Whatever the script put in place of a name before the group was created (a
-//! `function Map() {}`, a `delete`) is kept. The only visible difference is
-//! `Object.getOwnPropertyDescriptor(globalThis, "Map")` before first use.
+//! `performance`, `btoa`/`atob`/`DOMException`, and `Date`. Every realm gets the rest at once.
+//! Each name of those groups starts as a lazy data property of the global object (the
+//! vendored quickjs-ng's `JS_DefineLazyProperty`, its own auto-init mechanism: what any get,
+//! descriptor read, freeze or define sees is the built-in itself); the first use of a name
+//! creates its whole group (quickjs-ng's own `JS_AddIntrinsic*`) on the realm's slot object
+//! (`JS_AddIntrinsicInto`, reachable from no script), and each name of the group takes its
+//! value from there when it is first used. A set or delete before first use simply replaces
+//! or removes the name. The web globals (`web/`) are lazy the same way.
 //!
 //! The names come from quickjs-ng itself, once per process, by creating a realm with and
 //! without each group and comparing their globals.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::sync::OnceLock;
 
 use rquickjs::{qjs, Context, Runtime};
@@ -24,13 +26,6 @@ type AddFn = unsafe extern "C" fn(*mut qjs::JSContext) -> c_int;
 const PROP_CONFIGURABLE: c_int = qjs::JS_PROP_CONFIGURABLE.cast_signed();
 const PROP_WRITABLE: c_int = qjs::JS_PROP_WRITABLE.cast_signed();
 const PROP_ENUMERABLE: c_int = qjs::JS_PROP_ENUMERABLE.cast_signed();
-const PROP_GETSET: c_int = qjs::JS_PROP_GETSET.cast_signed();
-
-/// Lazy names quickjs-ng defines from a function list (`JS_SetPropertyFunctionList`), that is
-/// with `JS_DefineAutoInitProperty`, which aborts when the property already exists. Checked
-/// against the bundled quickjs-ng by `any_first_action_on_any_lazy_name_is_safe`, which makes
-/// every lazy name non-configurable before its group is created.
-const AUTO_INIT: [&std::ffi::CStr; 3] = [c"Atomics", c"btoa", c"atob"];
 
 /// The groups created lazily, in bit order.
 const LAZY_GROUPS: [AddFn; 6] = [
@@ -62,15 +57,17 @@ unsafe fn add_eager(ctx: *mut qjs::JSContext) -> bool {
     }
 }
 
-/// `(group, global name)` of every lazily created built-in.
-fn lazy_names() -> &'static [(usize, CString)] {
-    static NAMES: OnceLock<Vec<(usize, CString)>> = OnceLock::new();
+/// `(group, global name, property flags)` of every lazily created built-in.
+fn lazy_names() -> &'static [(usize, CString, c_int)] {
+    static NAMES: OnceLock<Vec<(usize, CString, c_int)>> = OnceLock::new();
     NAMES.get_or_init(|| discover().unwrap_or_default())
 }
 
-fn discover() -> Option<Vec<(usize, CString)>> {
+fn discover() -> Option<Vec<(usize, CString, c_int)>> {
     let rt = Runtime::new().ok()?;
-    let globals = |group: Option<usize>| -> Option<Vec<String>> {
+    // The names each group adds to a realm, with their attributes (as `[name, writable,
+    // enumerable, configurable]`).
+    let globals = |group: Option<usize>| -> Option<Vec<(String, bool, bool, bool)>> {
         let ctx = Context::base(&rt).ok()?;
         ctx.with(|ctx| {
             let raw = ctx.as_raw().as_ptr();
@@ -78,23 +75,160 @@ fn discover() -> Option<Vec<(usize, CString)>> {
             if !ok {
                 return None;
             }
-            ctx.eval::<Vec<String>, _>("Object.getOwnPropertyNames(globalThis)")
-                .ok()
+            // `wec:name`, each of `w`, `e`, `c` a 0 or 1.
+            let listed = ctx.eval::<Vec<String>, _>(
+                "Object.getOwnPropertyNames(globalThis).map(n => { const d = Object.getOwnPropertyDescriptor(globalThis, n); return `${+!!d.writable}${+!!d.enumerable}${+!!d.configurable}:${n}` })",
+            )
+            .ok()?;
+            listed
+                .into_iter()
+                .map(|l| {
+                    let (attrs, name) = l.split_once(':')?;
+                    let bit = |i: usize| attrs.as_bytes().get(i) == Some(&b'1');
+                    Some((name.to_string(), bit(0), bit(1), bit(2)))
+                })
+                .collect()
         })
     };
-    let eager = globals(None)?;
+    let eager: Vec<String> = globals(None)?.into_iter().map(|(n, ..)| n).collect();
     let mut names = Vec::new();
     for group in 0..LAZY_GROUPS.len() {
-        for name in globals(Some(group))? {
+        for (name, writable, enumerable, configurable) in globals(Some(group))? {
             if !eager.contains(&name) {
-                names.push((group, CString::new(name).ok()?));
+                let flags = if writable { PROP_WRITABLE } else { 0 }
+                    | if enumerable { PROP_ENUMERABLE } else { 0 }
+                    | if configurable { PROP_CONFIGURABLE } else { 0 };
+                names.push((group, CString::new(name).ok()?, flags));
             }
         }
     }
     Some(names)
 }
 
-/// Adds the built-ins to a base realm: the eager ones now, the lazy ones as accessors.
+/// What a lazy property's opaque word says: a built-in of `lazy_names()` or a web global.
+pub(crate) const LAZY_INTRINSIC: usize = 1 << 16;
+pub(crate) const LAZY_WEB: usize = 2 << 16;
+
+extern "C" {
+    // Lazy properties, the realm's slot, built-ins defined elsewhere (vendored rquickjs-sys).
+    fn JS_DefineLazyProperty(
+        ctx: *mut qjs::JSContext,
+        obj: qjs::JSValue,
+        prop: qjs::JSAtom,
+        opaque: *mut c_void,
+        flags: c_int,
+    ) -> c_int;
+    fn JS_SetLazyPropertyHandler(
+        rt: *mut qjs::JSRuntime,
+        handler: Option<
+            unsafe extern "C" fn(*mut qjs::JSContext, qjs::JSAtom, *mut c_void) -> qjs::JSValue,
+        >,
+    );
+    fn JS_AddIntrinsicInto(
+        ctx: *mut qjs::JSContext,
+        add: Option<AddFn>,
+        target: qjs::JSValue,
+    ) -> c_int;
+    fn JS_GetRealmSlot(ctx: *mut qjs::JSContext) -> qjs::JSValue;
+    fn JS_SetRealmSlot(ctx: *mut qjs::JSContext, value: qjs::JSValue);
+}
+
+/// Sets the runtime's hooks, once, when it is made: the guards of `guards.rs` and the maker
+/// of lazy properties' values.
+///
+/// # Safety
+/// `rt` must be a live runtime held by the calling thread.
+pub(crate) unsafe fn install_runtime(rt: *mut qjs::JSRuntime) {
+    // SAFETY: see the function's contract.
+    unsafe {
+        crate::guards::install_runtime(rt);
+        JS_SetLazyPropertyHandler(rt, Some(lazy_value));
+    }
+}
+
+/// Defines `name` on the global object as a lazy property (`opaque` says which).
+///
+/// # Safety
+/// `ctx` must be a live context held by this thread.
+pub(crate) unsafe fn define_lazy(
+    ctx: *mut qjs::JSContext,
+    name: &CStr,
+    opaque: usize,
+    flags: c_int,
+) -> bool {
+    // SAFETY: see the function's contract.
+    unsafe {
+        let global = qjs::JS_GetGlobalObject(ctx);
+        let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
+        let ok = JS_DefineLazyProperty(ctx, global, atom, opaque as *mut c_void, flags) == 0;
+        qjs::JS_FreeAtom(ctx, atom);
+        qjs::JS_FreeValue(ctx, global);
+        ok
+    }
+}
+
+/// The realm's slot object (made on first use; no script reaches it): the lazy built-ins'
+/// groups are created on it, and the web globals' modules are kept there. A new reference.
+///
+/// # Safety
+/// `ctx` must be a live context held by this thread.
+pub(crate) unsafe fn slot(ctx: *mut qjs::JSContext) -> qjs::JSValue {
+    // SAFETY: see the function's contract.
+    unsafe {
+        let slot = JS_GetRealmSlot(ctx);
+        if qjs::JS_IsObject(slot) {
+            return slot;
+        }
+        let made = qjs::JS_NewObjectProto(ctx, qjs::JS_NULL);
+        if qjs::JS_IsException(made) {
+            return made;
+        }
+        JS_SetRealmSlot(ctx, qjs::JS_DupValue(ctx, made));
+        made
+    }
+}
+
+/// Makes a lazy property's value (QuickJS calls it on the property's first use).
+unsafe extern "C" fn lazy_value(
+    ctx: *mut qjs::JSContext,
+    atom: qjs::JSAtom,
+    opaque: *mut c_void,
+) -> qjs::JSValue {
+    let word = opaque as usize;
+    let index = word & 0xffff;
+    match word & !0xffff {
+        LAZY_INTRINSIC => {
+            let Some((group, _, _)) = lazy_names().get(index) else {
+                return qjs::JS_UNDEFINED;
+            };
+            // SAFETY: QuickJS calls this with a live context held by this thread.
+            unsafe {
+                if !create_group(ctx, *group) {
+                    if !qjs::JS_HasException(ctx) {
+                        qjs::JS_ThrowTypeError(
+                            ctx,
+                            c"%s".as_ptr(),
+                            c"cannot create a built-in".as_ptr(),
+                        );
+                    }
+                    return qjs::JS_EXCEPTION;
+                }
+                let slot = slot(ctx);
+                if qjs::JS_IsException(slot) {
+                    return slot;
+                }
+                let value = qjs::JS_GetProperty(ctx, slot, atom);
+                qjs::JS_FreeValue(ctx, slot);
+                value
+            }
+        }
+        // SAFETY: as above.
+        LAZY_WEB => unsafe { crate::web::lazy_value(ctx, atom, index) },
+        _ => qjs::JS_UNDEFINED,
+    }
+}
+
+/// Adds the built-ins to a base realm: the eager ones now, the lazy ones as lazy properties.
 pub(crate) unsafe fn install(ctx: *mut qjs::JSContext) -> bool {
     if !unsafe { add_eager(ctx) } {
         return false;
@@ -108,96 +242,10 @@ pub(crate) unsafe fn install(ctx: *mut qjs::JSContext) -> bool {
         // Discovery failed: create everything now rather than lose built-ins.
         return LAZY_GROUPS.iter().all(|add| unsafe { add(ctx) } == 0);
     }
-    let access: qjs::JSCFunctionMagic = Some(access);
-    // SAFETY: QuickJS calls a `JS_CFUNC_generic_magic` function through this very type pun.
-    let func = unsafe { std::mem::transmute::<qjs::JSCFunctionMagic, qjs::JSCFunction>(access) };
-    unsafe {
-        let global = qjs::JS_GetGlobalObject(ctx);
-        let mut ok = true;
-        for (i, (_, name)) in names.iter().enumerate() {
-            let magic = c_int::try_from(i).unwrap_or(c_int::MAX);
-            let generic = qjs::JSCFunctionEnum_JS_CFUNC_generic_magic;
-            // One function is both getter (no argument) and setter (one): half the objects.
-            let getter = qjs::JS_NewCFunction2(ctx, func, name.as_ptr(), 0, generic, magic);
-            let setter = qjs::JS_DupValue(ctx, getter);
-            let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
-            let flags = PROP_CONFIGURABLE;
-            ok &= qjs::JS_DefinePropertyGetSet(ctx, global, atom, getter, setter, flags) >= 0;
-            qjs::JS_FreeAtom(ctx, atom);
-        }
-        qjs::JS_FreeValue(ctx, global);
-        ok
-    }
-}
-
-/// Getter (no argument) and setter (one argument) of a lazy global.
-unsafe extern "C" fn access(
-    ctx: *mut qjs::JSContext,
-    _this: qjs::JSValue,
-    count: c_int,
-    args: *mut qjs::JSValue,
-    magic: c_int,
-) -> qjs::JSValue {
-    let names = lazy_names();
-    let Some((group, name)) = usize::try_from(magic).ok().and_then(|i| names.get(i)) else {
-        return qjs::JS_UNDEFINED;
-    };
-    unsafe {
-        if !create_group(ctx, *group) {
-            if !qjs::JS_HasException(ctx) {
-                qjs::JS_ThrowTypeError(ctx, c"%s".as_ptr(), c"cannot create a built-in".as_ptr());
-            }
-            return qjs::JS_EXCEPTION;
-        }
-        let global = qjs::JS_GetGlobalObject(ctx);
-        let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
-        let result = if count >= 1 && !args.is_null() {
-            let value = qjs::JS_DupValue(ctx, *args);
-            if qjs::JS_SetProperty(ctx, global, atom, value) < 0 {
-                qjs::JS_EXCEPTION
-            } else {
-                qjs::JS_UNDEFINED
-            }
-        } else if still_accessor(ctx, global, atom) {
-            // The script made the accessor non-configurable (`Object.freeze(globalThis)`), so
-            // the group could not replace it: getting the property would call this getter
-            // again, endlessly.
-            let message = format!(
-                "cannot create the built-in {}: the global property was made non-configurable",
-                name.to_string_lossy()
-            );
-            if let Ok(message) = CString::new(message) {
-                qjs::JS_ThrowTypeError(ctx, c"%s".as_ptr(), message.as_ptr());
-            }
-            qjs::JS_EXCEPTION
-        } else {
-            qjs::JS_GetProperty(ctx, global, atom)
-        };
-        qjs::JS_FreeAtom(ctx, atom);
-        qjs::JS_FreeValue(ctx, global);
-        result
-    }
-}
-
-/// Whether the global property `atom` is still an accessor (the lazy one).
-///
-/// # Safety
-/// `ctx` must be a live context held by this thread, `global` its global object.
-pub(crate) unsafe fn still_accessor(
-    ctx: *mut qjs::JSContext,
-    global: qjs::JSValue,
-    atom: qjs::JSAtom,
-) -> bool {
-    unsafe {
-        let mut desc = std::mem::zeroed::<qjs::JSPropertyDescriptor>();
-        if qjs::JS_GetOwnProperty(ctx, &raw mut desc, global, atom) != 1 {
-            return false;
-        }
-        qjs::JS_FreeValue(ctx, desc.value);
-        qjs::JS_FreeValue(ctx, desc.getter);
-        qjs::JS_FreeValue(ctx, desc.setter);
-        desc.flags & PROP_GETSET != 0
-    }
+    names.iter().enumerate().all(|(i, (_, name, flags))| {
+        // SAFETY: a live realm held by this thread.
+        unsafe { define_lazy(ctx, name, LAZY_INTRINSIC | i, *flags) }
+    })
 }
 
 /// Whether lazy group `group` exists in this realm already.
@@ -209,87 +257,24 @@ pub(crate) unsafe fn is_created(ctx: *mut qjs::JSContext, group: usize) -> bool 
     created & (1usize << group) != 0
 }
 
-/// Creates one lazy group in this realm, once (the realm's opaque word holds the created
-/// groups as bits; nothing else uses it).
+/// Creates one lazy group in this realm, once, on the realm's slot (the realm's opaque word
+/// holds the created groups as bits; nothing else uses it). Its global names take their values
+/// from there on first use.
 pub(crate) unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> bool {
     let bit = 1usize << group;
     let created = unsafe { qjs::JS_GetContextOpaque(ctx) } as usize;
     if created & bit != 0 {
         return true;
     }
-    unsafe { qjs::JS_SetContextOpaque(ctx, (created | bit) as *mut c_void) };
+    // SAFETY: a live context held by this thread.
     unsafe {
-        let global = qjs::JS_GetGlobalObject(ctx);
-        // Every name of the group goes before it is created: quickjs-ng defines some of them
-        // (`Atomics`) as auto-init properties and aborts the process if the name exists. What
-        // the script put there itself is put back afterwards, and names it deleted stay gone.
-        let mut kept: Vec<(qjs::JSAtom, Option<(qjs::JSValue, c_int)>)> = Vec::new();
-        for (g, name) in lazy_names() {
-            if *g != group {
-                continue;
-            }
-            let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
-            let mut desc = std::mem::zeroed::<qjs::JSPropertyDescriptor>();
-            match qjs::JS_GetOwnProperty(ctx, &raw mut desc, global, atom) {
-                0 => kept.push((atom, None)),
-                1 => {
-                    qjs::JS_FreeValue(ctx, desc.getter);
-                    qjs::JS_FreeValue(ctx, desc.setter);
-                    qjs::JS_DeleteProperty(ctx, global, atom, 0);
-                    if desc.flags & PROP_GETSET == 0 {
-                        let mask = PROP_CONFIGURABLE | PROP_WRITABLE | PROP_ENUMERABLE;
-                        kept.push((atom, Some((desc.value, desc.flags & mask))));
-                    } else {
-                        qjs::JS_FreeValue(ctx, desc.value);
-                        qjs::JS_FreeAtom(ctx, atom);
-                    }
-                }
-                _ => qjs::JS_FreeAtom(ctx, atom),
-            }
+        let slot = slot(ctx);
+        if qjs::JS_IsException(slot) {
+            return false;
         }
-        // A name the script made non-configurable could not be deleted. Most built-ins then
-        // simply fail to replace it, but the ones quickjs-ng defines as auto-init properties
-        // abort the process if the name exists: refuse with a TypeError instead.
-        let mut blocked = None;
-        for (g, name) in lazy_names() {
-            if *g == group && blocked.is_none() && AUTO_INIT.contains(&name.as_c_str()) {
-                let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
-                let mut desc = std::mem::zeroed::<qjs::JSPropertyDescriptor>();
-                if qjs::JS_GetOwnProperty(ctx, &raw mut desc, global, atom) == 1 {
-                    qjs::JS_FreeValue(ctx, desc.value);
-                    qjs::JS_FreeValue(ctx, desc.getter);
-                    qjs::JS_FreeValue(ctx, desc.setter);
-                    blocked = Some(name);
-                }
-                qjs::JS_FreeAtom(ctx, atom);
-            }
-        }
-        let ok = match blocked {
-            None => LAZY_GROUPS[group](ctx) == 0,
-            Some(name) => {
-                let message = format!(
-                    "cannot create the built-in {}: the global property was made non-configurable",
-                    name.to_string_lossy()
-                );
-                if let Ok(message) = CString::new(message) {
-                    qjs::JS_ThrowTypeError(ctx, c"%s".as_ptr(), message.as_ptr());
-                }
-                qjs::JS_SetContextOpaque(ctx, created as *mut c_void);
-                false
-            }
-        };
-        for (atom, value) in kept {
-            match value {
-                Some((v, flags)) => {
-                    qjs::JS_DefinePropertyValue(ctx, global, atom, v, flags);
-                }
-                None => {
-                    qjs::JS_DeleteProperty(ctx, global, atom, 0);
-                }
-            }
-            qjs::JS_FreeAtom(ctx, atom);
-        }
-        qjs::JS_FreeValue(ctx, global);
+        qjs::JS_SetContextOpaque(ctx, (created | bit) as *mut c_void);
+        let ok = JS_AddIntrinsicInto(ctx, Some(LAZY_GROUPS[group]), slot) == 0;
+        qjs::JS_FreeValue(ctx, slot);
         ok
     }
 }

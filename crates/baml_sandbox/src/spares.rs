@@ -50,7 +50,7 @@ impl Prepared {
         runtime.set_gc_threshold(usize::MAX);
         let context = Context::base(&runtime).ok()?;
         // SAFETY: the runtime this thread holds.
-        unsafe { crate::guards::install_runtime(context.get_runtime_ptr()) };
+        unsafe { crate::intrinsics::install_runtime(context.get_runtime_ptr()) };
         // SAFETY: a fresh realm of the runtime this thread holds.
         let ok = context.with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) });
         ok.then_some(Prepared {

@@ -107,7 +107,7 @@ impl State {
         };
         let raw_rt = context.get_runtime_ptr() as usize;
         // SAFETY: the runtime this thread holds (setting it again on a shared one is harmless).
-        unsafe { crate::guards::install_runtime(context.get_runtime_ptr()) };
+        unsafe { crate::intrinsics::install_runtime(context.get_runtime_ptr()) };
         let mut state = State {
             bridge: Rc::new(Bridge {
                 inner: Arc::downgrade(inner),

@@ -426,6 +426,8 @@ struct JSRuntime {
     JSRuntimeFinalizerState *finalizers;
     /* baml-quickjs: called before each call of a guarded built-in (see js_guard_flags) */
     JSCFunctionGuard *c_guard;
+    /* baml-quickjs: makes the value of a lazy property (JS_DefineLazyProperty) */
+    JSLazyPropertyFunc *lazy_property;
 };
 
 typedef struct JSStackFrame {
@@ -547,6 +549,7 @@ typedef enum {
     JS_AUTOINIT_ID_MODULE_NS,
     JS_AUTOINIT_ID_PROP,
     JS_AUTOINIT_ID_BYTECODE,
+    JS_AUTOINIT_ID_USER, /* baml-quickjs: JS_DefineLazyProperty */
 } JSAutoInitIDEnum;
 
 enum {
@@ -564,6 +567,7 @@ struct JSContext {
     JSRuntime *rt;
     struct list_head link;
     struct list_head job_list; /* baml-quickjs: this realm's JSJobEntry.ctx_link */
+    JSValue realm_slot; /* baml-quickjs: JS_GetRealmSlot */
 
     uint16_t binary_object_count;
     uint32_t binary_object_size : 31;
@@ -2497,6 +2501,37 @@ void JS_SetCFunctionGuard(JSRuntime *rt, JSCFunctionGuard *guard)
     rt->c_guard = guard;
 }
 
+/* baml-quickjs: the handler that makes lazy properties' values (JS_DefineLazyProperty) */
+void JS_SetLazyPropertyHandler(JSRuntime *rt, JSLazyPropertyFunc *handler)
+{
+    rt->lazy_property = handler;
+}
+
+/* baml-quickjs: runs one of the JS_AddIntrinsic* functions with `target` standing for the
+   realm's global object, so that the built-ins it defines land there. */
+int JS_AddIntrinsicInto(JSContext *ctx, int (*add)(JSContext *ctx), JSValueConst target)
+{
+    JSValue saved = ctx->global_obj;
+    int ret;
+    ctx->global_obj = unsafe_unconst(target);
+    ret = add(ctx);
+    ctx->global_obj = saved;
+    return ret;
+}
+
+/* baml-quickjs: one value the embedder keeps per realm (marked by the GC, freed with it) */
+JSValue JS_GetRealmSlot(JSContext *ctx)
+{
+    return js_dup(ctx->realm_slot);
+}
+
+void JS_SetRealmSlot(JSContext *ctx, JSValue value)
+{
+    JSValue old = ctx->realm_slot;
+    ctx->realm_slot = value;
+    JS_FreeValue(ctx, old);
+}
+
 void JS_SetInterruptHandler(JSRuntime *rt, JSInterruptHandler *cb, void *opaque)
 {
     rt->interrupt_handler = cb;
@@ -2968,6 +3003,7 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->rt = rt;
     list_add_tail(&ctx->link, &rt->context_list);
     init_list_head(&ctx->job_list);
+    ctx->realm_slot = JS_UNDEFINED;
     for(i = 0; i < rt->class_count; i++)
         ctx->class_proto[i] = JS_NULL;
     ctx->array_ctor = JS_NULL;
@@ -3088,6 +3124,8 @@ static void JS_MarkContext(JSRuntime *rt, JSContext *ctx,
     int i;
     struct list_head *el;
 
+    JS_MarkValue(rt, ctx->realm_slot, mark_func); /* baml-quickjs */
+
     /* modules are not seen by the GC, so we directly mark the objects
        referenced by each module */
     list_for_each(el, &ctx->loaded_modules) {
@@ -3187,6 +3225,8 @@ void JS_FreeContext(JSContext *ctx)
 
     js_free_modules(ctx, JS_FREE_MODULE_ALL);
 
+    JS_FreeValue(ctx, ctx->realm_slot); /* baml-quickjs */
+    ctx->realm_slot = JS_UNDEFINED;
     JS_FreeValue(ctx, ctx->global_obj);
     JS_FreeValue(ctx, ctx->global_var_obj);
 
@@ -6789,12 +6829,12 @@ JSValue JS_NewCFunctionData(JSContext *ctx, JSCFunctionData *func,
 
 static JSContext *js_autoinit_get_realm(JSProperty *pr)
 {
-    return (JSContext *)(pr->u.init.realm_and_id & ~3);
+    return (JSContext *)(pr->u.init.realm_and_id & ~7); /* baml-quickjs: 3 bits of id */
 }
 
 static JSAutoInitIDEnum js_autoinit_get_id(JSProperty *pr)
 {
-    return pr->u.init.realm_and_id & 3;
+    return pr->u.init.realm_and_id & 7;
 }
 
 static void js_autoinit_free(JSRuntime *rt, JSProperty *pr)
@@ -9180,11 +9220,20 @@ static JSValue js_bytecode_autoinit(JSContext *ctx, JSObject *p, JSAtom atom,
 /* return the value associated to the autoinit property or an exception */
 typedef JSValue JSAutoInitFunc(JSContext *ctx, JSObject *p, JSAtom atom, void *opaque);
 
+/* baml-quickjs: a lazy property's value, from the runtime's handler */
+static JSValue js_user_autoinit(JSContext *ctx, JSObject *p, JSAtom atom, void *opaque)
+{
+    if (!ctx->rt->lazy_property)
+        return JS_UNDEFINED;
+    return ctx->rt->lazy_property(ctx, atom, opaque);
+}
+
 static JSAutoInitFunc *const js_autoinit_func_table[] = {
     js_instantiate_prototype, /* JS_AUTOINIT_ID_PROTOTYPE */
     js_module_ns_autoinit, /* JS_AUTOINIT_ID_MODULE_NS */
     JS_InstantiateFunctionListItem2, /* JS_AUTOINIT_ID_PROP */
     js_bytecode_autoinit, /* JS_AUTOINIT_ID_BYTECODE */
+    js_user_autoinit, /* JS_AUTOINIT_ID_USER */
 };
 
 /* warning: 'prs' is reallocated after it */
@@ -9199,6 +9248,32 @@ static int JS_AutoInitProperty(JSContext *ctx, JSObject *p, JSAtom prop,
         return -1;
 
     realm = js_autoinit_get_realm(pr);
+    if (js_autoinit_get_id(pr) == JS_AUTOINIT_ID_USER) {
+        /* baml-quickjs: the embedder's handler may run code that changes the object (its
+           shape and property array may move), so the property is found again afterwards
+           and set only if it is still this lazy property; a failure leaves it lazy, to be
+           tried again on its next use. */
+        void *opaque = pr->u.init.opaque;
+        JS_DupContext(realm);
+        val = js_user_autoinit(realm, p, prop, opaque);
+        prs = find_own_property(&pr, p, prop);
+        if (prs && (prs->flags & JS_PROP_TMASK) == JS_PROP_AUTOINIT &&
+            js_autoinit_get_id(pr) == JS_AUTOINIT_ID_USER && pr->u.init.opaque == opaque &&
+            !JS_IsException(val)) {
+            if (js_shape_prepare_update(ctx, p, &prs)) {
+                JS_FreeValue(ctx, val);
+                JS_FreeContext(realm);
+                return -1;
+            }
+            js_autoinit_free(ctx->rt, pr);
+            prs->flags &= ~JS_PROP_TMASK;
+            pr->u.value = val;
+        } else {
+            JS_FreeValue(ctx, val);
+        }
+        JS_FreeContext(realm);
+        return JS_IsException(val) ? -1 : 0;
+    }
     func = js_autoinit_func_table[js_autoinit_get_id(pr)];
     /* 'func' shall not modify the object properties 'pr' */
     val = func(realm, p, prop, pr->u.init.opaque);
@@ -11612,11 +11687,26 @@ static int JS_DefineAutoInitProperty(JSContext *ctx, JSValueConst this_obj,
     if (unlikely(!pr))
         return -1;
     pr->u.init.realm_and_id = (uintptr_t)JS_DupContext(ctx);
-    assert((pr->u.init.realm_and_id & 3) == 0);
-    assert(id <= 3);
+    assert((pr->u.init.realm_and_id & 7) == 0);
+    assert(id <= 7);
     pr->u.init.realm_and_id |= id;
     pr->u.init.opaque = opaque;
     return true;
+}
+
+/* baml-quickjs: a data property whose value is made on first use by the runtime's handler
+   (JS_SetLazyPropertyHandler) with `opaque`, as QuickJS makes its own built-ins. Fails if
+   the property exists. */
+int JS_DefineLazyProperty(JSContext *ctx, JSValueConst obj, JSAtom prop, void *opaque,
+                          int flags)
+{
+    JSProperty *pr;
+    if (JS_VALUE_GET_TAG(obj) != JS_TAG_OBJECT)
+        return -1;
+    if (find_own_property(&pr, JS_VALUE_GET_OBJ(obj), prop))
+        return -1;
+    return JS_DefineAutoInitProperty(ctx, obj, prop, JS_AUTOINIT_ID_USER, opaque, flags) < 0
+        ? -1 : 0;
 }
 
 /* Like JS_DefinePropertyValue but borrows val (does not free it) */

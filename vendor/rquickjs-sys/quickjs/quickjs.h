@@ -1186,6 +1186,15 @@ typedef int JSInterruptHandler(JSRuntime *rt, void *opaque);
 typedef int JSCFunctionGuard(JSContext *ctx, int flags, JSValueConst this_obj, int argc,
                              JSValueConst *argv);
 JS_EXTERN void JS_SetCFunctionGuard(JSRuntime *rt, JSCFunctionGuard *guard);
+/* baml-quickjs: lazy data properties, per-realm slot, intrinsics defined on another object */
+typedef JSValue JSLazyPropertyFunc(JSContext *ctx, JSAtom atom, void *opaque);
+JS_EXTERN int JS_DefineLazyProperty(JSContext *ctx, JSValueConst obj, JSAtom prop,
+                                    void *opaque, int flags);
+JS_EXTERN void JS_SetLazyPropertyHandler(JSRuntime *rt, JSLazyPropertyFunc *handler);
+JS_EXTERN int JS_AddIntrinsicInto(JSContext *ctx, int (*add)(JSContext *ctx),
+                                  JSValueConst target);
+JS_EXTERN JSValue JS_GetRealmSlot(JSContext *ctx);
+JS_EXTERN void JS_SetRealmSlot(JSContext *ctx, JSValue value);
 JS_EXTERN void JS_SetInterruptHandler(JSRuntime *rt, JSInterruptHandler *cb, void *opaque);
 /* if can_block is true, Atomics.wait() can be used */
 JS_EXTERN void JS_SetCanBlock(JSRuntime *rt, bool can_block);

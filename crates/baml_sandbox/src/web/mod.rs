@@ -2,13 +2,13 @@
 //! `TextDecoder`, `structuredClone` and `crypto` (and BAML's `TypeBuilder`), each created on
 //! first use.
 //!
-//! A realm starts with one accessor per name on the global object (as `intrinsics.rs` does for
-//! quickjs-ng's costly built-ins), so creating a realm costs six small native functions. The
-//! first get of a name creates its group: a small JavaScript module (`src/js/web_*.js`),
-//! compiled through `compile.rs` like any other code and called with the group's Rust natives.
-//! The module's exports are kept in a per-realm cache object that only the accessors reach, and
-//! the name becomes an ordinary writable, configurable, non-enumerable data property. A set
-//! before first use simply replaces the accessor, creating nothing.
+//! A realm starts with one lazy data property per name on the global object (as
+//! `intrinsics.rs` does for quickjs-ng's costly built-ins): writable, configurable, not
+//! enumerable, and costing no object until used. The first use of a name creates its group: a
+//! small JavaScript module (`src/js/web_*.js`), compiled through `compile.rs` like any other
+//! code and called with the group's Rust natives. The module's exports are kept on the realm's
+//! slot object (`intrinsics::slot`, which no script reaches), and each name of the group takes
+//! its value from there on its own first use. A delete before first use removes the name.
 //!
 //! The JavaScript half holds the classes' state in private fields and does the WebIDL
 //! conversions (`${x}`), so sandboxed code (a `toString`, a getter, a Proxy) only ever runs
@@ -67,115 +67,60 @@ const BUILDERS_SOURCE: &str = concat!(
 const PROP_CONFIGURABLE: c_int = qjs::JS_PROP_CONFIGURABLE.cast_signed();
 const PROP_WRITABLE: c_int = qjs::JS_PROP_WRITABLE.cast_signed();
 
-/// Defines the accessors of the web globals on a fresh realm's global object.
-///
-/// # Safety
-/// `ctx` must be a live context held by this thread.
+/// Defines the web globals on a fresh realm, as lazy properties.
 pub(crate) unsafe fn install(ctx: *mut qjs::JSContext) -> bool {
     // Found once per process, now rather than in the middle of a turn.
     clone::class_ids();
-    // SAFETY: plain QuickJS calls on the caller's context; every reference made is released.
-    unsafe {
-        // Module exports by group; reachable only through the accessors' function data.
-        let cache = qjs::JS_NewObjectProto(ctx, qjs::JS_NULL);
-        if qjs::JS_IsException(cache) {
-            return false;
-        }
-        let global = qjs::JS_GetGlobalObject(ctx);
-        let mut ok = true;
-        let mut data = [cache];
-        for (i, (name, _)) in NAMES.iter().enumerate() {
-            let magic = c_int::try_from(i).unwrap_or(c_int::MAX);
-            // One function is both getter (no argument) and setter (one).
-            let f = qjs::JS_NewCFunctionData2(
+    NAMES.iter().enumerate().all(|(i, (name, _))| {
+        // SAFETY: a live realm held by this thread.
+        unsafe {
+            crate::intrinsics::define_lazy(
                 ctx,
-                Some(access),
-                name.as_ptr(),
-                0,
-                magic,
-                1,
-                data.as_mut_ptr(),
-            );
-            if qjs::JS_IsException(f) {
-                ok = false;
-                break;
-            }
-            let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
-            let setter = qjs::JS_DupValue(ctx, f);
-            ok &=
-                qjs::JS_DefinePropertyGetSet(ctx, global, atom, f, setter, PROP_CONFIGURABLE) >= 0;
-            qjs::JS_FreeAtom(ctx, atom);
+                name,
+                crate::intrinsics::LAZY_WEB | i,
+                PROP_CONFIGURABLE | PROP_WRITABLE,
+            )
         }
-        qjs::JS_FreeValue(ctx, global);
-        qjs::JS_FreeValue(ctx, data[0]);
-        ok
-    }
+    })
 }
 
-/// Getter and setter of a lazy web global (`data[0]` is the realm's cache of exports).
-unsafe extern "C" fn access(
+/// The value of web global `NAMES[index]` on its first use (see `intrinsics::lazy_value`).
+///
+/// # Safety
+/// `ctx` must be a live context held by this thread.
+pub(crate) unsafe fn lazy_value(
     ctx: *mut qjs::JSContext,
-    _this: qjs::JSValue,
-    count: c_int,
-    args: *mut qjs::JSValue,
-    magic: c_int,
-    data: *mut qjs::JSValue,
+    atom: qjs::JSAtom,
+    index: usize,
 ) -> qjs::JSValue {
-    let Some((name, group)) = usize::try_from(magic).ok().and_then(|i| NAMES.get(i)) else {
+    let Some((_, group)) = NAMES.get(index) else {
         return qjs::JS_UNDEFINED;
     };
     let Some(raw) = std::ptr::NonNull::new(ctx) else {
         return qjs::JS_EXCEPTION;
     };
-    // SAFETY: QuickJS calls this with a live context held by this thread; `data` holds the
-    // cache it was created with; `args` holds `count` values.
+    // SAFETY: see the function's contract.
     unsafe {
-        let global = qjs::JS_GetGlobalObject(ctx);
-        let atom = qjs::JS_NewAtom(ctx, name.as_ptr());
-        let define = |value: qjs::JSValue| {
-            // Only over the accessor itself: a getter or setter taken from its descriptor and
-            // called later must not undo what the script put there since. Fails (false) if the
-            // script made the accessor non-configurable.
-            if crate::intrinsics::still_accessor(ctx, global, atom) {
-                qjs::JS_DefinePropertyValue(
-                    ctx,
-                    global,
-                    atom,
-                    value,
-                    PROP_CONFIGURABLE | PROP_WRITABLE,
-                );
-            } else {
-                qjs::JS_FreeValue(ctx, value);
+        let slot = crate::intrinsics::slot(ctx);
+        if qjs::JS_IsException(slot) {
+            return slot;
+        }
+        let rctx = Ctx::from_raw(raw);
+        let result = match exports(&rctx, slot, *group) {
+            Ok(exports) => qjs::JS_GetProperty(ctx, exports.as_raw(), atom),
+            Err(e) => {
+                // rquickjs's own errors (a conversion) are not pending exceptions yet.
+                if !qjs::JS_HasException(ctx) {
+                    let _ = throw(
+                        &rctx,
+                        ErrorKind::Type,
+                        &format!("cannot create a web global: {e}"),
+                    );
+                }
+                qjs::JS_EXCEPTION
             }
         };
-        let result = if count >= 1 && !args.is_null() {
-            define(qjs::JS_DupValue(ctx, *args));
-            qjs::JS_UNDEFINED
-        } else {
-            let rctx = Ctx::from_raw(raw);
-            match exports(&rctx, *data, *group) {
-                Ok(exports) => {
-                    let value = qjs::JS_GetProperty(ctx, exports.as_raw(), atom);
-                    if !qjs::JS_IsException(value) {
-                        define(qjs::JS_DupValue(ctx, value));
-                    }
-                    value
-                }
-                Err(e) => {
-                    // rquickjs's own errors (a conversion) are not pending exceptions yet.
-                    if !qjs::JS_HasException(ctx) {
-                        let _ = throw(
-                            &rctx,
-                            ErrorKind::Type,
-                            &format!("cannot create a web global: {e}"),
-                        );
-                    }
-                    qjs::JS_EXCEPTION
-                }
-            }
-        };
-        qjs::JS_FreeAtom(ctx, atom);
-        qjs::JS_FreeValue(ctx, global);
+        qjs::JS_FreeValue(ctx, slot);
         result
     }
 }
