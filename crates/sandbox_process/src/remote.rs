@@ -45,6 +45,8 @@ pub const STALL: Duration = Duration::from_secs(5);
 const WATCH_EVERY: Duration = Duration::from_millis(20);
 /// The most a spinning reader (Node's thread) reads at once (see `read_available`).
 const SPIN_READ: usize = 4096;
+/// What the I/O task reads at once.
+const READ_CHUNK: usize = 64 << 10;
 /// How long to wait for a dead worker to be reaped, to say how it ended.
 const REAP_WAIT: Duration = Duration::from_millis(200);
 
@@ -155,7 +157,9 @@ impl RemoteSandbox {
             limit,
             timeout: options.timeout,
             max_frame: wire::max_frame(limit as u64),
-            read: Mutex::new((Vec::new(), vec![0; 64 << 10])),
+            // The chunk is allocated on first read (a context that never answers, or one
+            // created and disposed at once, never pays for 64 KB of zeroed pages).
+            read: Mutex::new((Vec::new(), Vec::new())),
             write: Mutex::new(WriteState::default()),
             evals: Mutex::new(HashMap::new()),
             next_eval: AtomicU64::new(1),
@@ -489,7 +493,11 @@ impl Remote {
         // A thread that only looks in while it spins (Node's) reads one small chunk: a worker
         // may have sent a thousand messages, and handling them is the I/O task's job (the
         // socket stays readable for it).
-        let chunk: &mut [u8] = if wait { chunk } else { &mut chunk[..SPIN_READ] };
+        let want = if wait { READ_CHUNK } else { SPIN_READ };
+        if chunk.len() < want {
+            chunk.resize(want, 0);
+        }
+        let chunk: &mut [u8] = &mut chunk[..want];
         loop {
             match self.sock.get_ref().read(chunk) {
                 Ok(0) => {
