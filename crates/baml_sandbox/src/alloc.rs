@@ -107,6 +107,33 @@ impl MemoryStats {
     }
 }
 
+/// Admits up to `bytes` past the limit while alive (restoring the previous allowance after):
+/// for quickjs-ng's own set-up code (a realm, a group of built-ins), whose out-of-memory paths
+/// are not safe to take half-way. What it leaves past the limit makes the next allocation of
+/// sandboxed code fail as usual.
+pub(crate) struct Headroom<'a> {
+    memory: &'a MemoryStats,
+    before: usize,
+}
+
+impl<'a> Headroom<'a> {
+    pub(crate) fn new(memory: &'a MemoryStats, bytes: usize) -> Headroom<'a> {
+        let before = memory.allowance.load(Ordering::Acquire);
+        memory.allowance.store(before.max(bytes), Ordering::Release);
+        Headroom { memory, before }
+    }
+}
+
+impl Drop for Headroom<'_> {
+    fn drop(&mut self) {
+        self.memory.allowance.store(self.before, Ordering::Release);
+    }
+}
+
+/// The headroom a realm's creation (base realm and eager built-ins, about 40 KB) and a lazy
+/// group's (the typed arrays, the largest, about 20 KB) get past the limit.
+pub(crate) const SETUP_HEADROOM: usize = 256 << 10;
+
 pub(crate) struct LimitedAllocator {
     pub(crate) stats: Arc<MemoryStats>,
 }

@@ -273,7 +273,13 @@ pub(crate) unsafe fn create_group(ctx: *mut qjs::JSContext, group: usize) -> boo
             return false;
         }
         qjs::JS_SetContextOpaque(ctx, (created | bit) as *mut c_void);
-        let ok = JS_AddIntrinsicInto(ctx, Some(LAZY_GROUPS[group]), slot) == 0;
+        // quickjs-ng's set-up of a group is not safe to fail half-way for memory: it may
+        // overshoot the limit a little instead (see `alloc::Headroom`).
+        let ok = crate::stack::with_any_memory(|m| {
+            let _headroom = crate::alloc::Headroom::new(m, crate::alloc::SETUP_HEADROOM);
+            JS_AddIntrinsicInto(ctx, Some(LAZY_GROUPS[group]), slot) == 0
+        })
+        .unwrap_or_else(|| JS_AddIntrinsicInto(ctx, Some(LAZY_GROUPS[group]), slot) == 0);
         qjs::JS_FreeValue(ctx, slot);
         ok
     }

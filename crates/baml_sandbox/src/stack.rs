@@ -44,6 +44,8 @@ thread_local! {
     static RAISED: Cell<usize> = const { Cell::new(0) };
     /// QuickJS's stack budget while a realm is created (outside any turn; see [`creating`]).
     static CREATING: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The accounting of the realm being created (see [`creating_memory`]).
+    static CREATING_MEMORY: Cell<Option<*const MemoryStats>> = const { Cell::new(None) };
 }
 
 /// About where the stack pointer is now.
@@ -172,19 +174,34 @@ pub(crate) fn beyond_copy<R>(ctx: &rquickjs::Ctx<'_>, f: impl FnOnce() -> R) -> 
 }
 
 /// Marks a realm's creation (its `globals` are copied in outside any turn) until dropped:
-/// [`beyond_copy`] then knows QuickJS's budget, `max_stack`.
+/// [`beyond_copy`] then knows QuickJS's budget, `max_stack`, and [`creating_memory`] the
+/// realm's accounting. `memory` must outlive the guard.
 pub(crate) struct Creating {
     previous: Option<usize>,
+    previous_memory: Option<*const MemoryStats>,
 }
 
-pub(crate) fn creating(max_stack: usize) -> Creating {
+pub(crate) fn creating(max_stack: usize, memory: &MemoryStats) -> Creating {
     Creating {
         previous: CREATING.with(|c| c.replace(Some(max_stack))),
+        previous_memory: CREATING_MEMORY.with(|c| c.replace(Some(std::ptr::from_ref(memory)))),
     }
 }
 
 impl Drop for Creating {
     fn drop(&mut self) {
         CREATING.with(|c| c.set(self.previous));
+        CREATING_MEMORY.with(|c| c.set(self.previous_memory));
     }
+}
+
+/// Runs `f` with the accounting of the running turn or, outside turns, of the realm being
+/// created; `None` outside both.
+pub(crate) fn with_any_memory<R>(f: impl FnOnce(&MemoryStats) -> R) -> Option<R> {
+    if let Some(t) = CURRENT.with(Cell::get) {
+        // SAFETY: `memory` outlives the turn's guard, which clears it when the turn ends.
+        return Some(f(unsafe { &*t.memory }));
+    }
+    // SAFETY: the creation's guard clears it before `memory` goes.
+    CREATING_MEMORY.with(Cell::get).map(|m| f(unsafe { &*m }))
 }

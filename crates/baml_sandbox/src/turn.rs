@@ -85,25 +85,7 @@ impl State {
                     .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
                 (Some(runtime), context)
             }
-            (Some((group, slot)), _) => {
-                let runtime = slot.runtime(group)?;
-                let runtime = &runtime.clone();
-                let rt = slot.raw.load(Ordering::Relaxed) as *mut qjs::JSRuntime;
-                if !rt.is_null() {
-                    // The runtime last ran on some thread's stack, maybe another's: QuickJS
-                    // checks the stack against its top, so move it here (a fresh runtime's is).
-                    // SAFETY: the group's task holds the runtime.
-                    unsafe { qjs::JS_UpdateStackTop(rt) };
-                }
-                let context = Context::base(runtime)
-                    .map_err(|e| SandboxError::Setup(format!("cannot create context: {e}")))?;
-                slot.members += 1;
-                slot.raw
-                    .store(context.get_runtime_ptr() as usize, Ordering::Relaxed);
-                slot.realms
-                    .insert(context.as_raw().as_ptr() as usize, Arc::downgrade(inner));
-                (None, context)
-            }
+            (Some((group, slot)), _) => (None, shared_realm(group, slot, inner, &memory)?),
         };
         let raw_rt = context.get_runtime_ptr() as usize;
         // SAFETY: the runtime this thread holds (setting it again on a shared one is harmless).
@@ -127,12 +109,13 @@ impl State {
         };
         // SAFETY: a fresh realm of the runtime this thread holds.
         let installed = if built_ins
-            || state
-                .context
-                .with(|ctx| unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) })
-        {
+            || state.context.with(|ctx| {
+                let _headroom = crate::alloc::Headroom::new(&memory, crate::alloc::SETUP_HEADROOM);
+                // SAFETY: a fresh realm of the runtime this thread holds.
+                unsafe { crate::intrinsics::install(ctx.as_raw().as_ptr()) }
+            }) {
             state.context.with(|ctx| {
-                let _creating = crate::stack::creating(options.max_stack_bytes);
+                let _creating = crate::stack::creating(options.max_stack_bytes, &memory);
                 crate::realm::install(&ctx, &state.bridge, options)
                     .catch(&ctx)
                     .map_err(|e| e.to_string())
@@ -242,6 +225,52 @@ impl State {
         // Frees the runtime (whose free collects the garbage first).
         drop(runtime);
     }
+}
+
+/// A new realm in a group's shared runtime (made on first use), registered with the group.
+fn shared_realm(
+    group: &Group,
+    slot: &mut SharedRt,
+    inner: &Arc<Inner>,
+    memory: &MemoryStats,
+) -> Result<Context, SandboxError> {
+    // A realm made in a group's nearly full heap would run quickjs-ng's set-up into its
+    // out-of-memory paths, which are not safe half-way: refuse it beforehand, and let the
+    // set-up itself overshoot a little rather than fail.
+    let used = memory.used.load(Ordering::Relaxed);
+    if memory.limit > 0 && used.saturating_add(crate::alloc::SETUP_HEADROOM / 2) > memory.limit {
+        memory.hit.store(true, Ordering::Release);
+        return Err(SandboxError::Memory {
+            limit_bytes: memory.limit as u64,
+        });
+    }
+    let runtime = slot.runtime(group)?.clone();
+    let rt = slot.raw.load(Ordering::Relaxed) as *mut qjs::JSRuntime;
+    if !rt.is_null() {
+        // The runtime last ran on some thread's stack, maybe another's: QuickJS checks the
+        // stack against its top, so move it here (a fresh runtime's is).
+        // SAFETY: the group's task holds the runtime.
+        unsafe { qjs::JS_UpdateStackTop(rt) };
+    }
+    let context = {
+        let _headroom = crate::alloc::Headroom::new(memory, crate::alloc::SETUP_HEADROOM);
+        Context::base(&runtime)
+    }
+    .map_err(|e| {
+        if memory.hit.swap(false, Ordering::AcqRel) {
+            SandboxError::Memory {
+                limit_bytes: memory.limit as u64,
+            }
+        } else {
+            SandboxError::Setup(format!("cannot create context: {e}"))
+        }
+    })?;
+    slot.members += 1;
+    slot.raw
+        .store(context.get_runtime_ptr() as usize, Ordering::Relaxed);
+    slot.realms
+        .insert(context.as_raw().as_ptr() as usize, Arc::downgrade(inner));
+    Ok(context)
 }
 
 /// Runtimes left behind because freeing them would have aborted (see `State::destroy`).

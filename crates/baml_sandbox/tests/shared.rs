@@ -319,3 +319,139 @@ fn a_cleanup_queued_by_a_collection_in_another_members_turn_runs_in_its_own() {
     assert!(matches!(r, Err(SandboxError::Timeout { .. })), "{r:?}");
     assert_eq!(a.eval("'a fine'").unwrap(), string("a fine"));
 }
+
+#[test]
+fn creating_members_past_the_group_limit_fails_them_with_sandbox_memory_not_the_process() {
+    // A 1 MiB group holds a handful of realms: the rest fail to be created, with the memory
+    // error, and once the first ones are gone new members fit again.
+    let g = group(1 << 20);
+    let members: Vec<Harness> = (0..40).map(|_| member(&g)).collect();
+    let mut ok = 0;
+    for m in &members {
+        match m.eval("[1, 2, 3].map(x => x * 2).length") {
+            Ok(v) => {
+                assert_eq!(v, num(3.0));
+                ok += 1;
+            }
+            Err(SandboxError::Memory { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!((3..40).contains(&ok), "{ok} members fit in 1 MiB");
+    for m in &members {
+        m.sandbox.dispose();
+    }
+    let t = Instant::now();
+    while g.memory_usage().0 > 0 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let again = member(&g);
+    assert_eq!(again.eval("'fits'").unwrap(), string("fits"));
+}
+
+#[test]
+fn a_host_function_that_disposes_members_from_inside_a_turn_does_not_deadlock() {
+    let g = group(64 << 20);
+    let victim = Arc::new(member(&g));
+    let v2 = victim.clone();
+    let kill: common::HostFn = Box::new(move |_, reply| {
+        // Runs on the group's thread, inside the caller's turn.
+        v2.sandbox.dispose();
+        reply(Ok(Value::Bool(true)));
+    });
+    let me: Arc<std::sync::OnceLock<Arc<Harness>>> = Arc::default();
+    let me2 = me.clone();
+    let suicide: common::HostFn = Box::new(move |_, reply| {
+        if let Some(h) = me2.get() {
+            h.sandbox.dispose();
+        }
+        reply(Ok(Value::Null));
+    });
+    let killer = Arc::new(
+        Harness::shared(
+            &g,
+            SandboxOptions::default(),
+            vec![("kill", kill), ("suicide", suicide)],
+        )
+        .unwrap(),
+    );
+    let _ = me.set(killer.clone());
+    let pending = victim.start("await new Promise(r => setTimeout(r, 10000))", None);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(killer.eval("await kill()").unwrap(), Value::Bool(true));
+    let r = pending.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(matches!(r, Err(SandboxError::Disposed)), "{r:?}");
+    let r = killer.eval_with("await suicide(); 'after'", Some(Duration::from_secs(5)));
+    assert!(matches!(r, Err(SandboxError::Disposed)), "{r:?}");
+    let other = member(&g);
+    assert_eq!(other.eval("'alive'").unwrap(), string("alive"));
+}
+
+#[test]
+fn many_groups_of_busy_members_all_settle_on_time() {
+    // 8 groups of 12 members: in each, some spin until their deadline, some wait on timers,
+    // some compute; every evaluation settles with its own result or its own timeout.
+    let groups: Vec<SharedRuntime> = (0..8).map(|_| group(64 << 20)).collect();
+    let mut started = Vec::new();
+    for g in &groups {
+        for i in 0..12 {
+            let m = member(g);
+            let (code, timeout) = match i % 3 {
+                0 => ("for (;;) {}", Some(Duration::from_millis(150))),
+                1 => (
+                    "await new Promise(r => setTimeout(() => r('timer'), 30))",
+                    None,
+                ),
+                _ => ("let s = 0; for (let k = 0; k < 1e5; k++) s += k; s", None),
+            };
+            let rx = m.start(code, timeout);
+            started.push((i % 3, m, rx));
+        }
+    }
+    let t = Instant::now();
+    for (kind, _m, rx) in &started {
+        let r = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("never settled");
+        match kind {
+            0 => assert!(matches!(r, Err(SandboxError::Timeout { .. })), "{r:?}"),
+            1 => assert_eq!(r.unwrap(), string("timer")),
+            _ => assert_eq!(r.unwrap(), num(4_999_950_000.0)),
+        }
+    }
+    // 32 spinning members in 8 groups, 150 ms each, 2 cores: well under what serializing
+    // everything would take if one group's spin held up the others' threads.
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}
+
+#[test]
+fn members_filling_a_small_group_heap_in_turn_fail_with_sandbox_memory_and_leave_it_sound() {
+    for round in 0..5 {
+        let g = group(2 << 20);
+        let members: Vec<Harness> = (0..8).map(|_| member(&g)).collect();
+        for (i, m) in members.iter().enumerate() {
+            // Each keeps some of what it allocated, so later members find the heap fuller.
+            let code = format!(
+                "globalThis.keep = []; try {{ for (let k = 0; k < {n}; k++) keep.push({{ k, s: 'x'.repeat(64) + k, m: new Map([[k, [k]]]) }}) }} catch (e) {{}} \
+                 (() => {{ const xs = []; for (;;) xs.push([xs.length, {{}}]) }})()",
+                n = 500 * (i + round + 1)
+            );
+            let r = m.eval(&code);
+            assert!(
+                matches!(r, Err(SandboxError::Memory { .. })),
+                "round {round} member {i}: {r:?}"
+            );
+        }
+        for m in &members {
+            let r = m.eval("keep = null; [1, 2].map(x => x + 1).join()");
+            assert!(
+                matches!(&r, Ok(v) if *v == string("2,3"))
+                    || matches!(r, Err(SandboxError::Memory { .. })),
+                "{r:?}"
+            );
+        }
+        for m in &members {
+            m.sandbox.dispose();
+        }
+    }
+}

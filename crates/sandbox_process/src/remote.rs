@@ -493,11 +493,11 @@ impl Remote {
         // A thread that only looks in while it spins (Node's) reads one small chunk: a worker
         // may have sent a thousand messages, and handling them is the I/O task's job (the
         // socket stays readable for it).
-        let want = if wait { READ_CHUNK } else { SPIN_READ };
-        if chunk.len() < want {
-            chunk.resize(want, 0);
+        let size = if wait { READ_CHUNK } else { SPIN_READ };
+        if chunk.len() < size {
+            chunk.resize(size, 0);
         }
-        let chunk: &mut [u8] = &mut chunk[..want];
+        let chunk: &mut [u8] = &mut chunk[..size];
         loop {
             match self.sock.get_ref().read(chunk) {
                 Ok(0) => {
