@@ -104,7 +104,7 @@ const WORKER_GONE_MS = 2000
 /** Crash children running at once across all crash-*.spec.js files (the CI machine has 2 cores). */
 const SLOTS = Number(process.env.CRASH_CORPUS_SLOTS) || 1
 
-const MODES = ['process', 'thread']
+const MODES = ['process', 'thread', 'shared']
 const MiB = 1024 * 1024
 
 const DEFAULT_BYSTANDER = `
@@ -482,7 +482,24 @@ async function childMain() {
   const unhandled = []
   process.on('unhandledRejection', (e) => unhandled.push(clip(String(e && (e.stack || e.message || e)), 500)))
 
-  const { BamlRuntime, BamlContext } = require(REPO)
+  const { BamlRuntime, BamlContext, ContextGroup } = require(REPO)
+  // 'shared': each context in a ContextGroup of its own (a shared runtime's code paths, thread
+  // isolation), its memory and stack limits moved onto the group.
+  const isolate = (o) => {
+    if (mode !== 'shared') return { ...o, isolation: mode }
+    const { memoryLimitBytes, maxStackBytes, isolation, ...rest } = o
+    // A context's default limit, not a group's (256 MiB): the cases' bounds assume it.
+    const limits = { memoryLimitBytes: memoryLimitBytes ?? 64 * 1024 * 1024 }
+    if (maxStackBytes !== undefined) limits.maxStackBytes = maxStackBytes
+    let group
+    try {
+      group = new ContextGroup(limits)
+    } catch {
+      // Bad limits: let the context's constructor report them as it would.
+      return { ...o, isolation: 'thread', sharing: 'runtime' }
+    }
+    return { ...rest, group }
+  }
   const seenWorkers = new Map()
   const sampleWorkers = () => {
     for (const p of descendantsOf(process.pid)) {
@@ -503,7 +520,7 @@ async function childMain() {
     logCount: 0,
     sleep,
     settle,
-    opts: (extra = {}) => ({ ...extra, isolation: mode }),
+    opts: (extra = {}) => isolate(extra),
     descendants: () => descendantsOf(process.pid),
     announceWorkers() {
       sampleWorkers()
@@ -524,7 +541,7 @@ async function childMain() {
     if (H.logs.length < 50) H.logs.push([level, clip(message, 300)])
   }
   const makeOptions = () => {
-    const o = { ...options, isolation: mode }
+    const o = isolate(options)
     const hf = hostFactory ? hostFactory(H) : undefined
     if (hf) o.hostFunctions = hf
     o.onConsole = consoleFactory ? consoleFactory(H) : defaultConsole
@@ -555,7 +572,7 @@ async function childMain() {
   // Setup: the bystander first (so an attacked constructor that throws still has one).
   let bystander = null
   if (kase.bystander !== false) {
-    bystander = new BamlContext(H.rt, { isolation: mode, timeoutMs: 20_000 })
+    bystander = new BamlContext(H.rt, isolate({ timeoutMs: 20_000 }))
     result.bystanderWarm = await settle(bystander.evaluate('0'), 30_000)
   }
   const tenants = kase.tenants ?? 1
@@ -636,7 +653,7 @@ async function childMain() {
   sampleWorkers()
 
   // The attacked context afterwards.
-  const afterWanted = kase.after && typeof kase.after === 'object' ? kase.after[mode] !== false : kase.after !== false
+  const afterWanted = kase.after && typeof kase.after === 'object' ? (kase.after[mode] ?? kase.after[mode === 'shared' ? 'thread' : mode]) !== false : kase.after !== false
   if (!kase.construct && !result.setupError && afterWanted) {
     result.after = []
     const afterTimeout = kase.afterTimeoutMs ?? 5000
@@ -826,13 +843,14 @@ function serializeCase(kase) {
 function expectedFor(kase, mode) {
   const e = kase.expect
   if (Array.isArray(e)) return e
-  if (e && typeof e === 'object') return e[mode] ?? []
+  // A shared runtime is thread isolation: it expects what thread mode does unless told.
+  if (e && typeof e === 'object') return e[mode] ?? (mode === 'shared' ? e.thread : undefined) ?? []
   return []
 }
 
 function boundFor(v, mode) {
   if (v === undefined || v === null) return undefined
-  return typeof v === 'object' ? v[mode] : v
+  return typeof v === 'object' ? v[mode] ?? (mode === 'shared' ? v.thread : undefined) : v
 }
 
 function matches(outcome, token) {
