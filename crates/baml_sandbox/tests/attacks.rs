@@ -439,3 +439,19 @@ fn every_route_to_a_guarded_built_in_is_checked() {
         );
     }
 }
+
+/// The default sort of a million numbers fits the default memory limit, and orders ints as
+/// their decimal strings (negative ones, the extremes, prefixes), as the specification says.
+#[test]
+fn a_default_sort_of_a_million_numbers_fits_and_orders_as_strings() {
+    let h = simple();
+    assert_eq!(
+        h.eval("new Array(1e6).fill(7).sort(); 1").unwrap(),
+        num(1.0)
+    );
+    assert_eq!(
+        h.eval("[10, 9, 1, 100, -1, -10, -9, 0, 2, 21, 3, 2147483647, -2147483648, 214748364, 'x', 1.5].sort().join()")
+            .unwrap(),
+        string("-1,-10,-2147483648,-9,0,1,1.5,10,100,2,21,214748364,2147483647,3,9,x")
+    );
+}

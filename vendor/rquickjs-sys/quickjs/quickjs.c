@@ -44871,6 +44871,37 @@ struct array_sort_context {
     JSValueConst method;
 };
 
+/* baml-quickjs: the order of the decimal strings of two int32s (what the default sort compares),
+   without making the strings: a sort of a million numbers no longer holds a million strings. */
+static int js_int_string_cmp(int32_t a, int32_t b)
+{
+    int64_t x = a, y = b, px = 1, py = 1;
+    int dx = 1, dy = 1;
+    if (x == y)
+        return 0;
+    if ((x < 0) != (y < 0))
+        return x < 0 ? -1 : 1; /* '-' sorts before every digit */
+    if (x < 0) {
+        x = -x;
+        y = -y;
+    }
+    while (px * 10 <= x) { px *= 10; dx++; }
+    while (py * 10 <= y) { py *= 10; dy++; }
+    /* compare the shorter one's digits against the same number of leading digits */
+    if (dx < dy) {
+        int64_t lead = y / (py / px);
+        if (x != lead)
+            return x < lead ? -1 : 1;
+        return -1; /* a prefix sorts first */
+    } else if (dx > dy) {
+        int64_t lead = x / (px / py);
+        if (lead != y)
+            return lead < y ? -1 : 1;
+        return 1;
+    }
+    return x < y ? -1 : 1;
+}
+
 static int js_array_cmp_generic(const void *a, const void *b, void *opaque) {
     struct array_sort_context *psc = opaque;
     JSContext *ctx = psc->ctx;
@@ -44902,6 +44933,12 @@ static int js_array_cmp_generic(const void *a, const void *b, void *opaque) {
         /* Not supposed to bypass ToString even for identical objects as
          * tested in test262/test/built-ins/Array/prototype/sort/bug_596_1.js
          */
+        if (!ap->str && !bp->str && JS_VALUE_GET_TAG(ap->val) == JS_TAG_INT &&
+            JS_VALUE_GET_TAG(bp->val) == JS_TAG_INT) {
+            /* baml-quickjs: ToString of an int has no side effect to keep */
+            cmp = js_int_string_cmp(JS_VALUE_GET_INT(ap->val), JS_VALUE_GET_INT(bp->val));
+            goto compared;
+        }
         if (!ap->str) {
             JSValue str = JS_ToString(ctx, ap->val);
             if (JS_IsException(str))
@@ -44916,6 +44953,7 @@ static int js_array_cmp_generic(const void *a, const void *b, void *opaque) {
         }
         cmp = js_string_compare(ap->str, bp->str);
     }
+compared:
     if (cmp != 0)
         return cmp;
     /* make sort stable: compare array offsets */
@@ -44944,6 +44982,19 @@ static JSValue js_array_sort(JSContext *ctx, JSValueConst this_val,
     obj = JS_ToObject(ctx, this_val);
     if (js_get_length64(ctx, &len, obj))
         goto exception;
+
+    /* baml-quickjs: a dense array's slots are allocated once, at their size (growing them by
+       half with realloc held both copies at the peak) */
+    {
+        JSValue *arrp;
+        uint32_t count32;
+        if (js_get_fast_array(ctx, obj, &arrp, &count32) && count32 == len && len > 0) {
+            array = js_malloc(ctx, (size_t)len * sizeof(*array));
+            if (array == NULL)
+                goto exception;
+            array_size = len;
+        }
+    }
 
     /* XXX: should special case fast arrays */
     for (i = 0; i < len; i++) {
