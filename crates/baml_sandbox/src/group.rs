@@ -32,9 +32,7 @@ use rquickjs::{qjs, Runtime};
 use crate::alloc::{LimitedAllocator, MemoryStats};
 use crate::driver::{Driver, Task};
 use crate::error::SandboxError;
-use crate::options::{
-    DEFAULT_MAX_STACK, MAX_MEMORY_LIMIT, MAX_STACK_LIMIT, MIN_MEMORY_LIMIT, MIN_STACK_LIMIT,
-};
+use crate::options::DEFAULT_MAX_STACK;
 use crate::sandbox::{lock, Inner};
 
 extern "C" {
@@ -122,6 +120,8 @@ impl Default for SharedOptions {
 }
 
 impl SharedOptions {
+    /// The same bounds as a sandbox's own limits, with the same messages (naming the option
+    /// and the value given).
     pub fn validate(&self) -> Result<(), SandboxError> {
         crate::options::SandboxOptions {
             memory_limit_bytes: self.memory_limit_bytes,
@@ -129,25 +129,6 @@ impl SharedOptions {
             ..Default::default()
         }
         .validate()
-        .map_err(|e| match e {
-            SandboxError::InvalidOption { option, .. } => SandboxError::InvalidOption {
-                message: format!(
-                    "option {option} must be between {} and {} bytes",
-                    if option == "memoryLimitBytes" {
-                        MIN_MEMORY_LIMIT
-                    } else {
-                        MIN_STACK_LIMIT
-                    },
-                    if option == "memoryLimitBytes" {
-                        MAX_MEMORY_LIMIT
-                    } else {
-                        MAX_STACK_LIMIT
-                    },
-                ),
-                option,
-            },
-            other => other,
-        })
     }
 }
 
