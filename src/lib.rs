@@ -36,6 +36,11 @@ pub use collector::Collector;
 pub use context::BamlContext;
 pub use runtime::BamlRuntime;
 
+/// Every Rust allocation of the addon. With glibc's malloc, sandbox and I/O threads past its
+/// arena limit shared Node's own arena and its lock; see crates/baml_sandbox/src/alloc.rs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[napi_derive::module_init]
 fn init() {
     // BAML calls (HTTP, parsing) run here; sandboxed code never does.
@@ -46,6 +51,16 @@ fn init() {
     {
         builder.worker_threads(n);
     }
+    // The HTTP and parsing of BAML calls that sandboxed code starts run at the sandbox threads'
+    // lower priority: however many calls a tenant floods, Node's own thread wins the CPU.
+    builder.on_thread_start(baml_sandbox::lower_priority);
+    // Room in the descriptor table for every socket BAML calls may hold at once and then
+    // some, made now on a thread of its own rather than when a flood of calls opens them.
+    let slots =
+        u32::try_from((baml_runtime::MAX_REQUESTS + 512).next_power_of_two()).unwrap_or(1024);
+    let _ = std::thread::Builder::new()
+        .name("baml-quickjs-fds".into())
+        .spawn(move || baml_sandbox::reserve_descriptors(slots));
     if let Ok(rt) = builder.enable_all().thread_name("baml-quickjs-io").build() {
         napi::bindgen_prelude::create_custom_tokio_runtime(rt);
     }

@@ -20,8 +20,8 @@
 //!   keeps Node alive; `hold()`/`release()` reference it while evaluations or calls are pending.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -65,8 +65,33 @@ type Later = (
     FunctionRef<(), ()>,
 );
 
+/// The receiving end of the queue, used on Node's thread only (the mutex around it is never
+/// contended), with one job looked at and not yet taken.
+struct Inbox {
+    rx: Receiver<Job>,
+    front: Option<Job>,
+}
+
+impl Inbox {
+    fn peek(&mut self) -> Option<&Job> {
+        if self.front.is_none() {
+            self.front = self.rx.try_recv().ok();
+        }
+        self.front.as_ref()
+    }
+
+    fn is_empty(&mut self) -> bool {
+        self.peek().is_none()
+    }
+}
+
 pub(crate) struct Mailbox {
-    queue: Mutex<VecDeque<Job>>,
+    /// The queue's sending end. Sending takes no lock (std's channel locks only to wake a
+    /// receiver blocked in `recv`, and Node's thread only ever uses `try_recv`): a sandbox or
+    /// I/O thread, at a lower priority than Node's, preempted while holding a lock Node's
+    /// thread wants would stall the event loop until it ran again.
+    tx: Sender<Job>,
+    inbox: Mutex<Inbox>,
     /// A wake-up is pending: the threadsafe function was called and its callback has not
     /// started draining yet.
     signalled: AtomicBool,
@@ -112,8 +137,10 @@ pub(crate) fn mailbox(env: &Env) -> Result<Arc<Mailbox>> {
     if let Some(m) = MAILBOX.with(|m| m.borrow().clone()) {
         return Ok(m);
     }
+    let (tx, rx) = channel();
     let mailbox = Arc::new(Mailbox {
-        queue: Mutex::new(VecDeque::new()),
+        tx,
+        inbox: Mutex::new(Inbox { rx, front: None }),
         signalled: AtomicBool::new(false),
         spinning: AtomicBool::new(false),
         score: AtomicU32::new(MAX_SCORE),
@@ -153,7 +180,8 @@ impl Mailbox {
     /// Queues a job for Node's thread (from any thread). Dropped unrun if the environment is
     /// gone.
     pub(crate) fn post(&self, job: Job) {
-        lock(&self.queue).push_back(job);
+        // The receiver lives as long as the mailbox.
+        let _ = self.tx.send(job);
         if self.spinning.load(Ordering::SeqCst) {
             return;
         }
@@ -216,11 +244,11 @@ impl Mailbox {
         let mut ran = 0;
         loop {
             let job = {
-                let mut queue = lock(&self.queue);
-                match queue.front() {
+                let mut inbox = lock(&self.inbox);
+                match inbox.peek() {
                     None => return (ran, false),
                     Some(Job::Call(_)) if !calls => return (ran, true),
-                    Some(_) => queue.pop_front(),
+                    Some(_) => inbox.front.take(),
                 }
             };
             let Some(Job::Settle(f) | Job::Call(f)) = job else {
@@ -229,7 +257,7 @@ impl Mailbox {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(env)));
             ran += 1;
             if Instant::now() >= until {
-                let waiting = !lock(&self.queue).is_empty();
+                let waiting = !lock(&self.inbox).is_empty();
                 return (ran, waiting);
             }
         }
@@ -254,7 +282,7 @@ impl Mailbox {
             }
         }
         // Anything posted while no one was spinning or signalled is picked up here.
-        if !lock(&self.queue).is_empty() {
+        if !lock(&self.inbox).is_empty() {
             if Instant::now() >= until {
                 self.continue_later(env);
             } else {
@@ -316,7 +344,7 @@ impl Mailbox {
                 s.poll();
             }
             POLLING.with(|p| p.set(false));
-            if !lock(&self.queue).is_empty() {
+            if !lock(&self.inbox).is_empty() {
                 let (ran, call_waiting) = self.drain(env, calls, until);
                 if ran > 0 {
                     found = true;
@@ -361,7 +389,7 @@ impl Mailbox {
         let sources: Vec<Arc<dyn SpinSource>> = source.into_iter().collect();
         let until = Instant::now() + MAX_SPIN;
         self.spin(env, &sources, done, false, until);
-        if !lock(&self.queue).is_empty() {
+        if !lock(&self.inbox).is_empty() {
             self.signal();
         }
     }

@@ -1,5 +1,5 @@
-//! The allocator behind every sandbox: the C allocator QuickJS would use anyway, with our own
-//! byte accounting and limit.
+//! The allocator behind every sandbox: mimalloc (see below why not the C library's malloc,
+//! except in a worker process), with our own byte accounting and limit.
 //!
 //! QuickJS's built-in limit works too, but when it trips, quickjs-ng sometimes throws `null`
 //! (it cannot allocate the error), and by the time the rejection is seen the memory is freed
@@ -13,11 +13,26 @@ use std::sync::Arc;
 
 use rquickjs::allocator::Allocator;
 
+use libmimalloc_sys::{mi_calloc, mi_free, mi_malloc, mi_realloc, mi_usable_size};
+
+// QuickJS's memory comes from mimalloc, not the C library's malloc. With glibc, threads past
+// its arena limit (8 per CPU) share arenas, the main one included: 30 busy sandbox threads
+// holding the lock of Node's own arena (and preempted there, at their lower priority) made
+// Node's thread wait in malloc 41 + 31 + 21 ms in a row, a 100 ms event-loop stall. mimalloc's
+// heaps are per thread and its frees from other threads lock-free, so sandboxes never hold a
+// lock Node's thread needs. A process of one sandbox (the worker of process isolation) has no
+// such neighbour, and there mimalloc's pages per size class and thread cost ~200 KB more than
+// the C library's: it calls `use_system_allocator` first.
+
 extern "C" {
-    fn malloc(size: usize) -> *mut c_void;
-    fn calloc(count: usize, size: usize) -> *mut c_void;
-    fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
-    fn free(ptr: *mut c_void);
+    #[link_name = "malloc"]
+    fn sys_malloc(size: usize) -> *mut c_void;
+    #[link_name = "calloc"]
+    fn sys_calloc(count: usize, size: usize) -> *mut c_void;
+    #[link_name = "realloc"]
+    fn sys_realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
+    #[link_name = "free"]
+    fn sys_free(ptr: *mut c_void);
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn malloc_usable_size(ptr: *mut c_void) -> usize;
     #[cfg(target_vendor = "apple")]
@@ -26,7 +41,65 @@ extern "C" {
     fn _msize(ptr: *mut c_void) -> usize;
 }
 
+/// The C library's allocator instead of mimalloc (see `use_system_allocator`).
+static SYSTEM: AtomicBool = AtomicBool::new(false);
+/// Set by the first allocation: from then on the choice is fixed.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes every sandbox of this process allocate with the C library's malloc rather than
+/// mimalloc: for a process that hosts one sandbox and nothing else. Only before the first
+/// sandbox allocation; returns whether the choice took.
+pub fn use_system_allocator() -> bool {
+    if STARTED.load(Ordering::Acquire) {
+        return SYSTEM.load(Ordering::Acquire);
+    }
+    SYSTEM.store(true, Ordering::Release);
+    true
+}
+
+fn system() -> bool {
+    if !STARTED.load(Ordering::Relaxed) {
+        STARTED.store(true, Ordering::Release);
+    }
+    SYSTEM.load(Ordering::Relaxed)
+}
+
+unsafe fn malloc(size: usize) -> *mut c_void {
+    if system() {
+        unsafe { sys_malloc(size) }
+    } else {
+        unsafe { mi_malloc(size) }
+    }
+}
+
+unsafe fn calloc(count: usize, size: usize) -> *mut c_void {
+    if system() {
+        unsafe { sys_calloc(count, size) }
+    } else {
+        unsafe { mi_calloc(count, size) }
+    }
+}
+
+unsafe fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+    if system() {
+        unsafe { sys_realloc(ptr, size) }
+    } else {
+        unsafe { mi_realloc(ptr, size) }
+    }
+}
+
+unsafe fn free(ptr: *mut c_void) {
+    if system() {
+        unsafe { sys_free(ptr) }
+    } else {
+        unsafe { mi_free(ptr) }
+    }
+}
+
 unsafe fn usable(ptr: *mut c_void) -> usize {
+    if !system() {
+        return unsafe { mi_usable_size(ptr) };
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     return unsafe { malloc_usable_size(ptr) };
     #[cfg(target_vendor = "apple")]
@@ -138,8 +211,9 @@ pub(crate) struct LimitedAllocator {
     pub(crate) stats: Arc<MemoryStats>,
 }
 
-// SAFETY: every method forwards to the C allocator, whose pointers satisfy the alignment and
-// size contract, and `usable_size` reports that allocator's own usable size.
+// SAFETY: every method forwards to one allocator for the life of the process (mimalloc, or the
+// C library's when chosen before the first allocation), whose pointers satisfy the alignment
+// and size contract, and `usable_size` reports that allocator's own usable size.
 unsafe impl Allocator for LimitedAllocator {
     fn alloc(&mut self, size: usize) -> *mut u8 {
         if !self.stats.admit(size) {

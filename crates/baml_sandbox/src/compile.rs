@@ -16,7 +16,7 @@
 //! could need at the compiler's worst measured appetite ([`PARSER_BYTES_PER_SOURCE_BYTE`] per
 //! byte, with a margin), at least four times the limit plus 4 MiB. Source that could need
 //! more than eight times the limit plus 16 MiB is refused beforehand as out of memory (about
-//! 45 KB of source for a 1 MiB sandbox, 1 MB for the default 64 MiB). Compiled code that
+//! 39 KB of source for a 1 MiB sandbox, 865 KB for the default 64 MiB). Compiled code that
 //! leaves the heap past its limit is dropped at once and the compile fails as out of memory
 //! too, so the allowance is a transient overshoot, never memory the sandbox keeps.
 //!
@@ -32,9 +32,10 @@ use rquickjs::{qjs, Ctx, Object, Value as JsValue};
 use crate::alloc::MemoryStats;
 
 /// The most bytes quickjs-ng's compiler allocated per byte of source in our measurements,
-/// doubled: 263 for a chain of arrow functions `x=>x=>...`, each three bytes of source and a
-/// function definition of about 800 bytes (`compile_appetite` in the tests measures 20 shapes).
-pub(crate) const PARSER_BYTES_PER_SOURCE_BYTE: usize = 544;
+/// doubled, rounded up: 303 for a chain of arrow functions `x=>x=>...`, each three bytes of
+/// source and a function definition of about 900 bytes counted as mimalloc sizes them
+/// (`compile_appetite` in the tests measures 20 shapes; 263 with the C library's malloc).
+pub(crate) const PARSER_BYTES_PER_SOURCE_BYTE: usize = 640;
 /// What compiling even an empty script may allocate.
 const PARSER_FIXED_BYTES: usize = 256 << 10;
 /// The most compiled code may leave the heap past its limit (see `Allowance::over`).

@@ -35,6 +35,7 @@ mod turn;
 mod value;
 mod web;
 
+pub use alloc::use_system_allocator;
 pub use driver::{Driver, Task, TimerFn, TimerKey, Timers};
 pub use error::SandboxError;
 pub use group::{SharedOptions, SharedRuntime, DEFAULT_SHARED_MEMORY_LIMIT};
@@ -45,7 +46,7 @@ pub use options::{
     MIN_STACK_LIMIT, SANDBOX_THREAD_STACK,
 };
 pub use outbox::{ConsoleLine, Outbox, Ticket};
-pub use pool::{lower_priority, ThreadPool, MAX_POOL_THREADS, NICE};
+pub use pool::{lower_priority, reserve_descriptors, ThreadPool, MAX_POOL_THREADS, NICE};
 pub use sandbox::{EvalId, EvalOptions, OnStart, Sandbox, SandboxHandle};
 pub use spares::{set_spares, spares_ready, SPARES};
 pub use value::{

@@ -474,6 +474,7 @@ impl Inner {
     /// out on the way (the caller collects garbage then).
     fn process(self: &Arc<Self>, ctx: &Ctx<'_>, bridge: &Rc<Bridge>, events: Vec<Event>) -> bool {
         let mut oom = false;
+        let refusals = self.memory.refusals.load(Ordering::Relaxed);
         self.reap(bridge);
         self.set_turn_deadline();
         for event in events {
@@ -516,9 +517,32 @@ impl Inner {
                 break;
             }
         }
+        if self.memory.refusals.load(Ordering::Relaxed) != refusals && Self::stranded(ctx, bridge) {
+            self.fail_live_for_memory(bridge);
+            oom = true;
+        }
         self.expire(bridge);
         self.abandon_if_idle(ctx, bridge);
         oom
+    }
+
+    /// Whether live evaluations wait for something that can no longer come: no job is queued,
+    /// no timer armed and no host or BAML call in flight. Asked only after a turn in which the
+    /// heap refused an allocation: QuickJS drops a promise reaction it has no memory to queue,
+    /// silently, so an `await` whose reaction was lost would otherwise wait for its deadline
+    /// (an 8 MiB context filling an array after each BAML call timed out instead of failing
+    /// for memory). Only another evaluation of the same context could still resolve what they
+    /// await; at the limit, that is not worth waiting for.
+    fn stranded(ctx: &Ctx<'_>, bridge: &Bridge) -> bool {
+        {
+            let store = bridge.store.borrow();
+            if store.evals.is_empty() || !store.calls.is_empty() || !store.timers.is_empty() {
+                return false;
+            }
+        }
+        let raw = ctx.as_raw().as_ptr();
+        // SAFETY: `ctx` belongs to the runtime this thread holds.
+        !unsafe { crate::group::jobs_pending(qjs::JS_GetRuntime(raw), raw) }
     }
 
     /// A call's answer could not reach the realm for want of memory, or may not have: the

@@ -373,6 +373,44 @@ fn memory_bombs_end_with_sandbox_memory_not_an_engine_crash() {
 }
 
 #[test]
+fn memory_refused_between_awaits_fails_for_memory_not_the_deadline() {
+    // QuickJS drops a promise reaction it has no memory to queue: an evaluation whose `await`
+    // lost its reaction that way has nothing left to resume it. It must fail for memory, not
+    // wait for its deadline. The chunk sizes move where the limit trips (inside the loop, in
+    // the reaction's queuing, in the async function's resumption).
+    for chunk in [1, 7, 50, 333, 2000] {
+        for code in [
+            format!(
+                "globalThis.all = []; async function f() {{ for (;;) {{ await Promise.resolve(); \
+                 for (let i = 0; i < {chunk}; i++) all.push('x'.repeat(20) + i) }} }} await f()"
+            ),
+            format!(
+                "const all = []; await new Promise((res, rej) => {{ const step = () => {{ \
+                 for (let i = 0; i < {chunk}; i++) all.push('y'.repeat(16) + i); \
+                 Promise.resolve().then(step) }}; step() }})"
+            ),
+        ] {
+            let h = Harness::new(
+                SandboxOptions {
+                    memory_limit_bytes: 8 << 20,
+                    timeout: std::time::Duration::from_secs(20),
+                    ..Default::default()
+                },
+                vec![],
+            );
+            let t0 = std::time::Instant::now();
+            let r = h.eval(&code);
+            assert!(
+                matches!(r, Err(SandboxError::Memory { .. })),
+                "{code}: {r:?} after {:?}",
+                t0.elapsed()
+            );
+            assert_eq!(h.eval("1 + 1").unwrap(), num(2.0), "usable after {code}");
+        }
+    }
+}
+
+#[test]
 fn cyclic_garbage_is_collected_during_a_long_turn() {
     // Automatic collection is off (it could run while the engine is inconsistent); the
     // interrupt handler collects instead, so cycles made in a loop never fill the heap.

@@ -269,7 +269,12 @@ typedef struct JSMallocState {
 #define JS_ARENA_MAX_SMALL_SIZE    512
 #define JS_ARENA_FREE_NIL          0xffff
 
-#if defined(__SANITIZE_ADDRESS__) || defined(FORCE_GC_AT_MALLOC)
+/* baml-quickjs: always. Behind QuickJS in the addon is mimalloc (crates/baml_sandbox/src/
+   alloc.rs), itself size-classed and shared by every runtime on a thread: the runtime's own
+   arenas only added a partly empty arena per size class per runtime and tails mimalloc rounded
+   up (an idle sandbox's heap: 95.6 KB with them, 85.6 KB without). In a worker process of one
+   sandbox on the C library's malloc, turning them off measured the same as before. */
+#if 1 || defined(__SANITIZE_ADDRESS__) || defined(FORCE_GC_AT_MALLOC)
 /* Route every allocation through the backing malloc so each block is seen
    individually: ASan can then poison a freed block, and a GC-stress build
    (FORCE_GC_AT_MALLOC) exposes prematurely-freed objects instead of the pool
@@ -310,8 +315,6 @@ typedef struct JSArena {
 typedef struct JSArenaState {
     struct list_head arena_list[JS_ARENA_BLOCK_SIZE_COUNT];
     struct list_head free_arena_list[JS_ARENA_BLOCK_SIZE_COUNT];
-    /* baml-quickjs: arenas alive per size class (the first ones are smaller) */
-    uint32_t n_live[JS_ARENA_BLOCK_SIZE_COUNT];
     _Alignas(JS_ARENA_ALIGN) uint8_t zero_size_block[sizeof(JSMallocBlockHeader)];
 } JSArenaState;
 
@@ -1750,7 +1753,6 @@ static void js_arena_init(JSRuntime *rt)
     for (i = 0; i < JS_ARENA_BLOCK_SIZE_COUNT; i++) {
         init_list_head(&s->arena_list[i]);
         init_list_head(&s->free_arena_list[i]);
-        s->n_live[i] = 0;
     }
 }
 
@@ -1767,16 +1769,7 @@ static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
     int n_blocks, block_size, i;
 
     block_size = arena_block_sizes[block_size_idx];
-    /* baml-quickjs: a size class's first arenas are 256, 512, 1024 and 2048 bytes, the rest
-       JS_ARENA_SIZE, so that a small runtime does not hold a mostly empty 4 KB arena for
-       each of the 31 size classes it touched once. */
-    {
-        uint32_t live = rt->arena_state.n_live[block_size_idx];
-        size_t bytes = (size_t)JS_ARENA_SIZE >> (live < 4 ? 4 - live : 0);
-        n_blocks = (int)((bytes - sizeof(JSArena)) / block_size);
-        if (n_blocks < 1)
-            n_blocks = 1;
-    }
+    n_blocks = (JS_ARENA_SIZE - sizeof(JSArena)) / block_size;
     ar = rt->mf.js_malloc(rt->malloc_state.opaque,
                           sizeof(JSArena) + (size_t)n_blocks * block_size);
     if (!ar)
@@ -1795,7 +1788,6 @@ static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
     b->block_size_idx = block_size_idx;
     list_add(&ar->link, &rt->arena_state.arena_list[block_size_idx]);
     list_add(&ar->free_link, &rt->arena_state.free_arena_list[block_size_idx]);
-    rt->arena_state.n_live[block_size_idx]++;
     return ar;
 }
 
@@ -1892,7 +1884,6 @@ static void js_arena_free(JSRuntime *rt, void *ptr)
         if (unlikely(ar->n_used_blocks == 0)) {
             list_del(&ar->link);
             list_del(&ar->free_link);
-            rt->arena_state.n_live[block_size_idx]--;
             rt->mf.js_free(rt->malloc_state.opaque, ar);
         }
     }

@@ -27,6 +27,9 @@ fn main() {
         eprintln!("baml-quickjs-worker is started by the baml-quickjs addon, not by hand");
         std::process::exit(2);
     };
+    // One sandbox per process: the C library's malloc packs it tighter than mimalloc, and
+    // there is no Node thread here to share its locks with (see baml_sandbox's alloc.rs).
+    baml_sandbox::use_system_allocator();
     let keep_stderr = args.iter().any(|a| a == "--keep-stderr");
     if sandbox_process::confine::die_with_parent(parent).is_err() {
         std::process::exit(3);
