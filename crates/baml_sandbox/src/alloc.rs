@@ -8,7 +8,7 @@
 //! the heap.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rquickjs::allocator::Allocator;
@@ -41,27 +41,36 @@ extern "C" {
     fn _msize(ptr: *mut c_void) -> usize;
 }
 
-/// The C library's allocator instead of mimalloc (see `use_system_allocator`).
-static SYSTEM: AtomicBool = AtomicBool::new(false);
-/// Set by the first allocation: from then on the choice is fixed.
-static STARTED: AtomicBool = AtomicBool::new(false);
+/// Which allocator this process's sandboxes use, decided once: by `use_system_allocator`, or
+/// else by the first allocation (mimalloc). Blocks must be freed by the allocator that made
+/// them, so the choice never changes after it is made.
+static MODE: AtomicU8 = AtomicU8::new(UNDECIDED);
+const UNDECIDED: u8 = 0;
+const MIMALLOC: u8 = 1;
+const SYSTEM: u8 = 2;
 
 /// Makes every sandbox of this process allocate with the C library's malloc rather than
-/// mimalloc: for a process that hosts one sandbox and nothing else. Only before the first
-/// sandbox allocation; returns whether the choice took.
+/// mimalloc: for a process that hosts one sandbox and nothing else. Takes effect only before
+/// the first sandbox allocation; returns whether the C library's malloc is the choice.
 pub fn use_system_allocator() -> bool {
-    if STARTED.load(Ordering::Acquire) {
-        return SYSTEM.load(Ordering::Acquire);
+    match MODE.compare_exchange(UNDECIDED, SYSTEM, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => true,
+        Err(mode) => mode == SYSTEM,
     }
-    SYSTEM.store(true, Ordering::Release);
-    true
 }
 
+/// Whether the C library's malloc is in use (fixing the choice to mimalloc if undecided).
 fn system() -> bool {
-    if !STARTED.load(Ordering::Relaxed) {
-        STARTED.store(true, Ordering::Release);
+    match MODE.load(Ordering::Relaxed) {
+        MIMALLOC => false,
+        SYSTEM => true,
+        _ => {
+            match MODE.compare_exchange(UNDECIDED, MIMALLOC, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => false,
+                Err(mode) => mode == SYSTEM,
+            }
+        }
     }
-    SYSTEM.load(Ordering::Relaxed)
 }
 
 unsafe fn malloc(size: usize) -> *mut c_void {

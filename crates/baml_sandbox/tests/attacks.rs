@@ -493,3 +493,13 @@ fn a_default_sort_of_a_million_numbers_fits_and_orders_as_strings() {
         string("-1,-10,-2147483648,-9,0,1,1.5,10,100,2,21,214748364,2147483647,3,9,x")
     );
 }
+
+#[test]
+fn the_allocator_cannot_change_once_a_sandbox_allocated() {
+    // Blocks must be freed by the allocator that made them: after a sandbox of this process
+    // allocated (from mimalloc), asking for the C library's malloc is refused.
+    let h = simple();
+    assert_eq!(h.eval("[1, 2].join()").unwrap(), string("1,2"));
+    assert!(!baml_sandbox::use_system_allocator());
+    assert_eq!(h.eval("({ a: 'x'.repeat(1000) }).a.length").unwrap(), num(1000.0));
+}
