@@ -501,5 +501,8 @@ fn the_allocator_cannot_change_once_a_sandbox_allocated() {
     let h = simple();
     assert_eq!(h.eval("[1, 2].join()").unwrap(), string("1,2"));
     assert!(!baml_sandbox::use_system_allocator());
-    assert_eq!(h.eval("({ a: 'x'.repeat(1000) }).a.length").unwrap(), num(1000.0));
+    assert_eq!(
+        h.eval("({ a: 'x'.repeat(1000) }).a.length").unwrap(),
+        num(1000.0)
+    );
 }
