@@ -107,6 +107,15 @@ impl Limits {
             open_files: 8,
         }
     }
+
+    /// The limits of a group's worker: address space as for one sandbox with the group's
+    /// memory limit, and descriptors for its first socket and up to `members` members'.
+    pub fn for_group(memory_limit: u64, members: usize) -> Limits {
+        Limits {
+            open_files: (members as u64).saturating_add(16),
+            ..Limits::for_memory_limit(memory_limit)
+        }
+    }
 }
 
 /// The step of [`confine`] or [`die_with_parent`] that failed.
@@ -475,6 +484,9 @@ fn allow_rules(pid: u32) -> Result<Rules, BackendError> {
     always(libc::SYS_readv);
     always(libc::SYS_writev);
     always(libc::SYS_recvfrom);
+    // A group's worker receives its members' sockets over its first one (`SCM_RIGHTS`): the
+    // only way a descriptor is added, and only one the embedder chose to send.
+    always(libc::SYS_recvmsg);
     // Dropping a kept descriptor.
     always(libc::SYS_close);
     // Waiting for a descriptor with a timeout (glibc's poll is ppoll on aarch64).

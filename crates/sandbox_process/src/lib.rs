@@ -2,8 +2,10 @@
 //!
 //! - [`wire`]: the messages between the embedder and a worker, and their encoding.
 //! - [`worker`]: the worker's loop (the `baml-quickjs-worker` executable runs it): one
-//!   sandbox, confined ([`confine`]), reaching the embedder only through its socket.
+//!   sandbox (or a group's shared runtime), confined ([`confine`]), reaching the embedder
+//!   only through its sockets.
 //! - [`spawn`]: starting, keeping and reaping workers on the embedder's side.
+//! - [`group`]: [`ProcessGroup`], a worker hosting one shared runtime for a group's members.
 //! - [`remote`]: [`RemoteSandbox`], a sandbox in a worker driven with the same calls as one in
 //!   this process, watched so that a worker that crashes or ignores a deadline costs only its
 //!   own context.
@@ -12,10 +14,12 @@
 #![cfg(target_os = "linux")]
 
 pub mod confine;
+pub mod group;
 pub mod remote;
 pub mod spawn;
 pub mod wire;
 pub mod worker;
 
+pub use group::ProcessGroup;
 pub use remote::{RemoteSandbox, GRACE};
 pub use spawn::Spawner;

@@ -31,6 +31,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
+use crate::group::ProcessGroup;
 use crate::spawn::{Process, Spawner};
 use crate::wire::{self, Create, Encoder, FromWorker, ToWorker};
 
@@ -58,6 +59,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Since when the worker has been late: the CPU time it had used then, and the wall time
+/// (both moved on whenever a group's worker answers a `Ping`).
+struct Late {
+    cpu: Option<Duration>,
+    wall: Instant,
+    pongs: u64,
+}
+
 struct EvalEntry {
     /// Taken when the evaluation settles here before the worker answered it (its deadline
     /// passed); the entry stays until the worker answers, so the watchdog keeps watching.
@@ -78,7 +87,7 @@ struct WriteState {
     partials: HashMap<u64, Value>,
 }
 
-struct Remote {
+pub(crate) struct Remote {
     /// The worker's socket, watched for reading only: a registration for writing would wake
     /// the I/O driver each time the worker reads what was sent (see `write_loop`). Reads and
     /// writes are plain non-blocking calls on the socket itself, so a thread that spins (Node's)
@@ -108,10 +117,14 @@ struct Remote {
     /// The deadline the watchdog is armed for.
     watchdog: Mutex<Option<Instant>>,
     /// CPU time the worker had used when an evaluation was first seen late.
-    late_since: Mutex<Option<Duration>>,
+    late_since: Mutex<Option<Late>>,
+    /// `Pong`s received (see `watch`).
+    pongs: AtomicU64,
     me: Weak<Remote>,
     /// A crash is being reported (see `crashed`).
     crashing: std::sync::atomic::AtomicBool,
+    /// The group whose worker this context's realm lives in, shared with its other members.
+    group: Option<Arc<ProcessGroup>>,
 }
 
 /// A sandbox in a worker process (see the module docs).
@@ -137,20 +150,64 @@ impl RemoteSandbox {
             .sock
             .set_nonblocking(true)
             .map_err(|e| SandboxError::Setup(format!("cannot set up the worker's socket: {e}")))?;
+        Self::start(
+            options,
+            host,
+            (worker.sock, worker.process),
+            spawner,
+            handle,
+            None,
+        )
+    }
+
+    /// Starts a context in `group`'s worker, its realm in the group's shared runtime: the
+    /// group's memory limit and stack budget replace the options'.
+    pub fn new_member(
+        options: &SandboxOptions,
+        host: Arc<dyn Host>,
+        group: &Arc<ProcessGroup>,
+    ) -> Result<RemoteSandbox, SandboxError> {
+        let mut options = options.clone();
+        options.memory_limit_bytes = group.memory_limit();
+        options.max_stack_bytes = group.max_stack();
+        options.validate()?;
+        let sock = group.join()?;
+        let started = Self::start(
+            &options,
+            host,
+            (sock, group.process.clone()),
+            &group.spawner,
+            &group.handle,
+            Some(group.clone()),
+        );
+        match &started {
+            Ok(_) => {}
+            Err(_) => group.left(),
+        }
+        started
+    }
+
+    /// Builds the `Remote` around the worker's socket, sends `Create` and starts reading.
+    fn start(
+        options: &SandboxOptions,
+        host: Arc<dyn Host>,
+        (sock, process): (UnixStream, Arc<Process>),
+        spawner: &Arc<Spawner>,
+        handle: &Handle,
+        group: Option<Arc<ProcessGroup>>,
+    ) -> Result<RemoteSandbox, SandboxError> {
         let sock = {
             let _entered = handle.enter();
             // SAFETY: the stream owns its descriptor, open until the `AsyncFd` drops it.
-            unsafe { AsyncFd::register_with_interest(worker.sock, Interest::READABLE) }.map_err(
-                |e| {
-                    let e = e.into_parts().1;
-                    SandboxError::Setup(format!("cannot watch the worker's socket: {e}"))
-                },
-            )?
+            unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }.map_err(|e| {
+                let e = e.into_parts().1;
+                SandboxError::Setup(format!("cannot watch the worker's socket: {e}"))
+            })?
         };
         let limit = options.memory_limit_bytes;
         let inner = Arc::new_cyclic(|me: &Weak<Remote>| Remote {
             sock,
-            process: worker.process,
+            process,
             spawner: spawner.clone(),
             host,
             handle: handle.clone(),
@@ -182,8 +239,10 @@ impl RemoteSandbox {
             failure: Mutex::new(None),
             watchdog: Mutex::new(None),
             late_since: Mutex::new(None),
+            pongs: AtomicU64::new(0),
             me: me.clone(),
             crashing: std::sync::atomic::AtomicBool::new(false),
+            group,
         });
         inner.send(&ToWorker::Create(Create {
             memory_limit_bytes: limit as u64,
@@ -261,6 +320,9 @@ impl SandboxHandle for RemoteSandbox {
     }
 
     fn memory_usage(&self) -> (usize, usize) {
+        if let Some(group) = &self.inner.group {
+            return group.memory_usage();
+        }
         let used =
             usize::try_from(self.inner.memory_used.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
         (used, self.inner.limit)
@@ -298,7 +360,15 @@ impl Remote {
             return;
         }
         *lock(&self.failure) = Some(error.clone());
-        self.spawner.finish(self.process.clone(), kill);
+        match &self.group {
+            // A member's end closes its own socket (the worker disposes its realm); the worker
+            // is the group's. One that must die was killed by `crashed`.
+            Some(group) => {
+                let _ = self.sock.get_ref().shutdown(std::net::Shutdown::Both);
+                group.left();
+            }
+            None => self.spawner.finish(self.process.clone(), kill),
+        }
         let evals: Vec<EvalEntry> = lock(&self.evals).drain().map(|(_, e)| e).collect();
         for done in evals.into_iter().filter_map(|e| e.done) {
             done(Err(error.clone()));
@@ -317,17 +387,42 @@ impl Remote {
         {
             return;
         }
-        self.spawner.finish(self.process.clone(), kill);
+        match (&self.group, &reason) {
+            (Some(group), Some(why)) if kill => group.kill(why),
+            // The worker may have closed only this member's socket; once it is gone, reap it
+            // to say how it ended.
+            (Some(group), _) => {
+                if group.worker_gone() {
+                    self.spawner.finish(self.process.clone(), false);
+                }
+            }
+            (None, _) => self.spawner.finish(self.process.clone(), kill),
+        }
         let me = self.clone();
         self.handle.spawn(async move {
             let until = Instant::now() + REAP_WAIT;
             while !me.process.reaped() && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
+            if let Some(group) = &me.group {
+                // The group's worker could not set it up: that, not a crash, is the answer.
+                if let Some(error) = group.failed() {
+                    me.end(&error, FAILED, false);
+                    return;
+                }
+            }
             let reason = reason.unwrap_or_else(|| {
-                me.process
+                let ending = me
+                    .process
                     .ending()
-                    .unwrap_or_else(|| "closed its connection".into())
+                    .unwrap_or_else(|| "closed its connection".into());
+                match me.group.as_ref().and_then(|g| g.killed_for()) {
+                    Some(why) => format!(
+                        "was killed: another context of its group {}",
+                        why.trim_end_matches(" and was killed")
+                    ),
+                    None => ending,
+                }
             });
             me.end(&SandboxError::Crashed { reason }, FAILED, kill);
         });
@@ -550,6 +645,10 @@ impl Remote {
         got || closed
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per message, each short; splitting it would scatter the protocol"
+    )]
     fn handle_message(self: &Arc<Self>, m: FromWorker) {
         match m {
             FromWorker::Done { id, result } => {
@@ -640,7 +739,15 @@ impl Remote {
                     None => self.send(&ToWorker::ConsoleTaken { lines: 1 }),
                 }
             }
-            FromWorker::Memory { used } => self.memory_used.store(used, Ordering::Relaxed),
+            FromWorker::Memory { used } => {
+                self.memory_used.store(used, Ordering::Relaxed);
+                if let Some(group) = &self.group {
+                    group.memory_used.store(used, Ordering::Relaxed);
+                }
+            }
+            FromWorker::Pong => {
+                self.pongs.fetch_add(1, Ordering::Relaxed);
+            }
             FromWorker::Started { id } => {
                 if let Some(e) = lock(&self.evals).get_mut(&id) {
                     e.started = true;
@@ -724,17 +831,28 @@ impl Remote {
             return;
         };
         let cpu = cpu_time(self.process.pid());
-        let burned = {
+        let pongs = self.pongs.load(Ordering::Relaxed);
+        let (burned, quiet) = {
             let mut since = lock(&self.late_since);
-            match (*since, cpu) {
+            // In a group's worker another member's live turn may be what runs, and this
+            // member's evaluation is waiting for it: the worker is asked to answer a `Ping`,
+            // which it does between any two milliseconds of code that checks deadlines. Only
+            // CPU time and wall time since its last answer count against it.
+            let answered = since.as_ref().is_some_and(|l| l.pongs != pongs);
+            let l = match since.as_mut() {
+                Some(l) if !answered => l,
+                _ => since.insert(Late {
+                    cpu,
+                    wall: if answered { now } else { late },
+                    pongs,
+                }),
+            };
+            let burned = match (l.cpu, cpu) {
                 (Some(before), Some(now_cpu)) => now_cpu.saturating_sub(before),
-                (None, Some(now_cpu)) => {
-                    *since = Some(now_cpu);
-                    Duration::ZERO
-                }
                 // Without a CPU clock to read, wall time past the deadline stands for it.
-                (_, None) => now.saturating_duration_since(late),
-            }
+                _ => now.saturating_duration_since(l.wall),
+            };
+            (burned, now.saturating_duration_since(l.wall))
         };
         // A stopped worker (SIGSTOP, a tracer) will not answer by itself. One asleep is
         // not taken for stopped: under load its due timer, or its answer waiting in the
@@ -757,7 +875,7 @@ impl Remote {
                 )),
                 true,
             );
-        } else if now.saturating_duration_since(late) >= STALL {
+        } else if quiet >= STALL {
             self.crashed(
                 Some(format!(
                     "did not answer within {} s of an evaluation's deadline and was killed",
@@ -766,6 +884,9 @@ impl Remote {
                 true,
             );
         } else {
+            if self.group.is_some() {
+                self.send(&ToWorker::Ping);
+            }
             self.arm(now + WATCH_EVERY);
         }
     }

@@ -69,7 +69,23 @@ pub enum ToWorker {
         lines: u64,
     },
     Dispose,
+    /// First message to a worker that is to host a group's shared runtime: its socket then
+    /// only carries `Member` messages, each with the worker's end of a member's own socket
+    /// (`SCM_RIGHTS`), which speaks this protocol from `Create` on.
+    Group {
+        memory_limit_bytes: u64,
+        max_stack_bytes: u64,
+    },
+    /// A member's socket rides along with this message (see `Group`).
+    Member,
+    /// Answer `Pong` as soon as the loop or a running turn's interrupt handler reads this: a
+    /// worker that answers is not stuck in code that ignores deadlines.
+    Ping,
 }
+
+/// From the embedder to a group's worker: this many bytes (`Member`'s frame), sent with one
+/// descriptor each.
+pub const MEMBER_FRAME: [u8; 5] = [1, 0, 0, 0, 9];
 
 /// From a worker to the embedder.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +125,8 @@ pub enum FromWorker {
     Started {
         id: u64,
     },
+    /// The answer to `Ping`.
+    Pong,
 }
 
 /// Why a frame could not be decoded.
@@ -220,6 +238,16 @@ impl Encoder {
                 b.push(7);
                 varint(b, *lines);
             }
+            ToWorker::Group {
+                memory_limit_bytes,
+                max_stack_bytes,
+            } => {
+                b.push(8);
+                varint(b, *memory_limit_bytes);
+                varint(b, *max_stack_bytes);
+            }
+            ToWorker::Member => b.push(9),
+            ToWorker::Ping => b.push(10),
         });
     }
 
@@ -274,6 +302,7 @@ impl Encoder {
                 b.push(8);
                 varint(b, *id);
             }
+            FromWorker::Pong => b.push(9),
             FromWorker::Failed { error } => {
                 b.push(7);
                 sandbox_error(b, error);
@@ -953,6 +982,12 @@ pub fn decode_to_worker(payload: &[u8]) -> R<ToWorker> {
         },
         6 => ToWorker::Dispose,
         7 => ToWorker::ConsoleTaken { lines: r.varint()? },
+        8 => ToWorker::Group {
+            memory_limit_bytes: r.varint()?,
+            max_stack_bytes: r.varint()?,
+        },
+        9 => ToWorker::Member,
+        10 => ToWorker::Ping,
         _ => return Err(WireError("bad message tag")),
     };
     r.end()?;
@@ -996,6 +1031,7 @@ pub fn decode_from_worker(payload: &[u8]) -> R<FromWorker> {
             error: r.sandbox_error()?,
         },
         8 => FromWorker::Started { id: r.varint()? },
+        9 => FromWorker::Pong,
         _ => return Err(WireError("bad message tag")),
     };
     r.end()?;

@@ -428,3 +428,217 @@ fn the_worker_is_confined_once_its_sandbox_exists() {
         .collect();
     assert_eq!(fds, vec!["3".to_string()], "open descriptors");
 }
+
+// Groups: members of one shared runtime in one worker process.
+
+fn group(memory_limit: usize) -> Arc<sandbox_process::ProcessGroup> {
+    sandbox_process::ProcessGroup::new(memory_limit, 512 << 10, &spawner(), runtime().handle())
+        .unwrap()
+}
+
+impl Harness {
+    fn member(group: &Arc<sandbox_process::ProcessGroup>, mut options: SandboxOptions) -> Harness {
+        options.host_functions = vec!["twice".into()];
+        let host = Arc::new(TestHost {
+            functions: vec![Box::new(|args: Vec<Value>, reply: Reply| {
+                match args.first() {
+                    Some(Value::Number(n)) => reply(Ok(Value::Number(n * 2.0))),
+                    _ => reply(Ok(Value::Null)),
+                }
+            })],
+            ..Default::default()
+        });
+        let sandbox = RemoteSandbox::new_member(&options, host.clone(), group).unwrap();
+        Harness { sandbox, host }
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn members_of_a_group_share_one_worker_and_nothing_else() {
+    let g = group(64 << 20);
+    let a = Harness::member(&g, SandboxOptions::default());
+    let b = Harness::member(&g, SandboxOptions::default());
+    a.eval("globalThis.secret = 'a'; Object.prototype.polluted = 1; Array.prototype.push = null")
+        .unwrap();
+    assert_eq!(
+        b.eval("[typeof secret, typeof ({}).polluted, typeof [].push].join()")
+            .unwrap(),
+        Value::String("undefined,undefined,function".into())
+    );
+    assert_eq!(b.eval("twice(21)").unwrap(), num(42.0));
+    assert_eq!(a.eval("twice(secret.length)").unwrap(), num(2.0));
+    wait_until("the worker started", || g.pid() > 0);
+    assert_eq!(a.sandbox.pid(), g.pid());
+    assert_eq!(b.sandbox.pid(), g.pid());
+    // One heap: both report the group's usage and limit.
+    a.eval("globalThis.hold = 'x'.repeat(4 << 20); 0").unwrap();
+    let (used, limit) = b.sandbox.memory_usage();
+    assert_eq!(limit, 64 << 20);
+    assert!(used >= 4 << 20, "{used}");
+    assert_eq!(a.sandbox.memory_usage(), b.sandbox.memory_usage());
+    // The group's memory limit, not the options', is the members' (as in thread mode).
+    let big = Harness::member(
+        &g,
+        SandboxOptions {
+            memory_limit_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        big.eval("'y'.repeat(8 << 20).length").unwrap(),
+        num(f64::from(8 << 20))
+    );
+}
+
+#[test]
+fn disposing_a_member_leaves_the_others_and_the_worker_running() {
+    let g = group(64 << 20);
+    let a = Harness::member(&g, SandboxOptions::default());
+    let b = Harness::member(&g, SandboxOptions::default());
+    let running = b.start(
+        "let n = 0; for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 20)); n++ } n",
+        None,
+    );
+    let pending = a.start("await new Promise(() => {})", None);
+    std::thread::sleep(Duration::from_millis(30));
+    a.sandbox.dispose();
+    assert_eq!(
+        pending.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Err(SandboxError::Disposed)
+    );
+    assert_eq!(
+        running
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .unwrap(),
+        num(5.0)
+    );
+    let pid = g.pid();
+    assert!(alive(pid));
+    // A member joining later gets a fresh realm in the same worker.
+    let c = Harness::member(&g, SandboxOptions::default());
+    assert_eq!(
+        c.eval("typeof n").unwrap(),
+        Value::String("undefined".into())
+    );
+    assert_eq!(c.sandbox.pid(), pid);
+    // With no member and no group handle left, the worker is reaped.
+    drop((a, b, c, g));
+    wait_until("the group's worker is gone", || !alive(pid));
+}
+
+#[test]
+fn a_member_that_ignores_its_deadline_costs_the_group_its_worker() {
+    let g = group(512 << 20);
+    let culprit = Harness::member(&g, SandboxOptions::default());
+    let bystander = Harness::member(&g, SandboxOptions::default());
+    culprit
+        .eval("globalThis.big = Array.from({ length: 3e6 }, (_, i) => String((i * 7919) % 3e6)); 0")
+        .unwrap();
+    let waiting = bystander.start("await new Promise(() => {})", None);
+    let started = Instant::now();
+    let r = culprit.eval_with(
+        "big.sort(); big.sort(); big.sort(); 'sorted'",
+        Some(Duration::from_millis(100)),
+    );
+    assert_eq!(r, Err(SandboxError::Timeout { timeout_ms: 100 }));
+    let reason = crash_reason(waiting.recv_timeout(Duration::from_secs(5)).unwrap());
+    assert!(
+        reason.contains("another context of its group") && reason.contains("deadline"),
+        "{reason}"
+    );
+    assert!(
+        started.elapsed()
+            < Duration::from_millis(100) + sandbox_process::GRACE + Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    let own = crash_reason(culprit.eval("1"));
+    assert!(
+        own.contains("did not stop at an evaluation's deadline"),
+        "{own}"
+    );
+    assert!(bystander.sandbox.is_disposed() && culprit.sandbox.is_disposed());
+}
+
+#[test]
+fn a_member_held_up_by_another_members_live_turn_is_not_a_reason_to_kill() {
+    let g = group(64 << 20);
+    let busy = Harness::member(&g, SandboxOptions::default());
+    let other = Harness::member(&g, SandboxOptions::default());
+    assert_eq!(other.eval("1").unwrap(), num(1.0));
+    let spinning = busy.start("for (;;) {}", Some(Duration::from_millis(1500)));
+    std::thread::sleep(Duration::from_millis(50));
+    // Its turn waits for the group's thread: it times out, and the worker, busy with a live
+    // evaluation of another member, is left alone.
+    assert_eq!(
+        other.eval_with("2", Some(Duration::from_millis(100))),
+        Err(SandboxError::Timeout { timeout_ms: 100 })
+    );
+    assert_eq!(
+        spinning.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Err(SandboxError::Timeout { timeout_ms: 1500 })
+    );
+    assert_eq!(other.eval("3").unwrap(), num(3.0));
+    assert!(!other.sandbox.is_disposed() && !busy.sandbox.is_disposed());
+}
+
+#[test]
+fn a_group_worker_that_dies_fails_every_member() {
+    let g = group(64 << 20);
+    let members: Vec<Harness> = (0..5)
+        .map(|_| Harness::member(&g, SandboxOptions::default()))
+        .collect();
+    for m in &members {
+        assert_eq!(m.eval("1").unwrap(), num(1.0));
+    }
+    let pending: Vec<_> = members
+        .iter()
+        .map(|m| m.start("await new Promise(() => {})", None))
+        .collect();
+    // SAFETY: test code signalling its own child.
+    unsafe { libc::kill(g.pid(), libc::SIGABRT) };
+    for p in pending {
+        let reason = crash_reason(p.recv_timeout(Duration::from_secs(5)).unwrap());
+        assert!(reason.contains("SIGABRT"), "{reason}");
+    }
+    // A member joining a dead group fails too, rather than hanging.
+    let late = Harness::member(&g, SandboxOptions::default());
+    assert!(matches!(late.eval("1"), Err(SandboxError::Crashed { .. })));
+}
+
+#[test]
+fn many_members_in_one_worker_evaluate_at_once() {
+    let g = group(128 << 20);
+    let members: Vec<Harness> = (0..300)
+        .map(|_| Harness::member(&g, SandboxOptions::default()))
+        .collect();
+    let pending: Vec<_> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.start(
+                &format!(
+                    "globalThis.me = {i}; await new Promise((r) => setTimeout(r, 5)); twice(me)"
+                ),
+                None,
+            )
+        })
+        .collect();
+    for (i, p) in pending.into_iter().enumerate() {
+        assert_eq!(
+            p.recv_timeout(Duration::from_secs(30)).unwrap().unwrap(),
+            num(2.0 * f64::from(u32::try_from(i).unwrap()))
+        );
+    }
+    let pids: std::collections::HashSet<i32> = members.iter().map(|m| m.sandbox.pid()).collect();
+    assert_eq!(pids.len(), 1);
+}
