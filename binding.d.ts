@@ -98,21 +98,28 @@ export declare class Collector {
 
 /**
  * Contexts that share one QuickJS runtime: one heap and memory limit, one stack budget and
- * one sandbox thread for the group, each context with its own realm (global scope, built-ins,
+ * one thread for the group, each context with its own realm (global scope, built-ins,
  * prototypes), evaluations, timeouts and timers. For memory-constrained hosts running code of
  * one tenant: a context costs about half as much, but a runaway context holds up the others
  * until its timeout ends it, and one that fills the heap makes the others' allocations fail.
+ * In process isolation (the default on Linux) the runtime lives in a worker process of the
+ * group's own: if it is killed, all the group's contexts fail together.
  * Pass it as `new BamlContext(runtime, { group })`.
  */
 export declare class ContextGroup {
   /**
    * A new group. Options: `memoryLimitBytes` (the whole group's heap, default 256 MiB),
-   * `maxStackBytes` (each turn's, default 512 KiB), `isolation` (`'thread'`, the only one
-   * groups offer).
+   * `maxStackBytes` (each turn's, default 512 KiB), `isolation` (`'process'`, the default
+   * on Linux: the runtime in a worker process of the group's own; or `'thread'`).
    */
   constructor(options?: ContextGroupOptions)
-  /** Bytes the group's QuickJS heap uses now (all its contexts together), and its limit. */
+  /**
+   * Bytes the group's QuickJS heap uses now (all its contexts together), and its limit. In
+   * process isolation, as of the last evaluation of any of its contexts to settle.
+   */
   memoryUsage(): MemoryUsage
+  /** Where the group's runtime lives: `'process'` or `'thread'`. */
+  get isolation(): 'process' | 'thread'
 }
 
 /** One BAML function as `functions()` lists it. */
@@ -163,8 +170,11 @@ export interface ContextGroupOptions {
   memoryLimitBytes?: number
   /** Stack limit of each turn, from 64 KiB to 4 MiB. Default 512 KiB. */
   maxStackBytes?: number
-  /** `'thread'`, the only isolation groups offer (default). */
-  isolation?: 'thread'
+  /**
+   * `'process'` (the default on Linux): the group's runtime lives in a supervised worker
+   * process of its own; `'thread'`: on the addon's sandbox threads, in this process.
+   */
+  isolation?: 'process' | 'thread'
 }
 
 /** Options of a `BamlContext` (all optional). */
@@ -209,8 +219,9 @@ export interface ContextOptions {
   /**
    * `'none'` (default): the context has a QuickJS runtime of its own. `'runtime'`: it
    * shares one with other contexts (its `group`, or else this `BamlRuntime`'s default group):
-   * lighter, but one heap limit and one thread for the group (see `ContextGroup`). Implies
-   * `isolation: 'thread'`.
+   * lighter, but one heap limit and one thread for the group (see `ContextGroup`). Without
+   * a `group`, the default group of the context's `isolation`; with one, the group's
+   * isolation is the context's.
    */
   sharing?: 'none' | 'runtime'
   /** The group whose runtime this context shares (implies `sharing: 'runtime'`). */

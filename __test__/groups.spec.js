@@ -17,185 +17,208 @@ function members(n, options = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-test('members do not see each other\'s globals, prototypes or built-ins', async (t) => {
-  const { list: [a, b] } = members(2)
-  t.teardown(() => { a.dispose(); b.dispose() })
-  await a.evaluate(`
-    globalThis.secret = 'a'; var declared = 1; let lexical = 2
-    Array.prototype.evil = () => 'pwned'; Object.prototype.polluted = true
-    JSON.parse = () => 'hijacked'; Math.random = () => 4; Promise.prototype.then = null
-    Map.prototype.get = () => 'a map'; structuredClone = null; console.log = null
-  `)
-  t.deepEqual(
-    await b.evaluate(`[typeof secret, typeof declared, typeof lexical, typeof [].evil, ({}).polluted,
-      JSON.parse('[1]').length, Math.random() < 1, typeof Promise.prototype.then,
-      new Map([[1, 2]]).get(1), structuredClone({ x: 1 }).x, typeof console.log]`),
-    ['undefined', 'undefined', 'undefined', 'undefined', undefined, 1, true, 'function', 2, 1, 'function'],
-  )
-  t.is(await a.evaluate('[].evil()'), 'pwned')
-  // The realms' intrinsics are different objects: a value copied between them is a copy.
-  t.false(await b.evaluate('Object.isFrozen(Object.prototype)'))
-  await a.evaluate('Object.freeze(Object.prototype); 1')
-  t.false(await b.evaluate('Object.isFrozen(Object.prototype)'))
-})
+// Every behaviour holds in both isolations: the group's runtime in a worker process of its own
+// (the default on Linux), or on the addon's sandbox threads.
+const ISOLATIONS = process.platform === 'linux' ? ['process', 'thread'] : ['thread']
 
-test('errors, timers and intervals stay in their member', async (t) => {
-  const { list: [a, b] } = members(2)
-  t.teardown(() => { a.dispose(); b.dispose() })
-  const e = await t.throwsAsync(a.evaluate('class Mine extends Error {}; throw new Mine("from a")'))
-  t.is(e.code, 'SANDBOX_ERROR')
-  t.regex(e.message, /from a/)
-  t.is(await b.evaluate('typeof Mine'), 'undefined')
-  const [ra, rb] = await Promise.all([
-    a.evaluate("globalThis.who = 'a'; await new Promise(r => setTimeout(() => r(globalThis.who), 30))"),
-    b.evaluate("globalThis.who = 'b'; await new Promise(r => setTimeout(() => r(globalThis.who), 10))"),
-  ])
-  t.deepEqual([ra, rb], ['a', 'b'])
-  // b clearing every small timer id touches nothing of a's.
-  const pending = a.evaluate("await new Promise(r => setTimeout(() => r('fired'), 40))")
-  await b.evaluate('for (let i = 0; i < 1000; i++) { clearTimeout(i); clearInterval(i) }; 1')
-  t.is(await pending, 'fired')
-  // An unhandled rejection in a is a's error only.
-  await t.throwsAsync(a.evaluate('await Promise.reject(new RangeError("nope"))'), { code: 'SANDBOX_ERROR' })
-  t.is(await b.evaluate('"b fine"'), 'b fine')
-})
-
-test('a busy loop in one member times out with SANDBOX_TIMEOUT; the others then run', async (t) => {
-  const { list: [a, b, c] } = members(3)
-  t.teardown(() => { a.dispose(); b.dispose(); c.dispose() })
-  const started = Date.now()
-  const loop = a.evaluate('for (;;) {}', { timeoutMs: 200 })
-  const waiting = b.evaluate('"b ran"')
-  await t.throwsAsync(loop, { code: 'SANDBOX_TIMEOUT' })
-  t.true(Date.now() - started < 5000)
-  t.is(await waiting, 'b ran')
-  t.is(await a.evaluate('"a usable"'), 'a usable')
-  // Built-ins that never poll the interrupt handler are bounded too.
-  await t.throwsAsync(c.evaluate("for (;;) 'x'.repeat(1000).indexOf('y')", { timeoutMs: 200 }), { code: 'SANDBOX_TIMEOUT' })
-  await t.throwsAsync(c.evaluate('Array.prototype.reverse.call({ length: 2 ** 53 - 1 })', { timeoutMs: 200 }), { code: 'SANDBOX_ERROR' })
-  t.is(await c.evaluate('1'), 1)
-})
-
-test('an abort ends only its member\'s evaluation', async (t) => {
-  const { list: [a, b] } = members(2)
-  t.teardown(() => { a.dispose(); b.dispose() })
-  const ac = new AbortController()
-  const loop = a.evaluate('for (;;) {}', { signal: ac.signal })
-  await sleep(30)
-  ac.abort()
-  await t.throwsAsync(loop, { code: 'SANDBOX_ABORTED' })
-  t.is(await b.evaluate('2'), 2)
-})
-
-test('memory: bombs in members get SANDBOX_MEMORY at the group limit, the group recovers, and Node survives', (t) => {
-  // In a child process: a memory bomb near a shared heap's limit is where an engine bug
-  // would abort the process; the parent sees the child end normally.
-  const r = runChild(`
-    const { BamlRuntime, BamlContext, ContextGroup } = require('.')
-    const rt = BamlRuntime.fromFiles({})
-    ;(async () => {
-      const group = new ContextGroup({ memoryLimitBytes: 16 * 1024 * 1024 })
-      const [a, b] = [new BamlContext(rt, { group }), new BamlContext(rt, { group })]
-      const out = { limit: group.memoryUsage().limitBytes, memberLimit: a.memoryUsage().limitBytes }
-      await b.evaluate('globalThis.kept = [1, 2, 3]; 1')
-      const code = (p) => p.then(() => 'ok', (e) => e.code)
-      out.bomb = await code(a.evaluate("(() => { const xs = []; for (;;) xs.push('x'.repeat(1000) + xs.length) })()"))
-      out.fill = await code(a.evaluate('new Array(1e7).fill(1.5)'))
-      // Members made while the heap is full, and bombs from several members at once.
-      const more = Array.from({ length: 20 }, () => new BamlContext(rt, { group }))
-      out.many = (await Promise.all(more.map((c, i) => code(c.evaluate(\`globalThis.keep = []; for (let k = 0; k < \${1000 * (i + 1)}; k++) keep.push({ k, s: 'y'.repeat(50) }); (() => { const xs = []; for (;;) xs.push([xs.length]) })()\`))))).sort()
-      more.forEach((c) => c.dispose())
-      out.kept = await b.evaluate('kept.length')
-      out.after = await a.evaluate('[1, 2].length')
-      await new Promise((r) => setTimeout(r, 50))
-      out.used = group.memoryUsage().usedBytes
-      console.log(JSON.stringify(out))
-    })()
-  `)
-  t.is(r.limit, 16 * 1024 * 1024)
-  t.is(r.memberLimit, 16 * 1024 * 1024)
-  t.is(r.bomb, 'SANDBOX_MEMORY')
-  t.is(r.fill, 'SANDBOX_MEMORY')
-  t.true(r.many.every((c) => c === 'SANDBOX_MEMORY'), JSON.stringify(r.many))
-  t.is(r.kept, 3)
-  t.is(r.after, 2)
-  t.true(r.used < 8 * 1024 * 1024, `${r.used} bytes used`)
-})
-
-test('stack: deep recursion in one member gets SANDBOX_STACK', async (t) => {
-  const { list: [a, b] } = members(2)
-  t.teardown(() => { a.dispose(); b.dispose() })
-  await t.throwsAsync(a.evaluate('function f() { return f() + 1 } f()'), { code: 'SANDBOX_STACK' })
-  await t.throwsAsync(a.evaluate('function g() { return JSON.stringify({ toJSON: g }) } g()'), { code: 'SANDBOX_STACK' })
-  t.is(await b.evaluate('3'), 3)
-})
-
-test('disposing one member while the others run leaves them running', async (t) => {
-  const { list: [a, b, c] } = members(3)
-  t.teardown(() => { b.dispose(); c.dispose() })
-  await a.evaluate('globalThis.n = 0; setInterval(() => n++, 1); 1')
-  const chain = a.evaluate('let p = Promise.resolve(); for (let i = 0; i < 1000; i++) p = p.then(() => n++); for (;;) {}')
-  const steady = b.evaluate('let s = 0; for (let i = 0; i < 20; i++) { await new Promise(r => setTimeout(r, 5)); s += i } s')
-  await sleep(30)
-  a.dispose()
-  await t.throwsAsync(chain, { code: 'SANDBOX_DISPOSED' })
-  t.is(await steady, 190)
-  t.is(await c.evaluate("'c'"), 'c')
-  await t.throwsAsync(a.evaluate('1'), { code: 'SANDBOX_DISPOSED' })
-  t.true(a.disposed)
-  const d = new BamlContext(rt, { sharing: 'runtime' })
-  t.is(await d.evaluate('typeof n'), 'undefined')
-  d.dispose()
-})
-
-test('host functions and globals are per member', async (t) => {
-  const group = new ContextGroup()
-  const a = new BamlContext(rt, { group, globals: { name: 'a' }, hostFunctions: { whoami: () => 'host a' } })
-  const b = new BamlContext(rt, { group, globals: { name: 'b' } })
-  t.teardown(() => { a.dispose(); b.dispose() })
-  t.deepEqual(await a.evaluate('[name, await whoami()]'), ['a', 'host a'])
-  t.deepEqual(await b.evaluate('[name, typeof whoami]'), ['b', 'undefined'])
-})
-
-test('sharing: "runtime" without a group uses the BamlRuntime\'s default group', async (t) => {
-  const a = new BamlContext(rt, { sharing: 'runtime' })
-  const b = new BamlContext(rt, { sharing: 'runtime' })
-  t.teardown(() => { a.dispose(); b.dispose() })
-  await a.evaluate('globalThis.mine = 1')
-  t.is(await b.evaluate('typeof mine'), 'undefined')
-  // Both count one heap: the default group's 256 MiB.
-  t.is(a.memoryUsage().limitBytes, 256 * 1024 * 1024)
-  t.is(a.memoryUsage().usedBytes > 0, true)
-})
-
-test('BAML calls from members of one group run concurrently', async (t) => {
-  const mock = await startMockLlm()
-  t.teardown(() => mock.stop())
-  await mock.script({ default: { text: 'ok', latency_ms: 200 } })
-  const brt = BamlRuntime.fromFiles({
-    'main.baml': `
-client<llm> Mock {
-  provider openai
-  options {
-    model "m"
-    api_key "k"
-    base_url "${mock.url}/v1"
-  }
-}
-function Echo(x: string) -> string {
-  client Mock
-  prompt #"{{ x }}"#
-}`,
+for (const isolation of ISOLATIONS) {
+  test(`${isolation}: members do not see each other's globals, prototypes or built-ins`, async (t) => {
+    const { list: [a, b] } = members(2, { isolation })
+    t.teardown(() => { a.dispose(); b.dispose() })
+    await a.evaluate(`
+      globalThis.secret = 'a'; var declared = 1; let lexical = 2
+      Array.prototype.evil = () => 'pwned'; Object.prototype.polluted = true
+      JSON.parse = () => 'hijacked'; Math.random = () => 4; Promise.prototype.then = null
+      Map.prototype.get = () => 'a map'; structuredClone = null; console.log = null
+    `)
+    t.deepEqual(
+      await b.evaluate(`[typeof secret, typeof declared, typeof lexical, typeof [].evil, ({}).polluted,
+        JSON.parse('[1]').length, Math.random() < 1, typeof Promise.prototype.then,
+        new Map([[1, 2]]).get(1), structuredClone({ x: 1 }).x, typeof console.log]`),
+      ['undefined', 'undefined', 'undefined', 'undefined', undefined, 1, true, 'function', 2, 1, 'function'],
+    )
+    t.is(await a.evaluate('[].evil()'), 'pwned')
+    // The realms' intrinsics are different objects: a value copied between them is a copy.
+    t.false(await b.evaluate('Object.isFrozen(Object.prototype)'))
+    await a.evaluate('Object.freeze(Object.prototype); 1')
+    t.false(await b.evaluate('Object.isFrozen(Object.prototype)'))
   })
-  const group = new ContextGroup()
-  const list = Array.from({ length: 5 }, () => new BamlContext(brt, { group }))
-  t.teardown(() => list.forEach((c) => c.dispose()))
-  const started = Date.now()
-  const out = await Promise.all(list.map((c, i) => c.evaluate(`await Promise.all([b.Echo('${i}a'), b.Echo('${i}b')])`)))
-  const took = Date.now() - started
-  t.deepEqual(out, list.map(() => ['ok', 'ok']))
-  t.true(took < 1500, `10 calls of 200 ms took ${took} ms`)
-})
+
+  test(`${isolation}: errors, timers and intervals stay in their member`, async (t) => {
+    const { list: [a, b] } = members(2, { isolation })
+    t.teardown(() => { a.dispose(); b.dispose() })
+    const e = await t.throwsAsync(a.evaluate('class Mine extends Error {}; throw new Mine("from a")'))
+    t.is(e.code, 'SANDBOX_ERROR')
+    t.regex(e.message, /from a/)
+    t.is(await b.evaluate('typeof Mine'), 'undefined')
+    const [ra, rb] = await Promise.all([
+      a.evaluate("globalThis.who = 'a'; await new Promise(r => setTimeout(() => r(globalThis.who), 30))"),
+      b.evaluate("globalThis.who = 'b'; await new Promise(r => setTimeout(() => r(globalThis.who), 10))"),
+    ])
+    t.deepEqual([ra, rb], ['a', 'b'])
+    // b clearing every small timer id touches nothing of a's.
+    const pending = a.evaluate("await new Promise(r => setTimeout(() => r('fired'), 40))")
+    await b.evaluate('for (let i = 0; i < 1000; i++) { clearTimeout(i); clearInterval(i) }; 1')
+    t.is(await pending, 'fired')
+    // An unhandled rejection in a is a's error only.
+    await t.throwsAsync(a.evaluate('await Promise.reject(new RangeError("nope"))'), { code: 'SANDBOX_ERROR' })
+    t.is(await b.evaluate('"b fine"'), 'b fine')
+  })
+
+  test(`${isolation}: a busy loop in one member times out with SANDBOX_TIMEOUT; the others then run`, async (t) => {
+    const { list: [a, b, c] } = members(3, { isolation })
+    t.teardown(() => { a.dispose(); b.dispose(); c.dispose() })
+    const started = Date.now()
+    const loop = a.evaluate('for (;;) {}', { timeoutMs: 200 })
+    const waiting = b.evaluate('"b ran"')
+    await t.throwsAsync(loop, { code: 'SANDBOX_TIMEOUT' })
+    t.true(Date.now() - started < 5000)
+    t.is(await waiting, 'b ran')
+    t.is(await a.evaluate('"a usable"'), 'a usable')
+    // Built-ins that never poll the interrupt handler are bounded too.
+    await t.throwsAsync(c.evaluate("for (;;) 'x'.repeat(1000).indexOf('y')", { timeoutMs: 200 }), { code: 'SANDBOX_TIMEOUT' })
+    await t.throwsAsync(c.evaluate('Array.prototype.reverse.call({ length: 2 ** 53 - 1 })', { timeoutMs: 200 }), { code: 'SANDBOX_ERROR' })
+    t.is(await c.evaluate('1'), 1)
+  })
+
+  test(`${isolation}: an abort ends only its member's evaluation`, async (t) => {
+    const { list: [a, b] } = members(2, { isolation })
+    t.teardown(() => { a.dispose(); b.dispose() })
+    const ac = new AbortController()
+    const loop = a.evaluate('for (;;) {}', { signal: ac.signal })
+    await sleep(30)
+    ac.abort()
+    await t.throwsAsync(loop, { code: 'SANDBOX_ABORTED' })
+    t.is(await b.evaluate('2'), 2)
+  })
+
+  test(`${isolation}: memory: bombs in members get SANDBOX_MEMORY at the group limit, the group recovers, and Node survives`, (t) => {
+    // In a child process: a memory bomb near a shared heap's limit is where an engine bug
+    // would abort the process; the parent sees the child end normally.
+    const r = runChild(`
+      const { BamlRuntime, BamlContext, ContextGroup } = require('.')
+      const rt = BamlRuntime.fromFiles({})
+      ;(async () => {
+        const group = new ContextGroup({ isolation: '${isolation}', memoryLimitBytes: 16 * 1024 * 1024 })
+        const [a, b] = [new BamlContext(rt, { group }), new BamlContext(rt, { group })]
+        const out = { limit: group.memoryUsage().limitBytes, memberLimit: a.memoryUsage().limitBytes }
+        await b.evaluate('globalThis.kept = [1, 2, 3]; 1')
+        const code = (p) => p.then(() => 'ok', (e) => e.code)
+        out.bomb = await code(a.evaluate("(() => { const xs = []; for (;;) xs.push('x'.repeat(1000) + xs.length) })()"))
+        out.fill = await code(a.evaluate('new Array(1e7).fill(1.5)'))
+        // Members made while the heap is full, and bombs from several members at once.
+        const more = Array.from({ length: 20 }, () => new BamlContext(rt, { group }))
+        out.many = (await Promise.all(more.map((c, i) => code(c.evaluate(\`globalThis.keep = []; for (let k = 0; k < \${1000 * (i + 1)}; k++) keep.push({ k, s: 'y'.repeat(50) }); (() => { const xs = []; for (;;) xs.push([xs.length]) })()\`))))).sort()
+        more.forEach((c) => c.dispose())
+        out.kept = await b.evaluate('kept.length')
+        out.after = await a.evaluate('[1, 2].length')
+        await new Promise((r) => setTimeout(r, 50))
+        out.used = group.memoryUsage().usedBytes
+        console.log(JSON.stringify(out))
+      })()
+    `)
+    t.is(r.limit, 16 * 1024 * 1024)
+    t.is(r.memberLimit, 16 * 1024 * 1024)
+    t.is(r.bomb, 'SANDBOX_MEMORY')
+    t.is(r.fill, 'SANDBOX_MEMORY')
+    t.true(r.many.every((c) => c === 'SANDBOX_MEMORY'), JSON.stringify(r.many))
+    t.is(r.kept, 3)
+    t.is(r.after, 2)
+    t.true(r.used < 8 * 1024 * 1024, `${r.used} bytes used`)
+  })
+
+  test(`${isolation}: stack: deep recursion in one member gets SANDBOX_STACK`, async (t) => {
+    const { list: [a, b] } = members(2, { isolation })
+    t.teardown(() => { a.dispose(); b.dispose() })
+    await t.throwsAsync(a.evaluate('function f() { return f() + 1 } f()'), { code: 'SANDBOX_STACK' })
+    await t.throwsAsync(a.evaluate('function g() { return JSON.stringify({ toJSON: g }) } g()'), { code: 'SANDBOX_STACK' })
+    t.is(await b.evaluate('3'), 3)
+  })
+
+  test(`${isolation}: disposing one member while the others run leaves them running`, async (t) => {
+    const { list: [a, b, c] } = members(3, { isolation })
+    t.teardown(() => { b.dispose(); c.dispose() })
+    await a.evaluate('globalThis.n = 0; setInterval(() => n++, 1); 1')
+    const chain = a.evaluate('let p = Promise.resolve(); for (let i = 0; i < 1000; i++) p = p.then(() => n++); for (;;) {}')
+    const steady = b.evaluate('let s = 0; for (let i = 0; i < 20; i++) { await new Promise(r => setTimeout(r, 5)); s += i } s')
+    await sleep(30)
+    a.dispose()
+    await t.throwsAsync(chain, { code: 'SANDBOX_DISPOSED' })
+    t.is(await steady, 190)
+    t.is(await c.evaluate("'c'"), 'c')
+    await t.throwsAsync(a.evaluate('1'), { code: 'SANDBOX_DISPOSED' })
+    t.true(a.disposed)
+    const d = new BamlContext(rt, { sharing: 'runtime', isolation })
+    t.is(await d.evaluate('typeof n'), 'undefined')
+    d.dispose()
+  })
+
+  test(`${isolation}: host functions and globals are per member`, async (t) => {
+    const group = new ContextGroup({ isolation })
+    const a = new BamlContext(rt, { group, globals: { name: 'a' }, hostFunctions: { whoami: () => 'host a' } })
+    const b = new BamlContext(rt, { group, globals: { name: 'b' } })
+    t.teardown(() => { a.dispose(); b.dispose() })
+    t.deepEqual(await a.evaluate('[name, await whoami()]'), ['a', 'host a'])
+    t.deepEqual(await b.evaluate('[name, typeof whoami]'), ['b', 'undefined'])
+  })
+
+  test(`${isolation}: sharing: "runtime" without a group uses the BamlRuntime's default group`, async (t) => {
+    const a = new BamlContext(rt, { sharing: 'runtime', isolation })
+    const b = new BamlContext(rt, { sharing: 'runtime', isolation })
+    t.teardown(() => { a.dispose(); b.dispose() })
+    await a.evaluate('globalThis.mine = 1')
+    t.is(await b.evaluate('typeof mine'), 'undefined')
+    // Both count one heap: the default group's 256 MiB.
+    t.is(a.memoryUsage().limitBytes, 256 * 1024 * 1024)
+    t.is(a.memoryUsage().usedBytes > 0, true)
+  })
+
+  test(`${isolation}: BAML calls from members of one group run concurrently`, async (t) => {
+    const mock = await startMockLlm()
+    t.teardown(() => mock.stop())
+    await mock.script({ default: { text: 'ok', latency_ms: 200 } })
+    const brt = BamlRuntime.fromFiles({
+      'main.baml': `
+  client<llm> Mock {
+    provider openai
+    options {
+      model "m"
+      api_key "k"
+      base_url "${mock.url}/v1"
+    }
+  }
+  function Echo(x: string) -> string {
+    client Mock
+    prompt #"{{ x }}"#
+  }`,
+    })
+    const group = new ContextGroup({ isolation })
+    const list = Array.from({ length: 5 }, () => new BamlContext(brt, { group }))
+    t.teardown(() => list.forEach((c) => c.dispose()))
+    const started = Date.now()
+    const out = await Promise.all(list.map((c, i) => c.evaluate(`await Promise.all([b.Echo('${i}a'), b.Echo('${i}b')])`)))
+    const took = Date.now() - started
+    t.deepEqual(out, list.map(() => ['ok', 'ok']))
+    t.true(took < 1500, `10 calls of 200 ms took ${took} ms`)
+  })
+
+  test(`${isolation}: many members: each is much lighter than a context with its own runtime`, async (t) => {
+    const group = new ContextGroup({ isolation })
+    const list = Array.from({ length: 300 }, () => new BamlContext(rt, { group }))
+    t.teardown(() => list.forEach((c) => c.dispose()))
+    const ids = await Promise.all(list.map((c, i) => c.evaluate(`globalThis.id = ${i}; id`)))
+    t.deepEqual(ids, list.map((_, i) => i))
+    const seen = await Promise.all(list.map((c) => c.evaluate('id')))
+    t.deepEqual(seen, ids)
+    const perMember = group.memoryUsage().usedBytes / list.length
+    const own = new BamlContext(rt, { isolation: 'thread' })
+    await own.evaluate('globalThis.id = 1; id')
+    const ownBytes = own.memoryUsage().usedBytes
+    own.dispose()
+    t.log(`${Math.round(perMember)} bytes per member, ${ownBytes} for a context with its own runtime`)
+    t.true(perMember < ownBytes * 0.75, `${perMember} vs ${ownBytes}`)
+  })
+}
 
 test('bad sharing options are refused with ERR_INVALID_ARG_VALUE', (t) => {
   const group = new ContextGroup()
@@ -206,32 +229,17 @@ test('bad sharing options are refused with ERR_INVALID_ARG_VALUE', (t) => {
     [{ group: rt }, /group must be a ContextGroup/],
     [{ group, memoryLimitBytes: 1 << 24 }, /memoryLimitBytes belongs to the ContextGroup/],
     [{ sharing: 'runtime', maxStackBytes: 1 << 20 }, /maxStackBytes belongs to the ContextGroup/],
-    [{ group, isolation: 'process' }, /isolation 'process' cannot go with sharing 'runtime'/],
+    [{ group: new ContextGroup({ isolation: 'thread' }), isolation: 'process' }, /isolation "process" does not match its group's \("thread"\)/],
+    [{ sharing: 'runtime', isolation: 'fork' }, /isolation must be 'process' or 'thread'/],
   ]
   for (const [options, message] of bad) {
     const e = t.throws(() => new BamlContext(rt, options), { code: 'ERR_INVALID_ARG_VALUE' })
     t.regex(e.message, message)
   }
   t.throws(() => new ContextGroup({ memoryLimitBytes: 10 }), { code: 'ERR_INVALID_ARG_VALUE', message: /memoryLimitBytes/ })
-  t.throws(() => new ContextGroup({ isolation: 'process' }), { code: 'ERR_INVALID_ARG_VALUE', message: /isolation 'process'/ })
+  t.throws(() => new ContextGroup({ isolation: 'fork' }), { code: 'ERR_INVALID_ARG_VALUE', message: /isolation must be 'process' or 'thread', got "fork"/ })
   t.throws(() => new ContextGroup({ colour: 1 }), { code: 'ERR_INVALID_ARG_VALUE', message: /unknown option "colour"/ })
   t.throws(() => ContextGroup(), { code: 'ERR_CONSTRUCT_CALL_REQUIRED' })
   t.throws(() => ContextGroup.prototype.memoryUsage.call({}), { code: 'ERR_INVALID_THIS' })
 })
 
-test('many members: each is much lighter than a context with its own runtime', async (t) => {
-  const group = new ContextGroup()
-  const list = Array.from({ length: 300 }, () => new BamlContext(rt, { group }))
-  t.teardown(() => list.forEach((c) => c.dispose()))
-  const ids = await Promise.all(list.map((c, i) => c.evaluate(`globalThis.id = ${i}; id`)))
-  t.deepEqual(ids, list.map((_, i) => i))
-  const seen = await Promise.all(list.map((c) => c.evaluate('id')))
-  t.deepEqual(seen, ids)
-  const perMember = group.memoryUsage().usedBytes / list.length
-  const own = new BamlContext(rt, { isolation: 'thread' })
-  await own.evaluate('globalThis.id = 1; id')
-  const ownBytes = own.memoryUsage().usedBytes
-  own.dispose()
-  t.log(`${Math.round(perMember)} bytes per member, ${ownBytes} for a context with its own runtime`)
-  t.true(perMember < ownBytes * 0.75, `${perMember} vs ${ownBytes}`)
-})

@@ -128,9 +128,10 @@ struct Config {
     runtime: Option<Overlaid>,
     download_media: bool,
     /// The shared runtime of `sharing: 'runtime'`.
-    shared: Option<baml_sandbox::SharedRuntime>,
+    shared: Option<Sharing>,
 }
 
+use crate::group::Shared;
 use crate::runtime::Overlaid;
 
 /// The `runtime` argument of the constructor, which must be a `BamlRuntime`.
@@ -171,55 +172,72 @@ fn reserved(name: &str, runtime: &baml_runtime::Runtime) -> Option<String> {
         .map(|_| format!("would replace the BAML function `{name}` (a global by its name)"))
 }
 
-/// The shared runtime `sharing` and `group` ask for, if any.
-fn sharing(
-    o: &ContextOptions<'_>,
-    env: &Env,
-    default_group: &std::sync::OnceLock<baml_sandbox::SharedRuntime>,
-) -> std::result::Result<Option<baml_sandbox::SharedRuntime>, String> {
-    let shared =
-        match (o.sharing.as_deref(), &o.group) {
-            (None | Some("none"), None) => return Ok(None),
-            (Some("none"), Some(_)) => return Err(
+/// The shared runtime `sharing` and `group` ask for: a group's, or the `BamlRuntime`'s
+/// default group in an isolation (made once the options are all read).
+#[derive(Clone)]
+enum Sharing {
+    Group(Shared),
+    Default(Isolation),
+}
+
+impl Sharing {
+    fn isolation(&self) -> Isolation {
+        match self {
+            Sharing::Group(g) => g.isolation(),
+            Sharing::Default(i) => *i,
+        }
+    }
+}
+
+/// What `sharing`, `group` and `isolation` ask for, if it is a shared runtime.
+fn sharing(o: &ContextOptions<'_>, env: &Env) -> std::result::Result<Option<Sharing>, String> {
+    let shared = match (o.sharing.as_deref(), &o.group) {
+        (None | Some("none"), None) => return Ok(None),
+        (Some("none"), Some(_)) => {
+            return Err(
                 "option group needs sharing 'runtime' (or no sharing option), got sharing 'none'"
                     .into(),
-            ),
-            (None | Some("runtime"), Some(group)) => {
-                let t = group.get_type().map_err(|e| failure(env, &e))?;
-                let wrong = || {
-                    format!(
-                        "option group must be a ContextGroup (new ContextGroup()), got {}",
-                        if t == ValueType::Object {
-                            "another object"
-                        } else {
-                            options::type_name(t)
-                        }
-                    )
-                };
-                if t != ValueType::Object {
-                    return Err(wrong());
+            )
+        }
+        (None | Some("runtime"), Some(group)) => {
+            let t = group.get_type().map_err(|e| failure(env, &e))?;
+            let wrong = || {
+                format!(
+                    "option group must be a ContextGroup (new ContextGroup()), got {}",
+                    if t == ValueType::Object {
+                        "another object"
+                    } else {
+                        options::type_name(t)
+                    }
+                )
+            };
+            if t != ValueType::Object {
+                return Err(wrong());
+            }
+            let instance = ClassInstance::<crate::group::ContextGroup>::from_unknown(*group)
+                .map_err(|_| {
+                    let _ = crate::errors::take_exception(env);
+                    wrong()
+                })?;
+            let shared = instance.shared.clone();
+            if let Some(asked) = o.isolation.as_deref() {
+                let isolation = options::isolation(Some(asked))?;
+                if isolation != shared.isolation() {
+                    return Err(format!(
+                            "option isolation {asked:?} does not match its group's ({:?}): a context has the isolation of its ContextGroup",
+                            isolation_name(shared.isolation())
+                        ));
                 }
-                let instance = ClassInstance::<crate::group::ContextGroup>::from_unknown(*group)
-                    .map_err(|_| {
-                        let _ = crate::errors::take_exception(env);
-                        wrong()
-                    })?;
-                instance.shared.clone()
             }
-            (Some("runtime"), None) => {
-                if let Some(g) = default_group.get() {
-                    g.clone()
-                } else {
-                    let g = crate::group::new_shared(&baml_sandbox::SharedOptions::default())?;
-                    default_group.get_or_init(|| g).clone()
-                }
-            }
-            (Some(other), _) => {
-                return Err(format!(
-                    "option sharing must be 'none' or 'runtime', got {other:?}"
-                ))
-            }
-        };
+            Sharing::Group(shared)
+        }
+        (Some("runtime"), None) => Sharing::Default(options::isolation(o.isolation.as_deref())?),
+        (Some(other), _) => {
+            return Err(format!(
+                "option sharing must be 'none' or 'runtime', got {other:?}"
+            ))
+        }
+    };
     for (name, given) in [
         ("memoryLimitBytes", o.memory_limit_bytes.is_some()),
         ("maxStackBytes", o.max_stack_bytes.is_some()),
@@ -230,22 +248,27 @@ fn sharing(
             ));
         }
     }
-    if o.isolation.as_deref() == Some("process") {
-        return Err(
-            "option isolation 'process' cannot go with sharing 'runtime': a shared runtime's contexts run in thread isolation"
-                .into(),
-        );
-    }
     Ok(Some(shared))
+}
+
+fn isolation_name(i: Isolation) -> &'static str {
+    match i {
+        Isolation::Process => "process",
+        Isolation::Thread => "thread",
+    }
 }
 
 /// `memoryLimitBytes` and `maxStackBytes`: the group's in a shared runtime.
 fn limits(
     o: &ContextOptions<'_>,
-    shared: Option<&baml_sandbox::SharedRuntime>,
+    shared: Option<&Sharing>,
 ) -> std::result::Result<(usize, usize), String> {
-    if let Some(shared) = shared {
-        return Ok((shared.memory_limit(), shared.max_stack()));
+    match shared {
+        Some(Sharing::Group(g)) => return Ok((g.memory_limit(), g.max_stack())),
+        Some(Sharing::Default(_)) => {
+            return Ok((baml_sandbox::DEFAULT_SHARED_MEMORY_LIMIT, DEFAULT_MAX_STACK))
+        }
+        None => {}
     }
     let memory = match o.memory_limit_bytes {
         Some(n) => options::bytes("memoryLimitBytes", n, MIN_MEMORY_LIMIT, MAX_MEMORY_LIMIT)?,
@@ -262,7 +285,6 @@ fn read_config(
     options: Option<ContextOptions<'_>>,
     env: &Env,
     runtime: &Arc<baml_runtime::Runtime>,
-    default_group: &std::sync::OnceLock<baml_sandbox::SharedRuntime>,
 ) -> std::result::Result<Config, String> {
     let mut config = Config {
         sandbox: SandboxOptions::default(),
@@ -279,7 +301,7 @@ fn read_config(
     let Some(o) = options else {
         return Ok(config);
     };
-    config.shared = sharing(&o, env, default_group)?;
+    config.shared = sharing(&o, env)?;
     let opts = &mut config.sandbox;
     (opts.memory_limit_bytes, opts.max_stack_bytes) = limits(&o, config.shared.as_ref())?;
     if let Some(ms) = o.timeout_ms {
@@ -345,8 +367,8 @@ fn read_config(
     }
     opts.console = config.console.is_some();
     config.env = options::env_map(o.env);
-    config.isolation = if config.shared.is_some() {
-        Isolation::Thread
+    config.isolation = if let Some(shared) = &config.shared {
+        shared.isolation()
     } else {
         options::isolation(o.isolation.as_deref())?
     };
@@ -402,8 +424,17 @@ impl BamlContext {
             runtime: overlaid,
             download_media,
             shared,
-        } = read_config(options, &env, &runtime.inner, &runtime.default_group)
-            .map_err(|m| throw_invalid(&env, &m))?;
+        } = read_config(options, &env, &runtime.inner).map_err(|m| throw_invalid(&env, &m))?;
+        let shared = match shared {
+            None => None,
+            Some(Sharing::Group(g)) => Some(g),
+            Some(Sharing::Default(isolation)) => Some(
+                runtime
+                    .default_groups
+                    .get(isolation)
+                    .map_err(|e| crate::group::throw_shared(&env, e))?,
+            ),
+        };
         let mailbox = mailbox(&env)?;
         let overlaid = overlaid.unwrap_or_else(|| Overlaid {
             runtime: runtime.inner.clone(),
@@ -430,16 +461,25 @@ impl BamlContext {
             hot: Arc::default(),
         });
         let timeout = opts.timeout;
-        let created: std::result::Result<Created, SandboxError> = match isolation {
-            Isolation::Thread => match &shared {
-                Some(shared) => Sandbox::spawn_shared(opts, host, shared),
-                None => Sandbox::spawn(opts, host, crate::sandbox_pool()),
-            }
-            .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
-            #[cfg(not(target_os = "linux"))]
-            Isolation::Process => unreachable!("options::isolation refuses it"),
+        let created: std::result::Result<Created, SandboxError> = match (isolation, shared) {
+            (_, Some(Shared::Thread(shared))) => Sandbox::spawn_shared(opts, host, &shared)
+                .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
             #[cfg(target_os = "linux")]
-            Isolation::Process => crate::spawner()
+            (_, Some(Shared::Process(group))) => {
+                let spin_slot = host.hot.clone();
+                sandbox_process::RemoteSandbox::new_member(&opts, host, &group).map(|remote| {
+                    let remote = Arc::new(remote);
+                    let spin: Arc<dyn SpinSource> = remote.clone();
+                    let _ = spin_slot.set(Arc::downgrade(&spin));
+                    (remote as Arc<dyn SandboxHandle>, Some(spin))
+                })
+            }
+            (Isolation::Thread, None) => Sandbox::spawn(opts, host, crate::sandbox_pool())
+                .map(|s| (Arc::new(s) as Arc<dyn SandboxHandle>, None)),
+            #[cfg(not(target_os = "linux"))]
+            (Isolation::Process, None) => unreachable!("options::isolation refuses it"),
+            #[cfg(target_os = "linux")]
+            (Isolation::Process, None) => crate::spawner()
                 .map_err(|reason| SandboxError::Crashed { reason })
                 .and_then(|spawner| {
                     let spin_slot = host.hot.clone();

@@ -70,8 +70,9 @@ pub struct ContextOptions<'env> {
     pub client_registry: Option<serde_json::Value>,
     /// `'none'` (default): the context has a QuickJS runtime of its own. `'runtime'`: it
     /// shares one with other contexts (its `group`, or else this `BamlRuntime`'s default group):
-    /// lighter, but one heap limit and one thread for the group (see `ContextGroup`). Implies
-    /// `isolation: 'thread'`.
+    /// lighter, but one heap limit and one thread for the group (see `ContextGroup`). Without
+    /// a `group`, the default group of the context's `isolation`; with one, the group's
+    /// isolation is the context's.
     #[napi(ts_type = "'none' | 'runtime'")]
     pub sharing: Option<String>,
     /// The group whose runtime this context shares (implies `sharing: 'runtime'`).
@@ -86,8 +87,9 @@ pub struct ContextGroupOptions {
     pub memory_limit_bytes: Option<f64>,
     /// Stack limit of each turn, from 64 KiB to 4 MiB. Default 512 KiB.
     pub max_stack_bytes: Option<f64>,
-    /// `'thread'`, the only isolation groups offer (default).
-    #[napi(ts_type = "'thread'")]
+    /// `'process'` (the default on Linux): the group's runtime lives in a supervised worker
+    /// process of its own; `'thread'`: on the addon's sandbox threads, in this process.
+    #[napi(ts_type = "'process' | 'thread'")]
     pub isolation: Option<String>,
 }
 pub(crate) type GroupOptions = ContextGroupOptions;

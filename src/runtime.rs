@@ -37,8 +37,9 @@ pub struct BamlParamInfo {
 #[napi]
 pub struct BamlRuntime {
     pub(crate) inner: Arc<baml_runtime::Runtime>,
-    /// The group of contexts created with `sharing: 'runtime'` and no `group`, made on first use.
-    pub(crate) default_group: Arc<std::sync::OnceLock<baml_sandbox::SharedRuntime>>,
+    /// The groups of contexts created with `sharing: 'runtime'` and no `group` (one per
+    /// isolation), made on first use.
+    pub(crate) default_groups: Arc<crate::group::DefaultGroups>,
 }
 
 fn load(
@@ -48,7 +49,7 @@ fn load(
     match result {
         Ok(rt) => Ok(BamlRuntime {
             inner: Arc::new(rt),
-            default_group: Arc::default(),
+            default_groups: Arc::default(),
         }),
         Err(e) => Err(throw(env, load_error(env, &e))),
     }

@@ -244,6 +244,18 @@ impl Conn {
         }
     }
 
+    /// The connection ends: the embedder closed it, asked to dispose, or broke the protocol.
+    /// A member's sandbox is disposed at once (its running code, if any, stops at the next
+    /// interrupt); the first socket's end ends the worker.
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        if !self.first {
+            if let Some(sandbox) = self.sandbox.get() {
+                sandbox.dispose();
+            }
+        }
+    }
+
     fn unwritten(&self) -> bool {
         !lock(&self.out).is_empty()
     }
@@ -255,6 +267,7 @@ impl Conn {
         while !out.is_empty() {
             match (&self.sock).write(out.bytes()) {
                 Ok(0) => {
+                    // Not `close`: disposing may send, and `out` is held.
                     self.closing.store(true, Ordering::Release);
                     out.clear();
                     return;
@@ -268,6 +281,7 @@ impl Conn {
                     wait_for(&[self.sock.as_raw_fd()], libc::POLLOUT, None);
                 }
                 Err(_) => {
+                    // Not `close`: disposing may send, and `out` is held.
                     self.closing.store(true, Ordering::Release);
                     out.clear();
                     return;
@@ -290,15 +304,16 @@ impl Conn {
     }
 
     /// Reads what the socket has without waiting and applies every complete message. Returns
-    /// whether anything was read.
+    /// whether anything was read, or the socket ended.
     fn read_available(self: &Arc<Self>, lp: &Loop) -> bool {
         let mut got = false;
+        let mut ended = false;
         {
             let mut chunk = lock(&lp.chunk);
             loop {
                 match self.read_once(lp, &mut chunk) {
                     Ok(0) => {
-                        self.closing.store(true, Ordering::Release);
+                        ended = true;
                         break;
                     }
                     Ok(n) => {
@@ -311,7 +326,7 @@ impl Conn {
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(_) => {
-                        self.closing.store(true, Ordering::Release);
+                        ended = true;
                         break;
                     }
                 }
@@ -320,7 +335,10 @@ impl Conn {
         if got {
             self.apply_input(lp);
         }
-        got
+        if ended {
+            self.close();
+        }
+        got || ended
     }
 
     fn apply_input(self: &Arc<Self>, lp: &Loop) {
@@ -345,7 +363,7 @@ impl Conn {
         }
         if bad {
             // The embedder never sends a malformed frame: something is badly wrong.
-            self.closing.store(true, Ordering::Release);
+            self.close();
         }
         for m in messages {
             self.apply(lp, m);
@@ -357,7 +375,7 @@ impl Conn {
             ToWorker::Create(c) => match lp.group.get() {
                 Some(group) if !self.first => self.create_member(c, group),
                 None if self.first => self.create(lp, c),
-                _ => self.closing.store(true, Ordering::Release),
+                _ => self.close(),
             },
             ToWorker::Group {
                 memory_limit_bytes,
@@ -366,7 +384,7 @@ impl Conn {
                 if self.first && self.sandbox.get().is_none() && lp.group.get().is_none() {
                     self.start_group(lp, memory_limit_bytes, max_stack_bytes);
                 } else {
-                    self.closing.store(true, Ordering::Release);
+                    self.close();
                 }
             }
             ToWorker::Member => {
@@ -376,7 +394,7 @@ impl Conn {
                     // A member whose descriptor did not arrive (the descriptor limit): its
                     // socket was closed on the way, which its embedder side sees.
                     (true, Some(_), None) => {}
-                    _ => self.closing.store(true, Ordering::Release),
+                    _ => self.close(),
                 }
             }
             ToWorker::Ping => self.send(&FromWorker::Pong),
@@ -447,7 +465,7 @@ impl Conn {
                 if let Some(sandbox) = self.sandbox.get() {
                     sandbox.dispose();
                 }
-                self.closing.store(true, Ordering::Release);
+                self.close();
             }
         }
     }
@@ -508,7 +526,7 @@ impl Conn {
             }
             Err(error) => {
                 self.send(&FromWorker::Failed { error });
-                self.closing.store(true, Ordering::Release);
+                self.close();
             }
         }
     }
@@ -534,7 +552,7 @@ impl Conn {
             }
             Err(error) => {
                 self.send(&FromWorker::Failed { error });
-                self.closing.store(true, Ordering::Release);
+                self.close();
             }
         }
     }
@@ -555,7 +573,7 @@ impl Conn {
             }
             Err(error) => {
                 self.send(&FromWorker::Failed { error });
-                self.closing.store(true, Ordering::Release);
+                self.close();
             }
         }
     }
