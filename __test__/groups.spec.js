@@ -220,6 +220,33 @@ for (const isolation of ISOLATIONS) {
   })
 }
 
+if (ISOLATIONS.includes('process')) {
+  test('process: the group\'s runtime is in a worker of its own; a member that ignores its deadline costs the group that worker, every member fails with SANDBOX_CRASHED, and contexts outside carry on', async (t) => {
+    const group = new ContextGroup({ memoryLimitBytes: 512 * 1024 * 1024 })
+    t.is(group.isolation, 'process')
+    t.is(new ContextGroup({ isolation: 'thread' }).isolation, 'thread')
+    const culprit = new BamlContext(rt, { group })
+    const member = new BamlContext(rt, { group })
+    const outside = new BamlContext(rt, { isolation: 'process' })
+    const sameGroup = new BamlContext(rt, { group })
+    t.teardown(() => [culprit, member, outside, sameGroup].forEach((c) => c.dispose()))
+    await culprit.evaluate('globalThis.big = Array.from({ length: 3e6 }, (_, i) => String((i * 7919) % 3e6)); 0')
+    const waiting = member.evaluate('await new Promise(() => {})')
+    // Every evaluation of the group is settled by its own deadline, whatever the worker does.
+    await t.throwsAsync(culprit.evaluate('big.sort(); big.sort(); big.sort(); 1', { timeoutMs: 100 }), { code: 'SANDBOX_TIMEOUT' })
+    const e = await t.throwsAsync(waiting, { code: 'SANDBOX_CRASHED' })
+    t.regex(e.message, /another context of its group did not stop at an evaluation's deadline/)
+    const own = await t.throwsAsync(culprit.evaluate('1'), { code: 'SANDBOX_CRASHED' })
+    t.regex(own.message, /did not stop at an evaluation's deadline/)
+    await t.throwsAsync(sameGroup.evaluate('1'), { code: 'SANDBOX_CRASHED' })
+    t.true(culprit.disposed && member.disposed && sameGroup.disposed)
+    t.is(await outside.evaluate('1 + 1'), 2)
+    // A member made after its group's worker died fails the same way, rather than hanging.
+    const late = new BamlContext(rt, { group })
+    await t.throwsAsync(late.evaluate('1'), { code: 'SANDBOX_CRASHED' })
+  })
+}
+
 test('bad sharing options are refused with ERR_INVALID_ARG_VALUE', (t) => {
   const group = new ContextGroup()
   const bad = [

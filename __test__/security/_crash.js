@@ -104,10 +104,13 @@ const WORKER_GONE_MS = 2000
 /** Crash children running at once across all crash-*.spec.js files (the CI machine has 2 cores). */
 const SLOTS = Number(process.env.CRASH_CORPUS_SLOTS) || 1
 
-// 'shared' (each context in a ContextGroup of its own) runs when asked for:
-// CRASH_MODES=process,thread,shared. Not by default: a third pass over every case makes the
-// suite half again as long, and the other spec files ava runs beside it see more load.
+// 'shared' (each context in a thread-isolated ContextGroup of its own) and 'group' (each in a
+// process-isolated ContextGroup of its own: the group's worker) run when asked for:
+// CRASH_MODES=process,thread,shared,group. Not by default: another pass over every case makes
+// the suite half again as long, and the other spec files ava runs beside it see more load.
 const MODES = (process.env.CRASH_MODES || 'process,thread').split(',').filter(Boolean)
+/** The isolation a mode's contexts have: a group's cases expect what its isolation does. */
+const baseMode = (mode) => ({ shared: 'thread', group: 'process' })[mode] ?? mode
 const MiB = 1024 * 1024
 
 const DEFAULT_BYSTANDER = `
@@ -486,20 +489,21 @@ async function childMain() {
   process.on('unhandledRejection', (e) => unhandled.push(clip(String(e && (e.stack || e.message || e)), 500)))
 
   const { BamlRuntime, BamlContext, ContextGroup } = require(REPO)
-  // 'shared': each context in a ContextGroup of its own (a shared runtime's code paths, thread
-  // isolation), its memory and stack limits moved onto the group.
+  // 'shared' and 'group': each context in a ContextGroup of its own (a shared runtime's code
+  // paths, in thread or process isolation), its memory and stack limits moved onto the group.
   const isolate = (o) => {
-    if (mode !== 'shared') return { ...o, isolation: mode }
+    if (mode !== 'shared' && mode !== 'group') return { ...o, isolation: mode }
     const { memoryLimitBytes, maxStackBytes, isolation, ...rest } = o
+    const groupIsolation = mode === 'shared' ? 'thread' : 'process'
     // A context's default limit, not a group's (256 MiB): the cases' bounds assume it.
-    const limits = { memoryLimitBytes: memoryLimitBytes ?? 64 * 1024 * 1024 }
+    const limits = { isolation: groupIsolation, memoryLimitBytes: memoryLimitBytes ?? 64 * 1024 * 1024 }
     if (maxStackBytes !== undefined) limits.maxStackBytes = maxStackBytes
     let group
     try {
       group = new ContextGroup(limits)
     } catch {
       // Bad limits: let the context's constructor report them as it would.
-      return { ...o, isolation: 'thread', sharing: 'runtime' }
+      return { ...o, isolation: groupIsolation, sharing: 'runtime' }
     }
     return { ...rest, group }
   }
@@ -688,7 +692,7 @@ async function childMain() {
   sampleWorkers()
 
   // The attacked context afterwards.
-  const afterWanted = kase.after && typeof kase.after === 'object' ? (kase.after[mode] ?? kase.after[mode === 'shared' ? 'thread' : mode]) !== false : kase.after !== false
+  const afterWanted = kase.after && typeof kase.after === 'object' ? (kase.after[mode] ?? kase.after[baseMode(mode)]) !== false : kase.after !== false
   if (!kase.construct && !result.setupError && afterWanted) {
     result.after = []
     const afterTimeout = kase.afterTimeoutMs ?? 5000
@@ -878,14 +882,14 @@ function serializeCase(kase) {
 function expectedFor(kase, mode) {
   const e = kase.expect
   if (Array.isArray(e)) return e
-  // A shared runtime is thread isolation: it expects what thread mode does unless told.
-  if (e && typeof e === 'object') return e[mode] ?? (mode === 'shared' ? e.thread : undefined) ?? []
+  // A group expects what its isolation does unless told.
+  if (e && typeof e === 'object') return e[mode] ?? e[baseMode(mode)] ?? []
   return []
 }
 
 function boundFor(v, mode) {
   if (v === undefined || v === null) return undefined
-  return typeof v === 'object' ? v[mode] ?? (mode === 'shared' ? v.thread : undefined) : v
+  return typeof v === 'object' ? v[mode] ?? v[baseMode(mode)] : v
 }
 
 function matches(outcome, token) {
@@ -950,7 +954,7 @@ function verify(kase, mode, r, extraChecks) {
         // worker still busy past it (a built-in that never polls) is killed a little later:
         // the context is then crashed for the check afterwards.
         const killedAfterTimeout =
-          mode === 'process' && o && !o.ok && o.code === 'SANDBOX_TIMEOUT' &&
+          baseMode(mode) === 'process' && o && !o.ok && o.code === 'SANDBOX_TIMEOUT' &&
           a.code === 'SANDBOX_CRASHED' && a.disposed === true && /deadline/.test(a.message ?? '')
         if (killedAfterTimeout) {
           // nothing more to check: the crash names the deadline
@@ -975,11 +979,11 @@ function verify(kase, mode, r, extraChecks) {
     }
     ok(!j.disposeError, `dispose() threw: ${JSON.stringify(j.disposeError)}`)
     ok((j.zombies ?? []).length === 0, `zombie children left: ${JSON.stringify(j.zombies)}`)
-    if (kase.wantWorkers && mode === 'process') {
+    if (kase.wantWorkers && baseMode(mode) === 'process') {
       ok((j.workersSeen ?? []).length > 0, "no worker process was seen in 'process' mode")
     }
   }
-  if (kase.wantWorkers && mode === 'process' && kase.killWith) {
+  if (kase.wantWorkers && baseMode(mode) === 'process' && kase.killWith) {
     ok((r.workers ?? []).length > 0, "no worker process was seen in 'process' mode")
   }
   extraChecks(ok)
@@ -1000,7 +1004,11 @@ function gapPartsLabel(parts) {
  */
 function defineCases(test, cases, extra = {}) {
   for (const kase of cases) {
-    for (const mode of kase.modes ?? MODES) {
+    // A case for some modes also runs in the groups of those modes' isolations, when asked for.
+    const modes = kase.modes
+      ? [...kase.modes, ...MODES.filter((m) => baseMode(m) !== m && kase.modes.includes(baseMode(m)) && !kase.modes.includes(m))]
+      : MODES
+    for (const mode of modes) {
       test.serial(`[${mode}] ${kase.name}`, async (t) => {
         t.timeout(kase.testTimeoutMs ?? 3 * 60_000)
         const mock = extra.mock?.()
