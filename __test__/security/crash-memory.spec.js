@@ -92,7 +92,7 @@ const SOURCE = `
   })()
 `
 
-const BOTH = ['process', 'thread', ...((process.env.CRASH_MODES || '').includes('shared') ? ['shared'] : [])]
+const BOTH = ['process', 'thread', ...['shared', 'group'].filter((m) => (process.env.CRASH_MODES || '').split(',').includes(m))]
 const ENGINE_OOM = { process: ['value', 'SANDBOX_MEMORY', 'SANDBOX_CRASHED'], thread: ['value', 'SANDBOX_MEMORY'] }
 const small = { memoryLimitBytes: 4 * MiB, timeoutMs: 30_000 }
 const tallied = (r, ok) => {

@@ -54,7 +54,7 @@ const inWorker = (code, extra = '') => `
   const rt = BamlRuntime.fromFiles({ 'main.baml': workerData.baml.replaceAll('\${MOCK}', workerData.mockUrl).replaceAll('\${CLOSED}', '9') })
   ${extra}
   const ctx = new BamlContext(rt, {
-    ...(workerData.mode === 'shared' ? { sharing: 'runtime' } : { isolation: workerData.mode }),
+    ...({ shared: { sharing: 'runtime', isolation: 'thread' }, group: { sharing: 'runtime', isolation: 'process' } }[workerData.mode] ?? { isolation: workerData.mode }),
     timeoutMs: 20000,
     hostFunctions: {
       tick: (i) => { parentPort.postMessage({ tick: i }); return i },

@@ -137,6 +137,8 @@ pub(crate) struct SharedRt {
     pub(crate) runtime: Option<Runtime>,
     /// Live realms in `runtime`.
     pub(crate) members: usize,
+    /// Realms freed since the last collection at a member's end (see `State::destroy`).
+    pub(crate) freed: usize,
     /// The raw runtime, for the interrupt handler (set when its first realm is made: rquickjs
     /// shows it only through a realm).
     pub(crate) raw: Arc<std::sync::atomic::AtomicUsize>,
@@ -246,6 +248,7 @@ impl SharedRuntime {
                 rt: Mutex::new(SharedRt {
                     runtime: None,
                     members: 0,
+                    freed: 0,
                     raw: Arc::default(),
                     realms: std::collections::HashMap::new(),
                 }),

@@ -11,8 +11,10 @@
 //! What is the group's rather than a member's: the worker's life. A member disposed closes
 //! only its own socket (the worker disposes its realm, the others run on). A worker that
 //! crashes, breaks the protocol or ignores a deadline is killed, and every member's socket
-//! then ends: all the group's contexts reject in-flight work with `SANDBOX_CRASHED`, saying
-//! why (the member whose deadline it ignored, or "another context of its group").
+//! then ends: all its members reject in-flight work with `SANDBOX_CRASHED`, saying why (the
+//! member whose deadline it ignored, or "another context of its group"). As a group's runtime
+//! in thread isolation is freed with its last member, its worker ends with its last member;
+//! a member joining later (or after the worker died) gets a new worker.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -43,64 +45,54 @@ struct Pending {
     writer: bool,
 }
 
-/// A group's worker process and its shared runtime's limits (see the module docs).
+/// A group's shared runtime and its limits (see the module docs): the worker hosting it now,
+/// started with the first member.
 pub struct ProcessGroup {
-    control: UnixStream,
-    pub(crate) process: Arc<Process>,
     pub(crate) spawner: Arc<Spawner>,
     pub(crate) handle: Handle,
     memory_limit: usize,
     max_stack: usize,
-    pending: Mutex<Pending>,
-    /// Members not ended yet (at most [`MAX_MEMBERS`]).
-    live: AtomicUsize,
+    /// The worker new members join; `None` once its last member left.
+    worker: Mutex<Option<Arc<GroupWorker>>>,
     /// Bytes the group's heap used at the last report of any member.
-    pub(crate) memory_used: AtomicU64,
+    memory_used: AtomicU64,
+}
+
+/// One worker process hosting a group's runtime, shared by the members that joined it.
+pub(crate) struct GroupWorker {
+    control: UnixStream,
+    pub(crate) process: Arc<Process>,
+    spawner: Arc<Spawner>,
+    handle: Handle,
+    pending: Mutex<Pending>,
+    /// Members joined and not ended yet (at most [`MAX_MEMBERS`]); changed under the group's
+    /// `worker` lock.
+    live: AtomicUsize,
     /// Why the worker was killed, when a member's watchdog (or a protocol violation seen by a
     /// member) killed it: the other members say so.
     killed_for: Mutex<Option<String>>,
     /// The worker's `Failed` answer (it could not set up the group), once read.
     failure: Mutex<Option<SandboxError>>,
-    me: Weak<ProcessGroup>,
+    me: Weak<GroupWorker>,
 }
 
 impl ProcessGroup {
-    /// Starts a group in a worker (a spare one if ready). The limits are checked by the
-    /// caller (as `SharedOptions::validate` checks them).
+    /// A group whose members will share a runtime in a worker process (started with the
+    /// first member). The limits are checked by the caller (as `SharedOptions::validate` does).
     pub fn new(
         memory_limit: usize,
         max_stack: usize,
         spawner: &Arc<Spawner>,
         handle: &Handle,
     ) -> Result<Arc<ProcessGroup>, SandboxError> {
-        let worker = spawner
-            .worker()
-            .map_err(|e| SandboxError::Setup(format!("cannot start a worker process: {e}")))?;
-        let group = Arc::new_cyclic(|me| ProcessGroup {
-            control: worker.sock,
-            process: worker.process,
+        Ok(Arc::new(ProcessGroup {
             spawner: spawner.clone(),
             handle: handle.clone(),
             memory_limit,
             max_stack,
-            pending: Mutex::new(Pending::default()),
-            live: AtomicUsize::new(0),
+            worker: Mutex::new(None),
             memory_used: AtomicU64::new(0),
-            killed_for: Mutex::new(None),
-            failure: Mutex::new(None),
-            me: me.clone(),
-        });
-        let mut e = Encoder::new();
-        e.to_worker(&ToWorker::Group {
-            memory_limit_bytes: memory_limit as u64,
-            max_stack_bytes: max_stack as u64,
-        });
-        // The socket is new and empty: the first message fits whole, blocking or not.
-        (&group.control)
-            .write_all(e.bytes())
-            .and_then(|()| group.control.set_nonblocking(true))
-            .map_err(|e| SandboxError::Setup(format!("cannot set up the worker's socket: {e}")))?;
-        Ok(group)
+        }))
     }
 
     /// The group's memory limit (its heap's, all members together).
@@ -119,44 +111,90 @@ impl ProcessGroup {
         (used, self.memory_limit)
     }
 
-    /// The worker's process id (0 until it has started).
-    pub fn pid(&self) -> i32 {
-        self.process.pid()
+    pub(crate) fn report_memory(&self, used: u64) {
+        self.memory_used.store(used, Ordering::Relaxed);
     }
 
-    /// A socket for a new member, whose other end is on its way to the worker.
-    pub(crate) fn join(&self) -> Result<UnixStream, SandboxError> {
-        if let Some(e) = self.failed() {
-            return Err(e);
+    /// The process id of the group's worker now (0 if it has none, or it has not started).
+    pub fn pid(&self) -> i32 {
+        lock(&self.worker).as_ref().map_or(0, |w| w.process.pid())
+    }
+
+    /// A socket for a new member, whose other end is on its way to the group's worker (a new
+    /// one if the group has none, or its worker died or was killed).
+    pub(crate) fn join(&self) -> Result<(UnixStream, Arc<GroupWorker>), SandboxError> {
+        let mut slot = lock(&self.worker);
+        let usable = slot
+            .as_ref()
+            .is_some_and(|w| lock(&w.killed_for).is_none() && !w.gone() && w.failed().is_none());
+        if !usable {
+            *slot = Some(self.start_worker()?);
+            self.memory_used.store(0, Ordering::Relaxed);
         }
-        if self.live.fetch_add(1, Ordering::AcqRel) >= MAX_MEMBERS {
-            self.live.fetch_sub(1, Ordering::AcqRel);
+        let worker = slot
+            .clone()
+            .ok_or_else(|| SandboxError::Setup("no worker for the group".into()))?;
+        if worker.live.load(Ordering::Acquire) >= MAX_MEMBERS {
             return Err(SandboxError::Setup(format!(
                 "a ContextGroup in process isolation holds at most {MAX_MEMBERS} contexts at once"
             )));
         }
-        let pair = UnixStream::pair().and_then(|(ours, theirs)| {
-            ours.set_nonblocking(true)?;
-            Ok((ours, theirs))
-        });
-        let (ours, theirs) = match pair {
-            Ok(p) => p,
-            Err(e) => {
-                self.live.fetch_sub(1, Ordering::AcqRel);
-                return Err(SandboxError::Setup(format!(
-                    "cannot make a socket for the context: {e}"
-                )));
+        let (ours, theirs) = UnixStream::pair()
+            .and_then(|(ours, theirs)| {
+                ours.set_nonblocking(true)?;
+                Ok((ours, theirs))
+            })
+            .map_err(|e| {
+                SandboxError::Setup(format!("cannot make a socket for the context: {e}"))
+            })?;
+        worker.live.fetch_add(1, Ordering::AcqRel);
+        worker.send_member(theirs.into());
+        Ok((ours, worker))
+    }
+
+    /// A member of `worker` ended (disposed, or failed). With its last member gone, the
+    /// worker is ended (new members get a new one).
+    pub(crate) fn left(&self, worker: &Arc<GroupWorker>) {
+        let mut slot = lock(&self.worker);
+        if worker.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if slot.as_ref().is_some_and(|w| Arc::ptr_eq(w, worker)) {
+                *slot = None;
             }
-        };
-        self.send_member(theirs.into());
-        Ok(ours)
+            self.spawner.finish(worker.process.clone(), true);
+        }
     }
 
-    /// A member ended (disposed, or failed).
-    pub(crate) fn left(&self) {
-        self.live.fetch_sub(1, Ordering::AcqRel);
+    fn start_worker(&self) -> Result<Arc<GroupWorker>, SandboxError> {
+        let worker = self
+            .spawner
+            .worker()
+            .map_err(|e| SandboxError::Setup(format!("cannot start a worker process: {e}")))?;
+        let w = Arc::new_cyclic(|me| GroupWorker {
+            control: worker.sock,
+            process: worker.process,
+            spawner: self.spawner.clone(),
+            handle: self.handle.clone(),
+            pending: Mutex::new(Pending::default()),
+            live: AtomicUsize::new(0),
+            killed_for: Mutex::new(None),
+            failure: Mutex::new(None),
+            me: me.clone(),
+        });
+        let mut e = Encoder::new();
+        e.to_worker(&ToWorker::Group {
+            memory_limit_bytes: self.memory_limit as u64,
+            max_stack_bytes: self.max_stack as u64,
+        });
+        // The socket is new and empty: the first message fits whole, blocking or not.
+        (&w.control)
+            .write_all(e.bytes())
+            .and_then(|()| w.control.set_nonblocking(true))
+            .map_err(|e| SandboxError::Setup(format!("cannot set up the worker's socket: {e}")))?;
+        Ok(w)
     }
+}
 
+impl GroupWorker {
     /// Sends a member's socket to the worker, now or once the group's socket takes more.
     fn send_member(&self, fd: OwnedFd) {
         let mut p = lock(&self.pending);
@@ -220,14 +258,14 @@ impl ProcessGroup {
         }
     }
 
-    /// Kills the worker: all members' sockets end. `reason` is the culprit's.
+    /// Kills the worker: all its members' sockets end. `reason` is the culprit's.
     pub(crate) fn kill(&self, reason: &str) {
         lock(&self.killed_for).get_or_insert_with(|| reason.to_string());
         self.spawner.finish(self.process.clone(), true);
     }
 
     /// Whether the worker has ended (its end of the group's socket is closed).
-    pub(crate) fn worker_gone(&self) -> bool {
+    pub(crate) fn gone(&self) -> bool {
         let mut p = libc::pollfd {
             fd: self.control.as_raw_fd(),
             events: 0,
@@ -266,9 +304,9 @@ impl ProcessGroup {
     }
 }
 
-impl Drop for ProcessGroup {
+impl Drop for GroupWorker {
     fn drop(&mut self) {
-        // No member and no group object left: the worker has nothing more to do.
+        // No member holds it and the group has let it go: the worker has nothing more to do.
         self.spawner.finish(self.process.clone(), true);
     }
 }

@@ -31,7 +31,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::runtime::Handle;
 
-use crate::group::ProcessGroup;
+use crate::group::{GroupWorker, ProcessGroup};
 use crate::spawn::{Process, Spawner};
 use crate::wire::{self, Create, Encoder, FromWorker, ToWorker};
 
@@ -123,8 +123,9 @@ pub(crate) struct Remote {
     me: Weak<Remote>,
     /// A crash is being reported (see `crashed`).
     crashing: std::sync::atomic::AtomicBool,
-    /// The group whose worker this context's realm lives in, shared with its other members.
-    group: Option<Arc<ProcessGroup>>,
+    /// The group whose shared runtime this context's realm lives in, and the worker hosting
+    /// it, shared with the group's other members.
+    group: Option<(Arc<ProcessGroup>, Arc<GroupWorker>)>,
 }
 
 /// A sandbox in a worker process (see the module docs).
@@ -171,18 +172,17 @@ impl RemoteSandbox {
         options.memory_limit_bytes = group.memory_limit();
         options.max_stack_bytes = group.max_stack();
         options.validate()?;
-        let sock = group.join()?;
+        let (sock, worker) = group.join()?;
         let started = Self::start(
             &options,
             host,
-            (sock, group.process.clone()),
+            (sock, worker.process.clone()),
             &group.spawner,
             &group.handle,
-            Some(group.clone()),
+            Some((group.clone(), worker.clone())),
         );
-        match &started {
-            Ok(_) => {}
-            Err(_) => group.left(),
+        if started.is_err() {
+            group.left(&worker);
         }
         started
     }
@@ -194,7 +194,7 @@ impl RemoteSandbox {
         (sock, process): (UnixStream, Arc<Process>),
         spawner: &Arc<Spawner>,
         handle: &Handle,
-        group: Option<Arc<ProcessGroup>>,
+        group: Option<(Arc<ProcessGroup>, Arc<GroupWorker>)>,
     ) -> Result<RemoteSandbox, SandboxError> {
         let sock = {
             let _entered = handle.enter();
@@ -320,7 +320,7 @@ impl SandboxHandle for RemoteSandbox {
     }
 
     fn memory_usage(&self) -> (usize, usize) {
-        if let Some(group) = &self.inner.group {
+        if let Some((group, _)) = &self.inner.group {
             return group.memory_usage();
         }
         let used =
@@ -363,9 +363,9 @@ impl Remote {
         match &self.group {
             // A member's end closes its own socket (the worker disposes its realm); the worker
             // is the group's. One that must die was killed by `crashed`.
-            Some(group) => {
+            Some((group, worker)) => {
                 let _ = self.sock.get_ref().shutdown(std::net::Shutdown::Both);
-                group.left();
+                group.left(worker);
             }
             None => self.spawner.finish(self.process.clone(), kill),
         }
@@ -388,11 +388,11 @@ impl Remote {
             return;
         }
         match (&self.group, &reason) {
-            (Some(group), Some(why)) if kill => group.kill(why),
+            (Some((_, worker)), Some(why)) if kill => worker.kill(why),
             // The worker may have closed only this member's socket; once it is gone, reap it
             // to say how it ended.
-            (Some(group), _) => {
-                if group.worker_gone() {
+            (Some((_, worker)), _) => {
+                if worker.gone() {
                     self.spawner.finish(self.process.clone(), false);
                 }
             }
@@ -404,9 +404,9 @@ impl Remote {
             while !me.process.reaped() && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            if let Some(group) = &me.group {
+            if let Some((_, worker)) = &me.group {
                 // The group's worker could not set it up: that, not a crash, is the answer.
-                if let Some(error) = group.failed() {
+                if let Some(error) = worker.failed() {
                     me.end(&error, FAILED, false);
                     return;
                 }
@@ -416,7 +416,7 @@ impl Remote {
                     .process
                     .ending()
                     .unwrap_or_else(|| "closed its connection".into());
-                match me.group.as_ref().and_then(|g| g.killed_for()) {
+                match me.group.as_ref().and_then(|(_, w)| w.killed_for()) {
                     Some(why) => format!(
                         "was killed: another context of its group {}",
                         why.trim_end_matches(" and was killed")
@@ -741,8 +741,8 @@ impl Remote {
             }
             FromWorker::Memory { used } => {
                 self.memory_used.store(used, Ordering::Relaxed);
-                if let Some(group) = &self.group {
-                    group.memory_used.store(used, Ordering::Relaxed);
+                if let Some((group, _)) = &self.group {
+                    group.report_memory(used);
                 }
             }
             FromWorker::Pong => {
