@@ -66,7 +66,9 @@
 //!    In all three, a system call made with another architecture's convention (`int 0x80` on
 //!    `x86_64`) kills the process, and x32 system call numbers match no rule (so `EPERM`).
 //!
-//! After [`confine`] returns the process cannot open files, create sockets or connect, exec,
+//! After [`confine`] returns the process cannot open files, create sockets or connect (it can
+//! only receive descriptors the embedder sends over a kept socket: a group's worker gets its
+//! members' sockets so, up to [`Limits::open_files`]), exec,
 //! fork or create threads, signal other processes, `ptrace`, raise its limits or map
 //! executable memory. It can still read and write the descriptors it kept, allocate and free
 //! memory, poll with a timeout, read clocks and sleep, use futexes (std's `Mutex`, `Condvar`,

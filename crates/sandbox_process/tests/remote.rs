@@ -390,7 +390,30 @@ fn contexts_used_at_once_after_creation_work() {
 fn the_worker_is_confined_once_its_sandbox_exists() {
     let h = Harness::simple();
     assert_eq!(h.eval("1 + 1").unwrap(), num(2.0));
-    let pid = h.sandbox.pid();
+    // Only its socket is open.
+    assert_confined(h.sandbox.pid(), "8", &["3"]);
+}
+
+#[test]
+fn a_groups_worker_is_confined_before_its_first_member_runs() {
+    let g = group(64 << 20);
+    let members: Vec<Harness> = (0..3)
+        .map(|_| Harness::member(&g, SandboxOptions::default()))
+        .collect();
+    for m in &members {
+        assert_eq!(m.eval("1 + 1").unwrap(), num(2.0));
+    }
+    // Its first socket and its members' (received after it was confined), nothing else.
+    let limit = (sandbox_process::group::MAX_MEMBERS + 16).to_string();
+    let fds = assert_confined(g.pid(), &limit, &[]);
+    assert_eq!(fds.len(), 4, "{fds:?}");
+    assert!(fds.contains(&"3".to_string()), "{fds:?}");
+}
+
+/// Checks that process `pid` is confined (no new privileges, a seccomp filter, no file
+/// growth, `open_files` descriptors at most, an empty environment) and, unless `fds` is empty,
+/// that exactly those descriptors are open. Returns the open descriptors.
+fn assert_confined(pid: i32, open_files: &str, fds: &[&str]) -> Vec<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| {
         status
@@ -417,16 +440,19 @@ fn the_worker_is_confined_once_its_sandbox_exists() {
             .unwrap_or_default()
     };
     assert_eq!(limit("Max file size"), "0");
-    assert_eq!(limit("Max open files"), "8");
+    assert_eq!(limit("Max open files"), open_files);
     // Its environment is empty: no API key of the embedder's environment reaches it.
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     assert!(environ.is_empty(), "{} bytes of environment", environ.len());
-    // Only its socket is open.
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+    let mut open: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(fds, vec!["3".to_string()], "open descriptors");
+    open.sort();
+    if !fds.is_empty() {
+        assert_eq!(open, fds, "open descriptors");
+    }
+    open
 }
 
 // Groups: members of one shared runtime in one worker process.
