@@ -153,6 +153,34 @@ for (const isolation of ISOLATIONS) {
     d.dispose()
   })
 
+  test(`${isolation}: host functions re-enter the group mid-evaluation: dispose a member, make one, evaluate in another, dispose their own`, async (t) => {
+    const group = new ContextGroup({ isolation })
+    const made = []
+    let victim, other
+    const a = new BamlContext(rt, {
+      group,
+      hostFunctions: {
+        killVictim: () => { victim.dispose(); return victim.disposed },
+        makeOne: async () => { const c = new BamlContext(rt, { group }); made.push(c); return c.evaluate('6 * 7') },
+        askOther: () => other.evaluate('globalThis.asked = (globalThis.asked ?? 0) + 1'),
+        usage: () => group.memoryUsage().limitBytes,
+        selfDestruct: () => { a.dispose(); return 'gone' },
+      },
+    })
+    victim = new BamlContext(rt, { group })
+    other = new BamlContext(rt, { group })
+    t.teardown(() => [a, victim, other, ...made].forEach((c) => c.dispose()))
+    const victimRunning = victim.evaluate('for (;;) {}')
+    t.deepEqual(
+      await a.evaluate('[await killVictim(), await makeOne(), await askOther(), await askOther(), await usage() > 0]'),
+      [true, 42, 1, 2, true],
+    )
+    await t.throwsAsync(victimRunning, { code: 'SANDBOX_DISPOSED' })
+    await t.throwsAsync(a.evaluate('await selfDestruct(); for (;;) {}'), { code: 'SANDBOX_DISPOSED' })
+    t.is(await other.evaluate('asked'), 2)
+    t.is(await made[0].evaluate('typeof asked'), 'undefined')
+  })
+
   test(`${isolation}: host functions and globals are per member`, async (t) => {
     const group = new ContextGroup({ isolation })
     const a = new BamlContext(rt, { group, globals: { name: 'a' }, hostFunctions: { whoami: () => 'host a' } })
