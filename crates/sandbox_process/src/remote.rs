@@ -51,6 +51,11 @@ const READ_CHUNK: usize = 64 << 10;
 /// How long to wait for a dead worker to be reaped, to say how it ended.
 const REAP_WAIT: Duration = Duration::from_millis(200);
 
+thread_local! {
+    /// What a thread reads a worker's socket into (see `Remote::read`).
+    static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 const LIVE: u8 = 0;
 const DISPOSED: u8 = 1;
 const FAILED: u8 = 2;
@@ -101,8 +106,10 @@ pub(crate) struct Remote {
     /// The context's timeout, for evaluations that do not give their own.
     timeout: Duration,
     max_frame: usize,
-    /// Bytes read and not yet handled, and a buffer to read into.
-    read: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// Bytes read and not yet handled (a partial message): empty, and not holding memory,
+    /// between messages. The socket is read into the reading thread's own buffer (`CHUNK`):
+    /// one per thread, not per context (a group's thousand members would hold 64 MB).
+    read: Mutex<Vec<u8>>,
     write: Mutex<WriteState>,
     evals: Mutex<HashMap<EvalId, EvalEntry>>,
     next_eval: AtomicU64,
@@ -214,9 +221,7 @@ impl RemoteSandbox {
             limit,
             timeout: options.timeout,
             max_frame: wire::max_frame(limit as u64),
-            // The chunk is allocated on first read (a context that never answers, or one
-            // created and disposed at once, never pays for 64 KB of zeroed pages).
-            read: Mutex::new((Vec::new(), Vec::new())),
+            read: Mutex::new(Vec::new()),
             write: Mutex::new(WriteState::default()),
             evals: Mutex::new(HashMap::new()),
             next_eval: AtomicU64::new(1),
@@ -582,38 +587,40 @@ impl Remote {
                 Err(std::sync::TryLockError::WouldBlock) => return false,
             }
         };
-        let (buf, chunk) = &mut *state;
+        let buf = &mut *state;
         let mut got = false;
         let mut closed = false;
         // A thread that only looks in while it spins (Node's) reads one small chunk: a worker
         // may have sent a thousand messages, and handling them is the I/O task's job (the
         // socket stays readable for it).
         let size = if wait { READ_CHUNK } else { SPIN_READ };
-        if chunk.len() < size {
-            chunk.resize(size, 0);
-        }
-        let chunk: &mut [u8] = &mut chunk[..size];
-        loop {
-            match self.sock.get_ref().read(chunk) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => {
-                    got = true;
-                    buf.extend_from_slice(&chunk[..n]);
-                    if n < chunk.len() || !wait {
+        CHUNK.with_borrow_mut(|chunk| {
+            if chunk.len() < size {
+                chunk.resize(size, 0);
+            }
+            let chunk: &mut [u8] = &mut chunk[..size];
+            loop {
+                match self.sock.get_ref().read(chunk) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        got = true;
+                        buf.extend_from_slice(&chunk[..n]);
+                        if n < chunk.len() || !wait {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
             }
-        }
+        });
         if got {
             // Handled under the read lock, so two readers never reorder messages.
             let mut messages = Vec::new();
@@ -628,6 +635,9 @@ impl Remote {
             ) {
                 Ok(used) => {
                     buf.drain(..used);
+                    if buf.is_empty() && buf.capacity() > SPIN_READ {
+                        *buf = Vec::new();
+                    }
                 }
                 Err(e) => bad = Some(e),
             }

@@ -169,9 +169,13 @@ impl Encoder {
         std::mem::take(&mut self.buf)
     }
 
-    /// Drops the first `n` bytes (they were written out).
+    /// Drops the first `n` bytes (they were written out). Once all are, a big buffer is
+    /// given back (a connection idle between messages holds no memory for them).
     pub fn consume(&mut self, n: usize) {
         self.buf.drain(..n.min(self.buf.len()));
+        if self.buf.is_empty() && self.buf.capacity() > 4096 {
+            self.buf = Vec::new();
+        }
     }
 
     fn frame(&mut self, body: impl FnOnce(&mut Vec<u8>)) {

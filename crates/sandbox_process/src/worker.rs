@@ -357,6 +357,9 @@ impl Conn {
             }) {
                 Ok(used) => {
                     input.drain(..used);
+                    if input.is_empty() && input.capacity() > 4096 {
+                        *input = Vec::new();
+                    }
                 }
                 Err(_) => bad = true,
             }
