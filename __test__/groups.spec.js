@@ -170,7 +170,9 @@ for (const isolation of ISOLATIONS) {
     victim = new BamlContext(rt, { group })
     other = new BamlContext(rt, { group })
     t.teardown(() => [a, victim, other, ...made].forEach((c) => c.dispose()))
-    const victimRunning = victim.evaluate('for (;;) {}')
+    // Running, but yielding the group's one thread (a busy loop would hold up a's evaluation
+    // until its own deadline).
+    const victimRunning = victim.evaluate('for (;;) await new Promise((r) => setTimeout(r, 1))')
     t.deepEqual(
       await a.evaluate('[await killVictim(), await makeOne(), await askOther(), await askOther(), await usage() > 0]'),
       [true, 42, 1, 2, true],

@@ -13,8 +13,9 @@
 //! crashes, breaks the protocol or ignores a deadline is killed, and every member's socket
 //! then ends: all its members reject in-flight work with `SANDBOX_CRASHED`, saying why (the
 //! member whose deadline it ignored, or "another context of its group"). As a group's runtime
-//! in thread isolation is freed with its last member, its worker ends with its last member;
-//! a member joining later (or after the worker died) gets a new worker.
+//! in thread isolation is freed with its last member, its worker ends with its last member
+//! (after [`LINGER`], in case another joins); a member joining later (or after the worker
+//! died) gets a new worker.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -32,6 +33,9 @@ use crate::spawn::{Process, Spawner};
 use crate::wire::{self, Encoder, FromWorker, ToWorker, MEMBER_FRAME};
 
 pub use crate::worker::MAX_MEMBERS;
+
+/// How long a group's worker outlives its last member (see `ProcessGroup::left`).
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -153,15 +157,32 @@ impl ProcessGroup {
     }
 
     /// A member of `worker` ended (disposed, or failed). With its last member gone, the
-    /// worker is ended (new members get a new one).
-    pub(crate) fn left(&self, worker: &Arc<GroupWorker>) {
-        let mut slot = lock(&self.worker);
-        if worker.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            if slot.as_ref().is_some_and(|w| Arc::ptr_eq(w, worker)) {
-                *slot = None;
-            }
-            self.spawner.finish(worker.process.clone(), true);
+    /// worker is ended [`LINGER`] later unless a member joined meanwhile (new members then get
+    /// a new one): a group used one request at a time does not start a process per request.
+    pub(crate) fn left(self: &Arc<Self>, worker: &Arc<GroupWorker>) {
+        let last = {
+            let _slot = lock(&self.worker);
+            worker.live.fetch_sub(1, Ordering::AcqRel) == 1
+        };
+        if !last {
+            return;
         }
+        let group = Arc::downgrade(self);
+        let worker = worker.clone();
+        self.handle.spawn(async move {
+            tokio::time::sleep(LINGER).await;
+            let Some(group) = group.upgrade() else {
+                // The group is gone: the worker ends with the last reference to it.
+                return;
+            };
+            let mut slot = lock(&group.worker);
+            if worker.live.load(Ordering::Acquire) == 0 {
+                if slot.as_ref().is_some_and(|w| Arc::ptr_eq(w, &worker)) {
+                    *slot = None;
+                }
+                group.spawner.finish(worker.process.clone(), true);
+            }
+        });
     }
 
     fn start_worker(&self) -> Result<Arc<GroupWorker>, SandboxError> {
