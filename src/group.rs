@@ -150,14 +150,12 @@ pub(crate) fn new_shared(
             let spawner = crate::spawner().map_err(|reason| {
                 SharedError::Sandbox(baml_sandbox::SandboxError::Crashed { reason })
             })?;
-            sandbox_process::ProcessGroup::new(
+            Ok(Shared::Process(sandbox_process::ProcessGroup::new(
                 options.memory_limit_bytes,
                 options.max_stack_bytes,
                 &spawner,
                 &crate::tokio_handle(),
-            )
-            .map(Shared::Process)
-            .map_err(SharedError::Sandbox)
+            )))
         }
         #[cfg(not(target_os = "linux"))]
         Isolation::Process => Err(SharedError::Invalid(

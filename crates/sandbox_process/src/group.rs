@@ -88,15 +88,15 @@ impl ProcessGroup {
         max_stack: usize,
         spawner: &Arc<Spawner>,
         handle: &Handle,
-    ) -> Result<Arc<ProcessGroup>, SandboxError> {
-        Ok(Arc::new(ProcessGroup {
+    ) -> Arc<ProcessGroup> {
+        Arc::new(ProcessGroup {
             spawner: spawner.clone(),
             handle: handle.clone(),
             memory_limit,
             max_stack,
             worker: Mutex::new(None),
             memory_used: AtomicU64::new(0),
-        }))
+        })
     }
 
     /// The group's memory limit (its heap's, all members together).
